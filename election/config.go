@@ -1,0 +1,218 @@
+package election
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config is the static description of one node. Build it from
+// DefaultConfig, fill in the identity, peers and state path, and pass it to
+// New, which validates it (Validate) and never modifies it.
+type Config struct {
+	// Cluster names the cluster. Nodes of different clusters never talk to
+	// each other (the transport checks it on every message). Required.
+	Cluster string
+	// ID is this node's id, unique in the cluster; with the QUIC transport
+	// it is the name in the node's certificate. Required.
+	ID string
+	// Peers are the ids of the other nodes. Membership is static. Empty
+	// means a single-node cluster, which elects itself.
+	Peers []string
+	// StatePath is the file holding the persisted term and vote. It is
+	// created if missing; a corrupt file makes New fail. Required unless
+	// Storage is set.
+	StatePath string
+	// Storage replaces the file store (tests, simulator). Optional.
+	Storage Storage
+
+	// Heartbeat is how often a leader asserts itself. It must be at most a
+	// third of ElectionMin, so that a follower sees several heartbeats
+	// before it gives up on a leader. Default 50ms.
+	Heartbeat time.Duration
+	// ElectionMin and ElectionMax bound the randomised election timeout: a
+	// follower that hears from no leader for a time drawn uniformly in
+	// [ElectionMin, ElectionMax] asks for votes. ElectionMin is also the
+	// lease: a follower that heard from a leader within ElectionMin refuses
+	// to vote, and the leader stops acting ElectionMin (less drift) after
+	// the heartbeat a majority last acknowledged. ElectionMax must exceed
+	// ElectionMin. Defaults 300ms and 450ms.
+	ElectionMin time.Duration
+	ElectionMax time.Duration
+	// MaxClockDrift is the bound on the rate difference between any node's
+	// monotonic clock and real time (0.01 = 1%). The lease is shortened by
+	// it; if clocks drift more, two nodes may believe they lead at once.
+	// Default 0.01; must be in [0, 0.2].
+	MaxClockDrift float64
+	// HookTimeout bounds CurrentPosition and GrantVote: a hook that does not
+	// return in time counts as a refusal (GrantVote) or aborts the campaign
+	// (CurrentPosition), so a stuck hook never stalls the election. Default
+	// Heartbeat.
+	HookTimeout time.Duration
+
+	// CurrentPosition, if set, returns this node's position in the
+	// application's data (for example a log index); it is sent with every
+	// vote request. Runs on a helper goroutine, bounded by HookTimeout.
+	CurrentPosition func() []byte
+	// GrantVote, if set, decides whether a candidate at position may get
+	// this node's vote (for example: refuse candidates that are behind).
+	// Runs on a helper goroutine, bounded by HookTimeout.
+	GrantVote func(position []byte) bool
+
+	// OnStateChange is called on every change of state with the term
+	// (the fencing token) at which the new state began.
+	OnStateChange func(from, to State, term uint64)
+	// OnLeaderChange is called when the known leader changes; leader is ""
+	// when no leader is known.
+	OnLeaderChange func(leader string, term uint64)
+	// OnError is called with problems the node cannot fix by itself: a
+	// failing state file, transport trouble.
+	OnError func(err error)
+	// OnLog receives the node's log lines ("node b became leader at term 7").
+	OnLog func(level LogLevel, msg string)
+	// Callbacks (the four On* fields) are called in order, one at a time,
+	// on a goroutine of their own: a slow callback delays later callbacks,
+	// never the election. They may call the Node's query methods; Close
+	// from a callback returns ErrBusy.
+
+	// Clock replaces the monotonic clock (tests, fault injection). Optional.
+	Clock Clock
+	// Seed seeds the election-timeout randomness; 0 picks a random seed.
+	Seed uint64
+
+	// DisableCheckQuorum turns off check-quorum and the lease refusal of
+	// votes. TEST ONLY: it exists so that tests can show that the checkers
+	// catch the dual leaders it allows. Never set it in production.
+	DisableCheckQuorum bool
+	// DisablePreVote turns off pre-vote. TEST ONLY, like DisableCheckQuorum.
+	DisablePreVote bool
+}
+
+// LogLevel is the severity of a log line; the values match the C API.
+type LogLevel int
+
+// Log levels.
+const (
+	LogDebug LogLevel = iota
+	LogInfo
+	LogWarn
+	LogError
+)
+
+var logLevelNames = [...]string{"debug", "info", "warn", "error"}
+
+// String returns the name of the level ("info").
+func (l LogLevel) String() string {
+	if l >= 0 && int(l) < len(logLevelNames) {
+		return logLevelNames[l]
+	}
+	return "unknown"
+}
+
+// Default timings. See the Config fields for what they mean and why.
+const (
+	DefaultHeartbeat     = 50 * time.Millisecond
+	DefaultElectionMin   = 300 * time.Millisecond
+	DefaultElectionMax   = 450 * time.Millisecond
+	DefaultMaxClockDrift = 0.01
+)
+
+// DefaultConfig returns a Config with the default timings. The caller
+// fills in Cluster, ID, Peers and StatePath.
+func DefaultConfig() Config {
+	return Config{
+		Heartbeat:     DefaultHeartbeat,
+		ElectionMin:   DefaultElectionMin,
+		ElectionMax:   DefaultElectionMax,
+		MaxClockDrift: DefaultMaxClockDrift,
+	}
+}
+
+// withDefaults returns a copy of c with zero timings replaced by defaults.
+func (c Config) withDefaults() Config {
+	if c.Heartbeat == 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.ElectionMin == 0 {
+		c.ElectionMin = DefaultElectionMin
+	}
+	if c.ElectionMax == 0 {
+		c.ElectionMax = DefaultElectionMax
+	}
+	if c.HookTimeout == 0 {
+		c.HookTimeout = c.Heartbeat
+	}
+	return c
+}
+
+// MaxIDLength is the longest node or cluster id accepted (bytes).
+const MaxIDLength = 255
+
+// Validate checks c and returns a *ConfigError naming the first field that
+// is wrong and why. Zero timings count as their defaults. It does not
+// modify c.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if err := validID("Cluster", c.Cluster); err != nil {
+		return err
+	}
+	if err := validID("ID", c.ID); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(c.Peers))
+	for _, p := range c.Peers {
+		if err := validID("Peers", p); err != nil {
+			return err
+		}
+		if p == c.ID {
+			return configErr("Peers", "lists the node itself (%q)", p)
+		}
+		if seen[p] {
+			return configErr("Peers", "lists %q twice", p)
+		}
+		seen[p] = true
+	}
+	if c.StatePath == "" && c.Storage == nil {
+		return configErr("StatePath", "is empty: the term and vote must be persisted")
+	}
+	if c.Heartbeat < time.Millisecond {
+		return configErr("Heartbeat", "(%s) must be at least 1ms", c.Heartbeat)
+	}
+	if c.ElectionMin < 3*c.Heartbeat {
+		return configErr("ElectionMin", "(%s) must be at least 3 × Heartbeat (%s)", c.ElectionMin, c.Heartbeat)
+	}
+	if c.ElectionMax <= c.ElectionMin {
+		return configErr("ElectionMax", "(%s) must exceed ElectionMin (%s)", c.ElectionMax, c.ElectionMin)
+	}
+	if c.ElectionMax > time.Hour {
+		return configErr("ElectionMax", "(%s) is over an hour", c.ElectionMax)
+	}
+	if c.MaxClockDrift < 0 || c.MaxClockDrift > 0.2 || c.MaxClockDrift != c.MaxClockDrift {
+		return configErr("MaxClockDrift", "(%g) must be in [0, 0.2]", c.MaxClockDrift)
+	}
+	if c.HookTimeout < 0 {
+		return configErr("HookTimeout", "(%s) is negative", c.HookTimeout)
+	}
+	if c.HookTimeout >= c.ElectionMin {
+		return configErr("HookTimeout", "(%s) must be below ElectionMin (%s)", c.HookTimeout, c.ElectionMin)
+	}
+	return nil
+}
+
+func validID(field, id string) error {
+	if id == "" {
+		return configErr(field, "is empty")
+	}
+	if len(id) > MaxIDLength {
+		return configErr(field, "(%.20q...) is longer than %d bytes", id, MaxIDLength)
+	}
+	for _, r := range id {
+		if r < 0x21 || r == 0x7f {
+			return configErr(field, "(%q) contains a space or control character", id)
+		}
+	}
+	return nil
+}
+
+func configErr(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}

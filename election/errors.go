@@ -1,0 +1,56 @@
+package election
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors returned by Node methods.
+var (
+	// ErrClosed is returned when the node has been closed.
+	ErrClosed = errors.New("election: node is closed")
+	// ErrNotLeader is returned by StepDown when the node does not lead.
+	ErrNotLeader = errors.New("election: node is not the leader")
+	// ErrBusy is returned by Close when called from one of the node's own
+	// callbacks (it would wait for itself).
+	ErrBusy = errors.New("election: Close called from the node's own callback")
+	// ErrNoTransferTarget is returned by StepDown when no peer is reachable
+	// to take over.
+	ErrNoTransferTarget = errors.New("election: no reachable peer to hand leadership to")
+)
+
+// ConfigError is returned by Config.Validate and New when a field is wrong.
+type ConfigError struct {
+	Field  string // the Config field, e.g. "ElectionMax"
+	Reason string // what is wrong with it, with the values
+}
+
+var _ error = (*ConfigError)(nil)
+
+// Error returns "election: config: <Field> <Reason>".
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("election: config: %s %s", e.Field, e.Reason)
+}
+
+// StorageError is a failure to read or write the state file. A corrupt file
+// found at start has Corrupt set; New then fails rather than reset the
+// term, which could let the node vote twice in one term.
+type StorageError struct {
+	Path    string // the file
+	Op      string // "load" or "save"
+	Corrupt bool   // content failed its checks (empty, truncated, bad checksum)
+	Err     error  // the underlying cause
+}
+
+var _ error = (*StorageError)(nil)
+
+// Error names the file and says what failed.
+func (e *StorageError) Error() string {
+	if e.Corrupt {
+		return fmt.Sprintf("election: state file %s is corrupt: %v (refusing to start: a reset could let this node vote twice in a term; restore the file or remove it deliberately)", e.Path, e.Err)
+	}
+	return fmt.Sprintf("election: %s state file %s: %v", e.Op, e.Path, e.Err)
+}
+
+// Unwrap returns the underlying cause.
+func (e *StorageError) Unwrap() error { return e.Err }

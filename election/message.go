@@ -1,0 +1,74 @@
+package election
+
+// MsgKind names the kind of a Message. Messages come in request/response
+// pairs, as in etcd-io/raft (MsgPreVote/MsgPreVoteResp).
+type MsgKind uint8
+
+// The message kinds. The numbering is part of the wire protocol and of the
+// statistics arrays; it never changes, new kinds are appended.
+const (
+	// MsgPreVote asks whether the sender could win an election at Term
+	// (its own term plus one) without raising anyone's term (thesis 9.6).
+	MsgPreVote MsgKind = iota
+	// MsgPreVoteResp answers MsgPreVote.
+	MsgPreVoteResp
+	// MsgVote asks for a vote for the sender at Term.
+	MsgVote
+	// MsgVoteResp answers MsgVote.
+	MsgVoteResp
+	// MsgHeartbeat asserts the sender's leadership at Term; Stamp is the
+	// leader's clock when it was sent, echoed by the response.
+	MsgHeartbeat
+	// MsgHeartbeatResp acknowledges a heartbeat; it extends the leader's lease.
+	MsgHeartbeatResp
+	// MsgTimeoutNow tells the receiver to start an election at once: the
+	// leader of Term is handing leadership over (thesis 3.10).
+	MsgTimeoutNow
+
+	// NumMsgKinds is the number of message kinds; arrays indexed by kind
+	// (statistics) have this length.
+	NumMsgKinds = int(MsgTimeoutNow) + 1
+)
+
+var msgKindNames = [...]string{
+	"MsgPreVote", "MsgPreVoteResp", "MsgVote", "MsgVoteResp",
+	"MsgHeartbeat", "MsgHeartbeatResp", "MsgTimeoutNow",
+}
+
+// String returns the name of the kind ("MsgPreVote").
+func (k MsgKind) String() string {
+	if int(k) < len(msgKindNames) {
+		return msgKindNames[k]
+	}
+	return "MsgUnknown"
+}
+
+// Valid reports whether k is a known kind.
+func (k MsgKind) Valid() bool { return int(k) < NumMsgKinds }
+
+// IsResponse reports whether k answers a request.
+func (k MsgKind) IsResponse() bool {
+	return k == MsgPreVoteResp || k == MsgVoteResp || k == MsgHeartbeatResp
+}
+
+// Message is what nodes exchange. The transport carries it; From is set by
+// the transport of the receiver from the authenticated peer identity, never
+// trusted from the wire.
+type Message struct {
+	Kind MsgKind
+	From string
+	To   string
+	// Term is the sender's term; for MsgPreVote (and a granting
+	// MsgPreVoteResp) it is the proposed term, which receivers never adopt.
+	Term uint64
+	// Granted is the answer of a vote or pre-vote response.
+	Granted bool
+	// Transfer marks a vote request sent on a leader's MsgTimeoutNow: voters
+	// grant it even while they hear from that (now former) leader.
+	Transfer bool
+	// Stamp is the leader's clock (nanoseconds) when it sent a heartbeat,
+	// echoed unchanged by the response.
+	Stamp int64
+	// Position is the candidate's CurrentPosition, for the GrantVote hook.
+	Position []byte
+}
