@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // HardState is what a node must remember across restarts: its term and the
@@ -138,23 +139,44 @@ func (s *FileStorage) save(hs HardState) error {
 	return d.Sync()
 }
 
-// MemStorage is an in-memory Storage for tests and the simulator. Fail,
-// when set, makes Save return it (a full disk, a read-only file system).
+// MemStorage is an in-memory Storage for tests and the simulator, safe for
+// concurrent use. SetFail makes Save fail (a full disk).
 type MemStorage struct {
-	State HardState
-	Fail  error
-	Saves int // successful saves
+	mu    sync.Mutex
+	state HardState
+	fail  error
+	saves int
 }
 
 // Load returns the stored state.
-func (m *MemStorage) Load() (HardState, error) { return m.State, nil }
+func (m *MemStorage) Load() (HardState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state, nil
+}
 
-// Save stores hs unless Fail is set.
+// Save stores hs unless a failure is set.
 func (m *MemStorage) Save(hs HardState) error {
-	if m.Fail != nil {
-		return m.Fail
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
 	}
-	m.State = hs
-	m.Saves++
+	m.state = hs
+	m.saves++
 	return nil
+}
+
+// SetFail makes every later Save return err (nil: succeed again).
+func (m *MemStorage) SetFail(err error) {
+	m.mu.Lock()
+	m.fail = err
+	m.mu.Unlock()
+}
+
+// Saved returns the stored state and the number of successful saves.
+func (m *MemStorage) Saved() (HardState, int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state, m.saves
 }

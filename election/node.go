@@ -1,0 +1,394 @@
+package election
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// inboxLen bounds the messages waiting for the election loop; beyond it
+// new messages are dropped (and counted), never queued without bound.
+const inboxLen = 1024
+
+// Node is one member of the election: it owns the election loop goroutine,
+// the callback goroutine and the Transport. All methods are safe for
+// concurrent use.
+type Node struct {
+	cfg   Config
+	clock Clock
+	tr    Transport
+	r     *raft // touched only by the loop goroutine
+	disp  *dispatcher
+
+	inbox chan Message
+	wake  chan struct{}
+	cmds  chan func(now time.Duration)
+	quit  chan struct{}
+	done  chan struct{}
+
+	// Published by the loop after every step, read by the query methods
+	// without waiting for the loop.
+	state      atomic.Uint32
+	term       atomic.Uint64
+	leader     atomic.Pointer[string]
+	leaseUntil atomic.Int64
+	contact    atomic.Int64 // leaderContact, or -1
+	inDropped  [NumMsgKinds]atomic.Uint64
+
+	statsMu sync.Mutex
+	stats   Stats
+
+	closeOnce sync.Once
+	closeErr  error
+	closed    atomic.Bool
+}
+
+// New validates cfg, loads the persisted term and vote, and starts a node
+// that talks through tr. New owns tr from then on, and closes it on
+// failure too. A corrupt state file makes New fail with a *StorageError
+// naming it.
+func New(cfg Config, tr Transport) (*Node, error) {
+	if tr == nil {
+		return nil, errors.New("election: nil Transport")
+	}
+	if err := cfg.Validate(); err != nil {
+		tr.Close()
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	store := cfg.Storage
+	if store == nil {
+		store = NewFileStorage(cfg.StatePath)
+	}
+	clock := cfg.Clock
+	if clock == nil {
+		clock = SystemClock()
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	n := &Node{
+		cfg:   cfg,
+		clock: clock,
+		tr:    tr,
+		inbox: make(chan Message, inboxLen),
+		wake:  make(chan struct{}, 1),
+		cmds:  make(chan func(time.Duration)),
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	r, err := newRaft(cfg, store, n.boundedHooks(), seed, clock.Now())
+	if err != nil {
+		tr.Close()
+		return nil, err
+	}
+	n.r = r
+	n.disp = newDispatcher(func(p any) {
+		n.logDirect(LogError, fmt.Sprintf("node %s: a callback panicked: %v", cfg.ID, p))
+	})
+	n.publish()
+	if err := tr.Start(n.deliver, n.reportTransport); err != nil {
+		tr.Close()
+		n.disp.stop()
+		return nil, fmt.Errorf("election: starting the transport: %w", err)
+	}
+	n.flush()
+	go n.loop()
+	return n, nil
+}
+
+// deliver is the transport's way in: never blocks, drops when full.
+func (n *Node) deliver(m Message) {
+	if n.closed.Load() {
+		return
+	}
+	select {
+	case n.inbox <- m:
+	default:
+		if m.Kind.Valid() {
+			n.inDropped[m.Kind].Add(1)
+		}
+	}
+}
+
+// reportTransport passes transport trouble on to OnError.
+func (n *Node) reportTransport(err error) {
+	if n.closed.Load() || n.cfg.OnError == nil {
+		return
+	}
+	n.disp.push(func() { n.cfg.OnError(err) })
+}
+
+// ReportError delivers err to OnError through the callback goroutine, in
+// order with the node's other callbacks. For layers above the node (the C
+// API) that have trouble of their own to report.
+func (n *Node) ReportError(err error) { n.reportTransport(err) }
+
+// loop is the election loop: it feeds messages, timer expiries and
+// commands to the core, one at a time.
+func (n *Node) loop() {
+	defer close(n.done)
+	var stopTimer func() bool
+	armed := time.Duration(-1)
+	for {
+		if d := n.r.nextDeadline(); d != armed {
+			if stopTimer != nil {
+				stopTimer()
+			}
+			armed = d
+			stopTimer = n.clock.AfterFunc(max(d-n.clock.Now(), 0), func() {
+				select {
+				case n.wake <- struct{}{}:
+				default:
+				}
+			})
+		}
+		select {
+		case m := <-n.inbox:
+			n.r.step(n.clock.Now(), m)
+		case <-n.wake:
+			armed = -1 // the timer fired: arm it again
+			n.r.tick(n.clock.Now())
+		case cmd := <-n.cmds:
+			cmd(n.clock.Now())
+		case <-n.quit:
+			if stopTimer != nil {
+				stopTimer()
+			}
+			return
+		}
+		n.publish()
+		n.flush()
+	}
+}
+
+// publish makes the core's state visible to the query methods. It runs
+// before the messages leave, so a leader that hands over has given up its
+// lease before the TimeoutNow is sent.
+func (n *Node) publish() {
+	r := n.r
+	n.leaseUntil.Store(int64(r.leaseUntil()))
+	n.state.Store(uint32(r.role.state()))
+	n.term.Store(r.term)
+	if cur := n.leader.Load(); cur == nil || *cur != r.leader {
+		l := r.leader
+		n.leader.Store(&l)
+	}
+	if r.hasContact {
+		n.contact.Store(int64(r.leaderContact))
+	} else {
+		n.contact.Store(-1)
+	}
+	n.statsMu.Lock()
+	n.stats = r.stats
+	n.statsMu.Unlock()
+}
+
+// flush sends the core's messages and queues its events for the callbacks.
+func (n *Node) flush() {
+	for _, m := range n.r.takeMsgs() {
+		if !n.tr.Send(m) {
+			n.r.stats.Dropped[m.Kind]++
+		}
+	}
+	for _, e := range n.r.takeEvents() {
+		n.dispatch(e)
+	}
+}
+
+func (n *Node) dispatch(e event) {
+	c := &n.cfg
+	switch {
+	case e.kind == evState && c.OnStateChange != nil:
+		n.disp.push(func() { c.OnStateChange(e.from, e.to, e.term) })
+	case e.kind == evLeader && c.OnLeaderChange != nil:
+		n.disp.push(func() { c.OnLeaderChange(e.leader, e.term) })
+	case e.kind == evError && c.OnError != nil:
+		n.disp.push(func() { c.OnError(e.err) })
+	case e.kind == evLog && c.OnLog != nil:
+		n.disp.push(func() { c.OnLog(e.level, e.msg) })
+	}
+}
+
+// logDirect queues a log line from outside the loop.
+func (n *Node) logDirect(level LogLevel, msg string) {
+	if n.cfg.OnLog != nil {
+		n.disp.push(func() { n.cfg.OnLog(level, msg) })
+	}
+}
+
+// boundedHooks wraps the user's vote hooks so that each call ends within
+// HookTimeout: a late or panicking hook counts as a refusal.
+func (n *Node) boundedHooks() hooks {
+	h := hooks{
+		position: func() ([]byte, bool) { return nil, true },
+		grant:    func([]byte) bool { return true },
+	}
+	if f := n.cfg.CurrentPosition; f != nil {
+		h.position = func() ([]byte, bool) { return callBounded(n.cfg.HookTimeout, f) }
+	}
+	if f := n.cfg.GrantVote; f != nil {
+		h.grant = func(pos []byte) bool {
+			ok, done := callBounded(n.cfg.HookTimeout, func() bool { return f(pos) })
+			return ok && done
+		}
+	}
+	return h
+}
+
+// callBounded runs f on its own goroutine and waits at most timeout. A
+// hook that never returns leaks its goroutine; the election goes on.
+func callBounded[T any](timeout time.Duration, f func() T) (v T, ok bool) {
+	ch := make(chan T, 1)
+	go func() {
+		defer func() { recover() }() // a panicking hook is a refusal
+		ch <- f()
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case v = <-ch:
+		return v, true
+	case <-t.C:
+		return v, false
+	}
+}
+
+// do runs cmd on the loop goroutine and waits for it.
+func (n *Node) do(cmd func(now time.Duration)) error {
+	finished := make(chan struct{})
+	select {
+	case n.cmds <- func(now time.Duration) { cmd(now); close(finished) }:
+	case <-n.done:
+		return ErrClosed
+	}
+	<-finished
+	return nil
+}
+
+// ID returns the node's id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// State returns the node's current state.
+func (n *Node) State() State {
+	if n.closed.Load() {
+		return StateClosed
+	}
+	return State(n.state.Load())
+}
+
+// Term returns the node's current term.
+func (n *Node) Term() uint64 { return n.term.Load() }
+
+// Leader returns the id of the leader this node follows, or "" if none is
+// known. The leader itself returns its own id.
+func (n *Node) Leader() string {
+	if n.closed.Load() {
+		return ""
+	}
+	return *n.leader.Load()
+}
+
+// IsLeader reports whether this node leads and its lease holds now,
+// computed from the clock at the time of the call: a leader whose process
+// was paused longer than its lease answers false at once on resume.
+func (n *Node) IsLeader() bool {
+	_, _, ok := n.Lease()
+	return ok
+}
+
+// Lease returns the term (the fencing token) and the instant of the node's
+// Clock by which the leader must stop acting, if it leads now; ok is false
+// otherwise. With SystemClock, MonotonicAt(deadline) is that instant.
+func (n *Node) Lease() (term uint64, deadline time.Duration, ok bool) {
+	if n.closed.Load() || State(n.state.Load()) != StateLeader {
+		return 0, 0, false
+	}
+	term = n.term.Load()
+	deadline = time.Duration(n.leaseUntil.Load())
+	if n.clock.Now() >= deadline || State(n.state.Load()) != StateLeader || n.term.Load() != term {
+		return 0, 0, false
+	}
+	return term, deadline, true
+}
+
+// StepDown hands leadership to the most recently heard peer, which
+// campaigns at once (TimeoutNow): about one round trip, not an election
+// timeout. The lease ends before StepDown returns. It returns ErrNotLeader
+// if the node does not lead, ErrNoTransferTarget if no peer answered within
+// ElectionMin, ErrClosed after Close.
+func (n *Node) StepDown() error {
+	var err error
+	if e := n.do(func(now time.Duration) { err = n.r.transferLeadership(now) }); e != nil {
+		return e
+	}
+	return err
+}
+
+// Stats returns a snapshot of the node's counters.
+func (n *Node) Stats() Stats {
+	n.statsMu.Lock()
+	s := n.stats
+	n.statsMu.Unlock()
+	for k := range s.Dropped {
+		s.Dropped[k] += n.inDropped[k].Load()
+	}
+	s.State = n.State()
+	s.Leader = n.Leader()
+	s.Term = n.Term()
+	s.CallbacksQueued = uint64(n.disp.pending())
+	switch c := n.contact.Load(); {
+	case s.State == StateLeader:
+		s.SinceLeaderContact = 0
+	case c < 0:
+		s.SinceLeaderContact = -1
+	default:
+		s.SinceLeaderContact = n.clock.Now() - time.Duration(c)
+	}
+	return s
+}
+
+// Close stops the node: a leader first hands over to a peer when it can
+// (waiting at most ElectionMin for the peer to take over), then the loop
+// and the transport stop, the final state change (to StateClosed) is
+// delivered, and Close waits for the callback goroutine. Once Close
+// returns no callback runs again. The state file is kept. Close is
+// idempotent and safe from any goroutine, except from the node's own
+// callbacks, where it returns ErrBusy.
+func (n *Node) Close() error {
+	if n.disp.inCallback() {
+		return ErrBusy
+	}
+	n.closeOnce.Do(func() {
+		term := n.Term()
+		if n.IsLeader() && n.StepDown() == nil {
+			n.waitTermAbove(term, n.cfg.ElectionMin)
+		}
+		from := n.State()
+		n.closed.Store(true)
+		close(n.quit)
+		<-n.done
+		n.closeErr = n.tr.Close()
+		n.publish()
+		if n.cfg.OnStateChange != nil {
+			term := n.Term()
+			n.disp.push(func() { n.cfg.OnStateChange(from, StateClosed, term) })
+		}
+		n.logDirect(LogInfo, fmt.Sprintf("node %s closed at term %d", n.cfg.ID, n.Term()))
+		n.disp.stop()
+	})
+	return n.closeErr
+}
+
+// waitTermAbove waits until the node sees a term above term (the peer it
+// handed over to has campaigned) or timeout passes.
+func (n *Node) waitTermAbove(term uint64, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for n.Term() <= term && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+}

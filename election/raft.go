@@ -1,0 +1,582 @@
+package election
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// role refines State inside the core: a pre-candidate (thesis 9.6) is still
+// a follower to the outside world, because it has not raised its term.
+type role uint8
+
+const (
+	roleFollower role = iota
+	rolePreCandidate
+	roleCandidate
+	roleLeader
+)
+
+func (r role) state() State {
+	switch r {
+	case roleCandidate:
+		return StateCandidate
+	case roleLeader:
+		return StateLeader
+	default:
+		return StateFollower
+	}
+}
+
+// hooks are the application's vote hooks as the core sees them; Node
+// wraps the user's functions so that they are bounded in time.
+type hooks struct {
+	// position returns the node's position; ok is false when the hook
+	// failed or took too long, which aborts the campaign.
+	position func() (pos []byte, ok bool)
+	// grant decides whether a candidate at pos may get a vote.
+	grant func(pos []byte) bool
+}
+
+// eventKind tells which callback an event is for.
+type eventKind uint8
+
+const (
+	evState eventKind = iota
+	evLeader
+	evError
+	evLog
+)
+
+// event is something the core wants the application told, in order.
+type event struct {
+	kind     eventKind
+	from, to State
+	term     uint64
+	leader   string
+	err      error
+	level    LogLevel
+	msg      string
+}
+
+// raft is the election as a pure, deterministic state machine: it reacts
+// to step (a message) and tick (time passing) with the instant given by
+// the caller, and leaves its output in msgs and events. It has no
+// goroutines, no clock and no network; it calls only its Storage and its
+// hooks. Not safe for concurrent use: Node serialises every call, the
+// simulator drives it directly.
+type raft struct {
+	id     string
+	peers  []string
+	quorum int
+	cfg    Config
+	rng    *rand.Rand
+	store  Storage
+	hooks  hooks
+	// lease is how long after the send time of a heartbeat that a majority
+	// acknowledged the leader may act: ElectionMin shortened for drift.
+	lease time.Duration
+
+	role   role
+	term   uint64
+	vote   string
+	leader string
+
+	// electionDeadline is when a follower or (pre-)candidate campaigns.
+	electionDeadline time.Duration
+	// leaderContact is when this node last heard from a leader (or, after
+	// a restart, when it started); within ElectionMin of it, it refuses
+	// votes. hasContact is false until the first such instant.
+	leaderContact time.Duration
+	hasContact    bool
+
+	// votes of the current (pre-)campaign, by distinct voter.
+	granted  map[string]bool
+	rejected map[string]bool
+
+	// leader bookkeeping: acked holds, per peer, the send time of the
+	// latest heartbeat of this term it acknowledged.
+	heartbeatDue time.Duration
+	electedAt    time.Duration
+	acked        map[string]time.Duration
+
+	// reported leader, to emit leader changes once.
+	reportedLeader string
+	reportedTerm   uint64
+
+	msgs   []Message
+	events []event
+	stats  Stats
+}
+
+// newRaft builds the core from a validated config, loading the persisted
+// state. now is the current instant of the node's clock.
+func newRaft(cfg Config, store Storage, h hooks, seed uint64, now time.Duration) (*raft, error) {
+	cfg = cfg.withDefaults()
+	hs, err := store.Load()
+	if err != nil {
+		return nil, err
+	}
+	drift := cfg.MaxClockDrift
+	r := &raft{
+		id:     cfg.ID,
+		peers:  slices.Clone(cfg.Peers),
+		quorum: (len(cfg.Peers)+1)/2 + 1,
+		cfg:    cfg,
+		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		store:  store,
+		hooks:  h,
+		lease:  time.Duration(float64(cfg.ElectionMin) * (1 - drift) / (1 + drift)),
+		term:   hs.Term,
+		vote:   hs.VotedFor,
+		acked:  map[string]time.Duration{},
+	}
+	if hs.Term > 0 || hs.VotedFor != "" {
+		// A restarted node may have acknowledged a leader's heartbeat just
+		// before it stopped: keep refusing votes for ElectionMin, as if it
+		// had just heard from that leader, so the lease stays sound.
+		r.leaderContact, r.hasContact = now, true
+	}
+	r.stats.Term = r.term
+	r.resetElectionTimer(now)
+	if len(r.peers) == 0 {
+		r.electionDeadline = now // nobody to wait for
+	}
+	r.logf(LogInfo, "node %s started at term %d", r.id, r.term)
+	return r, nil
+}
+
+// State returns the public state.
+func (r *raft) State() State { return r.role.state() }
+
+// randomBetween draws a duration uniformly in [lo, hi].
+func (r *raft) randomBetween(lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(r.rng.Int64N(int64(hi-lo)+1))
+}
+
+// resetElectionTimer restarts the wait for a leader with a fresh random
+// timeout in [ElectionMin, ElectionMax].
+func (r *raft) resetElectionTimer(now time.Duration) {
+	r.electionDeadline = now + r.randomBetween(r.cfg.ElectionMin, r.cfg.ElectionMax)
+}
+
+// retryTimeout is how long a (pre-)candidate waits before trying again
+// after a campaign that neither won nor lost. Nobody has heard from a leader
+// by then, so there is no lease to wait out: a short random pause is
+// enough to break the tie of a split vote.
+func (r *raft) retryTimeout() time.Duration {
+	lo := 2 * r.cfg.Heartbeat
+	return r.randomBetween(lo, lo+r.cfg.ElectionMax-r.cfg.ElectionMin)
+}
+
+// inLease reports whether this node must refuse votes now: it leads, or it
+// heard from a leader within ElectionMin (thesis 4.2.3).
+func (r *raft) inLease(now time.Duration) bool {
+	if r.cfg.DisableCheckQuorum {
+		return false
+	}
+	return r.role == roleLeader || (r.hasContact && now < r.leaderContact+r.cfg.ElectionMin)
+}
+
+// nextDeadline is the instant at which tick has something to do.
+func (r *raft) nextDeadline() time.Duration {
+	if r.role != roleLeader {
+		return r.electionDeadline
+	}
+	d := r.heartbeatDue
+	if !r.cfg.DisableCheckQuorum {
+		d = min(d, r.quorumStamp()+r.cfg.ElectionMin)
+	}
+	return d
+}
+
+// tick lets time pass to now.
+func (r *raft) tick(now time.Duration) {
+	if r.role == roleLeader {
+		if !r.cfg.DisableCheckQuorum && now >= r.quorumStamp()+r.cfg.ElectionMin {
+			r.stats.StepDowns++
+			r.logf(LogWarn, "node %s lost its quorum at term %d: stepping down", r.id, r.term)
+			r.becomeFollower(now, r.term, "")
+			return
+		}
+		if now >= r.heartbeatDue {
+			r.broadcastHeartbeat(now)
+		}
+		return
+	}
+	if now >= r.electionDeadline {
+		r.campaign(now, false)
+	}
+}
+
+// campaign starts a pre-vote, or with transfer (or pre-vote disabled) a
+// real election.
+func (r *raft) campaign(now time.Duration, transfer bool) {
+	if transfer || r.cfg.DisablePreVote {
+		r.becomeCandidate(now, transfer)
+		return
+	}
+	pos, ok := r.hooks.position()
+	if !ok {
+		r.report(fmt.Errorf("election: CurrentPosition failed or took longer than %s: campaign skipped", r.cfg.HookTimeout))
+		r.resetElectionTimer(now)
+		return
+	}
+	r.role = rolePreCandidate
+	r.stats.PreVotesStarted++
+	r.granted = map[string]bool{r.id: true}
+	r.rejected = map[string]bool{}
+	r.electionDeadline = now + r.retryTimeout()
+	r.logf(LogDebug, "node %s started a pre-vote for term %d", r.id, r.term+1)
+	for _, p := range r.peers {
+		r.send(Message{Kind: MsgPreVote, To: p, Term: r.term + 1, Position: pos})
+	}
+	r.checkTally(now)
+}
+
+// becomeCandidate raises the term and asks for votes. The new term and the
+// vote for itself are saved first: if that fails, nothing changes.
+func (r *raft) becomeCandidate(now time.Duration, transfer bool) {
+	pos, ok := r.hooks.position()
+	if !ok {
+		r.report(fmt.Errorf("election: CurrentPosition failed or took longer than %s: campaign skipped", r.cfg.HookTimeout))
+		r.role = roleFollower
+		r.resetElectionTimer(now)
+		return
+	}
+	if !r.persist(r.term+1, r.id) {
+		r.role = roleFollower
+		r.resetElectionTimer(now)
+		return
+	}
+	from := r.role.state()
+	r.role = roleCandidate
+	r.stats.ElectionsStarted++
+	r.granted = map[string]bool{r.id: true}
+	r.rejected = map[string]bool{}
+	r.electionDeadline = now + r.retryTimeout()
+	r.setLeader("")
+	r.changed(from)
+	r.logf(LogInfo, "node %s became candidate at term %d", r.id, r.term)
+	for _, p := range r.peers {
+		r.send(Message{Kind: MsgVote, To: p, Term: r.term, Transfer: transfer, Position: pos})
+	}
+	r.checkTally(now)
+}
+
+// becomeLeader takes office. The lease starts only with the first
+// heartbeat a majority acknowledges, so IsLeader is false for about one
+// round trip after the election.
+func (r *raft) becomeLeader(now time.Duration) {
+	from := r.role.state()
+	r.role = roleLeader
+	r.stats.ElectionsWon++
+	r.electedAt = now
+	clear(r.acked)
+	r.setLeader(r.id)
+	r.changed(from)
+	r.logf(LogInfo, "node %s became leader at term %d", r.id, r.term)
+	r.broadcastHeartbeat(now)
+}
+
+// becomeFollower moves to term (saving it first if it is new) and follows
+// leader ("" when unknown). It returns false, changing nothing, if the new
+// term could not be saved: memory never runs ahead of the disk.
+func (r *raft) becomeFollower(now time.Duration, term uint64, leader string) bool {
+	if term > r.term && !r.persist(term, "") {
+		return false
+	}
+	from := r.role.state()
+	r.role = roleFollower
+	r.granted, r.rejected = nil, nil
+	r.resetElectionTimer(now)
+	r.setLeader(leader)
+	if from != StateFollower {
+		r.changed(from)
+		r.logf(LogInfo, "node %s became follower at term %d", r.id, r.term)
+	}
+	return true
+}
+
+// persist saves term and vote, then adopts them. On failure it reports the
+// error and returns false; the caller must act as if nothing happened.
+func (r *raft) persist(term uint64, vote string) bool {
+	if err := r.store.Save(HardState{Term: term, VotedFor: vote}); err != nil {
+		r.stats.StorageErrors++
+		r.report(err)
+		return false
+	}
+	r.term, r.vote = term, vote
+	r.stats.Term = term
+	return true
+}
+
+// broadcastHeartbeat sends a heartbeat stamped with now to every peer.
+func (r *raft) broadcastHeartbeat(now time.Duration) {
+	r.heartbeatDue = now + r.cfg.Heartbeat
+	for _, p := range r.peers {
+		r.send(Message{Kind: MsgHeartbeat, To: p, Term: r.term, Stamp: int64(now)})
+	}
+}
+
+// quorumStamp is the latest send time such that a majority (this node
+// counting as now) acknowledged a heartbeat sent at or after it. Before a
+// majority has acknowledged anything it is the election instant, so that
+// check-quorum also bounds a leader that never hears back.
+func (r *raft) quorumStamp() time.Duration {
+	need := r.quorum - 1 // peers besides this node
+	if need == 0 {
+		return r.heartbeatDue - r.cfg.Heartbeat // the last own tick
+	}
+	if len(r.acked) < need {
+		return r.electedAt
+	}
+	stamps := make([]time.Duration, 0, len(r.acked))
+	for _, s := range r.acked {
+		stamps = append(stamps, s)
+	}
+	slices.Sort(stamps)
+	return stamps[len(stamps)-need]
+}
+
+// leaseUntil is the instant until which the leader may act; zero when it
+// does not lead or holds no lease yet.
+func (r *raft) leaseUntil() time.Duration {
+	if r.role != roleLeader {
+		return 0
+	}
+	if r.cfg.DisableCheckQuorum {
+		return math.MaxInt64
+	}
+	if r.quorum > 1 && len(r.acked) < r.quorum-1 {
+		return 0
+	}
+	return r.quorumStamp() + r.lease
+}
+
+// transferLeadership steps down and tells the most recently heard peer to
+// campaign at once (thesis 3.10). The lease ends before the TimeoutNow
+// leaves, so the two leaderships never overlap.
+func (r *raft) transferLeadership(now time.Duration) error {
+	if r.role != roleLeader {
+		return ErrNotLeader
+	}
+	target, best := "", time.Duration(math.MinInt64)
+	for p, s := range r.acked {
+		if s > best || (s == best && p < target) {
+			target, best = p, s
+		}
+	}
+	if target == "" || now-best > r.cfg.ElectionMin {
+		return ErrNoTransferTarget
+	}
+	r.stats.Transfers++
+	r.logf(LogInfo, "node %s hands leadership to %s at term %d", r.id, target, r.term)
+	r.becomeFollower(now, r.term, "")
+	r.send(Message{Kind: MsgTimeoutNow, To: target, Term: r.term})
+	return nil
+}
+
+// isPeer reports whether id is one of the configured peers.
+func (r *raft) isPeer(id string) bool { return slices.Contains(r.peers, id) }
+
+// step handles one incoming message at instant now.
+func (r *raft) step(now time.Duration, m Message) {
+	if !m.Kind.Valid() || m.To != r.id || !r.isPeer(m.From) {
+		r.drop(m, "not for this node or from a stranger")
+		return
+	}
+	r.stats.Received[m.Kind]++
+	switch {
+	case m.Kind == MsgPreVote:
+		r.handlePreVote(now, m)
+		return
+	case m.Kind == MsgPreVoteResp:
+		if !m.Granted && m.Term > r.term {
+			r.becomeFollower(now, m.Term, "")
+		} else if r.role == rolePreCandidate && m.Term == r.term+1 {
+			r.tally(now, m)
+		}
+		return
+	case m.Term > r.term:
+		if m.Kind == MsgVote && !m.Transfer && r.inLease(now) {
+			// Thesis 4.2.3: within the lease a vote request neither raises
+			// the term nor gets a vote, so a disruptive node cannot depose
+			// a live leader.
+			r.logf(LogDebug, "node %s ignored a vote for %s at term %d: it heard from a leader", r.id, m.From, m.Term)
+			return
+		}
+		leader := ""
+		if m.Kind == MsgHeartbeat || m.Kind == MsgTimeoutNow {
+			leader = m.From
+		}
+		if !r.becomeFollower(now, m.Term, leader) {
+			return
+		}
+	case m.Term < r.term:
+		// Tell a stale sender about the newer term; never follow it.
+		switch m.Kind {
+		case MsgHeartbeat:
+			r.send(Message{Kind: MsgHeartbeatResp, To: m.From, Term: r.term, Stamp: m.Stamp})
+		case MsgVote:
+			r.send(Message{Kind: MsgVoteResp, To: m.From, Term: r.term})
+		}
+		return
+	}
+	// m.Term == r.term from here on.
+	switch m.Kind {
+	case MsgVote:
+		r.handleVote(now, m)
+	case MsgVoteResp:
+		if r.role == roleCandidate {
+			r.tally(now, m)
+		}
+	case MsgHeartbeat:
+		r.handleHeartbeat(now, m)
+	case MsgHeartbeatResp:
+		if r.role == roleLeader && time.Duration(m.Stamp) > r.acked[m.From] && time.Duration(m.Stamp) >= r.electedAt && time.Duration(m.Stamp) <= now {
+			r.acked[m.From] = time.Duration(m.Stamp)
+		}
+	case MsgTimeoutNow:
+		if r.role != roleLeader && m.From == r.leader {
+			r.logf(LogInfo, "node %s was asked by %s to take over at term %d", r.id, m.From, m.Term)
+			r.campaign(now, true)
+		}
+	}
+}
+
+func (r *raft) handleHeartbeat(now time.Duration, m Message) {
+	if r.role == roleLeader {
+		// Two leaders in one term cannot happen unless votes were lost
+		// from disk; say so loudly rather than follow.
+		r.report(fmt.Errorf("election: node %s leads term %d but got a heartbeat from %s for the same term", r.id, r.term, m.From))
+		return
+	}
+	if r.role != roleFollower || r.leader != m.From {
+		r.becomeFollower(now, r.term, m.From)
+	}
+	r.leaderContact, r.hasContact = now, true
+	r.resetElectionTimer(now)
+	r.send(Message{Kind: MsgHeartbeatResp, To: m.From, Term: r.term, Stamp: m.Stamp})
+}
+
+func (r *raft) handlePreVote(now time.Duration, m Message) {
+	grant := m.Term > r.term && !r.inLease(now) && r.role != roleLeader && r.hooks.grant(m.Position)
+	resp := Message{Kind: MsgPreVoteResp, To: m.From, Term: r.term, Granted: grant}
+	if grant {
+		resp.Term = m.Term
+	}
+	r.send(resp)
+}
+
+func (r *raft) handleVote(now time.Duration, m Message) {
+	// A candidate has voted for itself and a leader won this term, so only
+	// a follower or pre-candidate can grant.
+	grant := (r.vote == "" || r.vote == m.From) && (r.role == roleFollower || r.role == rolePreCandidate) &&
+		(m.Transfer || !r.inLease(now) || r.vote == m.From) && r.hooks.grant(m.Position)
+	if grant && r.vote == "" && !r.persist(r.term, m.From) {
+		grant = false
+	}
+	if grant {
+		if r.role == rolePreCandidate {
+			r.becomeFollower(now, r.term, "")
+		}
+		r.resetElectionTimer(now)
+		r.logf(LogDebug, "node %s voted for %s at term %d", r.id, m.From, r.term)
+	}
+	r.send(Message{Kind: MsgVoteResp, To: m.From, Term: r.term, Granted: grant})
+}
+
+// tally counts a (pre-)vote response, one per distinct voter.
+func (r *raft) tally(now time.Duration, m Message) {
+	if m.Granted {
+		r.granted[m.From] = true
+	} else {
+		r.rejected[m.From] = true
+	}
+	r.checkTally(now)
+}
+
+func (r *raft) checkTally(now time.Duration) {
+	votes := len(r.granted)
+	lost := len(r.rejected) > len(r.peers)+1-r.quorum
+	switch {
+	case votes >= r.quorum && r.role == rolePreCandidate:
+		r.becomeCandidate(now, false)
+	case votes >= r.quorum && r.role == roleCandidate:
+		r.becomeLeader(now)
+	case lost && r.role == rolePreCandidate:
+		r.stats.PreVotesLost++
+		r.logf(LogDebug, "node %s lost its pre-vote for term %d", r.id, r.term+1)
+		r.becomeFollower(now, r.term, r.leader)
+	case lost && r.role == roleCandidate:
+		r.logf(LogInfo, "node %s lost the election at term %d", r.id, r.term)
+		r.becomeFollower(now, r.term, "")
+	}
+}
+
+// send queues m with this node as sender.
+func (r *raft) send(m Message) {
+	m.From = r.id
+	r.stats.Sent[m.Kind]++
+	r.msgs = append(r.msgs, m)
+}
+
+func (r *raft) drop(m Message, why string) {
+	if m.Kind.Valid() {
+		r.stats.Dropped[m.Kind]++
+	}
+	r.logf(LogDebug, "node %s dropped %s from %q: %s", r.id, m.Kind, m.From, why)
+}
+
+// setLeader records the known leader and emits a leader change when the
+// (leader, term) pair is new.
+func (r *raft) setLeader(leader string) {
+	r.leader = leader
+	if leader == r.reportedLeader && (leader == "" || r.term == r.reportedTerm) {
+		return
+	}
+	r.reportedLeader, r.reportedTerm = leader, r.term
+	if leader != "" {
+		r.stats.LeaderChanges++
+	}
+	r.events = append(r.events, event{kind: evLeader, leader: leader, term: r.term})
+}
+
+// changed emits a state change if the public state moved from `from`.
+func (r *raft) changed(from State) {
+	if to := r.role.state(); to != from {
+		r.events = append(r.events, event{kind: evState, from: from, to: to, term: r.term})
+	}
+}
+
+func (r *raft) report(err error) {
+	r.events = append(r.events, event{kind: evError, err: err})
+	r.logf(LogError, "node %s: %v", r.id, err)
+}
+
+func (r *raft) logf(level LogLevel, format string, args ...any) {
+	if r.cfg.OnLog == nil {
+		return // the simulator and most tests: skip the formatting
+	}
+	r.events = append(r.events, event{kind: evLog, level: level, msg: fmt.Sprintf(format, args...)})
+}
+
+// takeMsgs returns and clears the outbox.
+func (r *raft) takeMsgs() []Message {
+	m := r.msgs
+	r.msgs = nil
+	return m
+}
+
+// takeEvents returns and clears the pending events.
+func (r *raft) takeEvents() []event {
+	e := r.events
+	r.events = nil
+	return e
+}

@@ -1,0 +1,31 @@
+package election
+
+import "time"
+
+// Stats are a node's counters, for monitoring. Counters only grow.
+type Stats struct {
+	State  State
+	Term   uint64
+	Leader string // "" when unknown
+
+	PreVotesStarted  uint64 // pre-vote rounds begun
+	PreVotesLost     uint64 // pre-vote rounds a majority refused
+	ElectionsStarted uint64 // real elections begun (the term raised)
+	ElectionsWon     uint64
+	LeaderChanges    uint64 // times a new (leader, term) became known
+	StepDowns        uint64 // leaderships ended by check-quorum
+	Transfers        uint64 // leaderships handed over (StepDown, Close)
+	StorageErrors    uint64 // failed saves of the term and vote
+	CallbacksQueued  uint64 // callbacks waiting to run (a gauge)
+
+	// Messages by kind (index with a MsgKind): handed to the transport,
+	// received and accepted by the core, and dropped (refused by the
+	// transport, inbox full, or invalid for the core).
+	Sent     [NumMsgKinds]uint64
+	Received [NumMsgKinds]uint64
+	Dropped  [NumMsgKinds]uint64
+
+	// SinceLeaderContact is the time since this node last heard from a
+	// leader; zero on the leader itself, -1 if it never has.
+	SinceLeaderContact time.Duration
+}
