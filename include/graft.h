@@ -1,0 +1,477 @@
+/*
+ * graft.h - Raft leader election as a library.
+ *
+ * A program links libgraft, names its peers, and is told, by callback and by
+ * query, whether it leads. The election runs inside the library (written in
+ * Go); this header is the whole public interface, in plain C.
+ *
+ *     cc app.c $(pkg-config --cflags --libs graft)
+ *
+ * A MINIMAL PROGRAM
+ *
+ *     graft_config *c = graft_config_new("prod", "n1", "127.0.0.1:7001");
+ *     graft_config_add_peer(c, "n2", "127.0.0.1:7002");
+ *     graft_config_add_peer(c, "n3", "127.0.0.1:7003");
+ *     graft_config_set_state_path(c, "/var/lib/app/n1.graft");
+ *     graft_config_set_tls(c, "certs/n1.pem", "certs/n1-key.pem", "certs/ca.pem");
+ *     graft_node *n;
+ *     char err[256];
+ *     if (graft_node_new(c, &n, err, sizeof err) != GRAFT_OK) { fprintf(stderr, "%s\n", err); exit(1); }
+ *     graft_config_free(c);
+ *     for (;;) {
+ *         uint64_t term, deadline;
+ *         if (graft_node_lease(n, &term, &deadline) == 1)
+ *             do_leader_work(term, deadline);   // term is the fencing token
+ *         ...
+ *     }
+ *     graft_node_close(n);
+ *
+ * RETURN CODES
+ *   Functions returning int return GRAFT_OK (0) or more on success and a
+ *   negative graft_error on failure; graft_strerror() names it. Codes are never
+ *   renumbered; new codes are appended.
+ *
+ * HANDLES
+ *   A graft_config * and a graft_node * are opaque handles, not memory: the
+ *   library never dereferences them. A handle that was freed or closed makes
+ *   every call return GRAFT_ECLOSED (queries return their "closed" value, see
+ *   each function); a NULL or made-up handle returns GRAFT_EINVAL. Neither
+ *   crashes nor hangs. Handles are never reused within a process.
+ *
+ * THREADS
+ *   Every function may be called from any thread, concurrently, including
+ *   threads the library did not create. The query functions (graft_node_state,
+ *   _term, _leader, _is_leader, _lease, _stats) never block: they read values
+ *   the election publishes and cost about one C-to-Go call (~50-100 ns).
+ *
+ * CALLBACKS
+ *   The callbacks set on a config (state change, leader change, error, log)
+ *   run on a thread of the library, never on the caller's thread. For one
+ *   node they run one at a time, in the order the events happened (a state
+ *   change is delivered before the leader change it caused; terms never go
+ *   down). A slow callback delays the node's later callbacks, never the
+ *   election: keep them short and hand long work to your own threads.
+ *   A callback may call the query functions, graft_node_step_down, and any
+ *   function on other nodes or configs. graft_node_close on the callback's own
+ *   node returns GRAFT_EBUSY (it would wait for itself). Once graft_node_close
+ *   returns, no callback of that node runs again, and the ctx pointers given
+ *   to its config may be freed. A callback must not unwind (longjmp, C++
+ *   exception) out into the library; a crash in a callback ends the process
+ *   with a Go stack dump.
+ *   The vote hooks (graft_config_set_vote_hooks) are different: they run on
+ *   helper threads, possibly concurrently with each other and with the other
+ *   callbacks, and must return within the heartbeat interval.
+ *
+ * SIGNALS
+ *   The library contains the Go runtime. At load time it installs handlers
+ *   for SIGSEGV, SIGBUS, SIGFPE and SIGPIPE (among others it uses internally,
+ *   such as SIGURG and SIGPROF), all with SA_ONSTACK, and forwards signals that
+ *   do not concern Go code to handlers installed before it. It never installs
+ *   handlers for SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 or SIGUSR2: they
+ *   stay with the host. The host may install handlers for those freely. If the
+ *   host replaces a handler for SIGSEGV, SIGBUS, SIGFPE, SIGPIPE, SIGURG or
+ *   SIGPROF, it must use SA_ONSTACK (and should chain to the previous handler),
+ *   otherwise a signal arriving on a library thread crashes the process.
+ *   Writing to a closed socket in the host still delivers SIGPIPE as usual.
+ *
+ * FORK
+ *   A child made by fork() cannot use the library: the library's threads do
+ *   not exist in the child, and anything that waits would hang forever. In a
+ *   child every function returns GRAFT_EFORK (queries return their "closed"
+ *   value), whether or not a node was started before the fork. The child may
+ *   exec() or _exit(). Use posix_spawn/fork+exec, or start the library in the
+ *   child after exec.
+ *
+ * PROCESS RULES
+ *   A process holds one Go runtime: do not load a second library built with Go
+ *   (-buildmode=c-shared) in the same process. The library cannot be
+ *   unloaded (dlclose keeps it mapped); graft_node_close stops every thread
+ *   work of the node. Several nodes may run in one process. Go reads the
+ *   environment once, at load time.
+ */
+#ifndef GRAFT_H
+#define GRAFT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef GRAFT_API
+#  if defined(_WIN32)
+#    define GRAFT_API __declspec(dllimport)
+#  elif defined(__GNUC__) || defined(__clang__)
+#    define GRAFT_API __attribute__((visibility("default")))
+#  else
+#    define GRAFT_API
+#  endif
+#endif
+
+/* The version of this header. graft_version() gives the library's. */
+#define GRAFT_VERSION_MAJOR 0
+#define GRAFT_VERSION_MINOR 1
+#define GRAFT_VERSION_PATCH 0
+/* MAJOR * 10000 + MINOR * 100 + PATCH, for #if comparisons. */
+#define GRAFT_VERSION_NUMBER \
+    (GRAFT_VERSION_MAJOR * 10000 + GRAFT_VERSION_MINOR * 100 + GRAFT_VERSION_PATCH)
+
+/* ------------------------------------------------------------------------ */
+/* Types                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/** graft_error - return codes. 0 is success, failures are negative. The
+ *  numbers are part of the ABI: never renumbered, new codes appended. */
+typedef enum graft_error {
+    GRAFT_OK = 0,            /* success */
+    GRAFT_EINVAL = -1,       /* an argument or the configuration was rejected
+                                (NULL pointer, made-up handle, bad id, bad timeouts,
+                                duplicate or self peer, malformed address) */
+    GRAFT_ECLOSED = -2,      /* the node was closed or the config freed */
+    GRAFT_ESTORAGE = -3,     /* the state file (or another file) could not be read or
+                                written, or is corrupt */
+    GRAFT_ETLS = -4,         /* a certificate, key or CA file is missing, unreadable or
+                                unsuitable; or a TLS handshake with a peer failed */
+    GRAFT_ENETWORK = -5,     /* the listen address could not be bound, or a peer could
+                                not be reached or misbehaved */
+    GRAFT_ERANGE = -6,       /* the caller's buffer is too small */
+    GRAFT_EBUSY = -7,        /* graft_node_close called from a callback of the same node */
+    GRAFT_ENOTLEADER = -8,   /* graft_node_step_down on a node that does not lead */
+    GRAFT_EFORK = -9,        /* the process was forked after the library was loaded:
+                                the library cannot be used in the child */
+    GRAFT_EINTERNAL = -10,   /* a bug in the library (a recovered Go panic); the
+                                error callback and errbuf say more */
+    GRAFT_ENOPEER = -11      /* graft_node_step_down: no peer answered recently enough
+                                to take over the leadership */
+} graft_error;
+
+/** graft_state - the role a node plays. The numbering is part of the ABI. */
+typedef enum graft_state {
+    GRAFT_FOLLOWER = 0,      /* follows a leader, or waits for one; votes */
+    GRAFT_CANDIDATE = 1,     /* raised its term and asks for votes */
+    GRAFT_LEADER = 2,        /* elected for its term; acts only while the lease holds */
+    GRAFT_CLOSED = 3         /* closed (final); also the answer for a bad handle */
+} graft_state;
+
+/** graft_log_level - severity of a log line. */
+typedef enum graft_log_level {
+    GRAFT_LOG_DEBUG = 0,
+    GRAFT_LOG_INFO = 1,
+    GRAFT_LOG_WARN = 2,
+    GRAFT_LOG_ERROR = 3
+} graft_log_level;
+
+/** graft_msg_kind - the election's message kinds; index the per-kind
+ *  counters of graft_stats. */
+typedef enum graft_msg_kind {
+    GRAFT_MSG_PREVOTE = 0,
+    GRAFT_MSG_PREVOTE_RESP = 1,
+    GRAFT_MSG_VOTE = 2,
+    GRAFT_MSG_VOTE_RESP = 3,
+    GRAFT_MSG_HEARTBEAT = 4,
+    GRAFT_MSG_HEARTBEAT_RESP = 5,
+    GRAFT_MSG_TIMEOUT_NOW = 6
+} graft_msg_kind;
+
+/* Slots of the per-kind arrays in graft_stats (unused slots are 0). */
+#define GRAFT_MSG_KIND_SLOTS 8
+/* Longest node or cluster id, in bytes, plus the terminating NUL: a buffer of
+ * this size always holds a leader id. */
+#define GRAFT_ID_MAX 256
+/* Capacity of the buffer passed to the position hook, in bytes. */
+#define GRAFT_POSITION_MAX 1024
+
+/** graft_config - an opaque node configuration, built with setters so that
+ *  new options never change the ABI. */
+typedef struct graft_config graft_config;
+/** graft_node - an opaque handle to a running node. */
+typedef struct graft_node graft_node;
+
+/** graft_stats - a node's counters, filled by graft_node_stats. Counters only
+ *  grow (except the gauges noted). Fields are only ever appended. */
+typedef struct graft_stats {
+    size_t   size;                 /* IN: sizeof(graft_stats) as the caller knows it.
+                                      OUT: the number of bytes the library filled */
+    int32_t  state;                /* a graft_state */
+    uint32_t reserved0;            /* 0 */
+    uint64_t term;                 /* current term (the fencing token) */
+    char     leader[GRAFT_ID_MAX]; /* known leader id, "" when none */
+
+    /* The election. */
+    uint64_t prevotes_started;     /* pre-vote rounds begun */
+    uint64_t prevotes_lost;        /* pre-vote rounds a majority refused */
+    uint64_t elections_started;    /* real elections begun (the term raised) */
+    uint64_t elections_won;
+    uint64_t leader_changes;       /* times a new (leader, term) became known */
+    uint64_t step_downs;           /* leaderships ended by check-quorum */
+    uint64_t transfers;            /* leaderships handed over (step_down, close) */
+    uint64_t storage_errors;       /* failed saves of the term and vote */
+    uint64_t callbacks_queued;     /* gauge: callbacks waiting to run */
+    int64_t  since_leader_contact_ns; /* time since a leader was last heard from;
+                                      0 on the leader, -1 if never */
+    /* Election messages by graft_msg_kind: handed to the transport, received
+     * and accepted, dropped (refused by the transport, inbox full, invalid). */
+    uint64_t msgs_sent[GRAFT_MSG_KIND_SLOTS];
+    uint64_t msgs_received[GRAFT_MSG_KIND_SLOTS];
+    uint64_t msgs_dropped[GRAFT_MSG_KIND_SLOTS];
+
+    /* The QUIC transport. */
+    uint64_t net_msgs_sent;        /* messages handed to QUIC */
+    uint64_t net_bytes_sent;
+    uint64_t net_msgs_received;    /* messages delivered to the election */
+    uint64_t net_bytes_received;
+    uint64_t net_reconnects;       /* connections re-established to a peer */
+    /* Dropped by the transport, by reason (inbound except queue_full). */
+    uint64_t drop_malformed;       /* not a well-formed message */
+    uint64_t drop_wrong_cluster;   /* names another cluster */
+    uint64_t drop_bad_version;     /* unknown wire version */
+    uint64_t drop_oversized;       /* larger than the size limit */
+    uint64_t drop_spoofed_sender;  /* sender differs from its certificate */
+    uint64_t drop_unknown_peer;    /* valid certificate, id not a peer */
+    uint64_t drop_handshake_failed;/* TLS handshake failed (other CA, no cert) */
+    uint64_t drop_queue_full;      /* outbound queue to a peer was full */
+    uint64_t drop_invalid_packet;  /* UDP datagram that is no QUIC packet */
+} graft_stats;
+
+/** Callback types. ctx is the pointer given with the callback. */
+typedef void (*graft_state_fn)(void *ctx, graft_state from, graft_state to, uint64_t term);
+typedef void (*graft_leader_fn)(void *ctx, const char *leader_id, uint64_t term);
+typedef void (*graft_error_fn)(void *ctx, int code, const char *message);
+typedef void (*graft_log_fn)(void *ctx, int level, const char *message);
+typedef size_t (*graft_position_fn)(void *ctx, uint8_t *buf, size_t cap);
+typedef int (*graft_grant_fn)(void *ctx, const uint8_t *position, size_t len);
+
+/* The library's own build declares the functions itself. */
+#ifndef GRAFT_TYPES_ONLY
+
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                            */
+/* ------------------------------------------------------------------------ */
+
+/** graft_config_new - start a node configuration.
+ *  cluster names the cluster (nodes of other clusters are refused), node_id
+ *  this node (unique in the cluster, the name in its certificate; ids are
+ *  1..255 bytes without spaces or control characters) and listen_addr the UDP
+ *  "host:port" to listen on. The strings are copied. Nothing is validated
+ *  here: graft_node_new checks everything and says what is wrong. A NULL
+ *  string counts as "" (and is then rejected by graft_node_new).
+ *  Defaults: heartbeat 50 ms, election timeout 300-450 ms, max clock drift 1%,
+ *  no callbacks.
+ *  Ownership: the caller frees the result with graft_config_free. Any thread.
+ *  Returns the new config, or NULL in a forked child. Since 0.1. */
+GRAFT_API graft_config *graft_config_new(const char *cluster, const char *node_id,
+                                         const char *listen_addr);
+
+/** graft_config_add_peer - add a peer: its node id and UDP "host:port".
+ *  Membership is static; add every other member of the cluster. Strings are
+ *  copied. Duplicates and the node itself are reported by graft_node_new.
+ *  Returns 0; GRAFT_EINVAL if c is NULL or not a config or node_id or addr is
+ *  NULL; GRAFT_ECLOSED if c was freed; GRAFT_EFORK. Since 0.1. */
+GRAFT_API int graft_config_add_peer(graft_config *c, const char *node_id, const char *addr);
+
+/** graft_config_set_state_path - the file that persists the term and vote.
+ *  Required. Created if missing (its directory must exist); a corrupt file
+ *  makes graft_node_new fail with GRAFT_ESTORAGE rather than reset it.
+ *  Returns 0; GRAFT_EINVAL (c or path NULL, not a config); GRAFT_ECLOSED;
+ *  GRAFT_EFORK. Since 0.1. */
+GRAFT_API int graft_config_set_state_path(graft_config *c, const char *path);
+
+/** graft_config_set_tls - PEM files for mutual TLS: this node's certificate
+ *  (whose name is the node id), its private key, and the CA that signed
+ *  every node's certificate. Required. graft_generate_certs writes such files
+ *  for development. The files are read by graft_node_new.
+ *  Returns 0; GRAFT_EINVAL (a NULL argument, not a config); GRAFT_ECLOSED;
+ *  GRAFT_EFORK. Since 0.1. */
+GRAFT_API int graft_config_set_tls(graft_config *c, const char *cert_file,
+                                   const char *key_file, const char *ca_file);
+
+/** graft_config_set_timeouts - election timings in milliseconds; 0 keeps a
+ *  default (50, 300, 450). A leader heartbeats every heartbeat_ms; a follower
+ *  that hears no leader for a random time in [election_min_ms,
+ *  election_max_ms] campaigns. election_min_ms is also the leader lease. Rules
+ *  checked by graft_node_new: heartbeat >= 1, election_min >= 3 * heartbeat,
+ *  election_max > election_min, election_max <= 1 hour.
+ *  Returns 0; GRAFT_EINVAL (not a config); GRAFT_ECLOSED; GRAFT_EFORK.
+ *  Since 0.1. */
+GRAFT_API int graft_config_set_timeouts(graft_config *c, uint32_t heartbeat_ms,
+                                        uint32_t election_min_ms, uint32_t election_max_ms);
+
+/** graft_config_set_max_clock_drift - the bound on how much any node's
+ *  monotonic clock may run faster or slower than real time (0.01 = 1%, the
+ *  default; must be in [0, 0.2], checked by graft_node_new). The lease is
+ *  shortened by it. Returns 0; GRAFT_EINVAL; GRAFT_ECLOSED; GRAFT_EFORK.
+ *  Since 0.1. */
+GRAFT_API int graft_config_set_max_clock_drift(graft_config *c, double drift);
+
+/** graft_config_on_state_change - call fn(ctx, from, to, term) on every
+ *  change of state, with the term at which the new state began. The last
+ *  call of a node is the change to GRAFT_CLOSED, made by graft_node_close.
+ *  fn NULL removes the callback. See CALLBACKS above for the thread rules;
+ *  ctx must stay valid until graft_node_close returns.
+ *  Returns 0; GRAFT_EINVAL; GRAFT_ECLOSED; GRAFT_EFORK. Since 0.1. */
+GRAFT_API int graft_config_on_state_change(graft_config *c, graft_state_fn fn, void *ctx);
+
+/** graft_config_on_leader_change - call fn(ctx, leader_id, term) when the
+ *  known leader changes. leader_id is "" when no leader is known; it is valid
+ *  only during the call (copy it). fn NULL removes the callback.
+ *  Returns 0; GRAFT_EINVAL; GRAFT_ECLOSED; GRAFT_EFORK. Since 0.1. */
+GRAFT_API int graft_config_on_leader_change(graft_config *c, graft_leader_fn fn, void *ctx);
+
+/** graft_config_on_error - call fn(ctx, code, message) with problems the node
+ *  cannot fix by itself: a state file that cannot be written
+ *  (GRAFT_ESTORAGE), a peer whose TLS handshake fails (GRAFT_ETLS), a peer
+ *  that cannot be reached or sends garbage (GRAFT_ENETWORK). Reports are rate
+ *  limited. message is valid only during the call. fn NULL removes it.
+ *  Returns 0; GRAFT_EINVAL; GRAFT_ECLOSED; GRAFT_EFORK. Since 0.1. */
+GRAFT_API int graft_config_on_error(graft_config *c, graft_error_fn fn, void *ctx);
+
+/** graft_config_on_log - call fn(ctx, level, message) with the node's log
+ *  lines (a graft_log_level; "node n2 became leader at term 7"), those of its
+ *  transport, and lines the Go runtime or quic-go log process-wide (those go
+ *  to every node that has a log callback; without any they go to stderr).
+ *  message has no trailing newline and is valid only during the call.
+ *  fn NULL removes it. Returns 0; GRAFT_EINVAL; GRAFT_ECLOSED; GRAFT_EFORK.
+ *  Since 0.1. */
+GRAFT_API int graft_config_on_log(graft_config *c, graft_log_fn fn, void *ctx);
+
+/** graft_config_set_vote_hooks - let the application refuse votes to
+ *  candidates whose data is behind. position(ctx, buf, cap) writes this
+ *  node's position (for example a log index, in any encoding) into buf (cap
+ *  is GRAFT_POSITION_MAX) and returns its length; it is sent with every vote
+ *  request. grant(ctx, pos, len) receives a candidate's position and returns
+ *  nonzero to allow the vote. Either may be NULL (no position; grant all).
+ *  Both run on helper threads, possibly concurrently with each other and
+ *  with the callbacks, and must return within the heartbeat interval: a late
+ *  grant counts as a refusal, a late position abandons the campaign. A
+ *  position longer than cap is refused. pos is valid only during the call.
+ *  Returns 0; GRAFT_EINVAL; GRAFT_ECLOSED; GRAFT_EFORK. Since 0.1. */
+GRAFT_API int graft_config_set_vote_hooks(graft_config *c, graft_position_fn position,
+                                          graft_grant_fn grant, void *ctx);
+
+/** graft_config_free - free a config. Nodes started from it are not
+ *  affected (they copied it). NULL, and a config already freed, are no-ops.
+ *  Any thread. Since 0.1. */
+GRAFT_API void graft_config_free(graft_config *c);
+
+/* ------------------------------------------------------------------------ */
+/* Nodes                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/** graft_node_new - validate c, load the state file, bind the listen
+ *  address and start a node. It joins the election at once (as a follower)
+ *  and returns without waiting for a leader. c is copied: it may be freed or
+ *  changed afterwards.
+ *  On success *out is the node, to be closed with graft_node_close. On
+ *  failure *out is NULL, no callback of c is ever called, and if errbuf is
+ *  not NULL a human-readable reason (naming the field or file at fault) is
+ *  written into it, truncated to errlen - 1 bytes and NUL-terminated.
+ *  Any thread, including a callback of another node.
+ *  Returns 0; GRAFT_EINVAL (c or out NULL, c not a config, a bad id, peer,
+ *  address or timing); GRAFT_ECLOSED (c freed); GRAFT_ESTORAGE (state file
+ *  corrupt or unreadable); GRAFT_ETLS (certificate, key or CA missing or
+ *  unsuitable); GRAFT_ENETWORK (listen address cannot be bound); GRAFT_EFORK;
+ *  GRAFT_EINTERNAL. Since 0.1. */
+GRAFT_API int graft_node_new(const graft_config *c, graft_node **out, char *errbuf, size_t errlen);
+
+/** graft_node_close - stop a node, wait for its callbacks, free it.
+ *  A leader first hands over to a peer when one is reachable (waiting at
+ *  most the minimum election timeout), so that the cluster does not wait an
+ *  election timeout. Then the node stops, its sockets close, the final state
+ *  change (to GRAFT_CLOSED) is delivered and every thread of the node ends.
+ *  Once it returns no callback of n runs again. The state file is kept.
+ *  NULL is a no-op. Any thread except a callback of n itself.
+ *  Returns 0; GRAFT_EBUSY from a callback of n (nothing is done: close it
+ *  from another thread); GRAFT_ECLOSED if n was already closed; GRAFT_EINVAL
+ *  if n is not a node; GRAFT_EFORK. Since 0.1. */
+GRAFT_API int graft_node_close(graft_node *n);
+
+/** graft_node_state - the node's current state. Never blocks.
+ *  Returns a graft_state; GRAFT_CLOSED if n is closed, NULL, not a node, or
+ *  in a forked child. Any thread or callback. Since 0.1. */
+GRAFT_API graft_state graft_node_state(graft_node *n);
+
+/** graft_node_term - the node's current term, the fencing token: it only
+ *  grows. Never blocks. Returns 0 if n is closed, NULL, not a node, or in a
+ *  forked child. Any thread or callback. Since 0.1. */
+GRAFT_API uint64_t graft_node_term(graft_node *n);
+
+/** graft_node_leader - copy the id of the leader this node follows (its own
+ *  id on the leader) into buf, NUL-terminated; "" when no leader is known.
+ *  A buffer of GRAFT_ID_MAX bytes is always large enough. Never blocks.
+ *  Returns 0; GRAFT_ERANGE if len is too small (buf gets "" if len > 0);
+ *  GRAFT_EINVAL (n or buf NULL, not a node); GRAFT_ECLOSED; GRAFT_EFORK.
+ *  Any thread or callback. Since 0.1. */
+GRAFT_API int graft_node_leader(graft_node *n, char *buf, size_t len);
+
+/** graft_node_is_leader - 1 if the node leads and its lease holds now,
+ *  computed at the time of the call (a leader whose process was paused past
+ *  its lease answers 0 at once); 0 otherwise, and for every error (closed,
+ *  NULL, not a node, forked child). Never negative, never blocks. Under the
+ *  configured clock drift, no two nodes of a cluster answer 1 at the same
+ *  instant. Any thread or callback. Since 0.1. */
+GRAFT_API int graft_node_is_leader(graft_node *n);
+
+/** graft_node_lease - if the node leads now, store the term (the fencing
+ *  token) in *term and the CLOCK_MONOTONIC instant, in nanoseconds, by which
+ *  the leader must stop acting in *deadline_ns, and return 1. Work that must
+ *  not run on two nodes at once should check clock_gettime(CLOCK_MONOTONIC)
+ *  against the deadline and carry the term to the guarded resource. The
+ *  lease is renewed by heartbeats: call again for a later deadline.
+ *  Returns 1 (leads); 0 (does not lead; *term and *deadline_ns are set to 0);
+ *  GRAFT_EINVAL (n, term or deadline_ns NULL, not a node); GRAFT_ECLOSED;
+ *  GRAFT_EFORK. Test with `== 1`: errors are negative. Never blocks.
+ *  Any thread or callback. Since 0.1. */
+GRAFT_API int graft_node_lease(graft_node *n, uint64_t *term, uint64_t *deadline_ns);
+
+/** graft_node_step_down - hand leadership over to the most recently heard
+ *  peer, which campaigns at once: a new leader in about one round trip
+ *  instead of an election timeout (use before a planned restart). The lease
+ *  ends before it returns: graft_node_is_leader answers 0 from then on.
+ *  Waits briefly for the election thread, not for the new leader.
+ *  Any thread or callback.
+ *  Returns 0; GRAFT_ENOTLEADER (the node does not lead); GRAFT_ENOPEER (no
+ *  peer answered within the election timeout; the node keeps leading);
+ *  GRAFT_EINVAL; GRAFT_ECLOSED; GRAFT_EFORK. Since 0.1. */
+GRAFT_API int graft_node_step_down(graft_node *n);
+
+/** graft_node_stats - fill *out with the node's counters. Set out->size to
+ *  sizeof(graft_stats) first: the library fills at most that many bytes
+ *  (fields it does not know stay untouched) and stores the number of bytes
+ *  it filled in out->size, so programs built against a newer or older header
+ *  work. Never blocks. Any thread or callback.
+ *  Returns 0; GRAFT_EINVAL (n or out NULL, not a node, out->size smaller
+ *  than the size field); GRAFT_ECLOSED; GRAFT_EFORK. Since 0.1. */
+GRAFT_API int graft_node_stats(graft_node *n, graft_stats *out);
+
+/* ------------------------------------------------------------------------ */
+/* Certificates, errors, version                                            */
+/* ------------------------------------------------------------------------ */
+
+/** graft_generate_certs - write a development CA and one certificate per
+ *  node into the existing directory dir: ca.pem, ca-key.pem, and for each id
+ *  <id>.pem and <id>-key.pem (keys mode 0600). Existing files are replaced.
+ *  For tests and demos; production certificates come from your own CA (any
+ *  CA works: each node's certificate must name its id as a DNS SAN).
+ *  node_ids is an array of n strings. Any thread.
+ *  Returns 0; GRAFT_EINVAL (dir or node_ids NULL, n 0, a NULL or bad id);
+ *  GRAFT_ESTORAGE (a file cannot be written); GRAFT_EFORK. Since 0.1. */
+GRAFT_API int graft_generate_certs(const char *dir, const char *const *node_ids, size_t n);
+
+/** graft_strerror - a static English description of a return code ("node
+ *  is closed"); "unknown error" for codes it does not know. Never NULL,
+ *  never freed. Any thread. Since 0.1. */
+GRAFT_API const char *graft_strerror(int code);
+
+/** graft_version - the library's version, "MAJOR.MINOR.PATCH" (static,
+ *  never freed). Compare with GRAFT_VERSION_* to detect a header/library
+ *  mismatch. Any thread. Since 0.1. */
+GRAFT_API const char *graft_version(void);
+
+#endif /* GRAFT_TYPES_ONLY */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GRAFT_H */
