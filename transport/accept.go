@@ -1,0 +1,212 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/qlog"
+	"github.com/quic-go/quic-go/qlogwriter"
+)
+
+// Inbound side: the connections peers dial to us, and everything that
+// arrives on the socket that is not a good message from a peer.
+
+// Application error codes sent when this node closes an inbound connection.
+const (
+	codeUnknownPeer quic.ApplicationErrorCode = 0x100 + iota
+	codeReplaced
+)
+
+// attempt tracks one inbound connection attempt from its first Initial
+// packet, so that handshakes which fail (and therefore never reach Accept)
+// can be counted.
+type attempt struct {
+	remote   string
+	accepted atomic.Bool
+}
+
+type attemptKey struct{}
+
+// connContext is quic.Transport.ConnContext: it runs for every inbound
+// connection attempt and counts it as a failed handshake if its context
+// ends before acceptLoop took the connection.
+func (q *QUIC) connContext(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
+	a := &attempt{remote: info.RemoteAddr.String()}
+	ctx = context.WithValue(ctx, attemptKey{}, a)
+	context.AfterFunc(ctx, func() {
+		if a.accepted.Load() || q.ctx.Err() != nil {
+			return
+		}
+		q.drop(ReasonHandshakeFailed, "", a.remote, context.Cause(ctx))
+	})
+	return ctx, nil
+}
+
+// drop counts and reports something dropped.
+func (q *QUIC) drop(r Reason, peer, remote string, err error) {
+	q.cnt.drop(r)
+	q.rep.report(r, &DropError{Reason: r, Peer: peer, Remote: remote, Err: err})
+}
+
+// acceptLoop takes authenticated connections until Close.
+func (q *QUIC) acceptLoop() {
+	defer q.wg.Done()
+	for {
+		c, err := q.ln.Accept(q.ctx)
+		if err != nil {
+			return
+		}
+		if a, ok := c.Context().Value(attemptKey{}).(*attempt); ok {
+			a.accepted.Store(true)
+		}
+		remote := c.RemoteAddr().String()
+		id, err := PeerID(c.ConnectionState().TLS)
+		if err != nil { // cannot happen: ServerConfig checked it
+			q.drop(ReasonHandshakeFailed, "", remote, err)
+			c.CloseWithError(codeUnknownPeer, "no node id")
+			continue
+		}
+		if q.peers[id] == nil {
+			q.drop(ReasonUnknownPeer, id, remote, fmt.Errorf("node %q is not in the peer list", id))
+			c.CloseWithError(codeUnknownPeer, "not a peer of this node")
+			continue
+		}
+		q.mu.Lock()
+		if q.inbound == nil { // closing
+			q.mu.Unlock()
+			c.CloseWithError(0, "closing")
+			return
+		}
+		old := q.inbound[id]
+		q.inbound[id] = c
+		q.wg.Add(2)
+		q.mu.Unlock()
+		if old != nil {
+			// The peer redialled (it restarted, or lost the old connection
+			// first): the old connection is dead or will not be used again.
+			old.CloseWithError(codeReplaced, "replaced by a newer connection")
+		}
+		q.logf("accepted %s from %s", id, remote)
+		go q.readDatagrams(c, id)
+		go q.readStreams(c, id)
+	}
+}
+
+// forget removes c from the inbound table if it is still the current one.
+func (q *QUIC) forget(c *quic.Conn, id string) {
+	q.mu.Lock()
+	if q.inbound[id] == c {
+		delete(q.inbound, id)
+	}
+	q.mu.Unlock()
+}
+
+// readDatagrams delivers the messages a peer sends as datagrams.
+func (q *QUIC) readDatagrams(c *quic.Conn, id string) {
+	defer q.wg.Done()
+	defer q.forget(c, id)
+	remote := c.RemoteAddr().String()
+	for {
+		b, err := c.ReceiveDatagram(q.ctx)
+		if err != nil {
+			return
+		}
+		q.handle(b, id, remote)
+	}
+}
+
+// readStreams delivers the messages a peer sends on streams (those too
+// large for a datagram), one message per unidirectional stream.
+func (q *QUIC) readStreams(c *quic.Conn, id string) {
+	defer q.wg.Done()
+	remote := c.RemoteAddr().String()
+	buf := make([]byte, q.cfg.MaxMessageSize+1)
+	for {
+		s, err := c.AcceptUniStream(q.ctx)
+		if err != nil {
+			return
+		}
+		s.SetReadDeadline(time.Now().Add(streamTimeout))
+		n, err := io.ReadFull(s, buf)
+		switch {
+		case err == nil: // MaxMessageSize+1 bytes and maybe more
+			s.CancelRead(0)
+			q.drop(ReasonOversized, id, remote, fmt.Errorf("stream longer than %d bytes", q.cfg.MaxMessageSize))
+		case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+			q.handle(buf[:n], id, remote)
+		default: // reset by the peer, timed out, or connection gone
+			s.CancelRead(0)
+			if c.Context().Err() != nil {
+				return
+			}
+			q.drop(ReasonMalformed, id, remote, fmt.Errorf("incomplete stream: %w", err))
+		}
+	}
+}
+
+// handle checks one frame from the authenticated peer id and delivers it.
+func (q *QUIC) handle(b []byte, id, remote string) {
+	m, err := Decode(b, q.cfg.Cluster, q.cfg.MaxMessageSize)
+	if err != nil {
+		var de *DecodeError
+		r := ReasonMalformed
+		if errors.As(err, &de) {
+			r = de.Reason
+		}
+		q.drop(r, id, remote, err)
+		return
+	}
+	if m.From != id {
+		q.drop(ReasonSpoofedSender, id, remote, fmt.Errorf("message claims to be from %q", m.From))
+		return
+	}
+	if m.To != q.cfg.ID {
+		q.drop(ReasonMalformed, id, remote, fmt.Errorf("message addressed to %q, this node is %q", m.To, q.cfg.ID))
+		return
+	}
+	q.cnt.received(len(b))
+	q.deliver(m)
+}
+
+// readNonQUIC counts UDP datagrams that quic-go recognises as not QUIC at
+// all (first two bits zero).
+func (q *QUIC) readNonQUIC() {
+	defer q.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		_, addr, err := q.tr.ReadNonQUICPacket(q.ctx, buf)
+		if err != nil {
+			return
+		}
+		q.drop(ReasonInvalidPacket, "", addr.String(), errors.New("not a QUIC packet"))
+	}
+}
+
+// dropRecorder receives quic-go's transport-level trace events and counts
+// the packets it drops because they belong to no connection or cannot be
+// parsed (random bytes, scans). Connection-level drops (duplicates,
+// reordering around key changes) are normal and not counted.
+type dropRecorder struct{ q *QUIC }
+
+var _ qlogwriter.Recorder = dropRecorder{}
+
+// RecordEvent counts a PacketDropped event of a relevant trigger.
+func (r dropRecorder) RecordEvent(ev qlogwriter.Event) {
+	pd, ok := ev.(qlog.PacketDropped)
+	if !ok {
+		return
+	}
+	switch pd.Trigger {
+	case qlog.PacketDropHeaderParseError, qlog.PacketDropUnexpectedPacket, qlog.PacketDropUnexpectedVersion,
+		qlog.PacketDropUnsupportedVersion, qlog.PacketDropUnknownConnectionID, qlog.PacketDropDOSPrevention:
+		r.q.drop(ReasonInvalidPacket, "", "", fmt.Errorf("packet dropped by QUIC: %s", pd.Trigger))
+	}
+}
+
+// Close does nothing; the counters outlive the trace.
+func (dropRecorder) Close() error { return nil }

@@ -1,0 +1,220 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/graftlib/graft/election"
+	"github.com/quic-go/quic-go"
+)
+
+// Connections and framing.
+//
+// Each node dials one connection to each peer and sends its messages on
+// it; it receives each peer's messages on the connection that peer dialled
+// (accept.go). So a pair of nodes has two connections, one per direction.
+// A single shared connection would save one handshake per pair, but needs
+// a tie-break when both sides dial at once, and a restarted node's old
+// connection must be told apart from its new one; with one connection per
+// direction, each side's reconnect logic is independent and trivially
+// right, and a node can always send without waiting for the other side to
+// dial. Clusters are small (3-7 nodes), so the extra connection costs
+// nothing that matters.
+//
+// Messages travel as QUIC datagrams (RFC 9221): one msgpack frame per
+// DATAGRAM frame, never retransmitted. DATAGRAMS_VS_STREAMS
+//
+// A frame too large for a datagram (a long Position; the limit is about
+// 1.1 KB, MaxMessageSize may be larger) goes on a unidirectional stream of
+// its own, which the receiver reads to its end (at most MaxMessageSize
+// bytes). Streams never carry heartbeats in practice: those are ~60 bytes.
+
+// outMsg is an encoded message waiting in a peer's queue.
+type outMsg struct {
+	kind election.MsgKind
+	b    []byte
+}
+
+// peer owns the outgoing connection to one peer and its send queue. Its
+// goroutine (run) dials, redials with backoff after a failure, and drains
+// the queue; Send only appends to the queue.
+type peer struct {
+	q    *QUIC
+	id   string
+	addr *net.UDPAddr
+
+	mu    sync.Mutex
+	queue []outMsg
+
+	wake    chan struct{} // capacity 1: "the queue is not empty"
+	flushed chan int      // run reports here how many messages it flushed at Close
+}
+
+func newPeer(q *QUIC, id string, addr *net.UDPAddr) *peer {
+	return &peer{q: q, id: id, addr: addr,
+		wake: make(chan struct{}, 1), flushed: make(chan int, 1)}
+}
+
+// enqueue appends b to the queue without blocking. A heartbeat first
+// removes the heartbeats already queued (the newest wins). It returns false
+// and counts the drop when the queue is full.
+func (p *peer) enqueue(kind election.MsgKind, b []byte) bool {
+	p.mu.Lock()
+	if kind == election.MsgHeartbeat {
+		kept := p.queue[:0]
+		for _, m := range p.queue {
+			if m.kind != election.MsgHeartbeat {
+				kept = append(kept, m)
+			}
+		}
+		clear(p.queue[len(kept):])
+		p.queue = kept
+	}
+	if len(p.queue) >= p.q.cfg.QueueLen {
+		p.mu.Unlock()
+		p.q.cnt.drop(ReasonQueueFull)
+		p.q.rep.report(ReasonQueueFull, &DropError{Reason: ReasonQueueFull, Peer: p.id, Remote: p.addr.String(),
+			Err: errors.New("peer down or slow; message dropped")})
+		return false
+	}
+	p.queue = append(p.queue, outMsg{kind, b})
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take empties the queue and returns what it held.
+func (p *peer) take() []outMsg {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := p.queue
+	p.queue = nil
+	return q
+}
+
+// run is the peer's goroutine: connect, send, reconnect, until Close.
+func (p *peer) run() {
+	defer p.q.wg.Done()
+	ctx, flush := p.q.ctx, p.q.flush
+	bo := backoff{min: backoffMin, max: backoffMax}
+	connected := false // ever, for Stats.Reconnects
+	flushing := false
+	var conn *quic.Conn
+	defer func() {
+		if conn != nil {
+			conn.CloseWithError(0, "closing")
+		}
+	}()
+	for {
+		if conn == nil {
+			if flushing {
+				<-ctx.Done()
+				return
+			}
+			c, err := p.dial(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				p.q.rep.report(ReasonUnreachable, &DropError{Reason: ReasonUnreachable, Peer: p.id, Remote: p.addr.String(), Err: err})
+				select {
+				case <-time.After(bo.next()):
+				case <-flush:
+					flushing = true
+					p.flushed <- 0
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
+			bo.reset()
+			if connected {
+				p.q.cnt.reconnects.Add(1)
+			}
+			connected = true
+			conn = c
+			p.q.logf("connected to %s at %s", p.id, p.addr)
+		}
+		var flushNow bool
+		select {
+		case <-ctx.Done():
+			return
+		case <-conn.Context().Done():
+			p.q.logf("connection to %s lost: %v", p.id, context.Cause(conn.Context()))
+			conn = nil
+			continue
+		case <-p.wake:
+		case <-flush:
+			if flushing {
+				<-ctx.Done()
+				return
+			}
+			flushing, flushNow = true, true
+		}
+		n, err := p.send(conn, p.take())
+		if flushNow {
+			p.flushed <- n
+		}
+		if err != nil {
+			p.q.logf("sending to %s: %v", p.id, err)
+			conn.CloseWithError(0, "send failed")
+			conn = nil
+		}
+	}
+}
+
+// dial opens a connection to the peer from the shared UDP socket and checks
+// that it supports datagrams.
+func (p *peer) dial(ctx context.Context) (*quic.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	c, err := p.q.tr.Dial(ctx, p.addr, p.q.creds.ClientConfig(p.id), p.q.qconf)
+	if err != nil {
+		return nil, err
+	}
+	if !c.ConnectionState().SupportsDatagrams.Remote {
+		c.CloseWithError(1, "datagrams required")
+		return nil, errors.New("transport: peer does not support QUIC datagrams")
+	}
+	return c, nil
+}
+
+// send writes msgs on conn and returns how many went out. An error means
+// the connection is unusable; the remaining messages are lost (delivery is
+// best effort, and the election retries on its own timers).
+func (p *peer) send(conn *quic.Conn, msgs []outMsg) (int, error) {
+	for i, m := range msgs {
+		err := conn.SendDatagram(m.b)
+		var tooLarge *quic.DatagramTooLargeError
+		if errors.As(err, &tooLarge) {
+			err = p.sendStream(conn, m.b)
+		}
+		if err != nil {
+			return i, err
+		}
+		p.q.cnt.sent(len(m.b))
+	}
+	return len(msgs), nil
+}
+
+// sendStream sends b on a unidirectional stream of its own.
+func (p *peer) sendStream(conn *quic.Conn, b []byte) error {
+	ctx, cancel := context.WithTimeout(p.q.ctx, streamTimeout)
+	defer cancel()
+	s, err := conn.OpenUniStreamSync(ctx)
+	if err != nil {
+		return err
+	}
+	s.SetWriteDeadline(time.Now().Add(streamTimeout))
+	if _, err := s.Write(b); err != nil {
+		s.CancelWrite(0)
+		return err
+	}
+	return s.Close()
+}

@@ -1,0 +1,376 @@
+package transport
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/graftlib/graft/election"
+	"github.com/quic-go/quic-go"
+)
+
+// Defaults for zero Config fields.
+const (
+	// DefaultQueueLen is the per-peer outbound queue length used when
+	// Config.QueueLen is zero.
+	DefaultQueueLen = 64
+	// DefaultErrorInterval is the report rate limit used when
+	// Config.ErrorInterval is zero.
+	DefaultErrorInterval = time.Second
+)
+
+// Connection tuning. A dead or partitioned peer is noticed within
+// idleTimeout (keep-alives flow every keepAlive on every connection); a
+// peer that restarted with the same key is noticed at once through a
+// stateless reset (see resetKey).
+const (
+	keepAlive        = time.Second
+	idleTimeout      = 3 * time.Second
+	handshakeTimeout = time.Second // idle time during the handshake; the whole handshake gets twice that
+	dialTimeout      = 2 * time.Second
+	streamTimeout    = time.Second // to write or read one message sent on a stream
+	flushTimeout     = 100 * time.Millisecond
+	flushGrace       = 10 * time.Millisecond // lets quic-go put flushed datagrams on the wire
+)
+
+// Config configures a QUIC transport. Cluster, ID, Listen and the three TLS
+// files are required; there is no plaintext mode.
+type Config struct {
+	// Cluster names the cluster. Every message carries it; messages for
+	// another cluster are dropped (Stats.Dropped.WrongCluster).
+	Cluster string
+	// ID is this node's id. The certificate in CertFile must name it.
+	// Ids use the characters A-Z a-z 0-9 . _ - (at most 253).
+	ID string
+	// Listen is the UDP "host:port" to bind, e.g. "0.0.0.0:7400" or
+	// "127.0.0.1:0" (any free port; see QUIC.Addr). New binds it.
+	Listen string
+	// Peers maps each other node's id to its UDP "host:port". Only these
+	// ids may connect; this node's own id must not be listed.
+	Peers map[string]string
+	// CertFile, KeyFile and CAFile are PEM files: this node's certificate
+	// and key, and the cluster CA that signed every node's certificate
+	// (see GenerateCerts).
+	CertFile, KeyFile, CAFile string
+	// MaxMessageSize is the largest encoded message accepted or sent, in
+	// bytes. Zero means DefaultMaxMessageSize (4096); at least 256.
+	MaxMessageSize int
+	// QueueLen is the number of messages queued per peer while its
+	// connection is down or busy; Send drops (and counts) beyond it. Zero
+	// means DefaultQueueLen (64).
+	QueueLen int
+	// ErrorInterval is the minimum time between two calls of the report
+	// callback for the same Reason. Zero means DefaultErrorInterval (1s).
+	ErrorInterval time.Duration
+	// Logf, if set, receives diagnostic lines (connections made and lost).
+	// It may be called from several goroutines at once and must not block.
+	Logf func(format string, args ...any)
+}
+
+// QUIC is the QUIC transport of a graft node: mutual TLS 1.3, one outgoing
+// connection to each peer (this node dials it; the peer's messages arrive
+// on the connection the peer dialled), messages as msgpack frames in QUIC
+// datagrams. It implements election.Transport. Its methods are safe for
+// concurrent use.
+type QUIC struct {
+	cfg   Config
+	creds *Credentials
+	udp   *net.UDPConn
+	tr    *quic.Transport
+	ln    *quic.Listener
+	qconf *quic.Config
+	peers map[string]*peer
+	cnt   counters
+	rep   reporter
+
+	ctx    context.Context // cancelled by Close after the flush
+	cancel context.CancelFunc
+	flush  chan struct{} // closed by Close: peers send what is queued and stop
+	wg     sync.WaitGroup
+
+	mu       sync.RWMutex // Send holds it shared, so none runs once Close has set closed
+	started  bool
+	closed   bool
+	closeErr error
+	done     chan struct{} // closed when Close has finished
+	deliver  func(election.Message)
+	inbound  map[string]*quic.Conn // authenticated peer id -> its current connection to us
+}
+
+var _ election.Transport = (*QUIC)(nil)
+
+// New validates cfg, loads the TLS files and binds the UDP socket (so a
+// port already in use fails here). Nothing is sent or accepted until Start.
+// Errors are *ConfigError or *CertError.
+func New(cfg Config) (*QUIC, error) {
+	if os.Getenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING") == "" {
+		// quic-go logs through the standard logger when the kernel refuses a
+		// larger UDP receive buffer; a library must not write to the host's
+		// stderr (FFI-FACTS.md). Our traffic is tiny, the default suffices.
+		os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
+	}
+	if err := normalize(&cfg); err != nil {
+		return nil, err
+	}
+	listen, err := net.ResolveUDPAddr("udp", cfg.Listen)
+	if err != nil {
+		return nil, &ConfigError{Field: "Listen", Reason: fmt.Sprintf("%q is not a UDP host:port", cfg.Listen), Err: err}
+	}
+	peerAddrs := make(map[string]*net.UDPAddr, len(cfg.Peers))
+	for id, addr := range cfg.Peers {
+		a, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil || a.Port == 0 {
+			if err == nil {
+				err = errors.New("port missing or zero")
+			}
+			return nil, &ConfigError{Field: "Peers", Reason: fmt.Sprintf("[%q]: %q is not a UDP host:port", id, addr), Err: err}
+		}
+		peerAddrs[id] = a
+	}
+	creds, err := LoadTLS(cfg.CertFile, cfg.KeyFile, cfg.CAFile, cfg.ID)
+	if err != nil {
+		return nil, err
+	}
+	key, err := resetKey(creds)
+	if err != nil {
+		return nil, &CertError{File: cfg.KeyFile, Err: err}
+	}
+	udp, err := net.ListenUDP("udp", listen)
+	if err != nil {
+		return nil, &ConfigError{Field: "Listen", Reason: fmt.Sprintf("cannot bind %q", cfg.Listen), Err: err}
+	}
+	q := &QUIC{
+		cfg:     cfg,
+		creds:   creds,
+		udp:     udp,
+		flush:   make(chan struct{}),
+		done:    make(chan struct{}),
+		peers:   make(map[string]*peer, len(cfg.Peers)),
+		inbound: make(map[string]*quic.Conn),
+	}
+	q.rep.interval = cfg.ErrorInterval
+	q.ctx, q.cancel = context.WithCancel(context.Background())
+	q.qconf = &quic.Config{
+		HandshakeIdleTimeout:           handshakeTimeout,
+		MaxIdleTimeout:                 idleTimeout,
+		KeepAlivePeriod:                keepAlive,
+		EnableDatagrams:                true,
+		MaxIncomingStreams:             -1, // no bidirectional streams
+		MaxIncomingUniStreams:          16, // large messages, one per stream
+		InitialStreamReceiveWindow:     uint64(2 * cfg.MaxMessageSize),
+		MaxStreamReceiveWindow:         uint64(4 * cfg.MaxMessageSize),
+		InitialConnectionReceiveWindow: uint64(16 * cfg.MaxMessageSize),
+		MaxConnectionReceiveWindow:     uint64(32 * cfg.MaxMessageSize),
+	}
+	q.tr = &quic.Transport{
+		Conn:              udp,
+		StatelessResetKey: key,
+		ConnContext:       q.connContext,
+		Tracer:            dropRecorder{q},
+	}
+	q.ln, err = q.tr.Listen(creds.ServerConfig(), q.qconf)
+	if err != nil {
+		q.tr.Close()
+		udp.Close()
+		return nil, &ConfigError{Field: "Listen", Reason: fmt.Sprintf("cannot listen on %q", cfg.Listen), Err: err}
+	}
+	for id, a := range peerAddrs {
+		q.peers[id] = newPeer(q, id, a)
+	}
+	return q, nil
+}
+
+// normalize checks cfg and fills in defaults.
+func normalize(cfg *Config) error {
+	if cfg.Cluster == "" {
+		return &ConfigError{Field: "Cluster", Reason: "is empty"}
+	}
+	if err := validID(cfg.ID); err != nil {
+		return &ConfigError{Field: "ID", Reason: "is invalid", Err: err}
+	}
+	if cfg.Listen == "" {
+		return &ConfigError{Field: "Listen", Reason: "is empty"}
+	}
+	for id := range cfg.Peers {
+		if err := validID(id); err != nil {
+			return &ConfigError{Field: "Peers", Reason: "has an invalid id", Err: err}
+		}
+		if id == cfg.ID {
+			return &ConfigError{Field: "Peers", Reason: fmt.Sprintf("lists this node's own id %q", id)}
+		}
+	}
+	for _, f := range []struct{ name, val string }{{"CertFile", cfg.CertFile}, {"KeyFile", cfg.KeyFile}, {"CAFile", cfg.CAFile}} {
+		if f.val == "" {
+			return &ConfigError{Field: f.name, Reason: "is empty (mutual TLS is required; see GenerateCerts)"}
+		}
+	}
+	switch {
+	case cfg.MaxMessageSize == 0:
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	case cfg.MaxMessageSize < 256 || cfg.MaxMessageSize > 1<<20:
+		return &ConfigError{Field: "MaxMessageSize", Reason: fmt.Sprintf("(%d) must be between 256 and 1048576", cfg.MaxMessageSize)}
+	}
+	switch {
+	case cfg.QueueLen == 0:
+		cfg.QueueLen = DefaultQueueLen
+	case cfg.QueueLen < 0 || cfg.QueueLen > 1<<16:
+		return &ConfigError{Field: "QueueLen", Reason: fmt.Sprintf("(%d) must be between 1 and 65536", cfg.QueueLen)}
+	}
+	switch {
+	case cfg.ErrorInterval == 0:
+		cfg.ErrorInterval = DefaultErrorInterval
+	case cfg.ErrorInterval < 0:
+		return &ConfigError{Field: "ErrorInterval", Reason: fmt.Sprintf("(%s) must not be negative", cfg.ErrorInterval)}
+	}
+	return nil
+}
+
+// resetKey derives the QUIC stateless reset key from the node's private
+// key. A node restarted with the same key then answers packets of its
+// previous incarnation's connections with a stateless reset that the peer
+// recognises, so the peer reconnects at once instead of after idleTimeout.
+func resetKey(c *Credentials) (*quic.StatelessResetKey, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(c.Cert.PrivateKey)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	h.Write([]byte("graft/1 stateless reset key\x00"))
+	h.Write(der)
+	var k quic.StatelessResetKey
+	copy(k[:], h.Sum(nil))
+	return &k, nil
+}
+
+// Addr returns the bound UDP address (with the actual port when Listen
+// asked for port 0).
+func (q *QUIC) Addr() net.Addr { return q.udp.LocalAddr() }
+
+// ID returns this node's id.
+func (q *QUIC) ID() string { return q.cfg.ID }
+
+// Stats returns a snapshot of the counters.
+func (q *QUIC) Stats() Stats { return q.cnt.snapshot() }
+
+// Start begins accepting connections from peers and dialling them.
+// deliver is called for each valid message, with From set to the sender's
+// authenticated id, from the transport's goroutines (possibly several at
+// once); report is called with a *DropError at most once per ErrorInterval
+// per Reason. Neither may block. Start fails with ErrClosed after Close
+// and when called a second time.
+func (q *QUIC) Start(deliver func(election.Message), report func(error)) error {
+	if deliver == nil {
+		return errors.New("transport: Start: deliver is nil")
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ErrClosed
+	}
+	if q.started {
+		return fmt.Errorf("transport: Start called twice: %w", ErrClosed)
+	}
+	q.started = true
+	q.deliver = deliver
+	q.rep.setFn(report)
+	q.wg.Add(2 + len(q.peers))
+	go q.acceptLoop()
+	go q.readNonQUIC()
+	for _, p := range q.peers {
+		go p.run()
+	}
+	return nil
+}
+
+// Send queues m for m.To and returns at once. It returns false if m.To is
+// not a peer, m cannot be encoded or exceeds MaxMessageSize, the peer's
+// queue is full (counted as Dropped.QueueFull), or the transport is
+// closed. A queued heartbeat replaces older heartbeats still queued for the
+// same peer: only the newest matters. m.From is set to this node's id.
+func (q *QUIC) Send(m election.Message) bool {
+	p := q.peers[m.To]
+	if p == nil {
+		return false
+	}
+	m.From = q.cfg.ID
+	b, err := Encode(nil, q.cfg.Cluster, m)
+	if err != nil || len(b) > q.cfg.MaxMessageSize {
+		return false
+	}
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if q.closed {
+		return false
+	}
+	return p.enqueue(m.Kind, b)
+}
+
+// Close stops the transport: it gives peers up to 100ms to send what is
+// queued, closes every connection (peers are told), releases the socket
+// and waits for every goroutine. After Close, Send returns false and
+// deliver and report are not called. Close is idempotent; concurrent
+// calls wait for the first.
+func (q *QUIC) Close() error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		<-q.done
+		return q.closeErr
+	}
+	q.closed = true
+	started := q.started
+	q.mu.Unlock()
+
+	if started {
+		close(q.flush)
+		timer := time.NewTimer(flushTimeout)
+		flushed := false
+		for _, p := range q.peers {
+			select {
+			case n := <-p.flushed:
+				flushed = flushed || n > 0
+			case <-timer.C:
+			}
+		}
+		if flushed {
+			select {
+			case <-time.After(flushGrace):
+			case <-timer.C:
+			}
+		}
+		timer.Stop()
+	}
+	q.cancel()
+	q.rep.setFn(nil)
+	q.mu.Lock()
+	inbound := q.inbound
+	q.inbound = nil
+	q.mu.Unlock()
+	for _, c := range inbound {
+		c.CloseWithError(0, "closing")
+	}
+	err := q.ln.Close()
+	q.wg.Wait()
+	if e := q.tr.Close(); err == nil {
+		err = e
+	}
+	if e := q.udp.Close(); err == nil {
+		err = e
+	}
+	q.closeErr = err
+	close(q.done)
+	return err
+}
+
+// logf writes a diagnostic line if Config.Logf is set.
+func (q *QUIC) logf(format string, args ...any) {
+	if q.cfg.Logf != nil {
+		q.cfg.Logf("transport: "+q.cfg.ID+": "+format, args...)
+	}
+}
