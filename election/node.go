@@ -128,6 +128,12 @@ func (n *Node) reportTransport(err error) {
 // API) that have trouble of their own to report.
 func (n *Node) ReportError(err error) { n.reportTransport(err) }
 
+// Log delivers a log line to OnLog through the callback goroutine, in
+// order with the node's other callbacks; after Close it is discarded. For
+// layers above the node (the transport, the C API) whose log lines belong
+// with the node's.
+func (n *Node) Log(level LogLevel, msg string) { n.logDirect(level, msg) }
+
 // loop is the election loop: it feeds messages, timer expiries and
 // commands to the core, one at a time.
 func (n *Node) loop() {
