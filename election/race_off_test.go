@@ -1,0 +1,7 @@
+//go:build !race
+
+package election
+
+const raceEnabled = false
+
+const simSchedulesRace = 2000

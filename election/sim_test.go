@@ -1,0 +1,376 @@
+package election
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The simulator's schedules. Each seed picks a cluster of 3, 5 or 7 nodes,
+// a clock drift bound ρ in {0, 1%, 5%, 20%} (each node's clock runs at a
+// rate in [1-ρ, 1+ρ]), default timings, and a random run of faults for 2-8
+// s of virtual time: crashes and restarts (storage kept), pauses (also of
+// the leader), leader isolation, symmetric partitions, one-way cuts,
+// message loss up to 50%, duplication, delays up to 200 ms (reordering),
+// failing disks and leadership transfers. Then every fault is healed and
+// a leader must hold a lease within simLiveBound.
+
+var (
+	simSchedules = flag.Int("sim.schedules", 0, "schedules TestSim runs (0: the default, fewer under -race)")
+	simSeed      = flag.Uint64("sim.seed", 0, "run only this schedule, with a trace under -v")
+	simFirst     = flag.Uint64("sim.first", 1, "seed of the first schedule TestSim runs")
+)
+
+// simLiveBoundTimeouts is the liveness bound: once every fault has
+// stopped, some node holds a lease within this many ElectionMax.
+const simLiveBoundTimeouts = 10
+
+func simDefaultSchedules() int {
+	if raceEnabled {
+		return simSchedulesRace
+	}
+	return 5000
+}
+
+// simResult is what one schedule measured.
+type simResult struct {
+	nodes     int
+	drift     float64
+	faults    time.Duration // how long the faults lasted
+	recovered time.Duration // from the heal to the first lease; -1 none
+	steps     int
+}
+
+// runSchedule runs the random schedule of seed. tweak may change the
+// config (the tests that disable a protection).
+func runSchedule(seed uint64, trace bool, tweak func(*Config)) (*sim, simResult, error) {
+	pick := newSim(seed, simOptions{nodes: 1, cfg: DefaultConfig()}).rng // seed-derived choices
+	sizes := []int{3, 5, 7}
+	drifts := []float64{0, 0.01, 0.05, 0.2}
+	cfg := DefaultConfig()
+	cfg.Seed = seed
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	res := simResult{
+		nodes:     sizes[seed%3],
+		drift:     drifts[pick.IntN(len(drifts))],
+		faults:    2*time.Second + time.Duration(pick.Int64N(int64(6*time.Second))),
+		recovered: -1,
+	}
+	s := newSim(seed, simOptions{nodes: res.nodes, cfg: cfg, drift: res.drift, trace: trace})
+	for t := time.Duration(0); ; {
+		t += 50*time.Millisecond + time.Duration(s.rng.Int64N(int64(650*time.Millisecond)))
+		if t >= res.faults {
+			break
+		}
+		s.at(t, func() { s.randomFault(res.faults) })
+	}
+	healed := res.faults
+	s.at(healed, s.healAll)
+	s.onStep = func(n *simNode) {
+		if res.recovered < 0 && s.now >= healed && n.leaseEnd > s.now {
+			res.recovered = s.now - healed
+		}
+	}
+	bound := simLiveBoundTimeouts * cfg.ElectionMax
+	err := s.run(healed + bound)
+	res.steps = s.steps
+	if err == nil && res.recovered < 0 {
+		err = fmt.Errorf("liveness: no node held a lease within %d × ElectionMax (%s) of the heal at %s", simLiveBoundTimeouts, bound, healed)
+	}
+	return s, res, err
+}
+
+// randomFault applies one random fault; faults that undo themselves are
+// scheduled to do so before faultEnd when they can (the heal at faultEnd
+// undoes the rest).
+func (s *sim) randomFault(faultEnd time.Duration) {
+	n := s.nodes[s.rng.IntN(len(s.nodes))]
+	if l := s.leader(); l != nil && s.rng.IntN(3) == 0 {
+		n = l // faults aimed at the leader are the interesting ones
+	}
+	d := time.Duration(s.rng.Int64N(int64(2 * time.Second)))
+	if s.rng.IntN(2) == 0 {
+		d /= 5 // short faults: a restart or a return within the lease
+	}
+	switch s.rng.IntN(12) {
+	case 0, 1: // crash, restart later with the same storage
+		s.crash(n)
+		s.at(s.now+d, func() {
+			if !n.up {
+				s.start(n)
+			}
+		})
+	case 2, 3: // pause: from a scheduling hiccup to longer than the lease
+		s.pause(n, d/2)
+	case 4: // isolate, then reconnect
+		s.isolate(n)
+		s.at(s.now+d, func() {
+			for _, o := range s.nodes {
+				delete(s.cut, [2]int{n.idx, o.idx})
+				delete(s.cut, [2]int{o.idx, n.idx})
+			}
+			s.tracef("%s reconnected", n.id)
+		})
+	case 5: // symmetric partition into two random sides
+		side := make([]bool, len(s.nodes))
+		for i := range side {
+			side[i] = s.rng.IntN(2) == 0
+		}
+		for i := range s.nodes {
+			for j := range s.nodes {
+				if side[i] != side[j] {
+					s.cut[[2]int{i, j}] = true
+				}
+			}
+		}
+		s.tracef("partitioned %v", side)
+	case 6: // one-way cuts
+		for range 1 + s.rng.IntN(len(s.nodes)) {
+			i, j := s.rng.IntN(len(s.nodes)), s.rng.IntN(len(s.nodes))
+			if i != j {
+				s.cut[[2]int{i, j}] = true
+				s.tracef("cut %s -> %s", s.nodes[i].id, s.nodes[j].id)
+			}
+		}
+	case 7:
+		clear(s.cut)
+		s.tracef("links healed")
+	case 8: // network quality
+		s.loss = []float64{0, 0, 0.05, 0.2, 0.5}[s.rng.IntN(5)]
+		s.dup = []float64{0, 0.05, 0.3}[s.rng.IntN(3)]
+		s.delayMax = []time.Duration{time.Millisecond, 10 * time.Millisecond, 60 * time.Millisecond, 200 * time.Millisecond}[s.rng.IntN(4)]
+		s.tracef("network: loss %g dup %g delay up to %s", s.loss, s.dup, s.delayMax)
+	case 9: // the disk fails for a while
+		n.store.SetFail(errors.New("sim: disk full"))
+		s.tracef("%s disk fails", n.id)
+		s.at(s.now+d, func() { n.store.SetFail(nil); s.tracef("%s disk works", n.id) })
+	case 11: // cut one link both ways, often the leader's
+		o := s.nodes[s.rng.IntN(len(s.nodes))]
+		if o != n {
+			s.cut[[2]int{n.idx, o.idx}], s.cut[[2]int{o.idx, n.idx}] = true, true
+			s.tracef("link %s - %s cut", n.id, o.id)
+			s.at(s.now+d, func() {
+				delete(s.cut, [2]int{n.idx, o.idx})
+				delete(s.cut, [2]int{o.idx, n.idx})
+			})
+		}
+	case 10: // leadership transfer
+		if n.up && !n.paused(s.now) && n.r.role == roleLeader {
+			err := n.r.transferLeadership(n.local(s.now))
+			s.tracef("%s transfers leadership: %v", n.id, err)
+			s.activated(n)
+		}
+	}
+}
+
+func replayHint(seed uint64) string {
+	return fmt.Sprintf("replay: go test ./election/ -run 'TestSim$' -sim.seed=%d -v", seed)
+}
+
+// TestSim runs the random schedules and checks the invariants after every
+// step (invariants_test.go) and liveness after the heal.
+func TestSim(t *testing.T) {
+	if *simSeed != 0 {
+		s, res, err := runSchedule(*simSeed, testing.Verbose(), nil)
+		if testing.Verbose() {
+			t.Log("\n" + s.dump())
+		}
+		t.Logf("seed %d: %d nodes, drift %g, faults for %s, recovered in %s, %d steps", *simSeed, res.nodes, res.drift, res.faults, res.recovered, res.steps)
+		require.NoError(t, err, replayHint(*simSeed))
+		return
+	}
+	count := *simSchedules
+	if count == 0 {
+		count = simDefaultSchedules()
+	}
+	if testing.Short() {
+		count = min(count, 200)
+	}
+	start := time.Now()
+	type outcome struct {
+		seed uint64
+		res  simResult
+		err  error
+	}
+	seeds := make(chan uint64)
+	out := make(chan outcome)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for seed := range seeds {
+				_, res, err := runSchedule(seed, false, nil)
+				out <- outcome{seed, res, err}
+			}
+		})
+	}
+	go func() {
+		for i := range count {
+			seeds <- *simFirst + uint64(i)
+		}
+		close(seeds)
+		wg.Wait()
+		close(out)
+	}()
+	var failed []outcome
+	var recovered []time.Duration
+	perSize := map[int]int{}
+	steps := 0
+	for o := range out {
+		if o.err != nil {
+			failed = append(failed, o)
+			continue
+		}
+		perSize[o.res.nodes]++
+		steps += o.res.steps
+		recovered = append(recovered, o.res.recovered)
+	}
+	slices.SortFunc(failed, func(a, b outcome) int { return int(a.seed) - int(b.seed) })
+	for i, f := range failed {
+		if i == 5 {
+			t.Errorf("... and %d more failing schedules", len(failed)-5)
+			break
+		}
+		t.Errorf("schedule %d (%d nodes, drift %g) failed: %v\n%s", f.seed, f.res.nodes, f.res.drift, f.err, replayHint(f.seed))
+	}
+	slices.Sort(recovered)
+	if len(recovered) > 0 {
+		emax := DefaultConfig().ElectionMax
+		t.Logf("%d schedules (3 nodes: %d, 5: %d, 7: %d), %d steps, in %s; leader after heal: median %.2f, max %.2f × ElectionMax (bound %d)",
+			count, perSize[3], perSize[5], perSize[7], steps, time.Since(start).Round(time.Millisecond),
+			float64(recovered[len(recovered)/2])/float64(emax), float64(recovered[len(recovered)-1])/float64(emax), simLiveBoundTimeouts)
+	}
+}
+
+// TestSim_CheckerCatchesDualLeaseWithoutCheckQuorum shows that the lease
+// checker can fail: without check-quorum (thesis 6.2) a partitioned leader
+// keeps its lease while the majority elects another, the nats-io/graft
+// flaw, and the simulator finds the overlap within a few schedules.
+func TestSim_CheckerCatchesDualLeaseWithoutCheckQuorum(t *testing.T) {
+	for seed := uint64(1); seed <= 50; seed++ {
+		_, _, err := runSchedule(seed, false, func(c *Config) { c.DisableCheckQuorum = true })
+		if err != nil && strings.Contains(err.Error(), "dual lease") {
+			t.Logf("schedule %d broke the lease invariant without check-quorum: %v", seed, err)
+			return
+		}
+	}
+	t.Fatal("50 schedules without check-quorum and the checker saw no dual lease")
+}
+
+// disruptionTrial isolates a follower of a healthy leader for longer than
+// the election timeout, reconnects it, and reports whether the leader was
+// deposed although it never lost its majority (thesis 9.6).
+func disruptionTrial(seed uint64, nodes int, tweak func(*Config)) (disrupted bool, err error) {
+	cfg := DefaultConfig()
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	s := newSim(seed, simOptions{nodes: nodes, cfg: cfg, drift: 0.01})
+	if err := s.run(3 * time.Second); err != nil {
+		return false, err
+	}
+	l := s.leader()
+	if l == nil {
+		return false, errors.New("no leader after 3s")
+	}
+	term := l.r.term
+	f := s.nodes[(l.idx+1+s.rng.IntN(nodes-1))%nodes]
+	s.isolate(f)
+	away := 2*time.Second + time.Duration(s.rng.Int64N(int64(3*time.Second)))
+	if err := s.run(s.now + away); err != nil {
+		return false, err
+	}
+	clear(s.cut)
+	if err := s.run(s.now + 3*time.Second); err != nil {
+		return false, err
+	}
+	return !l.up || l.r.role != roleLeader || l.r.term != term, nil
+}
+
+// TestSim_PreVoteKeepsLeader measures the disruption pre-vote prevents
+// (thesis 9.6): a follower cut off for 2-5 s rejoins. With pre-vote it
+// never raised its term and the leader stays; without, it comes back with
+// an inflated term and the leader, told of it by the heartbeat response,
+// steps down. The second half shows the checker sees the difference.
+func TestSim_PreVoteKeepsLeader(t *testing.T) {
+	const trials = 40
+	count := func(tweak func(*Config)) int {
+		n := 0
+		for seed := uint64(1); seed <= trials; seed++ {
+			d, err := disruptionTrial(seed, 3+2*int(seed%2), tweak)
+			require.NoError(t, err, "seed %d", seed)
+			if d {
+				n++
+			}
+		}
+		return n
+	}
+	with := count(nil)
+	without := count(func(c *Config) { c.DisablePreVote = true })
+	t.Logf("leader deposed by a rejoining follower: %d/%d with pre-vote, %d/%d without", with, trials, without, trials)
+	require.Zero(t, with, "pre-vote must keep a healthy leader")
+	require.Greater(t, without, trials/2, "without pre-vote the checker must see disruption")
+}
+
+// failoverTrial lets a 3-node cluster settle, crashes the leader at a
+// random phase of its heartbeats and returns the time until another node
+// holds a lease, in units of ElectionMin.
+func failoverTrial(seed uint64) (float64, error) {
+	cfg := DefaultConfig() // heartbeat 50ms, election 300-450ms
+	s := newSim(seed, simOptions{nodes: 3, cfg: cfg, drift: DefaultMaxClockDrift})
+	settle := 2*time.Second + time.Duration(s.rng.Int64N(int64(time.Second)))
+	if err := s.run(settle); err != nil {
+		return 0, err
+	}
+	l := s.leader()
+	if l == nil {
+		return 0, errors.New("no leader")
+	}
+	crashed := s.now
+	s.crash(l)
+	got := time.Duration(-1)
+	s.onStep = func(n *simNode) {
+		if got < 0 && n.leaseEnd > s.now {
+			got = s.now - crashed
+		}
+	}
+	for got < 0 && s.now < crashed+20*cfg.ElectionMin {
+		if err := s.run(s.now + 10*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
+	if got < 0 {
+		return 0, errors.New("no new leader")
+	}
+	return float64(got) / float64(cfg.ElectionMin), nil
+}
+
+// TestSim_FailoverTime measures the failover after a leader crash on a
+// lossless network with 0.2-1 ms latency: from the crash until another
+// node holds a lease. Targets: median ≤ 1.2, p99 ≤ 1.6 ElectionMin.
+func TestSim_FailoverTime(t *testing.T) {
+	trials := 2000
+	if testing.Short() {
+		trials = 500
+	}
+	var got []float64
+	for seed := uint64(1); seed <= uint64(trials); seed++ {
+		f, err := failoverTrial(seed)
+		require.NoError(t, err, "seed %d", seed)
+		got = append(got, f)
+	}
+	slices.Sort(got)
+	med, p99 := got[len(got)/2], got[len(got)*99/100]
+	t.Logf("failover over %d leader crashes: median %.3f, p99 %.3f, max %.3f × ElectionMin", trials, med, p99, got[len(got)-1])
+	require.LessOrEqual(t, med, 1.2, "median failover")
+	require.LessOrEqual(t, p99, 1.6, "p99 failover")
+}

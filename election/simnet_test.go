@@ -1,0 +1,432 @@
+package election
+
+import (
+	"container/heap"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"time"
+)
+
+// This file is the deterministic simulator's world: a virtual real-time
+// clock, an event queue ordered by that time, per-node drifting clocks, a
+// network with loss, delay (hence reordering), duplication and one-way
+// cuts, and crashes, restarts and process pauses. It drives the pure core
+// (raft) directly: no goroutines, no wall clock, so a seed replays a run
+// exactly. sim_test.go generates schedules; invariants_test.go checks them.
+
+type simEventKind uint8
+
+const (
+	simDeliver simEventKind = iota // a message reaches node
+	simTimer                       // node's nextDeadline is due
+	simResume                      // a paused node runs again
+	simAction                      // a fault or a probe (fn)
+)
+
+type simEvent struct {
+	at   time.Duration // real (virtual) time
+	seq  uint64        // FIFO among equal times: determinism
+	kind simEventKind
+	node int
+	gen  uint64 // simTimer: the arming it belongs to
+	msg  Message
+	fn   func()
+}
+
+type simQueue []*simEvent
+
+func (q simQueue) Len() int { return len(q) }
+func (q simQueue) Less(i, j int) bool {
+	if q[i].at != q[j].at {
+		return q[i].at < q[j].at
+	}
+	return q[i].seq < q[j].seq
+}
+func (q simQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *simQueue) Push(x any)   { *q = append(*q, x.(*simEvent)) }
+func (q *simQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	return e
+}
+
+// simNode is one simulated process. Its clock is offset + rate·t, with t
+// the real (virtual) time and rate within [1-ρ, 1+ρ]; the clock keeps
+// running across pauses and crashes, like CLOCK_MONOTONIC on one machine.
+type simNode struct {
+	idx    int
+	id     string
+	cfg    Config
+	r      *raft // nil while crashed
+	store  *simStorage
+	offset time.Duration
+	rate   float64
+
+	up          bool
+	pausedUntil time.Duration // real; paused while now < pausedUntil
+	pending     []Message     // arrived during a pause, in order
+	timerGen    uint64
+	armed       time.Duration // real instant of the armed timer, -1 none
+
+	// Invariant bookkeeping.
+	leaseEnd  time.Duration // real instant the current lease ends; lease held while now < leaseEnd
+	maxTerm   uint64        // highest term ever seen in memory, across restarts
+	wasLeader bool
+}
+
+// local returns the node's clock at real time t.
+func (n *simNode) local(t time.Duration) time.Duration {
+	return n.offset + time.Duration(float64(t)*n.rate)
+}
+
+// realAt returns the first real instant, not before now, at which the
+// node's clock reads at least d.
+func (n *simNode) realAt(now, d time.Duration) time.Duration {
+	if d == math.MaxInt64 {
+		return math.MaxInt64
+	}
+	if n.local(now) >= d {
+		return now
+	}
+	t := time.Duration(math.Ceil(float64(d-n.offset) / n.rate))
+	for n.local(t) < d {
+		t++
+	}
+	for t > now && n.local(t-1) >= d {
+		t--
+	}
+	return max(t, now)
+}
+
+func (n *simNode) paused(now time.Duration) bool { return n.up && now < n.pausedUntil }
+
+// simOptions shape one simulated cluster.
+type simOptions struct {
+	nodes int
+	cfg   Config // timings and switches; identity is filled in
+	drift float64
+	trace bool
+}
+
+// sim is one simulated cluster.
+type sim struct {
+	seed  uint64
+	rng   *rand.Rand
+	now   time.Duration
+	seq   uint64
+	q     simQueue
+	nodes []*simNode
+	byID  map[string]int
+	steps int
+
+	// network
+	cut                map[[2]int]bool // from, to
+	loss, dup          float64
+	delayMin, delayMax time.Duration
+
+	inv   invariants
+	trace []string
+	tron  bool
+	// onStep, if set, runs after every activation of a node (probes).
+	onStep func(n *simNode)
+}
+
+func newSim(seed uint64, o simOptions) *sim {
+	s := &sim{
+		seed:     seed,
+		rng:      rand.New(rand.NewPCG(seed, seed*0x9e3779b97f4a7c15+1)),
+		byID:     map[string]int{},
+		cut:      map[[2]int]bool{},
+		delayMin: 200 * time.Microsecond,
+		delayMax: time.Millisecond,
+		tron:     o.trace,
+	}
+	s.inv.init(s)
+	ids := make([]string, o.nodes)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("n%d", i+1)
+		s.byID[ids[i]] = i
+	}
+	for i, id := range ids {
+		cfg := o.cfg
+		cfg.Cluster, cfg.ID = "sim", id
+		cfg.Peers = nil
+		for _, p := range ids {
+			if p != id {
+				cfg.Peers = append(cfg.Peers, p)
+			}
+		}
+		cfg.MaxClockDrift = o.drift
+		if o.trace {
+			cfg.OnLog = func(LogLevel, string) {} // makes the core format its log lines
+		}
+		rate := 1.0
+		if o.drift > 0 {
+			switch s.rng.IntN(3) { // the extremes are the interesting cases
+			case 0:
+				rate = 1 - o.drift
+			case 1:
+				rate = 1 + o.drift
+			default:
+				rate = 1 - o.drift + 2*o.drift*s.rng.Float64()
+			}
+		}
+		n := &simNode{
+			idx:    i,
+			id:     id,
+			cfg:    cfg,
+			offset: time.Duration(s.rng.Int64N(int64(time.Hour))),
+			rate:   rate,
+			armed:  -1,
+		}
+		n.store = &simStorage{votes: map[uint64]string{}, fail: s.inv.storageViolation(n)}
+		s.nodes = append(s.nodes, n)
+	}
+	for _, n := range s.nodes {
+		s.start(n)
+	}
+	return s
+}
+
+func (s *sim) tracef(format string, args ...any) {
+	if s.tron {
+		s.trace = append(s.trace, fmt.Sprintf("%12s ", s.now)+fmt.Sprintf(format, args...))
+	}
+}
+
+func (s *sim) push(e *simEvent) {
+	s.seq++
+	e.seq = s.seq
+	heap.Push(&s.q, e)
+}
+
+// at schedules fn at real time t.
+func (s *sim) at(t time.Duration, fn func()) {
+	s.push(&simEvent{at: max(t, s.now), kind: simAction, fn: fn})
+}
+
+var simHooks = hooks{
+	position: func() ([]byte, bool) { return nil, true },
+	grant:    func([]byte) bool { return true },
+}
+
+// start (re)creates the node's core from its storage: a process start.
+func (s *sim) start(n *simNode) {
+	r, err := newRaft(n.cfg, n.store, simHooks, s.rng.Uint64(), n.local(s.now))
+	if err != nil {
+		s.inv.fail("node %s could not restart: %v", n.id, err)
+		return
+	}
+	n.r, n.up, n.pausedUntil, n.pending = r, true, 0, nil
+	s.tracef("%s started at term %d (vote %q)", n.id, r.term, r.vote)
+	s.activated(n)
+}
+
+// crash stops the node at once; its storage survives.
+func (s *sim) crash(n *simNode) {
+	if !n.up {
+		return
+	}
+	s.tracef("%s crashed (state %s, term %d)", n.id, n.r.role.state(), n.r.term)
+	n.up, n.r, n.pending = false, nil, nil
+	n.timerGen++
+	n.armed = -1
+	s.inv.lost(n)
+}
+
+// pause freezes the process for d of real time: it handles nothing, its
+// clock runs on, and it believes it still leads meanwhile.
+func (s *sim) pause(n *simNode, d time.Duration) {
+	if !n.up {
+		return
+	}
+	until := max(n.pausedUntil, s.now+d)
+	n.pausedUntil = until
+	s.tracef("%s paused until %s", n.id, until)
+	s.push(&simEvent{at: until, kind: simResume, node: n.idx})
+}
+
+func (s *sim) resume(n *simNode) {
+	if !n.up {
+		return
+	}
+	n.pausedUntil = 0
+	s.tracef("%s resumed with %d messages waiting", n.id, len(n.pending))
+	pend := n.pending
+	n.pending = nil
+	tickFirst := s.rng.IntN(2) == 0
+	if tickFirst {
+		s.tickIfDue(n)
+	}
+	for _, m := range pend {
+		if !n.up {
+			return
+		}
+		n.r.step(n.local(s.now), m)
+		s.activated(n)
+	}
+	if !tickFirst {
+		s.tickIfDue(n)
+	}
+	s.rearm(n)
+}
+
+func (s *sim) tickIfDue(n *simNode) {
+	if n.up && n.local(s.now) >= n.r.nextDeadline() {
+		n.r.tick(n.local(s.now))
+		s.activated(n)
+	}
+}
+
+// activated runs after the core of n handled something: it sends the
+// outbox, checks the invariants and arms the timer.
+func (s *sim) activated(n *simNode) {
+	s.steps++
+	msgs := n.r.takeMsgs()
+	for _, e := range n.r.takeEvents() {
+		if e.kind == evLog {
+			s.tracef("%s", e.msg)
+		}
+	}
+	for _, m := range msgs {
+		s.send(n, m)
+	}
+	s.inv.check(n)
+	if s.onStep != nil {
+		s.onStep(n)
+	}
+	s.rearm(n)
+}
+
+func (s *sim) rearm(n *simNode) {
+	if !n.up || n.paused(s.now) {
+		return
+	}
+	at := n.realAt(s.now, n.r.nextDeadline())
+	if at == n.armed {
+		return
+	}
+	n.timerGen++
+	n.armed = at
+	s.push(&simEvent{at: at, kind: simTimer, node: n.idx, gen: n.timerGen})
+}
+
+// send puts m on the network.
+func (s *sim) send(from *simNode, m Message) {
+	to, ok := s.byID[m.To]
+	if !ok {
+		return
+	}
+	if s.cut[[2]int{from.idx, to}] || (s.loss > 0 && s.rng.Float64() < s.loss) {
+		return
+	}
+	copies := 1
+	if s.dup > 0 && s.rng.Float64() < s.dup {
+		copies = 2
+	}
+	for range copies {
+		d := s.delayMin
+		if s.delayMax > s.delayMin {
+			d += time.Duration(s.rng.Int64N(int64(s.delayMax - s.delayMin)))
+		}
+		s.push(&simEvent{at: s.now + d, kind: simDeliver, node: to, msg: m})
+	}
+}
+
+// run processes events until real time until (inclusive) or a violation.
+func (s *sim) run(until time.Duration) error {
+	for len(s.q) > 0 && s.inv.err == nil {
+		if s.q[0].at > until {
+			break
+		}
+		e := heap.Pop(&s.q).(*simEvent)
+		s.now = e.at
+		n := (*simNode)(nil)
+		if e.kind != simAction {
+			n = s.nodes[e.node]
+		}
+		switch e.kind {
+		case simAction:
+			e.fn()
+		case simDeliver:
+			switch {
+			case !n.up:
+			case n.paused(s.now):
+				n.pending = append(n.pending, e.msg)
+			default:
+				n.r.step(n.local(s.now), e.msg)
+				s.activated(n)
+			}
+		case simTimer:
+			if n.up && e.gen == n.timerGen && !n.paused(s.now) {
+				n.armed = -1
+				n.r.tick(n.local(s.now))
+				s.activated(n)
+			}
+		case simResume:
+			if n.up && n.pausedUntil == e.at {
+				s.resume(n)
+			}
+		}
+		if s.steps > 5_000_000 {
+			s.inv.fail("livelock: over %d steps by %s", s.steps, s.now)
+		}
+	}
+	if s.now < until && s.inv.err == nil {
+		s.now = until
+	}
+	return s.inv.err
+}
+
+// leader returns the node holding a lease now, or nil.
+func (s *sim) leader() *simNode {
+	for _, n := range s.nodes {
+		if n.up && n.leaseEnd > s.now {
+			return n
+		}
+	}
+	return nil
+}
+
+// healAll ends every fault: links, loss, duplication, long delays, pauses,
+// crashes and failing disks.
+func (s *sim) healAll() {
+	clear(s.cut)
+	s.loss, s.dup = 0, 0
+	s.delayMin, s.delayMax = 200*time.Microsecond, time.Millisecond
+	for _, n := range s.nodes {
+		n.store.SetFail(nil)
+		if !n.up {
+			s.start(n)
+		} else if n.paused(s.now) {
+			s.resume(n)
+		}
+	}
+	s.tracef("healed")
+}
+
+// isolate cuts n off both ways.
+func (s *sim) isolate(n *simNode) {
+	for _, o := range s.nodes {
+		if o != n {
+			s.cut[[2]int{n.idx, o.idx}] = true
+			s.cut[[2]int{o.idx, n.idx}] = true
+		}
+	}
+	s.tracef("%s isolated", n.id)
+}
+
+func (s *sim) dump() string {
+	if len(s.trace) == 0 {
+		return "(run with -sim.seed=S -v to see a trace)"
+	}
+	lines := s.trace
+	if len(lines) > 400 {
+		lines = lines[len(lines)-400:]
+	}
+	return strings.Join(lines, "\n")
+}
