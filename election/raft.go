@@ -231,7 +231,9 @@ func (r *raft) campaign(now time.Duration, transfer bool) {
 		r.resetElectionTimer(now)
 		return
 	}
+	from := r.role.state()
 	r.role = rolePreCandidate
+	r.changed(from) // a candidate retrying is a follower again until it raises its term
 	r.stats.PreVotesStarted++
 	r.granted = map[string]bool{r.id: true}
 	r.rejected = map[string]bool{}

@@ -73,9 +73,9 @@ type simNode struct {
 	armed       time.Duration // real instant of the armed timer, -1 none
 
 	// Invariant bookkeeping.
-	leaseEnd  time.Duration // real instant the current lease ends; lease held while now < leaseEnd
-	maxTerm   uint64        // highest term ever seen in memory, across restarts
-	wasLeader bool
+	leaseEnd time.Duration // real instant the current lease ends; lease held while now < leaseEnd
+	maxTerm  uint64        // highest term ever seen in memory, across restarts
+	reported State         // the last state change reported by the core's events
 }
 
 // local returns the node's clock at real time t.
@@ -222,6 +222,7 @@ func (s *sim) start(n *simNode) {
 		return
 	}
 	n.r, n.up, n.pausedUntil, n.pending = r, true, 0, nil
+	n.reported = StateFollower
 	s.tracef("%s started at term %d (vote %q)", n.id, r.term, r.vote)
 	s.activated(n)
 }
@@ -288,9 +289,18 @@ func (s *sim) activated(n *simNode) {
 	s.steps++
 	msgs := n.r.takeMsgs()
 	for _, e := range n.r.takeEvents() {
-		if e.kind == evLog {
+		switch e.kind {
+		case evLog:
 			s.tracef("%s", e.msg)
+		case evState:
+			if e.from != n.reported {
+				s.inv.fail("node %s reported a change from %s to %s, but its last reported state was %s", n.id, e.from, e.to, n.reported)
+			}
+			n.reported = e.to
 		}
+	}
+	if n.reported != n.r.role.state() {
+		s.inv.fail("node %s is %s but last reported %s", n.id, n.r.role.state(), n.reported)
 	}
 	for _, m := range msgs {
 		s.send(n, m)
