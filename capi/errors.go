@@ -1,0 +1,161 @@
+package main
+
+/*
+#include "capi.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/graftlib/graft/election"
+	"github.com/graftlib/graft/transport"
+)
+
+// The return codes of graft.h, taken from the header itself so that the
+// compiler keeps them equal.
+const (
+	codeOK        = int(C.GRAFT_OK)
+	codeInval     = int(C.GRAFT_EINVAL)
+	codeClosed    = int(C.GRAFT_ECLOSED)
+	codeStorage   = int(C.GRAFT_ESTORAGE)
+	codeTLS       = int(C.GRAFT_ETLS)
+	codeNetwork   = int(C.GRAFT_ENETWORK)
+	codeRange     = int(C.GRAFT_ERANGE)
+	codeBusy      = int(C.GRAFT_EBUSY)
+	codeNotLeader = int(C.GRAFT_ENOTLEADER)
+	codeFork      = int(C.GRAFT_EFORK)
+	codeInternal  = int(C.GRAFT_EINTERNAL)
+	codeNoPeer    = int(C.GRAFT_ENOPEER)
+)
+
+// errorCodes lists every code with its graft.h name and the text
+// graft_strerror returns. codes_test.go checks it against the header's enum.
+var errorCodes = []struct {
+	code int
+	name string
+	text string
+}{
+	{codeOK, "GRAFT_OK", "success"},
+	{codeInval, "GRAFT_EINVAL", "invalid argument or configuration"},
+	{codeClosed, "GRAFT_ECLOSED", "node closed or config freed"},
+	{codeStorage, "GRAFT_ESTORAGE", "state file or other file could not be read or written"},
+	{codeTLS, "GRAFT_ETLS", "TLS certificate, key or handshake error"},
+	{codeNetwork, "GRAFT_ENETWORK", "network error (bind, unreachable or misbehaving peer)"},
+	{codeRange, "GRAFT_ERANGE", "buffer too small"},
+	{codeBusy, "GRAFT_EBUSY", "close called from the node's own callback"},
+	{codeNotLeader, "GRAFT_ENOTLEADER", "node is not the leader"},
+	{codeFork, "GRAFT_EFORK", "library used in a child process after fork()"},
+	{codeInternal, "GRAFT_EINTERNAL", "internal error in the library"},
+	{codeNoPeer, "GRAFT_ENOPEER", "no reachable peer to hand leadership to"},
+}
+
+// strerrors holds the texts as C strings, allocated once and never freed:
+// graft_strerror returns them.
+var strerrors = func() map[int]*C.char {
+	m := make(map[int]*C.char, len(errorCodes)+1)
+	for _, e := range errorCodes {
+		m[e.code] = C.CString(e.text)
+	}
+	return m
+}()
+
+var unknownError = C.CString("unknown error")
+
+// codeOf maps an error of the election or the transport to a return code.
+func codeOf(err error) int {
+	var (
+		cfgErr   *election.ConfigError
+		stErr    *election.StorageError
+		trCfgErr *transport.ConfigError
+		certErr  *transport.CertError
+		dropErr  *transport.DropError
+		opErr    *net.OpError
+		errno    syscall.Errno
+	)
+	switch {
+	case err == nil:
+		return codeOK
+	case errors.Is(err, election.ErrBusy):
+		return codeBusy
+	case errors.Is(err, election.ErrClosed), errors.Is(err, transport.ErrClosed):
+		return codeClosed
+	case errors.Is(err, election.ErrNotLeader):
+		return codeNotLeader
+	case errors.Is(err, election.ErrNoTransferTarget):
+		return codeNoPeer
+	case errors.As(err, &stErr):
+		return codeStorage
+	case errors.As(err, &certErr), errors.Is(err, transport.ErrHandshakeFailed):
+		return codeTLS
+	case errors.As(err, &cfgErr):
+		return codeInval
+	case errors.As(err, &trCfgErr):
+		// A well-formed address that cannot be bound (in use, not local,
+		// no permission) is a network failure; the rest is a bad argument.
+		if errors.As(err, &opErr) || errors.As(err, &errno) {
+			return codeNetwork
+		}
+		return codeInval
+	case errors.As(err, &dropErr), errors.As(err, &opErr), errors.As(err, &errno):
+		return codeNetwork
+	}
+	return codeInternal
+}
+
+// guard is deferred first by every export: it turns a Go panic into the
+// failure value of the export (GRAFT_EINTERNAL for the int returns) and
+// reports it, because an unrecovered panic would kill the host process.
+func guard[T any](result *T, failed T) {
+	if p := recover(); p != nil {
+		*result = failed
+		reportPanic(p)
+	}
+}
+
+// reportPanic writes a recovered panic to the process-wide log (see log.go).
+func reportPanic(p any) {
+	logGlobal(election.LogError, fmt.Sprintf("graft: internal error (recovered panic): %v\n%s", p, debug.Stack()))
+}
+
+// writeErr copies msg into the caller's errbuf, truncated and
+// NUL-terminated. A NULL buffer or a zero length is ignored.
+func writeErr(buf *C.char, size C.size_t, msg string) {
+	if buf == nil || size == 0 {
+		return
+	}
+	copyCString(buf, size, msg)
+}
+
+// copyCString writes s and a NUL into the size bytes at buf, truncating s
+// if needed; it reports whether s fit whole.
+func copyCString(buf *C.char, size C.size_t, s string) bool {
+	dst := cbytes(buf, size)
+	n := copy(dst[:len(dst)-1], s)
+	dst[n] = 0
+	return n == len(s)
+}
+
+// failf is the common end of an export that fails with a message: the
+// message goes to errbuf (when there is one) and the code is returned.
+func failf(buf *C.char, size C.size_t, code int, format string, args ...any) C.int {
+	writeErr(buf, size, fmt.Sprintf(format, args...))
+	return C.int(code)
+}
+
+//export graft_strerror
+func graft_strerror(code C.int) (s *C.char) {
+	defer guard(&s, unknownError)
+	if p, ok := strerrors[int(code)]; ok {
+		return p
+	}
+	return unknownError
+}
+
+// stderr is where process-wide lines go when no node has a log callback.
+var stderr = os.Stderr

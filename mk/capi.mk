@@ -1,0 +1,105 @@
+# mk/capi.mk - the C library (capi/, include/graft.h), its C examples,
+# tests and benchmark. Included by the top-level Makefile.
+#
+#   make lib          build/libgraft.so (soname libgraft.so.0) and build/libgraft.a
+#   make test-c       the C API tests (tests/c), with the library and the examples
+#   make test-c-asan  the same test binary built with ASan+UBSan (see below)
+#   make bench-c      ns per query and event-to-callback latency
+#   make examples-c   build/leader_worker, build/gencerts
+#   make install      PREFIX=/usr/local: lib, header, pkg-config file
+
+GO     ?= go
+CC     ?= cc
+BUILD  ?= build
+PREFIX ?= /usr/local
+
+GRAFT_VERSION := $(shell sed -n 's/^\#define GRAFT_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)/\2/p' include/graft.h | paste -sd.)
+CAPI_GO_SRC   := $(wildcard capi/*.go capi/*.h election/*.go transport/*.go) include/graft.h go.mod go.sum
+CAPI_LDFLAGS  := -s -w -extldflags=-Wl,-soname,libgraft.so.0
+C_WARN        := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
+C_INC         := -Iinclude
+# Programs find build/libgraft.so without LD_LIBRARY_PATH.
+C_LINK        := -L$(BUILD) -lgraft -Wl,-rpath,$(abspath $(BUILD)) -lpthread
+
+.PHONY: lib
+lib: $(BUILD)/libgraft.so $(BUILD)/libgraft.so.0 $(BUILD)/libgraft.a ## build libgraft.so and libgraft.a
+
+$(BUILD)/libgraft.so: $(CAPI_GO_SRC)
+	@mkdir -p $(BUILD)
+	$(GO) build -buildmode=c-shared -ldflags='$(CAPI_LDFLAGS)' -o $@ ./capi
+	@rm -f $(BUILD)/libgraft.h # cgo's own header; include/graft.h is the public one
+
+$(BUILD)/libgraft.so.0: $(BUILD)/libgraft.so
+	ln -sf libgraft.so $@
+
+$(BUILD)/libgraft.a: $(CAPI_GO_SRC)
+	@mkdir -p $(BUILD)
+	$(GO) build -buildmode=c-archive -ldflags='-s -w' -o $@ ./capi
+	@rm -f $(BUILD)/libgraft.h
+
+# --- examples -----------------------------------------------------------
+
+.PHONY: examples-c
+examples-c: $(BUILD)/leader_worker $(BUILD)/gencerts ## build the C examples
+
+$(BUILD)/leader_worker: examples/c/leader_worker.c include/graft.h $(BUILD)/libgraft.so.0
+	$(CC) $(C_WARN) -O2 $(C_INC) -o $@ $< $(C_LINK)
+
+$(BUILD)/gencerts: examples/c/gencerts.c include/graft.h $(BUILD)/libgraft.so.0
+	$(CC) $(C_WARN) -O2 $(C_INC) -o $@ $< $(C_LINK)
+
+# --- tests --------------------------------------------------------------
+
+C_TEST_SRC := tests/c/test_api.c tests/c/testlib.h
+
+$(BUILD)/test_api: $(C_TEST_SRC) include/graft.h $(BUILD)/libgraft.so.0
+	$(CC) $(C_WARN) -g -O1 $(C_INC) -o $@ tests/c/test_api.c $(C_LINK)
+
+# The same tests linked statically against libgraft.a: the archive works.
+$(BUILD)/test_api_static: $(C_TEST_SRC) include/graft.h $(BUILD)/libgraft.a
+	$(CC) $(C_WARN) -g -O1 $(C_INC) -o $@ tests/c/test_api.c $(BUILD)/libgraft.a -lpthread
+
+.PHONY: test-c
+test-c: $(BUILD)/test_api $(BUILD)/test_api_static $(BUILD)/leader_worker ## C API tests (needs cc)
+	cd $(BUILD) && GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) ./test_api
+	cd $(BUILD) && GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) GRAFT_QUICK=1 ./test_api_static
+	$(GO) test -count=1 ./capi/
+
+# AddressSanitizer and UBSan instrument the C test program only: the Go
+# part is built by the Go toolchain and is not instrumented. ASan needs
+# detect_leaks=0 (LeakSanitizer stops the whole process under ptrace-like
+# scanning and reports the Go runtime's never-freed allocations, e.g. the
+# static C strings of graft_strerror) and must be the first DSO: an
+# executable built with -fsanitize=address satisfies that. What is checked:
+# every buffer the tests hand to the library (errbuf, leader, stats) and
+# everything the callbacks touch.
+$(BUILD)/test_api_asan: $(C_TEST_SRC) include/graft.h $(BUILD)/libgraft.so.0
+	$(CC) $(C_WARN) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+	  $(C_INC) -o $@ tests/c/test_api.c $(C_LINK)
+
+.PHONY: test-c-asan
+test-c-asan: $(BUILD)/test_api_asan $(BUILD)/leader_worker ## C API tests under ASan+UBSan
+	cd $(BUILD) && ASAN_OPTIONS=detect_leaks=0:handle_segv=0:allow_user_segv_handler=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1 GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) ./test_api_asan
+
+# --- benchmark ----------------------------------------------------------
+
+$(BUILD)/bench_api: tests/c/bench_api.c tests/c/testlib.h include/graft.h $(BUILD)/libgraft.so.0
+	$(CC) $(C_WARN) -O2 $(C_INC) -o $@ tests/c/bench_api.c $(C_LINK)
+
+.PHONY: bench-c
+bench-c: $(BUILD)/bench_api ## ns per query, event-to-callback latency
+	cd $(BUILD) && ./bench_api
+
+# --- install ------------------------------------------------------------
+
+.PHONY: install
+install: lib ## install lib, header and graft.pc under PREFIX
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 0755 $(BUILD)/libgraft.so $(DESTDIR)$(PREFIX)/lib/libgraft.so.$(GRAFT_VERSION)
+	ln -sf libgraft.so.$(GRAFT_VERSION) $(DESTDIR)$(PREFIX)/lib/libgraft.so.0
+	ln -sf libgraft.so.0 $(DESTDIR)$(PREFIX)/lib/libgraft.so
+	install -m 0644 $(BUILD)/libgraft.a $(DESTDIR)$(PREFIX)/lib/libgraft.a
+	install -m 0644 include/graft.h $(DESTDIR)$(PREFIX)/include/graft.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(GRAFT_VERSION)|' capi/graft.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/graft.pc
