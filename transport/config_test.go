@@ -8,11 +8,10 @@ import (
 
 	"github.com/graftlib/graft/election"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 )
 
 func TestNew_RejectsBadConfig(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	leakCheck(t)
 	dir := certDir(t, "a", "b")
 	cases := []struct {
 		name  string
@@ -61,7 +60,7 @@ func TestNew_RejectsBadConfig(t *testing.T) {
 }
 
 func TestNew_PortConflictFailsInNew(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	leakCheck(t)
 	dir := certDir(t, "a", "b")
 	a, err := New(nodeConfig(dir, "a"))
 	require.NoError(t, err)
@@ -75,7 +74,7 @@ func TestNew_PortConflictFailsInNew(t *testing.T) {
 }
 
 func TestNew_DefaultsAndEnvironment(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	leakCheck(t)
 	dir := certDir(t, "a")
 	q, err := New(nodeConfig(dir, "a"))
 	require.NoError(t, err)

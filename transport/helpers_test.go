@@ -10,6 +10,7 @@ import (
 
 	"github.com/graftlib/graft/election"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 // certDir generates certificates for ids once per test.
@@ -143,4 +144,10 @@ func sendUntil(t testing.TB, src *node, dst *node, m election.Message) {
 			return got.Kind == m.Kind && got.Term == m.Term && got.From == src.ID()
 		})
 	}, "%s -> %s: %v term %d never arrived", src.ID(), dst.ID(), m.Kind, m.Term)
+}
+
+// leakCheck verifies, after every other cleanup of t (cleanups run last
+// registered first), that no goroutine is left behind.
+func leakCheck(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
 }
