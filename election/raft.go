@@ -403,9 +403,11 @@ func (r *raft) step(now time.Duration, m Message) {
 		r.handlePreVote(now, m)
 		return
 	case m.Kind == MsgPreVoteResp:
-		if !m.Granted && m.Term > r.term {
+		// A grant carries the proposed term, a refusal the voter's own.
+		switch {
+		case !m.Granted && m.Term > r.term:
 			r.becomeFollower(now, m.Term, "")
-		} else if r.role == rolePreCandidate && m.Term == r.term+1 {
+		case r.role == rolePreCandidate && (m.Granted && m.Term == r.term+1 || !m.Granted && m.Term == r.term):
 			r.tally(now, m)
 		}
 		return
