@@ -1,0 +1,552 @@
+package election
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Unit tests of the pure core, one rule each, with the section of the Raft
+// thesis (Ongaro, 2014) it implements. Time is a plain Duration.
+
+const (
+	tHB  = 50 * time.Millisecond
+	tMin = 300 * time.Millisecond
+	tMax = 450 * time.Millisecond
+)
+
+type testRaft struct {
+	*raft
+	t     *testing.T
+	store *MemStorage
+}
+
+// newTestRaft builds node id of a cluster of ids ("a", "b", "c" ...).
+func newTestRaft(t *testing.T, id string, ids []string, tweak func(*Config, *hooks)) *testRaft {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Cluster, cfg.ID = "test", id
+	for _, p := range ids {
+		if p != id {
+			cfg.Peers = append(cfg.Peers, p)
+		}
+	}
+	st := &MemStorage{}
+	cfg.Storage = st
+	h := simHooks
+	if tweak != nil {
+		tweak(&cfg, &h)
+	}
+	require.NoError(t, cfg.Validate())
+	if s, ok := cfg.Storage.(*MemStorage); ok {
+		st = s
+	}
+	r, err := newRaft(cfg, cfg.Storage, h, 1, 0)
+	require.NoError(t, err)
+	return &testRaft{raft: r, t: t, store: st}
+}
+
+var abc = []string{"a", "b", "c"}
+
+// msgs returns and clears the outbox, filtered by kind.
+func (r *testRaft) sent(kind MsgKind) []Message {
+	var out []Message
+	for _, m := range r.takeMsgs() {
+		if m.Kind == kind {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// elect makes r leader at now: it times out, wins the pre-vote and the vote.
+func (r *testRaft) elect(now time.Duration) {
+	r.t.Helper()
+	r.tick(now + tMax)
+	for _, m := range r.sent(MsgPreVote) {
+		r.step(now+tMax, Message{Kind: MsgPreVoteResp, From: m.To, To: r.id, Term: m.Term, Granted: true})
+	}
+	for _, m := range r.sent(MsgVote) {
+		r.step(now+tMax, Message{Kind: MsgVoteResp, From: m.To, To: r.id, Term: m.Term, Granted: true})
+	}
+	require.Equal(r.t, roleLeader, r.role)
+	r.takeMsgs()
+	r.takeEvents()
+}
+
+// follow makes r a follower of leader at term, heard at now.
+func (r *testRaft) follow(now time.Duration, leader string, term uint64) {
+	r.step(now, Message{Kind: MsgHeartbeat, From: leader, To: r.id, Term: term, Stamp: int64(now)})
+	require.Equal(r.t, leader, r.leader)
+	r.takeMsgs()
+	r.takeEvents()
+}
+
+func TestRaft_ElectionTimeoutIsRandomisedWithinBounds(t *testing.T) {
+	// Thesis 3.4: randomised election timeouts.
+	r := newTestRaft(t, "a", abc, nil)
+	seen := map[time.Duration]bool{}
+	for i := range 200 {
+		now := time.Duration(i) * time.Second
+		r.resetElectionTimer(now)
+		d := r.electionDeadline - now
+		require.GreaterOrEqual(t, d, tMin)
+		require.LessOrEqual(t, d, tMax)
+		seen[d] = true
+	}
+	require.Greater(t, len(seen), 100)
+}
+
+func TestRaft_SingleNodeElectsItself(t *testing.T) {
+	r := newTestRaft(t, "a", nil, nil)
+	r.tick(0)
+	require.Equal(t, roleLeader, r.role)
+	require.EqualValues(t, 1, r.term)
+	require.Greater(t, r.leaseUntil(), time.Duration(0))
+	// It stays leader across ticks: its own ticks are its quorum.
+	for now := tHB; now < 10*tMax; now += tHB {
+		r.tick(now)
+	}
+	require.Equal(t, roleLeader, r.role)
+}
+
+func TestRaft_PreVoteCutOffNodeKeepsItsTerm(t *testing.T) {
+	// Thesis 9.6: a node that cannot reach a majority never raises its term.
+	r := newTestRaft(t, "a", abc, nil)
+	for now := time.Duration(0); now < 20*time.Second; now += 10 * time.Millisecond {
+		r.tick(now)
+		r.takeMsgs()
+	}
+	require.Zero(t, r.term)
+	require.Greater(t, r.stats.PreVotesStarted, uint64(10))
+	require.Zero(t, r.stats.ElectionsStarted)
+	require.Equal(t, StateFollower, r.State())
+}
+
+func TestRaft_PreVoteKeepsLeader(t *testing.T) {
+	// Thesis 9.6 and 4.2.3: a follower that hears from a leader, and the
+	// leader itself, refuse a pre-vote; so does a follower whose term is
+	// not below the proposed one. Refusals carry the voter's term.
+	cases := []struct {
+		name  string
+		setup func(r *testRaft)
+		now   time.Duration
+		term  uint64
+		grant bool
+	}{
+		{"follower in lease refuses", func(r *testRaft) { r.follow(0, "b", 1) }, tMin - 1, 2, false},
+		{"follower after lease grants", func(r *testRaft) { r.follow(0, "b", 1) }, tMin, 2, true},
+		{"leader refuses", func(r *testRaft) { r.elect(0) }, 2 * tMax, 2, false},
+		{"stale proposed term refused", func(r *testRaft) { r.follow(0, "b", 3) }, 10 * tMax, 3, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newTestRaft(t, "a", abc, nil)
+			c.setup(r)
+			before := r.term
+			r.step(c.now, Message{Kind: MsgPreVote, From: "c", To: "a", Term: c.term})
+			resp := r.sent(MsgPreVoteResp)
+			require.Len(t, resp, 1)
+			require.Equal(t, c.grant, resp[0].Granted)
+			require.Equal(t, before, r.term, "a pre-vote never changes the voter's term")
+			if !c.grant {
+				require.Equal(t, before, resp[0].Term)
+			}
+		})
+	}
+}
+
+func TestRaft_CheckQuorumStepDown(t *testing.T) {
+	// Thesis 6.2: a leader that hears from no majority within ElectionMin
+	// steps down; one that does stays.
+	for _, acked := range []bool{false, true} {
+		r := newTestRaft(t, "a", abc, nil)
+		r.elect(0)
+		for now := tMax; now <= tMax+2*tMin; now += tHB {
+			r.tick(now)
+			for _, m := range r.sent(MsgHeartbeat) {
+				if acked && m.To == "b" {
+					r.step(now+time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: m.Term, Stamp: m.Stamp})
+				}
+			}
+		}
+		if acked {
+			require.Equal(t, roleLeader, r.role)
+			require.Zero(t, r.stats.StepDowns)
+		} else {
+			require.Equal(t, roleFollower, r.role)
+			require.EqualValues(t, 1, r.stats.StepDowns)
+			require.Zero(t, r.leaseUntil())
+		}
+	}
+}
+
+func TestRaft_LeaseFormula(t *testing.T) {
+	// Thesis 6.4.1: lease = ElectionMin·(1-ρ)/(1+ρ) from the send time of
+	// the heartbeat a majority acknowledged; none before the first ack.
+	for _, drift := range []float64{0, 0.01, 0.2} {
+		r := newTestRaft(t, "a", abc, func(c *Config, _ *hooks) { c.MaxClockDrift = drift })
+		r.elect(0)
+		require.Zero(t, r.leaseUntil(), "no lease before a majority acknowledged")
+		r.tick(tMax + tHB)
+		hb := r.sent(MsgHeartbeat)
+		r.tick(tMax + 2*tHB) // a second heartbeat
+		hb2 := r.sent(MsgHeartbeat)
+		r.step(tMax+2*tHB+time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "c", To: "a", Term: 1, Stamp: hb2[1].Stamp})
+		r.step(tMax+2*tHB+time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: 1, Stamp: hb[0].Stamp})
+		want := time.Duration(hb2[1].Stamp) + time.Duration(float64(tMin)*(1-drift)/(1+drift))
+		require.Equal(t, want, r.leaseUntil(), "drift %g", drift)
+		// An echo of a stamp the leader never sent (from the future) is ignored.
+		r.step(tMax+2*tHB+2*time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: 1, Stamp: int64(time.Hour)})
+		require.Equal(t, want, r.leaseUntil())
+	}
+}
+
+func TestRaft_LeaseRefusesVotesWithoutAdoptingTheTerm(t *testing.T) {
+	// Thesis 4.2.3: within ElectionMin of hearing from a leader a node
+	// ignores a vote request, neither granting it nor adopting its term,
+	// so a disruptive server cannot depose a live leader. After ElectionMin
+	// it adopts the term and grants.
+	r := newTestRaft(t, "a", abc, nil)
+	r.follow(0, "b", 1)
+	r.step(tMin-1, Message{Kind: MsgVote, From: "c", To: "a", Term: 5})
+	require.Empty(t, r.takeMsgs(), "no answer within the lease")
+	require.EqualValues(t, 1, r.term)
+	r.step(tMin, Message{Kind: MsgVote, From: "c", To: "a", Term: 5})
+	resp := r.sent(MsgVoteResp)
+	require.Len(t, resp, 1)
+	require.True(t, resp[0].Granted)
+	require.EqualValues(t, 5, r.term)
+	hs, _ := r.store.Saved()
+	require.Equal(t, HardState{Term: 5, VotedFor: "c"}, hs)
+}
+
+func TestRaft_RestartedNodeRefusesVotesForElectionMin(t *testing.T) {
+	// Thesis 6.4.1: a node restarted with a term may have acknowledged a
+	// leader's heartbeat just before it stopped: it refuses for ElectionMin.
+	st := &MemStorage{}
+	require.NoError(t, st.Save(HardState{Term: 3}))
+	r := newTestRaft(t, "a", abc, func(c *Config, _ *hooks) { c.Storage = st })
+	r.step(tMin-1, Message{Kind: MsgVote, From: "c", To: "a", Term: 4})
+	require.Empty(t, r.takeMsgs())
+	r.step(tMin, Message{Kind: MsgVote, From: "c", To: "a", Term: 4})
+	require.True(t, r.sent(MsgVoteResp)[0].Granted)
+}
+
+func TestRaft_DuplicateGrantCountedOnce(t *testing.T) {
+	// nats-io/graft counted a duplicated grant twice: votes are counted by
+	// distinct voter (thesis 3.4: a majority of servers).
+	r := newTestRaft(t, "a", []string{"a", "b", "c", "d", "e"}, func(c *Config, _ *hooks) { c.DisablePreVote = true })
+	r.tick(tMax)
+	require.Equal(t, roleCandidate, r.role)
+	for range 5 {
+		r.step(tMax, Message{Kind: MsgVoteResp, From: "b", To: "a", Term: 1, Granted: true})
+	}
+	require.Equal(t, roleCandidate, r.role, "one voter plus itself is not a majority of 5")
+	r.step(tMax, Message{Kind: MsgVoteResp, From: "c", To: "a", Term: 1, Granted: true})
+	require.Equal(t, roleLeader, r.role)
+}
+
+func TestRaft_HigherTermAdoptedFromEveryMessageKind(t *testing.T) {
+	// Thesis 3.3 (figure 3.1, "Rules for all servers"): any message with a
+	// higher term makes the receiver adopt it and follow; only a pre-vote
+	// (whose term is a proposal, thesis 9.6) and a vote request ignored in
+	// the lease (thesis 4.2.3) do not.
+	cases := []struct {
+		kind    MsgKind
+		granted bool
+		adopt   bool
+		leader  string
+	}{
+		{MsgPreVote, false, false, ""},
+		{MsgPreVoteResp, false, true, ""},
+		{MsgVote, false, true, ""},
+		{MsgVoteResp, false, true, ""},
+		{MsgVoteResp, true, true, ""},
+		{MsgHeartbeat, false, true, "b"},
+		{MsgHeartbeatResp, false, true, ""},
+		{MsgTimeoutNow, false, true, ""}, // adopts, then campaigns at once
+	}
+	for _, c := range cases {
+		for _, start := range []string{"follower", "candidate", "leader"} {
+			t.Run(c.kind.String()+"/"+start, func(t *testing.T) {
+				r := newTestRaft(t, "a", abc, nil)
+				switch start {
+				case "candidate":
+					r.tick(tMax)
+					for _, m := range r.sent(MsgPreVote) {
+						r.step(tMax, Message{Kind: MsgPreVoteResp, From: m.To, To: "a", Term: 1, Granted: true})
+					}
+					require.Equal(t, roleCandidate, r.role)
+				case "leader":
+					r.elect(0)
+				}
+				now := 3 * tMax // out of any lease on the followers
+				if start == "leader" && c.kind == MsgVote {
+					now = 0 // a leader ignores votes anyway: covered below
+				}
+				r.takeMsgs()
+				before := r.term
+				r.step(now, Message{Kind: c.kind, From: "b", To: "a", Term: 7, Granted: c.granted})
+				if start == "leader" && c.kind == MsgVote {
+					require.Equal(t, before, r.term, "a leader holds its lease: vote ignored")
+					return
+				}
+				if !c.adopt {
+					require.Equal(t, before, r.term)
+					return
+				}
+				if c.kind == MsgTimeoutNow {
+					// b led term 7 and hands over: adopt 7, campaign at 8.
+					require.EqualValues(t, 8, r.term)
+					require.Equal(t, roleCandidate, r.role)
+					return
+				}
+				require.EqualValues(t, 7, r.term)
+				require.Equal(t, roleFollower, r.role)
+				require.Equal(t, c.leader, r.leader)
+				hs, _ := r.store.Saved()
+				require.EqualValues(t, 7, hs.Term, "the term is on disk")
+			})
+		}
+	}
+}
+
+func TestRaft_RefusedVoteRequestStillRaisesTerm(t *testing.T) {
+	// Thesis 3.3: the term is adopted even when the vote is refused (here
+	// by the GrantVote hook); nats-io/graft ignored it.
+	r := newTestRaft(t, "a", abc, func(_ *Config, h *hooks) { h.grant = func([]byte) bool { return false } })
+	r.step(tMax, Message{Kind: MsgVote, From: "c", To: "a", Term: 4})
+	resp := r.sent(MsgVoteResp)
+	require.False(t, resp[0].Granted)
+	require.EqualValues(t, 4, resp[0].Term)
+	require.EqualValues(t, 4, r.term)
+	require.Empty(t, r.vote)
+}
+
+func TestRaft_CandidateStepsDownOnHigherTermResponse(t *testing.T) {
+	// Thesis 3.4: a candidate that learns of a higher term, from a response
+	// too, becomes a follower.
+	for _, kind := range []MsgKind{MsgVoteResp, MsgPreVoteResp, MsgHeartbeatResp} {
+		r := newTestRaft(t, "a", abc, func(c *Config, _ *hooks) { c.DisablePreVote = true })
+		r.tick(tMax)
+		require.Equal(t, roleCandidate, r.role)
+		r.step(tMax, Message{Kind: kind, From: "b", To: "a", Term: 9})
+		require.Equal(t, roleFollower, r.role, kind.String())
+		require.EqualValues(t, 9, r.term)
+	}
+}
+
+func TestRaft_StaleHeartbeatLeaderNotAdopted(t *testing.T) {
+	// Thesis 3.3: a message with a stale term is rejected; nats-io/graft
+	// followed the leader named by a stale heartbeat. The stale leader is
+	// told the newer term.
+	r := newTestRaft(t, "a", abc, nil)
+	r.follow(0, "b", 5)
+	r.step(tHB, Message{Kind: MsgHeartbeat, From: "c", To: "a", Term: 4, Stamp: 77})
+	require.Equal(t, "b", r.leader)
+	require.EqualValues(t, 5, r.term)
+	resp := r.sent(MsgHeartbeatResp)
+	require.Len(t, resp, 1)
+	require.EqualValues(t, 5, resp[0].Term)
+	require.EqualValues(t, 77, resp[0].Stamp)
+	// A stale vote request is refused with the newer term.
+	r.step(tHB, Message{Kind: MsgVote, From: "c", To: "a", Term: 4})
+	v := r.sent(MsgVoteResp)
+	require.False(t, v[0].Granted)
+	require.EqualValues(t, 5, v[0].Term)
+}
+
+func TestRaft_OneVotePerTermAcrossRestarts(t *testing.T) {
+	// Thesis 3.4 and 3.8: at most one vote per term, persisted before the
+	// grant leaves, so a restarted node does not vote again.
+	st := &MemStorage{}
+	r := newTestRaft(t, "a", abc, func(c *Config, _ *hooks) { c.Storage = st })
+	r.step(tMax, Message{Kind: MsgVote, From: "b", To: "a", Term: 2})
+	require.True(t, r.sent(MsgVoteResp)[0].Granted)
+	r.step(tMax, Message{Kind: MsgVote, From: "c", To: "a", Term: 2})
+	require.False(t, r.sent(MsgVoteResp)[0].Granted)
+	r.step(tMax, Message{Kind: MsgVote, From: "b", To: "a", Term: 2}) // a retry from b
+	require.True(t, r.sent(MsgVoteResp)[0].Granted)
+
+	r2 := newTestRaft(t, "a", abc, func(c *Config, _ *hooks) { c.Storage = st })
+	later := 2 * tMin // past the restart's refusal window
+	r2.step(later, Message{Kind: MsgVote, From: "c", To: "a", Term: 2})
+	require.False(t, r2.sent(MsgVoteResp)[0].Granted, "the restarted node voted for b in term 2")
+	require.Equal(t, "b", r2.vote)
+}
+
+func TestRaft_FailingSaveRefusesVoteAndKeepsTermInMemory(t *testing.T) {
+	// Thesis 3.8: term and vote reach stable storage before any message
+	// that depends on them; if the save fails the node refuses, reports,
+	// and its memory never runs ahead of the disk.
+	errDisk := errors.New("disk full")
+	cases := []struct {
+		name string
+		term uint64
+	}{{"higher term", 3}, {"same term", 0}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newTestRaft(t, "a", abc, nil)
+			r.store.SetFail(errDisk)
+			r.step(tMax, Message{Kind: MsgVote, From: "b", To: "a", Term: c.term})
+			require.Zero(t, r.term)
+			require.Empty(t, r.vote)
+			for _, m := range r.takeMsgs() {
+				require.False(t, m.Granted)
+			}
+			var reported error
+			for _, e := range r.takeEvents() {
+				if e.kind == evError {
+					reported = e.err
+				}
+			}
+			if c.term > 0 {
+				require.ErrorIs(t, reported, errDisk)
+				require.EqualValues(t, 1, r.stats.StorageErrors)
+			}
+		})
+	}
+	// A candidate that cannot save its new term does not campaign.
+	r := newTestRaft(t, "a", abc, func(c *Config, _ *hooks) { c.DisablePreVote = true })
+	r.store.SetFail(errDisk)
+	r.tick(tMax)
+	require.Equal(t, roleFollower, r.role)
+	require.Zero(t, r.term)
+	require.Empty(t, r.sent(MsgVote))
+}
+
+func TestRaft_TransferLeadership(t *testing.T) {
+	// Thesis 3.10: the leader stops (its lease ends), tells the most
+	// recently heard peer to campaign at once; voters grant that vote even
+	// within the lease.
+	a := newTestRaft(t, "a", abc, nil)
+	require.ErrorIs(t, a.transferLeadership(0), ErrNotLeader)
+	a.elect(0)
+	require.ErrorIs(t, a.transferLeadership(tMax), ErrNoTransferTarget)
+	a.tick(tMax + tHB)
+	hb := a.sent(MsgHeartbeat)
+	a.step(tMax+tHB, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: 1, Stamp: hb[0].Stamp})
+	a.tick(tMax + 2*tHB)
+	hb2 := a.sent(MsgHeartbeat)
+	a.step(tMax+2*tHB, Message{Kind: MsgHeartbeatResp, From: "c", To: "a", Term: 1, Stamp: hb2[1].Stamp})
+	require.NoError(t, a.transferLeadership(tMax+2*tHB))
+	require.Equal(t, roleFollower, a.role)
+	require.Zero(t, a.leaseUntil())
+	tn := a.sent(MsgTimeoutNow)
+	require.Len(t, tn, 1)
+	require.Equal(t, "c", tn[0].To, "c acknowledged the latest heartbeat")
+
+	c := newTestRaft(t, "c", abc, nil)
+	c.follow(tMax, "a", 1)
+	b := newTestRaft(t, "b", abc, nil)
+	b.follow(tMax, "a", 1)
+	c.step(tMax+tHB, Message{Kind: MsgTimeoutNow, From: "a", To: "c", Term: 1})
+	require.Equal(t, roleCandidate, c.role)
+	vote := c.sent(MsgVote)
+	require.True(t, vote[0].Transfer)
+	b.step(tMax+tHB, Message{Kind: MsgVote, From: "c", To: "b", Term: 2, Transfer: true})
+	resp := b.sent(MsgVoteResp)
+	require.True(t, resp[0].Granted, "a transfer vote is granted within the lease")
+	c.step(tMax+tHB, resp[0])
+	require.Equal(t, roleLeader, c.role)
+	// A TimeoutNow from a node that is not the leader is ignored.
+	b.step(tMax+tHB, Message{Kind: MsgTimeoutNow, From: "a", To: "b", Term: 2})
+	require.Equal(t, roleFollower, b.role)
+}
+
+func TestRaft_EventsCarryTheTerm(t *testing.T) {
+	// The term is the fencing token: every state and leader change names
+	// the term at which it happened.
+	r := newTestRaft(t, "a", abc, nil)
+	r.tick(tMax)
+	for _, m := range r.sent(MsgPreVote) {
+		r.step(tMax, Message{Kind: MsgPreVoteResp, From: m.To, To: "a", Term: 1, Granted: true})
+	}
+	r.step(tMax, Message{Kind: MsgVoteResp, From: "b", To: "a", Term: 1, Granted: true})
+	var got []event
+	for _, e := range r.takeEvents() {
+		if e.kind == evState || e.kind == evLeader {
+			got = append(got, event{kind: e.kind, from: e.from, to: e.to, term: e.term, leader: e.leader})
+		}
+	}
+	require.Equal(t, []event{
+		{kind: evState, from: StateFollower, to: StateCandidate, term: 1},
+		{kind: evLeader, leader: "a", term: 1},
+		{kind: evState, from: StateCandidate, to: StateLeader, term: 1},
+	}, got)
+}
+
+func TestRaft_InvalidMessagesDropped(t *testing.T) {
+	r := newTestRaft(t, "a", abc, func(c *Config, _ *hooks) { c.OnLog = func(LogLevel, string) {} })
+	r.step(0, Message{Kind: MsgKind(99), From: "b", To: "a", Term: 9})
+	r.step(0, Message{Kind: MsgHeartbeat, From: "z", To: "a", Term: 9})
+	r.step(0, Message{Kind: MsgHeartbeat, From: "b", To: "x", Term: 9})
+	r.step(0, Message{Kind: MsgHeartbeat, From: "a", To: "a", Term: 9})
+	require.Zero(t, r.term)
+	require.EqualValues(t, 3, r.stats.Dropped[MsgHeartbeat])
+	require.NotEmpty(t, r.takeEvents(), "log lines")
+}
+
+func TestRaft_HooksRefusalAndFailure(t *testing.T) {
+	// Graft's state-machine hook: GrantVote can refuse; a CurrentPosition
+	// that fails (or times out, see TestNode_HangingHookIsBounded) skips
+	// the campaign and reports it.
+	var pos []byte
+	r := newTestRaft(t, "a", abc, func(_ *Config, h *hooks) {
+		h.grant = func(p []byte) bool { pos = p; return string(p) >= "5" }
+	})
+	r.step(tMax, Message{Kind: MsgPreVote, From: "b", To: "a", Term: 1, Position: []byte("4")})
+	require.False(t, r.sent(MsgPreVoteResp)[0].Granted)
+	require.Equal(t, "4", string(pos))
+	r.step(tMax, Message{Kind: MsgVote, From: "b", To: "a", Term: 1, Position: []byte("6")})
+	require.True(t, r.sent(MsgVoteResp)[0].Granted)
+
+	for _, prevote := range []bool{true, false} {
+		f := newTestRaft(t, "a", abc, func(c *Config, h *hooks) {
+			c.DisablePreVote = !prevote
+			h.position = func() ([]byte, bool) { return nil, false }
+		})
+		f.tick(tMax)
+		require.Equal(t, roleFollower, f.role)
+		require.Zero(t, f.term)
+		require.Empty(t, f.takeMsgs())
+		require.Equal(t, evError, f.takeEvents()[0].kind)
+	}
+}
+
+func TestRaft_LostElectionsAndPreVotes(t *testing.T) {
+	r := newTestRaft(t, "a", abc, nil)
+	r.tick(tMax)
+	for _, p := range []string{"b", "c"} {
+		r.step(tMax, Message{Kind: MsgPreVoteResp, From: p, To: "a", Term: 0})
+	}
+	require.EqualValues(t, 1, r.stats.PreVotesLost)
+	require.Equal(t, roleFollower, r.role)
+
+	c := newTestRaft(t, "a", abc, func(c *Config, _ *hooks) { c.DisablePreVote = true })
+	c.tick(tMax)
+	for _, p := range []string{"b", "c"} {
+		c.step(tMax, Message{Kind: MsgVoteResp, From: p, To: "a", Term: 1})
+	}
+	require.Equal(t, roleFollower, c.role)
+	require.EqualValues(t, 1, c.term)
+}
+
+func TestRaft_TwoLeadersInOneTermReported(t *testing.T) {
+	r := newTestRaft(t, "a", abc, nil)
+	r.elect(0)
+	r.step(tMax, Message{Kind: MsgHeartbeat, From: "b", To: "a", Term: 1})
+	require.Equal(t, roleLeader, r.role)
+	require.Equal(t, evError, r.takeEvents()[0].kind)
+}
+
+func TestRaft_DisabledCheckQuorumLeaseNeverEnds(t *testing.T) {
+	r := newTestRaft(t, "a", abc, func(c *Config, _ *hooks) { c.DisableCheckQuorum = true })
+	r.elect(0)
+	r.tick(time.Hour)
+	require.Equal(t, roleLeader, r.role, "TEST ONLY: the flaw the simulator must catch")
+	require.Greater(t, r.leaseUntil(), time.Hour)
+}
