@@ -25,7 +25,24 @@ import (
 // nothing that matters.
 //
 // Messages travel as QUIC datagrams (RFC 9221): one msgpack frame per
-// DATAGRAM frame, never retransmitted. DATAGRAMS_VS_STREAMS
+// DATAGRAM frame, never retransmitted. Measured with BenchmarkFraming
+// (bench_test.go: one connection, heartbeat ping-pong over loopback, 2000
+// round trips, 2-core VM, go test -bench Framing -benchtime 2000x):
+//
+//	                 clean loopback          5% loss each way
+//	                 median    p99           median   p99      lost
+//	datagram         30 µs     79 µs         33 µs    367 µs   9.9%
+//	one stream       22 µs     71 µs         27 µs    28 ms    0
+//
+// Without loss both are equal for our purpose (tens of µs against election
+// timeouts of 100s of ms). With loss, the stream delivers every heartbeat
+// but every message behind a lost packet waits for its retransmission
+// (head-of-line blocking: p99 28 ms, and worse on a real RTT); a
+// retransmitted heartbeat is stale anyway, and a retransmitted vote only
+// delays the next one. Raft tolerates loss by design (timers resend), so
+// datagrams win: a lost heartbeat costs one heartbeat interval, and nothing
+// ever waits behind it. Through the whole transport (BenchmarkHeartbeatRoundTrip)
+// a heartbeat round trip is 29 µs median, 87 µs p99.
 //
 // A frame too large for a datagram (a long Position; the limit is about
 // 1.1 KB, MaxMessageSize may be larger) goes on a unidirectional stream of
