@@ -1,8 +1,15 @@
 package election
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,4 +141,536 @@ func TestNode_StepDownHandsOver(t *testing.T) {
 	nl := c.waitLeader(l.ID())
 	require.NotEqual(t, l.ID(), nl.ID())
 	require.Less(t, time.Since(start), c.cfgs["n1"].ElectionMin)
+}
+
+// fakeClock is a Clock that moves only when told: Advance with fire=false
+// models a paused process whose clock runs on (its timers fire late).
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Duration
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	at      time.Duration
+	f       func()
+	stopped bool
+}
+
+func (c *fakeClock) Now() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{at: c.now + d, f: f}
+	if d <= 0 {
+		go f()
+		return func() bool { return false }
+	}
+	c.timers = append(c.timers, t)
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		was := !t.stopped
+		t.stopped = true
+		return was
+	}
+}
+
+// Advance moves the clock; with fire, the timers due run.
+func (c *fakeClock) Advance(d time.Duration, fire bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now += d
+	if !fire {
+		return
+	}
+	keep := c.timers[:0]
+	for _, t := range c.timers {
+		switch {
+		case t.stopped:
+		case t.at <= c.now:
+			t.stopped = true
+			go t.f()
+		default:
+			keep = append(keep, t)
+		}
+	}
+	c.timers = keep
+}
+
+func singleNode(t *testing.T, tweak func(*Config)) (*Node, Config) {
+	t.Helper()
+	cfg := fastConfig("solo", nil)
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	n, err := New(cfg, NewMemNetwork(1).Endpoint("solo"))
+	require.NoError(t, err)
+	t.Cleanup(func() { n.Close() })
+	return n, cfg
+}
+
+func TestNode_IsLeaderFalseRightAfterPauseLongerThanLease(t *testing.T) {
+	// Thesis 6.4.1: the lease is checked against the clock at call time,
+	// so a leader whose process was paused past its lease answers false at
+	// once, before its loop has run again.
+	clk := &fakeClock{}
+	n, cfg := singleNode(t, func(c *Config) { c.Clock = clk })
+	require.Eventually(t, n.IsLeader, 5*time.Second, time.Millisecond)
+	term, deadline, ok := n.Lease()
+	require.True(t, ok)
+	require.EqualValues(t, 1, term)
+	require.Equal(t, time.Duration(float64(cfg.ElectionMin)*(1-cfg.MaxClockDrift)/(1+cfg.MaxClockDrift)), deadline)
+
+	clk.Advance(deadline, false) // the pause: no timer has fired
+	require.False(t, n.IsLeader())
+	_, _, ok = n.Lease()
+	require.False(t, ok)
+	require.Equal(t, StateLeader, n.State(), "it has not run yet, but it does not act")
+
+	clk.Advance(0, true) // resumed: its heartbeat tick renews the lease
+	require.Eventually(t, n.IsLeader, 5*time.Second, time.Millisecond)
+}
+
+func TestNode_CloseOfLeaderTransfers(t *testing.T) {
+	// Thesis 3.10: Close on a leader hands over first (TimeoutNow), so the
+	// others need about one round trip, not an election timeout.
+	c := newTestCluster(t, 3, nil)
+	l := c.waitLeader()
+	require.Eventually(t, func() bool { return l.Stats().Sent[MsgHeartbeat] > 4 }, time.Second, time.Millisecond)
+	term := l.Term()
+	start := time.Now()
+	require.NoError(t, l.Close())
+	nl := c.waitLeader(l.ID())
+	require.Less(t, time.Since(start), c.cfgs["n1"].ElectionMin, "handed over, no election timeout")
+	require.Greater(t, nl.Term(), term)
+	require.EqualValues(t, 1, l.Stats().Transfers)
+	require.Equal(t, StateClosed, l.State())
+	require.NoError(t, l.Close(), "idempotent")
+}
+
+type recorder struct {
+	mu      sync.Mutex
+	states  []event
+	leaders []event
+	errs    []error
+}
+
+func (r *recorder) hook(c *Config) {
+	c.OnStateChange = func(from, to State, term uint64) {
+		r.mu.Lock()
+		r.states = append(r.states, event{from: from, to: to, term: term})
+		r.mu.Unlock()
+	}
+	c.OnLeaderChange = func(leader string, term uint64) {
+		r.mu.Lock()
+		r.leaders = append(r.leaders, event{leader: leader, term: term})
+		r.mu.Unlock()
+	}
+	c.OnError = func(err error) {
+		r.mu.Lock()
+		r.errs = append(r.errs, err)
+		r.mu.Unlock()
+	}
+}
+
+func TestNode_CallbacksInOrderWithTheTerm(t *testing.T) {
+	// The term is the fencing token: every callback carries it, and the
+	// changes arrive in order, chaining from follower to closed.
+	recs := map[string]*recorder{}
+	var mu sync.Mutex
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		r := &recorder{}
+		mu.Lock()
+		recs[cfg.ID] = r
+		mu.Unlock()
+		r.hook(cfg)
+	})
+	l := c.waitLeader()
+	require.NoError(t, l.StepDown())
+	c.waitLeader(l.ID())
+	c.closeAll()
+	for id, r := range recs {
+		r.mu.Lock()
+		prev, term := StateFollower, uint64(0)
+		for _, e := range r.states {
+			require.Equal(t, prev, e.from, "node %s: %v", id, r.states)
+			require.GreaterOrEqual(t, e.term, term)
+			prev, term = e.to, e.term
+		}
+		require.Equal(t, StateClosed, prev, id)
+		term = 0
+		for _, e := range r.leaders {
+			require.GreaterOrEqual(t, e.term, term)
+			term = e.term
+		}
+		require.NotEmpty(t, r.leaders)
+		r.mu.Unlock()
+	}
+}
+
+func TestNode_SlowCallbackNeverStallsTheElection(t *testing.T) {
+	release := make(chan struct{})
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		cfg.OnStateChange = func(State, State, uint64) { <-release }
+		cfg.OnLeaderChange = func(string, uint64) { <-release }
+	})
+	defer close(release)
+	l := c.waitLeader()
+	require.NoError(t, l.StepDown())
+	c.waitLeader(l.ID())
+	queued := uint64(0)
+	for _, n := range c.nodes {
+		queued += n.Stats().CallbacksQueued
+	}
+	require.Positive(t, queued, "the callbacks are still waiting")
+}
+
+func TestNode_CloseFromCallbackReturnsErrBusy(t *testing.T) {
+	var node atomic.Pointer[Node]
+	got := make(chan error, 4)
+	n, _ := singleNode(t, func(c *Config) {
+		c.OnStateChange = func(_, to State, _ uint64) {
+			if to == StateLeader {
+				for node.Load() == nil {
+					runtime.Gosched()
+				}
+				got <- node.Load().Close()
+			}
+		}
+	})
+	node.Store(n)
+	select {
+	case err := <-got:
+		require.ErrorIs(t, err, ErrBusy)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no leader callback")
+	}
+	require.NoError(t, n.Close())
+}
+
+func TestNode_ConcurrentGettersAndCloseStress(t *testing.T) {
+	// nats-io/graft raced its getters against the loop and could hang in a
+	// concurrent Close: run them all at once under -race.
+	c := newTestCluster(t, 3, nil)
+	c.waitLeader()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, n := range c.nodes {
+		for range 4 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					_ = n.State()
+					_ = n.Term()
+					_ = n.Leader()
+					_ = n.IsLeader()
+					_, _, _ = n.Lease()
+					_ = n.Stats()
+					_ = n.ID()
+					runtime.Gosched()
+				}
+			})
+		}
+	}
+	var closers sync.WaitGroup
+	for _, n := range c.nodes {
+		for range 3 {
+			closers.Go(func() { require.NoError(t, n.Close()) })
+		}
+	}
+	done := make(chan struct{})
+	go func() { closers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("concurrent Close hung")
+	}
+	close(stop)
+	wg.Wait()
+	for _, n := range c.nodes {
+		require.Equal(t, StateClosed, n.State())
+		require.False(t, n.IsLeader())
+		require.Empty(t, n.Leader())
+		require.ErrorIs(t, n.StepDown(), ErrClosed)
+	}
+}
+
+func TestNode_HangingHooksAreBounded(t *testing.T) {
+	// nats-io/graft ran its hooks on the loop: a stuck hook stalled the
+	// election. Here a hook that hangs counts as a refusal after
+	// HookTimeout, and the node stays responsive.
+	hang := make(chan struct{})
+	defer close(hang)
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		cfg.HookTimeout = 2 * time.Millisecond
+		cfg.GrantVote = func([]byte) bool { <-hang; return true }
+	})
+	require.Eventually(t, func() bool {
+		lost := uint64(0)
+		for _, n := range c.nodes {
+			lost += n.Stats().PreVotesLost
+		}
+		return lost >= 2
+	}, 5*time.Second, time.Millisecond, "pre-votes are refused when the hook hangs")
+	for _, n := range c.nodes {
+		require.False(t, n.IsLeader())
+		require.Zero(t, n.Term(), "no real election: pre-votes fail")
+	}
+	start := time.Now()
+	c.closeAll()
+	require.Less(t, time.Since(start), 2*time.Second)
+}
+
+func TestNode_VoteHooks(t *testing.T) {
+	// Graft's state-machine hook: a node whose GrantVote refuses a behind
+	// candidate keeps it from winning; CurrentPosition travels with the
+	// request; a panicking or hanging CurrentPosition aborts the campaign
+	// and is reported.
+	pos := map[string]string{"n1": "5", "n2": "9", "n3": "5"}
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		me := pos[cfg.ID]
+		cfg.CurrentPosition = func() []byte { return []byte(me) }
+		cfg.GrantVote = func(p []byte) bool { return string(p) > me }
+	})
+	l := c.waitLeader()
+	require.Equal(t, "n2", l.ID(), "only the most advanced node can win")
+
+	for _, bad := range []func() []byte{
+		func() []byte { panic("boom") },
+		func() []byte { time.Sleep(time.Second); return nil },
+	} {
+		rec := &recorder{}
+		_, _ = singleNode(t, func(cfg *Config) {
+			cfg.HookTimeout = 5 * time.Millisecond
+			cfg.CurrentPosition = bad
+			rec.hook(cfg)
+		})
+		require.Eventually(t, func() bool {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			return len(rec.errs) > 0
+		}, 5*time.Second, time.Millisecond)
+		rec.mu.Lock()
+		require.Contains(t, rec.errs[0].Error(), "CurrentPosition")
+		rec.mu.Unlock()
+	}
+}
+
+func TestNode_FailingSaveReportsAndRecovers(t *testing.T) {
+	st := &MemStorage{}
+	st.SetFail(errors.New("disk full"))
+	rec := &recorder{}
+	n, _ := singleNode(t, func(c *Config) { c.Storage = st; rec.hook(c) })
+	require.Eventually(t, func() bool { return n.Stats().StorageErrors > 0 }, 5*time.Second, time.Millisecond)
+	require.Zero(t, n.Term(), "memory never runs ahead of the disk")
+	require.False(t, n.IsLeader())
+	require.Eventually(t, func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.errs) > 0
+	}, 5*time.Second, time.Millisecond)
+	st.SetFail(nil)
+	require.Eventually(t, n.IsLeader, 5*time.Second, time.Millisecond)
+	hs, saves := st.Saved()
+	require.Equal(t, n.Term(), hs.Term)
+	require.Positive(t, saves)
+}
+
+func TestNode_StateFileKeptOnClose(t *testing.T) {
+	// nats-io/graft deleted its state file on close: a restart could then
+	// vote twice in a term.
+	path := filepath.Join(t.TempDir(), "state")
+	cfg := fastConfig("solo", nil)
+	cfg.Storage, cfg.StatePath = nil, path
+	n, err := New(cfg, NewMemNetwork(1).Endpoint("solo"))
+	require.NoError(t, err)
+	require.Eventually(t, n.IsLeader, 5*time.Second, time.Millisecond)
+	term := n.Term()
+	require.NoError(t, n.Close())
+	hs, err := NewFileStorage(path).Load()
+	require.NoError(t, err)
+	require.Equal(t, HardState{Term: term, VotedFor: "solo"}, hs)
+
+	n2, err := New(cfg, NewMemNetwork(1).Endpoint("solo"))
+	require.NoError(t, err)
+	defer n2.Close()
+	require.Equal(t, term, n2.Term())
+	require.Eventually(t, func() bool { return n2.Term() > term }, 5*time.Second, time.Millisecond)
+}
+
+func TestNode_CorruptStateFileFailsNew(t *testing.T) {
+	good := encodeHardState(HardState{Term: 7, VotedFor: "n2"})
+	flip := func(i int) []byte { b := bytes.Clone(good); b[i] ^= 1; return b }
+	cases := []struct {
+		name    string
+		content []byte
+		why     string
+	}{
+		{"empty", []byte{}, "empty"},
+		{"truncated", good[:10], "truncated"},
+		{"truncated vote", good[:len(good)-2], "does not match"},
+		{"bad checksum", flip(len(good) - 1), "checksum"},
+		{"altered term", flip(12), "checksum"},
+		{"bad magic", flip(0), "magic"},
+		{"unknown version", flip(4), "version"},
+		{"trailing garbage", append(bytes.Clone(good), 0), "does not match"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state")
+			require.NoError(t, os.WriteFile(path, c.content, 0o600))
+			cfg := fastConfig("solo", nil)
+			cfg.Storage, cfg.StatePath = nil, path
+			_, err := New(cfg, NewMemNetwork(1).Endpoint("solo"))
+			var se *StorageError
+			require.ErrorAs(t, err, &se)
+			require.True(t, se.Corrupt)
+			require.Equal(t, path, se.Path)
+			require.Contains(t, err.Error(), path)
+			require.Contains(t, err.Error(), c.why)
+		})
+	}
+	t.Run("unreadable", func(t *testing.T) {
+		dir := t.TempDir() // a directory is not a readable file
+		_, err := NewFileStorage(dir).Load()
+		var se *StorageError
+		require.ErrorAs(t, err, &se)
+		require.False(t, se.Corrupt)
+		require.Equal(t, "load", se.Op)
+		require.Contains(t, err.Error(), dir)
+		require.NotNil(t, errors.Unwrap(err))
+	})
+}
+
+func TestFileStorage_AtomicSave(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state")
+	s := NewFileStorage(path)
+	require.Equal(t, path, s.Path())
+	hs, err := s.Load()
+	require.NoError(t, err)
+	require.Zero(t, hs, "a missing file is a fresh node")
+	for i := range uint64(20) {
+		want := HardState{Term: i, VotedFor: strings.Repeat("x", int(i))}
+		require.NoError(t, s.Save(want))
+		got, err := s.Load()
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temporary file left behind")
+
+	err = NewFileStorage(filepath.Join(dir, "missing", "state")).Save(HardState{Term: 1})
+	var se *StorageError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, "save", se.Op)
+	require.Contains(t, err.Error(), "missing")
+}
+
+func TestNode_StatsCounters(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l := c.waitLeader()
+	require.Eventually(t, func() bool {
+		for _, n := range c.nodes {
+			if n.Stats().Received[MsgHeartbeat] == 0 && n != l {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, time.Millisecond)
+	ls := l.Stats()
+	require.Equal(t, StateLeader, ls.State)
+	require.Equal(t, l.ID(), ls.Leader)
+	require.Equal(t, l.Term(), ls.Term)
+	require.Positive(t, ls.ElectionsWon)
+	require.Positive(t, ls.ElectionsStarted)
+	require.Positive(t, ls.PreVotesStarted)
+	require.Positive(t, ls.LeaderChanges)
+	require.Positive(t, ls.Sent[MsgHeartbeat])
+	require.Positive(t, ls.Received[MsgHeartbeatResp])
+	require.Zero(t, ls.SinceLeaderContact)
+	for _, n := range c.nodes {
+		if n != l {
+			s := n.Stats()
+			require.GreaterOrEqual(t, s.SinceLeaderContact, time.Duration(0))
+			require.Less(t, s.SinceLeaderContact, time.Second)
+			require.Equal(t, l.ID(), s.Leader)
+		}
+	}
+	// A fresh node that never heard from a leader says -1.
+	nw := NewMemNetwork(2)
+	n, err := New(fastConfig("x", []string{"y", "z"}), nw.Endpoint("x"))
+	require.NoError(t, err)
+	defer n.Close()
+	require.EqualValues(t, -1, n.Stats().SinceLeaderContact)
+	// Messages the inbox cannot take are counted as dropped.
+	for range inboxLen * 2 {
+		n.deliver(Message{Kind: MsgHeartbeat, From: "y", To: "x", Term: 1})
+	}
+	require.Positive(t, n.Stats().Dropped[MsgHeartbeat])
+}
+
+type failingTransport struct{ MemTransport }
+
+func (*failingTransport) Start(func(Message), func(error)) error { return errors.New("no socket") }
+
+func TestNode_NewErrors(t *testing.T) {
+	_, err := New(fastConfig("a", nil), nil)
+	require.Error(t, err)
+	bad := fastConfig("a", []string{"a"})
+	_, err = New(bad, NewMemNetwork(1).Endpoint("a"))
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	_, err = New(fastConfig("a", nil), &failingTransport{})
+	require.ErrorContains(t, err, "no socket")
+}
+
+func TestNode_LogsAndReportError(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	rec := &recorder{}
+	n, _ := singleNode(t, func(c *Config) {
+		rec.hook(c)
+		c.OnLog = func(l LogLevel, msg string) {
+			mu.Lock()
+			lines = append(lines, l.String()+": "+msg)
+			mu.Unlock()
+		}
+	})
+	require.Eventually(t, n.IsLeader, 5*time.Second, time.Millisecond)
+	n.ReportError(errors.New("from above"))
+	require.NoError(t, n.Close())
+	mu.Lock()
+	defer mu.Unlock()
+	require.Contains(t, lines, "info: node solo became leader at term 1")
+	require.Contains(t, lines, "info: node solo closed at term 1")
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	require.Len(t, rec.errs, 1)
+}
+
+func TestNode_StepDownErrors(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l := c.waitLeader()
+	for _, n := range c.nodes {
+		if n != l {
+			require.ErrorIs(t, n.StepDown(), ErrNotLeader)
+		}
+	}
+	c.net.Isolate(l.ID())
+	require.Eventually(t, func() bool {
+		err := l.StepDown()
+		return errors.Is(err, ErrNoTransferTarget) || errors.Is(err, ErrNotLeader)
+	}, 5*time.Second, time.Millisecond)
 }
