@@ -114,3 +114,27 @@ func TestQUIC_LargeMessageTravelsOnAStream(t *testing.T) {
 		require.NoError(t, n.Close())
 	}
 }
+
+func TestQUIC_ReconnectAfterPeerCrash(t *testing.T) {
+	leakCheck(t)
+	ns := cluster(t, []string{"a", "b"}, nil)
+	a, b := ns["a"], ns["b"]
+	sendUntil(t, a, b, election.Message{Kind: election.MsgHeartbeat, Term: 1})
+
+	// b "crashes": its socket vanishes without a CONNECTION_CLOSE to a.
+	bcfg := b.cfg
+	require.NoError(t, b.udp.Close())
+	b2q, err := New(bcfg)
+	require.NoError(t, err)
+	b2 := &node{QUIC: b2q, in: &inbox{}}
+	require.NoError(t, b2.Start(b2.in.deliver, b2.in.report))
+	t.Cleanup(func() { b2.Close() })
+
+	// a's packets on its old connection reach the new b, which answers with
+	// a stateless reset (its key derives from the same private key), so a
+	// redials at once instead of waiting for the idle timeout.
+	start := time.Now()
+	sendUntil(t, a, b2, election.Message{Kind: election.MsgHeartbeat, Term: 2})
+	require.Less(t, time.Since(start), idleTimeout-time.Second, "reconnect took as long as an idle timeout")
+	b.Close()
+}
