@@ -1,0 +1,103 @@
+package election
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestConfig_Validate(t *testing.T) {
+	valid := func() Config {
+		c := DefaultConfig()
+		c.Cluster, c.ID, c.Peers, c.StatePath = "prod", "a", []string{"b", "c"}, "/tmp/state"
+		return c
+	}
+	require.NoError(t, valid().Validate())
+	cases := []struct {
+		name   string
+		tweak  func(*Config)
+		field  string
+		reason string
+	}{
+		{"empty cluster", func(c *Config) { c.Cluster = "" }, "Cluster", "is empty"},
+		{"empty id", func(c *Config) { c.ID = "" }, "ID", "is empty"},
+		{"long id", func(c *Config) { c.ID = strings.Repeat("x", MaxIDLength+1) }, "ID", "longer than"},
+		{"space in id", func(c *Config) { c.ID = "a b" }, "ID", "space or control"},
+		{"empty peer", func(c *Config) { c.Peers = []string{"b", ""} }, "Peers", "is empty"},
+		{"self peer", func(c *Config) { c.Peers = []string{"b", "a"} }, "Peers", "itself"},
+		{"duplicate peer", func(c *Config) { c.Peers = []string{"b", "b"} }, "Peers", "twice"},
+		{"no state path", func(c *Config) { c.StatePath = "" }, "StatePath", "is empty"},
+		{"tiny heartbeat", func(c *Config) { c.Heartbeat = time.Microsecond }, "Heartbeat", "at least 1ms"},
+		{"heartbeat too close to election", func(c *Config) { c.Heartbeat = 101 * time.Millisecond }, "ElectionMin", "3 × Heartbeat"},
+		{"max equals min", func(c *Config) { c.ElectionMax = c.ElectionMin }, "ElectionMax", "must exceed ElectionMin"},
+		{"max below min", func(c *Config) { c.ElectionMax = time.Millisecond * 200 }, "ElectionMax", "must exceed ElectionMin"},
+		{"huge max", func(c *Config) { c.ElectionMax = 2 * time.Hour }, "ElectionMax", "over an hour"},
+		{"negative drift", func(c *Config) { c.MaxClockDrift = -0.1 }, "MaxClockDrift", "[0, 0.2]"},
+		{"big drift", func(c *Config) { c.MaxClockDrift = 0.5 }, "MaxClockDrift", "[0, 0.2]"},
+		{"NaN drift", func(c *Config) { c.MaxClockDrift = math.NaN() }, "MaxClockDrift", "[0, 0.2]"},
+		{"negative hook timeout", func(c *Config) { c.HookTimeout = -1 }, "HookTimeout", "negative"},
+		{"hook timeout too long", func(c *Config) { c.HookTimeout = c.ElectionMin }, "HookTimeout", "below ElectionMin"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := valid()
+			c.tweak(&cfg)
+			before := cfg
+			err := cfg.Validate()
+			var ce *ConfigError
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, c.field, ce.Field)
+			require.Contains(t, ce.Reason, c.reason)
+			require.True(t, strings.HasPrefix(err.Error(), "election: config: "+c.field))
+			require.Equal(t, before.Heartbeat, cfg.Heartbeat, "Validate does not modify")
+		})
+	}
+	// Zero timings count as the defaults; Storage replaces StatePath.
+	cfg := valid()
+	cfg.Heartbeat, cfg.ElectionMin, cfg.ElectionMax, cfg.StatePath, cfg.Storage = 0, 0, 0, "", &MemStorage{}
+	require.NoError(t, cfg.Validate())
+	require.Equal(t, DefaultHeartbeat, cfg.withDefaults().HookTimeout)
+}
+
+func TestStringers(t *testing.T) {
+	require.Equal(t, []string{"follower", "candidate", "leader", "closed", "unknown"},
+		[]string{StateFollower.String(), StateCandidate.String(), StateLeader.String(), StateClosed.String(), State(9).String()})
+	require.Equal(t, "MsgPreVote", MsgPreVote.String())
+	require.Equal(t, "MsgTimeoutNow", MsgTimeoutNow.String())
+	require.Equal(t, "MsgUnknown", MsgKind(99).String())
+	require.False(t, MsgKind(NumMsgKinds).Valid())
+	require.True(t, MsgVoteResp.IsResponse())
+	require.False(t, MsgVote.IsResponse())
+	require.Equal(t, "warn", LogWarn.String())
+	require.Equal(t, "unknown", LogLevel(-1).String())
+}
+
+func TestClock_SkewedAndSystem(t *testing.T) {
+	base := &fakeClock{}
+	c := SkewedClock(base, 1.5, time.Second)
+	require.Equal(t, time.Second, c.Now())
+	base.Advance(time.Second, false)
+	require.Equal(t, 2500*time.Millisecond, c.Now())
+	fired := make(chan struct{})
+	stop := c.AfterFunc(3*time.Second, func() { close(fired) }) // 2s of base time
+	base.Advance(1999*time.Millisecond, true)
+	select {
+	case <-fired:
+		t.Fatal("fired early")
+	default:
+	}
+	base.Advance(time.Millisecond, true)
+	<-fired
+	require.False(t, stop())
+
+	s := SystemClock()
+	a := s.Now()
+	require.GreaterOrEqual(t, s.Now(), a)
+	require.WithinDuration(t, time.Now(), MonotonicAt(s.Now()), time.Second)
+	ch := make(chan struct{})
+	s.AfterFunc(time.Millisecond, func() { close(ch) })
+	<-ch
+}
