@@ -251,8 +251,9 @@ typedef int (*graft_grant_fn)(void *ctx, const uint8_t *position, size_t len);
 
 /** graft_config_new - start a node configuration.
  *  cluster names the cluster (nodes of other clusters are refused), node_id
- *  this node (unique in the cluster, the name in its certificate; ids are
- *  1..255 bytes without spaces or control characters) and listen_addr the UDP
+ *  this node (unique in the cluster, the name in its certificate; node ids
+ *  are 1..253 characters of A-Z a-z 0-9 . _ -, not starting with . or -,
+ *  and not "ca") and listen_addr the UDP
  *  "host:port" to listen on. The strings are copied. Nothing is validated
  *  here: graft_node_new checks everything and says what is wrong. A NULL
  *  string counts as "" (and is then rejected by graft_node_new).
@@ -449,12 +450,15 @@ GRAFT_API int graft_node_stats(graft_node *n, graft_stats *out);
 /* ------------------------------------------------------------------------ */
 
 /** graft_generate_certs - write a development CA and one certificate per
- *  node into the existing directory dir: ca.pem, ca-key.pem, and for each id
- *  <id>.pem and <id>-key.pem (keys mode 0600). Existing files are replaced.
+ *  node into dir (created if missing): ca.pem, ca-key.pem, and for each id
+ *  <id>.pem and <id>-key.pem (keys mode 0600). If dir already holds ca.pem
+ *  and ca-key.pem that CA is reused (so nodes can be added later); node
+ *  files are replaced.
  *  For tests and demos; production certificates come from your own CA (any
  *  CA works: each node's certificate must name its id as a DNS SAN).
  *  node_ids is an array of n strings. Any thread.
- *  Returns 0; GRAFT_EINVAL (dir or node_ids NULL, n 0, a NULL or bad id);
+ *  Returns 0; GRAFT_EINVAL (dir or node_ids NULL, n 0, a NULL, bad or
+ *  repeated id);
  *  GRAFT_ESTORAGE (a file cannot be written); GRAFT_EFORK. Since 0.1. */
 GRAFT_API int graft_generate_certs(const char *dir, const char *const *node_ids, size_t n);
 

@@ -90,10 +90,16 @@ static int free_udp_port(void) {
     return ntohs(a.sin_port);
 }
 
-/* make_tempdir creates a fresh directory and returns its path (never freed:
- * tests are short-lived). */
+/* make_tempdir creates a fresh directory and returns its path (valid for
+ * the whole run; at most 64 per program). */
 static const char *make_tempdir(const char *tag) {
-    char *p = malloc(256);
+    static char dirs[64][256];
+    static int used;
+    if (used == 64) {
+        fprintf(stderr, "make_tempdir: too many\n");
+        exit(2);
+    }
+    char *p = dirs[used++];
     snprintf(p, 256, "/tmp/graft-%s-XXXXXX", tag);
     if (!mkdtemp(p)) {
         perror("mkdtemp");
