@@ -250,8 +250,13 @@ func (n *Node) boundedHooks() hooks {
 // hook that never returns leaks its goroutine; the election goes on.
 func callBounded[T any](timeout time.Duration, f func() T) (v T, ok bool) {
 	ch := make(chan T, 1)
+	panicked := make(chan struct{})
 	go func() {
-		defer func() { recover() }() // a panicking hook is a refusal
+		defer func() {
+			if recover() != nil {
+				close(panicked) // a panicking hook is a refusal, at once
+			}
+		}()
 		ch <- f()
 	}()
 	t := time.NewTimer(timeout)
@@ -259,6 +264,8 @@ func callBounded[T any](timeout time.Duration, f func() T) (v T, ok bool) {
 	select {
 	case v = <-ch:
 		return v, true
+	case <-panicked:
+		return v, false
 	case <-t.C:
 		return v, false
 	}

@@ -674,3 +674,15 @@ func TestNode_StepDownErrors(t *testing.T) {
 		return errors.Is(err, ErrNoTransferTarget) || errors.Is(err, ErrNotLeader)
 	}, 5*time.Second, time.Millisecond)
 }
+
+func TestCallBounded(t *testing.T) {
+	v, ok := callBounded(time.Second, func() int { return 7 })
+	require.True(t, ok)
+	require.Equal(t, 7, v)
+	start := time.Now()
+	_, ok = callBounded(time.Hour, func() int { panic("boom") })
+	require.False(t, ok)
+	require.Less(t, time.Since(start), time.Minute, "a panic is a refusal at once, not after the timeout")
+	_, ok = callBounded(time.Millisecond, func() int { time.Sleep(50 * time.Millisecond); return 1 })
+	require.False(t, ok)
+}
