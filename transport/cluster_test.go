@@ -1,0 +1,320 @@
+package transport
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/graftlib/graft/election"
+	"github.com/stretchr/testify/require"
+)
+
+// Timings of the in-process clusters: short, so that the tests are quick,
+// and still far above the loopback round trip (~100µs) and the fsync of
+// the state file, so that elections are not decided by scheduling noise.
+const (
+	clusterHeartbeat   = 20 * time.Millisecond
+	clusterElectionMin = 120 * time.Millisecond
+	clusterElectionMax = 180 * time.Millisecond
+)
+
+// killable is a QUIC transport that a test can kill: from then on nothing
+// is sent or delivered, as if the process had vanished, and the socket is
+// closed. The node on top keeps running until the test closes it, so its
+// Close (which would hand over) reaches nobody.
+type killable struct {
+	*QUIC
+	dead atomic.Bool
+}
+
+func (k *killable) Start(deliver func(election.Message), report func(error)) error {
+	return k.QUIC.Start(func(m election.Message) {
+		if !k.dead.Load() {
+			deliver(m)
+		}
+	}, report)
+}
+
+func (k *killable) Send(m election.Message) bool {
+	if k.dead.Load() {
+		return false
+	}
+	return k.QUIC.Send(m)
+}
+
+// kill cuts the node off at once and releases the socket.
+func (k *killable) kill() {
+	k.dead.Store(true)
+	k.QUIC.Close()
+}
+
+// qnode is one election node over its own QUIC transport.
+type qnode struct {
+	id string
+	*election.Node
+	tr *killable
+}
+
+// qcluster is a cluster of election nodes over real QUIC on loopback, with
+// a watcher that checks, all along, that no two nodes lead at once.
+type qcluster struct {
+	t     *testing.T
+	nodes []*qnode
+	safety
+	stop chan struct{}
+	done chan struct{}
+}
+
+// safety collects violations of election safety seen by the watcher and
+// the callbacks.
+type safety struct {
+	mu         sync.Mutex
+	leaderOf   map[uint64]string // term -> the node that became leader in it
+	violations []string
+}
+
+func (s *safety) violate(format string, args ...any) {
+	s.mu.Lock()
+	s.violations = append(s.violations, fmt.Sprintf(format, args...))
+	s.mu.Unlock()
+}
+
+// becameLeader records that id won term; two winners of one term are a
+// violation (Raft's Election Safety, thesis 3.6.3).
+func (s *safety) becameLeader(id string, term uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.leaderOf[term]; ok && prev != id {
+		s.violations = append(s.violations, fmt.Sprintf("term %d has two leaders: %s and %s", term, prev, id))
+	}
+	s.leaderOf[term] = id
+}
+
+func (s *safety) check(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	require.Empty(t, s.violations, "election safety violated")
+}
+
+// startQCluster starts n nodes (n1..nN) over QUIC on 127.0.0.1, with
+// state files in a temporary directory. Everything is closed at test end,
+// the watcher first.
+func startQCluster(t *testing.T, n int) *qcluster {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("n%d", i+1)
+	}
+	dir := certDir(t, ids...)
+	stateDir := t.TempDir()
+	addrs := map[string]string{}
+	for _, id := range ids {
+		addrs[id] = freeUDPAddr(t)
+	}
+	c := &qcluster{t: t, stop: make(chan struct{}), done: make(chan struct{})}
+	c.leaderOf = map[uint64]string{}
+	for _, id := range ids {
+		tcfg := nodeConfig(dir, id)
+		tcfg.Cluster = "qcluster"
+		tcfg.Listen = addrs[id]
+		ecfg := election.DefaultConfig()
+		ecfg.Cluster = "qcluster"
+		ecfg.ID = id
+		ecfg.StatePath = filepath.Join(stateDir, id+".state")
+		ecfg.Heartbeat = clusterHeartbeat
+		ecfg.ElectionMin = clusterElectionMin
+		ecfg.ElectionMax = clusterElectionMax
+		for _, p := range ids {
+			if p != id {
+				tcfg.Peers[p] = addrs[p]
+				ecfg.Peers = append(ecfg.Peers, p)
+			}
+		}
+		ecfg.OnStateChange = func(_, to election.State, term uint64) {
+			if to == election.StateLeader {
+				c.becameLeader(id, term)
+			}
+		}
+		q, err := New(tcfg)
+		require.NoError(t, err)
+		tr := &killable{QUIC: q}
+		node, err := election.New(ecfg, tr)
+		require.NoError(t, err)
+		qn := &qnode{id: id, Node: node, tr: tr}
+		t.Cleanup(func() { require.NoError(t, qn.Close()) })
+		c.nodes = append(c.nodes, qn)
+	}
+	go c.watch()
+	t.Cleanup(func() {
+		close(c.stop)
+		<-c.done
+		c.check(t)
+	})
+	return c
+}
+
+// watch polls every node's IsLeader, about every millisecond, until stop.
+// The nodes are read one after the other, so a sweep that sees two
+// leaders may have straddled a handover; two leaders count as a violation
+// only if the next sweep sees the same two, in the same terms: then both
+// held their lease across the instant between the sweeps.
+func (c *qcluster) watch() {
+	defer close(c.done)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	var prev map[string]uint64
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tick.C:
+		}
+		cur := map[string]uint64{}
+		for _, n := range c.nodes {
+			if term, _, ok := n.Lease(); ok {
+				cur[n.id] = term
+			}
+		}
+		if len(cur) > 1 && len(prev) > 1 {
+			both := 0
+			for id, term := range cur {
+				if pt, ok := prev[id]; ok && pt == term {
+					both++
+				}
+			}
+			if both > 1 {
+				c.violate("two nodes lead at once: %v then %v", prev, cur)
+			}
+		}
+		prev = cur
+	}
+}
+
+// leader waits until exactly one live node leads and every other live node
+// follows it in the same term, and returns it.
+func (c *qcluster) leader(except ...string) *qnode {
+	c.t.Helper()
+	var found *qnode
+	require.Eventually(c.t, func() bool {
+		found = nil
+		var leaders []*qnode
+		for _, n := range c.nodes {
+			if !slices.Contains(except, n.id) && n.IsLeader() {
+				leaders = append(leaders, n)
+			}
+		}
+		if len(leaders) != 1 {
+			return false
+		}
+		l := leaders[0]
+		for _, n := range c.nodes {
+			if slices.Contains(except, n.id) || n == l {
+				continue
+			}
+			if n.Leader() != l.id || n.Term() != l.Term() || n.State() != election.StateFollower {
+				return false
+			}
+		}
+		found = l
+		return true
+	}, 15*time.Second, time.Millisecond, "no single leader that every live node follows")
+	return found
+}
+
+// waitNewLeader polls, as fast as it reasonably can, until a node other
+// than old (and the excluded ones) reports IsLeader, and returns it and the
+// time since start.
+func (c *qcluster) waitNewLeader(start time.Time, old string, except ...string) (*qnode, time.Duration) {
+	c.t.Helper()
+	deadline := start.Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, n := range c.nodes {
+			if n.id != old && !slices.Contains(except, n.id) && n.IsLeader() {
+				return n, time.Since(start)
+			}
+		}
+		time.Sleep(100 * time.Microsecond) // poll pacing
+	}
+	c.t.Fatalf("no new leader within 15s after %s", old)
+	return nil, 0
+}
+
+func clusterSizes(t *testing.T, f func(t *testing.T, n int)) {
+	for _, n := range []int{3, 5} {
+		t.Run(fmt.Sprintf("%d nodes", n), func(t *testing.T) { f(t, n) })
+	}
+}
+
+func TestCluster_ElectsOneLeader(t *testing.T) {
+	clusterSizes(t, func(t *testing.T, n int) {
+		leakCheck(t)
+		c := startQCluster(t, n)
+		l := c.leader()
+		term := l.Term()
+		// The leadership holds for many election timeouts: heartbeats over
+		// QUIC keep every follower quiet.
+		hold := time.Now().Add(10 * clusterElectionMax)
+		for time.Now().Before(hold) {
+			time.Sleep(clusterHeartbeat) // pacing of the check, not synchronisation
+			for _, m := range c.nodes {
+				require.Equal(t, term, m.Term(), "%s changed term while %s led", m.id, l.id)
+				require.Equal(t, l.id, m.Leader(), "%s", m.id)
+			}
+		}
+		require.True(t, l.IsLeader())
+		st := l.tr.Stats()
+		require.NotZero(t, st.MessagesSent)
+		require.Zero(t, st.Dropped.Total()-st.Dropped.InvalidPacket, "%+v", st.Dropped)
+		t.Logf("%d nodes: %s leads term %d; leader sent %d messages, %d bytes", n, l.id, term, st.MessagesSent, st.BytesSent)
+	})
+}
+
+func TestCluster_FailoverWhenLeaderDies(t *testing.T) {
+	clusterSizes(t, func(t *testing.T, n int) {
+		leakCheck(t)
+		c := startQCluster(t, n)
+		old := c.leader()
+		oldTerm := old.Term()
+		start := time.Now()
+		old.tr.kill() // abrupt: no TimeoutNow, no last heartbeat
+		l, took := c.waitNewLeader(start, old.id)
+		require.Greater(t, l.Term(), oldTerm)
+		// Nobody may take over while the dead leader's lease could hold.
+		require.GreaterOrEqual(t, took, clusterElectionMin-clusterHeartbeat, "new leader before the followers' leases ran out")
+		require.Equal(t, l, c.leader(old.id))
+		require.NoError(t, old.Close())
+		t.Logf("%d nodes: %s died at term %d; %s leads term %d after %s (ElectionMin %s, ElectionMax %s)",
+			n, old.id, oldTerm, l.id, l.Term(), took.Round(time.Millisecond), clusterElectionMin, clusterElectionMax)
+	})
+}
+
+func TestCluster_HandoverOnStepDown(t *testing.T) {
+	clusterSizes(t, func(t *testing.T, n int) {
+		leakCheck(t)
+		c := startQCluster(t, n)
+		var took []time.Duration
+		for range 3 {
+			old := c.leader()
+			term := old.Term()
+			start := time.Now()
+			require.NoError(t, old.StepDown())
+			require.False(t, old.IsLeader(), "the lease must end before StepDown returns")
+			l, d := c.waitNewLeader(start, old.id)
+			require.Equal(t, term+1, l.Term(), "a handover takes exactly one election")
+			// Without the TimeoutNow the others would wait out the lease:
+			// anything under ElectionMin is a handover.
+			require.Less(t, d, clusterElectionMin, "handover %s -> %s", old.id, l.id)
+			took = append(took, d)
+		}
+		slices.Sort(took)
+		median := took[len(took)/2]
+		require.Less(t, median, clusterElectionMin/2, "handovers took %v", took)
+		t.Logf("%d nodes: handover (StepDown to the next IsLeader) took %v, median %s (ElectionMin %s)",
+			n, took, median.Round(10*time.Microsecond), clusterElectionMin)
+	})
+}
