@@ -1,0 +1,546 @@
+"""graft.Node: one member of a cluster, running inside this process.
+
+Callback protocol
+-----------------
+The callbacks given to :class:`Node` (``on_state_change``, ``on_leader_change``,
+``on_error``, ``on_log``) are plain callables. The library calls them on a
+thread of its own, one at a time per node and in the order the events happened,
+with the GIL taken (ctypes does that). They may call the node's queries and
+:meth:`Node.step_down`, but :meth:`Node.close` of their own node raises
+:class:`BusyError` (close would wait for the callback itself). A callback that
+takes long delays the node's later callbacks, never the election; one waiting
+for the GIL while the main thread runs Python code is late by milliseconds.
+
+Every exception a callback raises (any ``BaseException``, ``SystemExit``
+included) is caught and reported through :mod:`logging` (logger ``"graft"``)
+with its traceback: it never reaches the library, never stops the node, and
+never ends the process. The ctypes callback objects are kept on the node and
+released only after :meth:`Node.close` has returned (after which the library
+promises no call), so the library can never call freed memory.
+
+fork()
+------
+The Go runtime inside libgraft does not survive ``fork()``. A node records the
+process id that created it; any use of it in a forked child raises
+:class:`ForkError` at once (the library also answers ``GRAFT_EFORK``), instead
+of hanging. Start nodes in processes made with ``multiprocessing``'s
+``'spawn'`` (or ``'forkserver'``) start method, or with :mod:`subprocess`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import logging
+import math
+import os
+import sys
+import threading
+import time
+import weakref
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple, Union
+
+from . import _lib
+from ._errors import ClosedError, ConfigError, ErrorCode, GraftError, check, error_for, raise_fork
+from ._lib import lib
+from ._types import Lease, MsgKind, State, Stats
+
+__all__ = ["Node", "generate_certs", "tls_files"]
+
+_log = logging.getLogger("graft")
+
+PathLike = Union[str, "os.PathLike[str]"]
+StateCallback = Callable[[State, State, int], Any]
+LeaderCallback = Callable[[Optional[str], int], Any]
+ErrorCallback = Callable[[GraftError], Any]
+LogCallback = Callable[[int, str], Any]
+
+_STATES = tuple(State)  # index by the C value: cheaper than State(value)
+_LOG_LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
+_WAIT_SLICE = 0.05  # seconds: how long wait_for_leader blocks at a time
+_ERRBUF = 1024
+
+# Nodes still open, closed at interpreter exit (before Python tears down
+# what a late callback would need), so that a leader hands over cleanly.
+_live: "weakref.WeakSet[Node]" = weakref.WeakSet()
+
+
+def _close_all_at_exit() -> None:
+    for node in list(_live):
+        try:
+            node.close()
+        except Exception:  # noqa: BLE001 - exit must go on
+            pass
+
+
+atexit.register(_close_all_at_exit)
+
+
+def _ms(value: object, what: str) -> int:
+    """Seconds (int or float) to whole milliseconds for the C API, >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(ErrorCode.EINVAL, f"graft: {what} must be a number of seconds, not {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(ErrorCode.EINVAL, f"graft: {what} must be a positive number of seconds, not {value!r}")
+    ms = round(value * 1000)
+    if ms < 1:
+        raise ConfigError(ErrorCode.EINVAL, f"graft: {what} ({value!r} s) is below the 1 ms resolution")
+    if ms > 0xFFFFFFFF:
+        raise ConfigError(ErrorCode.EINVAL, f"graft: {what} ({value!r} s) is too large")
+    return ms
+
+
+def _callable(fn: object, what: str) -> None:
+    if fn is not None and not callable(fn):
+        raise ConfigError(ErrorCode.EINVAL, f"graft: {what} must be callable or None, not {fn!r}")
+
+
+def _report(what: str, node_id: str) -> None:
+    """Log the exception being handled in a callback (never raises)."""
+    try:
+        _log.exception("graft: exception in %s callback of node %s (ignored)", what, node_id)
+    except BaseException:  # noqa: BLE001 - a broken logging setup must not reach C
+        pass
+
+
+class Node:
+    """A member of a graft cluster, running in this process.
+
+    The node joins the election as soon as it is created (as a follower) and
+    runs until :meth:`close`. Use it as a context manager to close it on exit::
+
+        with graft.Node("prod", "n1", "127.0.0.1:7001",
+                        peers={"n2": "127.0.0.1:7002", "n3": "127.0.0.1:7003"},
+                        state_path="/var/lib/app/n1.graft",
+                        tls=graft.tls_files("certs", "n1")) as node:
+            leader = node.wait_for_leader(5.0)
+            lease = node.lease()
+            if lease is not None and lease.valid():
+                do_leader_work(fencing_token=lease.term)
+
+    Args:
+        cluster: the cluster's name; nodes of other clusters are refused.
+        node_id: this node's id, unique in the cluster and the name in its
+            certificate: 1-253 characters of ``A-Z a-z 0-9 . _ -``, not
+            starting with ``.`` or ``-``, not ``"ca"``.
+        listen: the UDP ``"host:port"`` to listen on.
+        peers: every other member, ``{node_id: "host:port"}`` (static).
+        state_path: the file persisting the term and vote (required; created
+            if missing, its folder must exist; a corrupt file is a
+            :class:`StorageError`, never a silent reset).
+        tls: ``(cert, key, ca)`` PEM files for mutual TLS (required);
+            :func:`generate_certs` and :func:`tls_files` make them for tests.
+        heartbeat: seconds between a leader's heartbeats (default 0.05).
+        election_timeout: ``(min, max)`` seconds a follower waits without a
+            leader before it campaigns (default ``(0.3, 0.45)``); ``min`` is
+            also the leader lease. Needs ``min >= 3 * heartbeat`` and
+            ``max > min``.
+        max_clock_drift: bound on clock rate error, 0.01 = 1% (the default);
+            the lease is shortened by it. None keeps the default.
+        on_state_change: ``fn(old: State, new: State, term: int)`` on every
+            change of state; the last one is the change to ``State.CLOSED``.
+        on_leader_change: ``fn(leader: str | None, term: int)`` when the known
+            leader changes (None: no leader known).
+        on_error: ``fn(error: GraftError)`` with problems the node cannot fix
+            itself (state file unwritable, peer TLS failures, unreachable
+            peers); rate limited. Default: logged as warnings on ``"graft"``.
+        on_log: ``fn(level: int, message: str)`` with the node's log lines,
+            ``level`` a :mod:`logging` level. Default: logged on ``"graft"``
+            (each record carries the node id as ``record.graft_node``).
+
+    Raises:
+        ConfigError: a bad argument (also a ValueError), naming the field.
+        StorageError: the state file is corrupt or unreadable.
+        TLSError: a certificate, key or CA file is missing or unsuitable.
+        NetworkError: the listen address cannot be bound.
+        ForkError: called in a fork() child of a process that loaded graft.
+    """
+
+    def __init__(
+        self,
+        cluster: str,
+        node_id: str,
+        listen: str,
+        *,
+        peers: Optional[Mapping[str, str]] = None,
+        state_path: Optional[PathLike] = None,
+        tls: Optional[Tuple[PathLike, PathLike, PathLike]] = None,
+        heartbeat: float = 0.05,
+        election_timeout: Tuple[float, float] = (0.3, 0.45),
+        max_clock_drift: Optional[float] = None,
+        on_state_change: Optional[StateCallback] = None,
+        on_leader_change: Optional[LeaderCallback] = None,
+        on_error: Optional[ErrorCallback] = None,
+        on_log: Optional[LogCallback] = None,
+    ) -> None:
+        # Set first: __del__ and close() must work on a half-made node.
+        self._handle: Optional[int] = None
+        self._callbacks: Tuple[Any, ...] = ()
+        self._pid = os.getpid()
+        self._id = node_id if isinstance(node_id, str) else repr(node_id)
+        self._cond = threading.Condition()
+        self._events = 0  # counts state and leader events, under _cond
+
+        raw_cluster = _lib.encode(cluster, "cluster")
+        raw_id = _lib.encode(node_id, "node_id")
+        raw_listen = _lib.encode(listen, "listen")
+        raw_peers = []
+        if peers is not None:
+            if not isinstance(peers, Mapping):
+                raise ConfigError(ErrorCode.EINVAL, f"graft: peers must be a dict {{id: 'host:port'}}, not {peers!r}")
+            for pid_, addr in peers.items():
+                raw_peers.append((_lib.encode(pid_, "peer id"), _lib.encode(addr, f"address of peer {pid_!r}")))
+        raw_state = _lib.encode(state_path, "state_path") if state_path is not None else None
+        raw_tls = None
+        if tls is not None:
+            if isinstance(tls, (str, bytes, os.PathLike)) or len(tls) != 3:
+                raise ConfigError(ErrorCode.EINVAL, f"graft: tls must be (cert, key, ca) files, not {tls!r}")
+            raw_tls = tuple(_lib.encode(f, name) for f, name in zip(tls, ("tls cert", "tls key", "tls ca")))
+        hb_ms = _ms(heartbeat, "heartbeat")
+        if isinstance(election_timeout, (str, bytes)) or not isinstance(election_timeout, Sequence) \
+                or len(election_timeout) != 2:
+            raise ConfigError(ErrorCode.EINVAL, f"graft: election_timeout must be (min, max) seconds, not {election_timeout!r}")
+        emin_ms = _ms(election_timeout[0], "election_timeout min")
+        emax_ms = _ms(election_timeout[1], "election_timeout max")
+        if max_clock_drift is not None and (isinstance(max_clock_drift, bool)
+                                            or not isinstance(max_clock_drift, (int, float))):
+            raise ConfigError(ErrorCode.EINVAL, f"graft: max_clock_drift must be a number, not {max_clock_drift!r}")
+        for fn, what in ((on_state_change, "on_state_change"), (on_leader_change, "on_leader_change"),
+                         (on_error, "on_error"), (on_log, "on_log")):
+            _callable(fn, what)
+        self._on_state_change = on_state_change
+        self._on_leader_change = on_leader_change
+        self._on_error = on_error
+        self._on_log = on_log
+
+        if self._pid != _lib.load_pid:
+            raise_fork()
+        cfg = lib.graft_config_new(raw_cluster, raw_id, raw_listen)
+        if not cfg:  # only in a forked child, which the line above catches
+            raise error_for(ErrorCode.EINTERNAL, "graft: graft_config_new failed")
+        try:
+            for pid_, addr in raw_peers:
+                check(lib.graft_config_add_peer(cfg, pid_, addr))
+            if raw_state is not None:
+                check(lib.graft_config_set_state_path(cfg, raw_state))
+            if raw_tls is not None:
+                check(lib.graft_config_set_tls(cfg, *raw_tls))
+            check(lib.graft_config_set_timeouts(cfg, hb_ms, emin_ms, emax_ms))
+            if max_clock_drift is not None:
+                check(lib.graft_config_set_max_clock_drift(cfg, float(max_clock_drift)))
+            callbacks = self._make_callbacks()
+            state_fn, leader_fn, error_fn, log_fn = callbacks
+            check(lib.graft_config_on_state_change(cfg, state_fn, None))
+            check(lib.graft_config_on_leader_change(cfg, leader_fn, None))
+            check(lib.graft_config_on_error(cfg, error_fn, None))
+            check(lib.graft_config_on_log(cfg, log_fn, None))
+            # Referenced before the node starts: the library may call them
+            # from the moment graft_node_new begins.
+            self._callbacks = callbacks
+            out = _lib.node_p()
+            errbuf = ctypes.create_string_buffer(_ERRBUF)
+            rc = lib.graft_node_new(cfg, ctypes.byref(out), errbuf, _ERRBUF)
+            check(rc, _lib.decode(errbuf.value))
+            self._handle = out.value
+        finally:
+            lib.graft_config_free(cfg)
+        _live.add(self)
+
+    # ----------------------------------------------------------------- callbacks
+
+    def _make_callbacks(self) -> Tuple[Any, Any, Any, Any]:
+        """The four ctypes trampolines. They hold only a weak reference to the
+        node (so that an unreferenced node can be collected and closed) and
+        catch every exception."""
+        ref = weakref.ref(self)
+        node_id = self._id
+
+        def on_state(_ctx: Any, old: int, new: int, term: int) -> None:
+            try:
+                node = ref()
+                if node is not None:
+                    node._state_event(old, new, term)
+            except BaseException:  # noqa: BLE001 - never let it reach C
+                _report("on_state_change", node_id)
+
+        def on_leader(_ctx: Any, leader: Optional[bytes], term: int) -> None:
+            try:
+                node = ref()
+                if node is not None:
+                    node._leader_event(_lib.decode(leader) or None, term)
+            except BaseException:  # noqa: BLE001
+                _report("on_leader_change", node_id)
+
+        def on_error(_ctx: Any, code: int, message: Optional[bytes]) -> None:
+            try:
+                node = ref()
+                err = error_for(code, _lib.decode(message) or None)
+                if node is not None and node._on_error is not None:
+                    node._on_error(err)
+                else:
+                    _log.warning("node %s: %s (%s)", node_id, err.message, type(err).__name__,
+                                 extra={"graft_node": node_id})
+            except BaseException:  # noqa: BLE001
+                _report("on_error", node_id)
+
+        def on_log(_ctx: Any, level: int, message: Optional[bytes]) -> None:
+            try:
+                node = ref()
+                pylevel = _LOG_LEVELS[level] if 0 <= level < len(_LOG_LEVELS) else logging.WARNING
+                if node is not None and node._on_log is not None:
+                    node._on_log(pylevel, _lib.decode(message))
+                elif _log.isEnabledFor(pylevel):
+                    _log.log(pylevel, "%s", _lib.decode(message), extra={"graft_node": node_id})
+            except BaseException:  # noqa: BLE001
+                _report("on_log", node_id)
+
+        return (_lib.STATE_FN(on_state), _lib.LEADER_FN(on_leader),
+                _lib.ERROR_FN(on_error), _lib.LOG_FN(on_log))
+
+    def _notify(self) -> None:
+        with self._cond:
+            self._events += 1
+            self._cond.notify_all()
+
+    def _state_event(self, old: int, new: int, term: int) -> None:
+        self._notify()
+        if self._on_state_change is not None:
+            self._on_state_change(_STATES[old], _STATES[new], term)
+
+    def _leader_event(self, leader: Optional[str], term: int) -> None:
+        self._notify()
+        if self._on_leader_change is not None:
+            self._on_leader_change(leader, term)
+
+    # ------------------------------------------------------------------- helpers
+
+    def _live_handle(self) -> int:
+        """The C handle, after the fork and closed checks."""
+        if os.getpid() != self._pid:
+            raise_fork()
+        h = self._handle
+        if h is None:
+            raise ClosedError(ErrorCode.ECLOSED, f"graft: node {self._id} is closed")
+        return h
+
+    # ------------------------------------------------------------------- queries
+
+    @property
+    def id(self) -> str:
+        """This node's id."""
+        return self._id
+
+    @property
+    def state(self) -> State:
+        """The node's current state; ``State.CLOSED`` once closed. Never blocks."""
+        if os.getpid() != self._pid:
+            raise_fork()
+        h = self._handle
+        if h is None:
+            return State.CLOSED
+        return _STATES[lib.graft_node_state(h)]
+
+    @property
+    def term(self) -> int:
+        """The current term, the fencing token: it only grows. Never blocks."""
+        return int(lib.graft_node_term(self._live_handle()))
+
+    @property
+    def leader(self) -> Optional[str]:
+        """The id of the leader this node follows (its own id on the leader),
+        None when no leader is known. Never blocks."""
+        h = self._live_handle()
+        buf = ctypes.create_string_buffer(_lib.ID_MAX)
+        check(lib.graft_node_leader(h, buf, _lib.ID_MAX))
+        return _lib.decode(buf.value) or None
+
+    @property
+    def is_leader(self) -> bool:
+        """True only while this node leads and its lease holds; False once
+        closed. Under the configured clock drift no two nodes of a cluster
+        answer True at the same instant. Never blocks."""
+        if os.getpid() != self._pid:
+            raise_fork()
+        h = self._handle
+        return h is not None and lib.graft_node_is_leader(h) == 1
+
+    def lease(self) -> Optional[Lease]:
+        """``Lease(term, deadline)`` if this node leads now, else None.
+
+        ``deadline`` is in :func:`time.monotonic` seconds: stop acting as the
+        leader by then, and call again for a later deadline (heartbeats renew
+        it). ``term`` is the fencing token.
+        """
+        h = self._live_handle()
+        term = ctypes.c_uint64()
+        deadline = ctypes.c_uint64()
+        if check(lib.graft_node_lease(h, ctypes.byref(term), ctypes.byref(deadline))) != 1:
+            return None
+        return Lease(term.value, deadline.value / 1e9)
+
+    def stats(self) -> Stats:
+        """A snapshot of the node's counters. Never blocks."""
+        h = self._live_handle()
+        s = _lib.graft_stats()
+        s.size = ctypes.sizeof(s)
+        check(lib.graft_node_stats(h, ctypes.byref(s)))
+        kinds = tuple(MsgKind)
+
+        def per_kind(arr: Any) -> dict:
+            return {k: int(arr[k]) for k in kinds}
+
+        since = s.since_leader_contact_ns
+        return Stats(
+            state=_STATES[s.state] if 0 <= s.state < len(_STATES) else State.CLOSED,
+            term=s.term,
+            leader=_lib.decode(s.leader) or None,
+            prevotes_started=s.prevotes_started,
+            prevotes_lost=s.prevotes_lost,
+            elections_started=s.elections_started,
+            elections_won=s.elections_won,
+            leader_changes=s.leader_changes,
+            step_downs=s.step_downs,
+            transfers=s.transfers,
+            storage_errors=s.storage_errors,
+            callbacks_queued=s.callbacks_queued,
+            since_leader_contact=None if since < 0 else since / 1e9,
+            msgs_sent=per_kind(s.msgs_sent),
+            msgs_received=per_kind(s.msgs_received),
+            msgs_dropped=per_kind(s.msgs_dropped),
+            net_msgs_sent=s.net_msgs_sent,
+            net_bytes_sent=s.net_bytes_sent,
+            net_msgs_received=s.net_msgs_received,
+            net_bytes_received=s.net_bytes_received,
+            net_reconnects=s.net_reconnects,
+            drop_malformed=s.drop_malformed,
+            drop_wrong_cluster=s.drop_wrong_cluster,
+            drop_bad_version=s.drop_bad_version,
+            drop_oversized=s.drop_oversized,
+            drop_spoofed_sender=s.drop_spoofed_sender,
+            drop_unknown_peer=s.drop_unknown_peer,
+            drop_handshake_failed=s.drop_handshake_failed,
+            drop_queue_full=s.drop_queue_full,
+            drop_invalid_packet=s.drop_invalid_packet,
+        )
+
+    # ------------------------------------------------------------------ commands
+
+    def wait_for_leader(self, timeout: Optional[float] = None) -> str:
+        """Wait until a leader is known and return its id.
+
+        Waits in Python, in slices of at most 50 ms, so Ctrl-C raises
+        KeyboardInterrupt at once. ``timeout`` is in seconds (None: forever).
+
+        Raises:
+            TimeoutError: no leader became known within ``timeout``.
+            ClosedError: the node is (or gets) closed.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._cond:
+                seen = self._events
+            leader = self.leader
+            if leader is not None:
+                return leader
+            wait = _WAIT_SLICE
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"graft: node {self._id} knows no leader after {timeout} s")
+                wait = min(wait, left)
+            with self._cond:
+                if self._events == seen:
+                    self._cond.wait(wait)
+
+    def step_down(self) -> None:
+        """Hand the leadership over to the most recently heard peer, which
+        campaigns at once (a new leader in about one round trip). The lease
+        ends before this returns. Waits only briefly.
+
+        Raises:
+            NotLeaderError: this node does not lead.
+            NoPeerError: no peer answered recently enough; still leading.
+        """
+        check(lib.graft_node_step_down(self._live_handle()))
+
+    def close(self) -> None:
+        """Stop the node: a leader first hands over to a reachable peer
+        (waiting at most the minimum election timeout), then the final
+        change to ``State.CLOSED`` is delivered and no callback runs again.
+        Idempotent: closing a closed node does nothing.
+
+        Raises:
+            BusyError: called from a callback of this node (close it from
+                another thread); nothing is done.
+            ForkError: called in a fork() child.
+        """
+        if os.getpid() != self._pid:
+            raise_fork()
+        h = self._handle
+        if h is None:
+            return
+        rc = lib.graft_node_close(h)
+        # ECLOSED: a concurrent close won; it returns only once stopped too.
+        if rc != ErrorCode.ECLOSED:
+            check(rc)
+        self._handle = None
+        # The library calls no callback of this node any more.
+        self._callbacks = ()
+        _live.discard(self)
+        self._notify()
+
+    def __enter__(self) -> "Node":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # A last resort: close() or a with-block is the way. Never in a fork
+        # child (the library cannot run there), never during interpreter
+        # shutdown (the exit hook closed every node before).
+        h = getattr(self, "_handle", None)
+        if h is None or getattr(self, "_pid", None) != os.getpid() or sys.is_finalizing():
+            return
+        rc = lib.graft_node_close(h)
+        if rc == ErrorCode.EBUSY:
+            # Collected inside one of its own callbacks: close it from a
+            # thread of ours, keeping the trampolines alive until then.
+            callbacks = self._callbacks
+            threading.Thread(target=lambda: (lib.graft_node_close(h), callbacks),
+                             name="graft-close", daemon=True).start()
+
+    def __repr__(self) -> str:
+        try:
+            state = self.state.name.lower()
+        except GraftError:
+            state = "forked"
+        return f"<graft.Node {self._id} {state}>"
+
+
+def generate_certs(directory: PathLike, ids: Iterable[str]) -> None:
+    """Write a development CA and one certificate per node id into
+    ``directory`` (created if missing): ``ca.pem``, ``ca-key.pem``,
+    ``<id>.pem`` and ``<id>-key.pem`` (keys mode 0600). An existing CA in the
+    folder is reused. For tests and demos; production certificates come from
+    your own CA (each node's certificate names its id as a DNS SAN).
+
+    Raises:
+        ConfigError: no ids, or a bad or repeated id.
+        StorageError: a file cannot be written.
+    """
+    if isinstance(ids, (str, bytes)):
+        raise ConfigError(ErrorCode.EINVAL, f"graft: ids must be a list of node ids, not {ids!r}")
+    if os.getpid() != _lib.load_pid:
+        raise_fork()
+    raw = [_lib.encode(i, "node id") for i in ids]
+    arr = (ctypes.c_char_p * max(len(raw), 1))(*raw)
+    check(lib.graft_generate_certs(_lib.encode(directory, "directory"), arr, len(raw)))
+
+
+def tls_files(directory: PathLike, node_id: str) -> Tuple[str, str, str]:
+    """``(cert, key, ca)`` paths of ``node_id`` in a folder laid out by
+    :func:`generate_certs`, ready for ``Node(tls=...)``."""
+    d = os.fspath(directory)
+    return (os.path.join(d, f"{node_id}.pem"), os.path.join(d, f"{node_id}-key.pem"),
+            os.path.join(d, "ca.pem"))
