@@ -170,6 +170,7 @@ func graft_node_new(h *C.graft_config, out **C.graft_node, errbuf *C.char, errle
 
 	rl := &relay{}
 	ec := electionConfig(&c, rl.report)
+	applyTestHooks(&ec)
 	if err := ec.Validate(); err != nil {
 		return failf(errbuf, errlen, codeInval, "%v", err)
 	}
