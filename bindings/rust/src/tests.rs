@@ -1,0 +1,196 @@
+//! Unit tests: the `ffi` module against the C header, error mapping, and a
+//! smoke test of one node.
+
+use std::mem::{align_of, offset_of, size_of};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+mod header {
+    include!(concat!(env!("OUT_DIR"), "/header_facts.rs"));
+}
+
+fn fact(name: &str) -> i64 {
+    let facts = header::FACTS.expect("measured");
+    facts.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no fact {name}")).1
+}
+
+macro_rules! offsets {
+    ($($f:ident),* $(,)?) => {
+        [$( (stringify!($f), offset_of!(ffi::graft_stats, $f)) ),*]
+    };
+}
+
+#[test]
+fn ffi_matches_header() {
+    if header::FACTS.is_none() {
+        eprintln!("skipped: build.rs could not compile the header probe (no C compiler)");
+        return;
+    }
+    assert_eq!(fact("sizeof") as usize, size_of::<ffi::graft_stats>(), "sizeof(graft_stats)");
+    assert_eq!(fact("alignof") as usize, align_of::<ffi::graft_stats>(), "alignof(graft_stats)");
+    let offs = offsets!(
+        size, state, reserved0, term, leader, prevotes_started, prevotes_lost, elections_started,
+        elections_won, leader_changes, step_downs, transfers, storage_errors, callbacks_queued,
+        since_leader_contact_ns, msgs_sent, msgs_received, msgs_dropped, net_msgs_sent,
+        net_bytes_sent, net_msgs_received, net_bytes_received, net_reconnects, drop_malformed,
+        drop_wrong_cluster, drop_bad_version, drop_oversized, drop_spoofed_sender,
+        drop_unknown_peer, drop_handshake_failed, drop_queue_full, drop_invalid_packet,
+    );
+    let measured = header::FACTS.unwrap().iter().filter(|(n, _)| n.starts_with("offset.")).count();
+    assert_eq!(measured, offs.len(), "every field of graft_stats is checked");
+    for (name, off) in offs {
+        assert_eq!(fact(&format!("offset.{name}")) as usize, off, "offsetof(graft_stats, {name})");
+    }
+    let consts: &[(&str, i64)] = &[
+        ("GRAFT_OK", ffi::GRAFT_OK.into()),
+        ("GRAFT_EINVAL", ffi::GRAFT_EINVAL.into()),
+        ("GRAFT_ECLOSED", ffi::GRAFT_ECLOSED.into()),
+        ("GRAFT_ESTORAGE", ffi::GRAFT_ESTORAGE.into()),
+        ("GRAFT_ETLS", ffi::GRAFT_ETLS.into()),
+        ("GRAFT_ENETWORK", ffi::GRAFT_ENETWORK.into()),
+        ("GRAFT_ERANGE", ffi::GRAFT_ERANGE.into()),
+        ("GRAFT_EBUSY", ffi::GRAFT_EBUSY.into()),
+        ("GRAFT_ENOTLEADER", ffi::GRAFT_ENOTLEADER.into()),
+        ("GRAFT_EFORK", ffi::GRAFT_EFORK.into()),
+        ("GRAFT_EINTERNAL", ffi::GRAFT_EINTERNAL.into()),
+        ("GRAFT_ENOPEER", ffi::GRAFT_ENOPEER.into()),
+        ("GRAFT_FOLLOWER", ffi::GRAFT_FOLLOWER.into()),
+        ("GRAFT_CANDIDATE", ffi::GRAFT_CANDIDATE.into()),
+        ("GRAFT_LEADER", ffi::GRAFT_LEADER.into()),
+        ("GRAFT_CLOSED", ffi::GRAFT_CLOSED.into()),
+        ("GRAFT_LOG_DEBUG", ffi::GRAFT_LOG_DEBUG.into()),
+        ("GRAFT_LOG_INFO", ffi::GRAFT_LOG_INFO.into()),
+        ("GRAFT_LOG_WARN", ffi::GRAFT_LOG_WARN.into()),
+        ("GRAFT_LOG_ERROR", ffi::GRAFT_LOG_ERROR.into()),
+        ("GRAFT_MSG_PREVOTE", MsgKind::PreVote as i64),
+        ("GRAFT_MSG_PREVOTE_RESP", MsgKind::PreVoteResp as i64),
+        ("GRAFT_MSG_VOTE", MsgKind::Vote as i64),
+        ("GRAFT_MSG_VOTE_RESP", MsgKind::VoteResp as i64),
+        ("GRAFT_MSG_HEARTBEAT", MsgKind::Heartbeat as i64),
+        ("GRAFT_MSG_HEARTBEAT_RESP", MsgKind::HeartbeatResp as i64),
+        ("GRAFT_MSG_TIMEOUT_NOW", MsgKind::TimeoutNow as i64),
+        ("GRAFT_MSG_KIND_SLOTS", ffi::GRAFT_MSG_KIND_SLOTS as i64),
+        ("GRAFT_ID_MAX", ffi::GRAFT_ID_MAX as i64),
+        ("GRAFT_POSITION_MAX", ffi::GRAFT_POSITION_MAX as i64),
+        ("GRAFT_VERSION_MAJOR", ffi::GRAFT_VERSION_MAJOR.into()),
+        ("GRAFT_VERSION_MINOR", ffi::GRAFT_VERSION_MINOR.into()),
+        ("GRAFT_VERSION_PATCH", ffi::GRAFT_VERSION_PATCH.into()),
+    ];
+    for (name, v) in consts {
+        assert_eq!(fact(name), *v, "{name}");
+    }
+    println!("checked: size, alignment, {} offsets and {} constants against graft.h", offs.len(), consts.len());
+}
+
+#[test]
+fn every_code_has_a_kind_and_a_message() {
+    for code in -11..=-1 {
+        let e = Error::from_code(code);
+        assert_ne!(e.kind(), ErrorKind::Unknown, "code {code}");
+        assert_eq!(e.code(), code);
+        assert_eq!(e.to_string(), e.message());
+        assert!(!e.message().is_empty() && e.message() != "unknown error", "code {code}: {}", e.message());
+    }
+    assert_eq!(Error::from_code(-1000).kind(), ErrorKind::Unknown);
+    let _: &dyn std::error::Error = &Error::from_code(-1);
+}
+
+#[test]
+fn version_matches_header() {
+    let want = format!("{}.{}.{}", ffi::GRAFT_VERSION_MAJOR, ffi::GRAFT_VERSION_MINOR, ffi::GRAFT_VERSION_PATCH);
+    assert_eq!(version(), want);
+}
+
+#[test]
+fn state_names_and_unknown_values() {
+    assert_eq!(State::from_raw(2), State::Leader);
+    assert_eq!(State::from_raw(99), State::Closed);
+    assert_eq!(State::Candidate.to_string(), "candidate");
+    assert_eq!(LogLevel::from_raw(7), LogLevel::Error);
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("graft-rs-unit-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One node alone is a majority of one: it elects itself.
+fn solo(dir: &std::path::Path) -> Node {
+    generate_certs(dir, &["solo"]).unwrap();
+    Node::builder("unit", "solo", format!("127.0.0.1:{}", free_port()))
+        .state_path(dir.join("solo.graft"))
+        .tls(dir.join("solo.pem"), dir.join("solo-key.pem"), dir.join("ca.pem"))
+        .timeouts(Duration::from_millis(20), Duration::from_millis(120), Duration::from_millis(180))
+        .start()
+        .unwrap()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn smoke_single_node_leads() {
+    let dir = temp_dir("smoke");
+    let node = solo(&dir);
+    wait_until("a solo leader", Duration::from_secs(10), || node.is_leader());
+    assert_eq!(node.state(), State::Leader);
+    assert_eq!(node.leader().as_deref(), Some("solo"));
+    let lease = node.lease().expect("a lease");
+    assert!(lease.term >= 1 && lease.term == node.term());
+    assert!(lease.holds() && lease.remaining() <= Duration::from_millis(180));
+    assert!(lease.deadline() > Instant::now());
+    node.close().unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn stats_size_field_round_trips() {
+    let dir = temp_dir("stats");
+    let node = solo(&dir);
+    wait_until("a solo leader", Duration::from_secs(10), || node.is_leader());
+    let mut raw = ffi::graft_stats::new();
+    // SAFETY: a live node and a graft_stats with its size set.
+    let rc = unsafe { ffi::graft_node_stats(node.raw_for_tests(), &mut raw) };
+    assert_eq!(rc, 0);
+    assert_eq!(raw.size, size_of::<ffi::graft_stats>(), "the library filled exactly our struct");
+    // A shorter struct (an older header): the library fills no more than asked.
+    let mut short = ffi::graft_stats::new();
+    short.size = offset_of!(ffi::graft_stats, leader);
+    short.prevotes_started = 0xdead;
+    // SAFETY: as above; the library writes at most `size` bytes.
+    assert_eq!(unsafe { ffi::graft_node_stats(node.raw_for_tests(), &mut short) }, 0);
+    assert_eq!(short.size, offset_of!(ffi::graft_stats, leader));
+    assert_eq!(short.prevotes_started, 0xdead, "bytes past size untouched");
+    assert!(short.term >= 1);
+    let s = node.stats();
+    assert_eq!(s.state, State::Leader);
+    assert_eq!(s.leader.as_deref(), Some("solo"));
+    assert!(s.elections_won >= 1);
+    assert_eq!(s.since_leader_contact, Some(Duration::ZERO));
+    node.close().unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn millis_rounds_up_and_rejects_huge() {
+    assert_eq!(node::millis_for_tests(Duration::from_micros(1)).unwrap(), 1);
+    assert_eq!(node::millis_for_tests(Duration::from_millis(20)).unwrap(), 20);
+    assert_eq!(node::millis_for_tests(Duration::ZERO).unwrap(), 0);
+    let e = node::millis_for_tests(Duration::from_secs(u64::MAX / 2)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+}
