@@ -1,0 +1,428 @@
+package checker
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Params are the bounds a run is held to.
+type Params struct {
+	// ElectionMax is the nodes' maximum election timeout. Required.
+	ElectionMax time.Duration
+	// Tolerance is the overlap of two leadership claims that is not
+	// reported (clock conversion error). Default 1ms, one polling period.
+	Tolerance time.Duration
+	// FailoverBound is the longest acceptable time from a heal to a
+	// leader holding a lease. Default 10 × ElectionMax.
+	FailoverBound time.Duration
+	// RejoinWindow is how long after a heal a higher term counts as a
+	// disruption by the rejoining node. Default 5 × ElectionMax.
+	RejoinWindow time.Duration
+}
+
+func (p Params) withDefaults() Params {
+	if p.Tolerance == 0 {
+		p.Tolerance = time.Millisecond
+	}
+	if p.FailoverBound == 0 {
+		p.FailoverBound = 10 * p.ElectionMax
+	}
+	if p.RejoinWindow == 0 {
+		p.RejoinWindow = 5 * p.ElectionMax
+	}
+	return p
+}
+
+// Claim is a stretch of time during which a node said it led (see the
+// package comment).
+type Claim struct {
+	Node     string
+	Term     uint64
+	From, To int64 // CLOCK_MONOTONIC ns
+}
+
+// Overlap is a stretch of time claimed by two nodes at once.
+type Overlap struct {
+	A, B         string
+	TermA, TermB uint64
+	From, To     int64
+}
+
+// Dur is the length of the overlap.
+func (o Overlap) Dur() time.Duration { return time.Duration(o.To - o.From) }
+
+// Failover is the time from the heal of fault N to a leader.
+type Failover struct {
+	N            int    // fault number in events.log
+	Kind         string // fault kind
+	Heal         int64  // CLOCK_MONOTONIC ns of the heal
+	LeaderAtHeal bool   // a lease was held at the heal (Took is 0)
+	Found        bool   // a leader appeared before the next fault
+	Took         time.Duration
+}
+
+// Disruption is a term raised after a heal while a leader was in office.
+type Disruption struct {
+	N       int
+	Kind    string
+	Leader  string // in office at the heal
+	Term    uint64 // its term
+	By      string // the node that logged the higher term
+	NewTerm uint64
+	After   time.Duration // since the heal
+}
+
+// Report is what Check found.
+type Report struct {
+	Params          Params
+	LeadersPerTerm  map[uint64][]string // every term that had a leader
+	MultiLeader     []uint64            // terms with more than one leader
+	Overlaps        []Overlap           // longer than Tolerance
+	MaxOverlap      time.Duration       // longest of any length
+	TermErrors      []string            // a term that went down
+	Failovers       []Failover
+	Disruptions     []Disruption
+	Problems        []string // missing START, heal without leader, ...
+	Claims          map[string][]Claim
+	UnboundedLeases int // LEAD lines without a meaningful deadline
+}
+
+// Violations lists every broken guarantee, one sentence each; empty when
+// the run passed.
+func (r *Report) Violations() []string {
+	var v []string
+	for _, t := range r.MultiLeader {
+		v = append(v, fmt.Sprintf("term %d had %d leaders: %s", t, len(r.LeadersPerTerm[t]), strings.Join(r.LeadersPerTerm[t], ",")))
+	}
+	for _, o := range r.Overlaps {
+		v = append(v, fmt.Sprintf("%s (term %d) and %s (term %d) both held a lease for %s at t=%d", o.A, o.TermA, o.B, o.TermB, o.Dur(), o.From))
+	}
+	v = append(v, r.TermErrors...)
+	for _, f := range r.Failovers {
+		switch {
+		case !f.Found:
+			v = append(v, fmt.Sprintf("fault %d (%s): no leader after the heal", f.N, f.Kind))
+		case f.Took > r.Params.FailoverBound:
+			v = append(v, fmt.Sprintf("fault %d (%s): leader %s after the heal, bound %s", f.N, f.Kind, f.Took, r.Params.FailoverBound))
+		}
+	}
+	for _, d := range r.Disruptions {
+		v = append(v, fmt.Sprintf("fault %d (%s): %s raised the term to %d %s after the heal while %s led term %d",
+			d.N, d.Kind, d.By, d.NewTerm, d.After.Round(time.Microsecond), d.Leader, d.Term))
+	}
+	return append(v, r.Problems...)
+}
+
+// Summary is a few lines of figures.
+func (r *Report) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "terms with a leader: %d, terms with >1 leader: %d\n", len(r.LeadersPerTerm), len(r.MultiLeader))
+	fmt.Fprintf(&b, "lease overlaps > %s: %d (longest overlap of any length: %s)\n", r.Params.Tolerance, len(r.Overlaps), r.MaxOverlap)
+	fmt.Fprintf(&b, "term regressions: %d\n", len(r.TermErrors))
+	all, fo := r.FailoverTimes()
+	fmt.Fprintf(&b, "heals: %d, leader in office at heal: %d; failover after heal (all) %s; (no leader at heal, n=%d) %s\n",
+		len(r.Failovers), len(r.Failovers)-len(fo), Stats(all), len(fo), Stats(fo))
+	fmt.Fprintf(&b, "rejoin disruptions: %d\n", len(r.Disruptions))
+	return b.String()
+}
+
+// FailoverTimes returns the failover times of every heal with a leader
+// found, and of those where no lease was held at the heal.
+func (r *Report) FailoverTimes() (all, leaderless []time.Duration) {
+	for _, f := range r.Failovers {
+		if !f.Found {
+			continue
+		}
+		all = append(all, f.Took)
+		if !f.LeaderAtHeal {
+			leaderless = append(leaderless, f.Took)
+		}
+	}
+	return all, leaderless
+}
+
+// Stats formats median, p99 and max of ds.
+func Stats(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	q := func(p float64) time.Duration { return s[int(math.Ceil(p*float64(len(s))))-1] }
+	r := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
+	return fmt.Sprintf("median %s p99 %s max %s", r(q(0.5)), r(q(0.99)), r(s[len(s)-1]))
+}
+
+// unboundedAfter: a deadline this far past its LEAD line means the lease
+// is unbounded (check-quorum disabled).
+const unboundedAfter = int64(time.Hour)
+
+// rejoinKinds are the fault kinds whose heal brings a node back.
+var rejoinKinds = map[string]bool{
+	"partition": true, "oneway": true, "isolate": true, "kill": true, "pause": true, "skew": true,
+}
+
+// Check checks a run against p.
+func Check(run *Run, p Params) *Report {
+	p = p.withDefaults()
+	r := &Report{Params: p, LeadersPerTerm: map[uint64][]string{}, Claims: map[string][]Claim{}}
+	end := endTime(run)
+
+	ids := make([]string, 0, len(run.Nodes))
+	for id := range run.Nodes {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+
+	leaders := map[uint64]map[string]bool{}
+	addLeader := func(term uint64, id string) {
+		if leaders[term] == nil {
+			leaders[term] = map[string]bool{}
+		}
+		leaders[term][id] = true
+	}
+	for _, id := range ids {
+		lines := run.Nodes[id]
+		if len(lines) == 0 || lines[0].Kind != "START" {
+			r.Problems = append(r.Problems, fmt.Sprintf("%s: the log does not begin with START", id))
+		}
+		r.checkTerms(id, lines)
+		claims := r.claims(id, lines, end)
+		r.Claims[id] = claims
+		for _, c := range claims {
+			addLeader(c.Term, id)
+		}
+		for _, l := range lines {
+			if l.Kind == "STATE" && l.Fields["to"] == "leader" && l.T <= end {
+				addLeader(l.Uint("term"), id)
+			}
+		}
+	}
+	for t, set := range leaders {
+		for id := range set {
+			r.LeadersPerTerm[t] = append(r.LeadersPerTerm[t], id)
+		}
+		sort.Strings(r.LeadersPerTerm[t])
+		if len(set) > 1 {
+			r.MultiLeader = append(r.MultiLeader, t)
+		}
+	}
+	slices.Sort(r.MultiLeader)
+
+	// Overlaps between every pair of nodes.
+	merged := map[string][]Claim{}
+	for _, id := range ids {
+		merged[id] = merge(r.Claims[id])
+	}
+	for i, a := range ids {
+		for _, b := range ids[i+1:] {
+			for _, o := range intersect(merged[a], merged[b]) {
+				if o.Dur() > r.MaxOverlap {
+					r.MaxOverlap = o.Dur()
+				}
+				if o.Dur() > p.Tolerance {
+					r.Overlaps = append(r.Overlaps, o)
+				}
+			}
+		}
+	}
+
+	r.checkHeals(run, ids, end)
+	return r
+}
+
+func endTime(run *Run) int64 {
+	var last int64
+	for _, e := range run.Events {
+		if e.Kind == "END" {
+			return e.T
+		}
+		last = max(last, e.T)
+	}
+	for _, lines := range run.Nodes {
+		for _, l := range lines {
+			last = max(last, l.T)
+		}
+	}
+	return last
+}
+
+// checkTerms: within one process, the callbacks' terms and the poller's
+// terms each never go down; across a restart, START's term is at least
+// the highest term the previous process logged.
+func (r *Report) checkTerms(id string, lines []Line) {
+	var prevMax, curMax, cb, poll uint64
+	var cbLine, pollLine Line
+	for _, l := range lines {
+		if _, ok := l.Fields["term"]; !ok {
+			continue
+		}
+		t := l.Uint("term")
+		switch l.Kind {
+		case "START":
+			prevMax = max(prevMax, curMax)
+			if t < prevMax {
+				r.TermErrors = append(r.TermErrors, fmt.Sprintf("%s restarted at t=%d with term %d below its earlier term %d", id, l.T, t, prevMax))
+			}
+			curMax, cb, poll = t, t, t
+			continue
+		case "STATE", "LEADER":
+			if t < cb {
+				r.TermErrors = append(r.TermErrors, fmt.Sprintf("%s: callback term went from %d (t=%d) down to %d (t=%d)", id, cb, cbLine.T, t, l.T))
+			}
+			cb, cbLine = max(cb, t), l
+		case "TERM", "LEAD":
+			if t < poll {
+				r.TermErrors = append(r.TermErrors, fmt.Sprintf("%s: polled term went from %d (t=%d) down to %d (t=%d)", id, poll, pollLine.T, t, l.T))
+			}
+			poll, pollLine = max(poll, t), l
+		}
+		curMax = max(curMax, t)
+	}
+}
+
+// claims turns a node's LEAD lines into claims, cut at end.
+func (r *Report) claims(id string, lines []Line, end int64) []Claim {
+	var out []Claim
+	rate, anchor := 1.0, int64(0)
+	for i, l := range lines {
+		switch l.Kind {
+		case "START":
+			rate, anchor = l.Float("rate", 1), l.Int("anchor")
+			if rate <= 0 {
+				rate = 1
+			}
+		case "LEAD":
+			if l.T >= end {
+				continue
+			}
+			d := l.Int("deadline")
+			var to int64
+			if d <= 0 || d-l.T > unboundedAfter {
+				r.UnboundedLeases++
+				to = end
+				for _, n := range lines[i+1:] {
+					if n.Kind == "NOLEAD" || n.Kind == "KILLED" || n.Kind == "START" || n.Kind == "CLOSING" {
+						to = n.T
+						break
+					}
+				}
+			} else {
+				to = d
+				if rate != 1 {
+					to = anchor + int64(float64(d-anchor)/rate)
+				}
+			}
+			to = min(to, end)
+			if to < l.T {
+				to = l.T
+			}
+			out = append(out, Claim{Node: id, Term: l.Uint("term"), From: l.T, To: to})
+		}
+	}
+	return out
+}
+
+// merge unites overlapping claims of one node (keeping the term of the
+// first).
+func merge(cs []Claim) []Claim {
+	s := slices.Clone(cs)
+	sort.Slice(s, func(i, j int) bool { return s[i].From < s[j].From })
+	var out []Claim
+	for _, c := range s {
+		if n := len(out); n > 0 && c.From <= out[n-1].To && c.Term == out[n-1].Term {
+			out[n-1].To = max(out[n-1].To, c.To)
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func intersect(a, b []Claim) []Overlap {
+	var out []Overlap
+	for _, x := range a {
+		for _, y := range b {
+			from, to := max(x.From, y.From), min(x.To, y.To)
+			if to > from {
+				out = append(out, Overlap{A: x.Node, B: y.Node, TermA: x.Term, TermB: y.Term, From: from, To: to})
+			}
+		}
+	}
+	return out
+}
+
+// holder returns the claim covering t, if any.
+func (r *Report) holder(ids []string, t int64) (Claim, bool) {
+	for _, id := range ids {
+		for _, c := range r.Claims[id] {
+			if c.From <= t && t < c.To {
+				return c, true
+			}
+		}
+	}
+	return Claim{}, false
+}
+
+// checkHeals measures the time to a leader after each heal and looks for
+// rejoin disruptions.
+func (r *Report) checkHeals(run *Run, ids []string, end int64) {
+	for i, e := range run.Events {
+		if e.Kind != "HEAL" {
+			continue
+		}
+		h := e.T
+		limit := end
+		for _, n := range run.Events[i+1:] {
+			if n.Kind == "FAULT" {
+				limit = n.T
+				break
+			}
+		}
+		f := Failover{N: int(e.Int("n")), Kind: e.Fields["kind"], Heal: h}
+		c, inOffice := r.holder(ids, h)
+		if inOffice {
+			f.LeaderAtHeal, f.Found = true, true
+		} else {
+			first := int64(math.MaxInt64)
+			for _, id := range ids {
+				for _, c := range r.Claims[id] {
+					if c.From >= h && c.From < limit && c.From < first {
+						first = c.From
+					}
+				}
+			}
+			if first != math.MaxInt64 {
+				f.Found, f.Took = true, time.Duration(first-h)
+			}
+		}
+		r.Failovers = append(r.Failovers, f)
+
+		if !inOffice || !rejoinKinds[f.Kind] {
+			continue
+		}
+		wEnd := min(h+int64(r.Params.RejoinWindow), limit)
+		var d *Disruption
+		for _, id := range ids {
+			for _, l := range run.Nodes[id] {
+				if l.T <= h || l.T > wEnd {
+					continue
+				}
+				if _, ok := l.Fields["term"]; !ok || l.Uint("term") <= c.Term {
+					continue
+				}
+				if d == nil || time.Duration(l.T-h) < d.After {
+					d = &Disruption{N: f.N, Kind: f.Kind, Leader: c.Node, Term: c.Term, By: id, NewTerm: l.Uint("term"), After: time.Duration(l.T - h)}
+				}
+				break
+			}
+		}
+		if d != nil {
+			r.Disruptions = append(r.Disruptions, *d)
+		}
+	}
+}
