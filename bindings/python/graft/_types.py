@@ -23,6 +23,9 @@ class State(enum.IntEnum):
     def __str__(self) -> str:
         return self.name.lower()
 
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
 
 class MsgKind(enum.IntEnum):
     """The election's message kinds; keys of the per-kind counters of Stats."""
