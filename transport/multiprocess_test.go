@@ -29,7 +29,7 @@ func TestMultiProcess_LeaderKilledFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs node processes")
 	}
-	c := startProcCluster(t, []string{"n1", "n2", "n3"}, procHeartbeat, procElectionMin, procElectionMax)
+	c := startProcCluster(t, []string{"n1", "n2", "n3"}, procHeartbeat, procElectionMin, procElectionMax, nil)
 	old, oldTerm := c.leader(30 * time.Second)
 	t.Logf("%s leads term %d", old, oldTerm)
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -82,11 +83,13 @@ type proc struct {
 	raw   []string
 }
 
-// startProc starts bin with args. The process is killed (if still running)
-// at test end, and its output logged if the test failed.
-func startProc(tb testing.TB, id, bin string, args ...string) *proc {
+// startProc starts bin with args, and env added to the environment. The
+// process is killed (if still running) at test end, and its output logged
+// if the test failed.
+func startProc(tb testing.TB, id string, env []string, bin string, args ...string) *proc {
 	tb.Helper()
 	p := &proc{id: id, cmd: exec.Command(bin, args...), exited: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = &p.stderr
 	out, err := p.cmd.StdoutPipe()
 	require.NoError(tb, err)
@@ -173,12 +176,14 @@ type procCluster struct {
 	ids      []string
 	addrs    map[string]string
 	timings  []string // -heartbeat ... flags
-	extra    []string
+	extra    []string // more flags
+	env      []string // more environment variables
 	procs    map[string]*proc
 }
 
-// startProcCluster builds testnode and starts one process per id.
-func startProcCluster(tb testing.TB, ids []string, hb, emin, emax time.Duration, extra ...string) *procCluster {
+// startProcCluster builds testnode and starts one process per id, with
+// the given timings, env added to the environment, and extra flags.
+func startProcCluster(tb testing.TB, ids []string, hb, emin, emax time.Duration, env []string, extra ...string) *procCluster {
 	tb.Helper()
 	c := &procCluster{
 		tb:       tb,
@@ -189,6 +194,7 @@ func startProcCluster(tb testing.TB, ids []string, hb, emin, emax time.Duration,
 		addrs:    map[string]string{},
 		timings:  []string{"-heartbeat", hb.String(), "-election-min", emin.String(), "-election-max", emax.String()},
 		extra:    extra,
+		env:      env,
 		procs:    map[string]*proc{},
 	}
 	for _, id := range ids {
@@ -210,7 +216,7 @@ func (c *procCluster) start(id string) *proc {
 		}
 	}
 	args = append(append(args, c.timings...), c.extra...)
-	p := startProc(c.tb, id, c.bin, args...)
+	p := startProc(c.tb, id, c.env, c.bin, args...)
 	c.procs[id] = p
 	return p
 }
