@@ -1,0 +1,51 @@
+# mk/faults.mk - fault injection across real processes and networks
+# (tests/faults). Included by the top-level Makefile.
+#
+#   make test-faults                       30 schedules (3- and 5-node), then the
+#                                          no-check-quorum run that must fail the checker
+#   make test-faults SCHEDULES=200 SEED=7  more schedules, from a chosen seed
+#   make test-faults-nocq                  only the check-quorum-disabled run
+#   make test-faults-checker               the checker's unit tests (no root needed)
+#
+# Needs root, iproute2 (`ip netns`) and iptables (installed with apt-get
+# when missing and root). Without them it fails and says what it needs.
+# A failing schedule prints its seed, its logs and the command replaying it.
+
+GO    ?= go
+CC    ?= cc
+BUILD ?= build
+
+SCHEDULES       ?= 30
+SEED            ?= 0
+NOCQ_SCHEDULES  ?= 3
+FAULTS_DIR      ?= /tmp/graft-faults
+
+FAULTS_CFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2
+FAULTS_GO_SRC := $(wildcard tests/faults/harness/*.go tests/faults/checker/*.go) go.mod
+
+$(BUILD)/faults-node: tests/faults/node.c include/graft.h $(BUILD)/libgraft.so.0
+	$(CC) $(FAULTS_CFLAGS) -Iinclude -o $@ $< -L$(BUILD) -lgraft -Wl,-rpath,$(abspath $(BUILD)) -lpthread
+
+$(BUILD)/faults-harness: $(FAULTS_GO_SRC)
+	@mkdir -p $(BUILD)
+	$(GO) build -o $@ ./tests/faults/harness
+
+.PHONY: faults-deps
+faults-deps:
+	@[ "$$(id -u)" = 0 ] || { echo "graft: test-faults needs root (network namespaces, veth, iptables): run it with sudo"; exit 1; }
+	@ip netns list >/dev/null 2>&1 || { echo "graft: test-faults needs 'ip netns' (iproute2) and a kernel with network namespaces"; exit 1; }
+	@command -v iptables >/dev/null || { $(call APT_INSTALL,iptables nftables); }
+	@command -v iptables >/dev/null || { echo "graft: test-faults needs iptables"; exit 1; }
+
+.PHONY: test-faults-checker
+test-faults-checker: check-go ## unit tests of the fault checker (synthetic logs)
+	$(GO) test -count=1 ./tests/faults/...
+
+.PHONY: test-faults
+test-faults: check-go faults-deps lib $(BUILD)/faults-node $(BUILD)/faults-harness test-faults-checker ## fault injection: processes in netns, checker (root)
+	$(BUILD)/faults-harness -node $(BUILD)/faults-node -schedules $(SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR) -replay "make test-faults"
+	@$(MAKE) --no-print-directory test-faults-nocq SEED=$(SEED)
+
+.PHONY: test-faults-nocq
+test-faults-nocq: check-go faults-deps lib $(BUILD)/faults-node $(BUILD)/faults-harness ## the checker must catch dual leaders without check-quorum (root)
+	$(BUILD)/faults-harness -node $(BUILD)/faults-node -nocq -schedules $(NOCQ_SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR)-nocq -replay "make test-faults-nocq NOCQ_SCHEDULES=1"

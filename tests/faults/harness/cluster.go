@@ -1,0 +1,197 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/graftlib/graft/tests/faults/checker"
+)
+
+// monoNS reads CLOCK_MONOTONIC, the clock of every log line.
+func monoNS() int64 {
+	var ts syscall.Timespec
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 1 /* CLOCK_MONOTONIC */, uintptr(unsafe.Pointer(&ts)), 0)
+	return ts.Nano()
+}
+
+// Timings of every schedule: short, so that a schedule takes seconds.
+const (
+	heartbeatMS   = 20
+	electionMinMS = 120
+	electionMaxMS = 180
+	electionMax   = electionMaxMS * time.Millisecond
+)
+
+// cluster is the node processes of one schedule.
+type cluster struct {
+	n       int
+	dir     string // logs, state files, events.log
+	certs   string
+	nodeBin string
+	nocq    bool
+
+	mu     sync.Mutex
+	procs  map[int]*exec.Cmd
+	rates  map[int]string // GRAFT_TEST_CLOCK_RATE per node, "" for none
+	events *os.File
+}
+
+func (c *cluster) logPath(i int) string { return filepath.Join(c.dir, fmt.Sprintf("n%d.log", i)) }
+
+// event appends a line to events.log.
+func (c *cluster) event(kind, format string, args ...any) {
+	line := fmt.Sprintf("%s t=%d", kind, monoNS())
+	if format != "" {
+		line += " " + fmt.Sprintf(format, args...)
+	}
+	c.events.WriteString(line + "\n")
+}
+
+// start starts node i in its namespace.
+func (c *cluster) start(i int) error {
+	args := []string{"netns", "exec", nsName(i), c.nodeBin,
+		"--id", fmt.Sprintf("n%d", i),
+		"--listen", fmt.Sprintf("%s:%d", nodeIP(i), nodePort),
+		"--state", filepath.Join(c.dir, fmt.Sprintf("n%d.graft", i)),
+		"--certs", c.certs,
+		"--log", c.logPath(i),
+		"--heartbeat-ms", strconv.Itoa(heartbeatMS),
+		"--election-min-ms", strconv.Itoa(electionMinMS),
+		"--election-max-ms", strconv.Itoa(electionMaxMS),
+	}
+	for j := 1; j <= c.n; j++ {
+		if j != i {
+			args = append(args, "--peer", fmt.Sprintf("n%d=%s:%d", j, relayIP, listenPort(i, j)))
+		}
+	}
+	cmd := exec.Command("ip", args...) // ip netns exec execs the node: the pid is the node's
+	cmd.Env = os.Environ()
+	if c.nocq {
+		cmd.Env = append(cmd.Env, "GRAFT_TEST_DISABLE_CHECK_QUORUM=1")
+	}
+	if r := c.rates[i]; r != "" {
+		cmd.Env = append(cmd.Env, "GRAFT_TEST_CLOCK_RATE="+r)
+	}
+	errf, err := os.OpenFile(filepath.Join(c.dir, fmt.Sprintf("n%d.stderr", i)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer errf.Close()
+	cmd.Stdout, cmd.Stderr = errf, errf
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.procs[i] = cmd
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *cluster) signal(i int, sig syscall.Signal) error {
+	c.mu.Lock()
+	cmd := c.procs[i]
+	c.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("node %d is not running", i)
+	}
+	return cmd.Process.Signal(sig)
+}
+
+// kill SIGKILLs node i, waits for it and notes it in its log.
+func (c *cluster) kill(i int) error {
+	c.mu.Lock()
+	cmd := c.procs[i]
+	delete(c.procs, i)
+	c.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("node %d is not running", i)
+	}
+	cmd.Process.Signal(syscall.SIGCONT)
+	cmd.Process.Kill()
+	cmd.Wait()
+	f, err := os.OpenFile(c.logPath(i), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = fmt.Fprintf(f, "KILLED t=%d\n", monoNS())
+	return err
+}
+
+// stopAll ends every node: SIGTERM (graft_node_close), then SIGKILL after
+// a second.
+func (c *cluster) stopAll() {
+	c.mu.Lock()
+	procs := c.procs
+	c.procs = map[int]*exec.Cmd{}
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, cmd := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd.Process.Signal(syscall.SIGCONT)
+			cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// leader returns the node that holds a lease now, by reading the logs: its
+// last poller line is a LEAD whose deadline has not passed (with
+// check-quorum off the deadline is far away and NOLEAD ends it).
+func (c *cluster) leader() (int, bool) {
+	now := monoNS()
+	for i := 1; i <= c.n; i++ {
+		b, err := os.ReadFile(c.logPath(i))
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		for k := len(lines) - 1; k >= 0; k-- {
+			kind, _, _ := strings.Cut(lines[k], " ")
+			if kind == "NOLEAD" || kind == "KILLED" || kind == "START" || kind == "CLOSING" {
+				break
+			}
+			if kind != "LEAD" {
+				continue
+			}
+			l, err := checker.ParseLine(lines[k])
+			if err == nil && l.Int("deadline") > now {
+				return i, true
+			}
+			break
+		}
+	}
+	return 0, false
+}
+
+// waitLeader waits up to d for a node to hold a lease.
+func (c *cluster) waitLeader(d time.Duration) (int, bool) {
+	end := time.Now().Add(d)
+	for {
+		if i, ok := c.leader(); ok {
+			return i, true
+		}
+		if time.Now().After(end) {
+			return 0, false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,248 @@
+// Command harness runs graft's fault-injection schedules: real node
+// processes (tests/faults/node.c over libgraft.so), each in its own network
+// namespace, with partitions, one-way partitions, leader isolation, packet
+// loss, delay and reordering, SIGKILL and restart, SIGSTOP pauses longer
+// than the lease, and clock skew, then checks what the nodes believed with
+// tests/faults/checker. Needs root. `make test-faults` runs it.
+//
+//	harness -node build/faults-node [-schedules 30] [-seed S] [-nocq] [-dir DIR]
+//
+// Schedule k runs with seed S+k; everything about it (3 or 5 nodes, the
+// faults, their order, lengths and random choices) comes from that seed,
+// so `-schedules 1 -seed S+k` replays it (who happens to lead when a fault
+// strikes may differ). With -nocq the nodes run with check-quorum disabled
+// (GRAFT_TEST_DISABLE_CHECK_QUORUM=1) through a leader isolation, and the
+// harness passes only if the checker reports overlapping leaders in every
+// schedule: it proves that the checker can fail.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/graftlib/graft/tests/faults/checker"
+)
+
+var (
+	curMu sync.Mutex
+	cur   *cluster
+)
+
+func setCurrent(c *cluster) {
+	curMu.Lock()
+	cur = c
+	curMu.Unlock()
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "faults: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func main() {
+	nodeBin := flag.String("node", "build/faults-node", "the node program (tests/faults/node.c)")
+	schedules := flag.Int("schedules", 30, "number of schedules")
+	seed := flag.Uint64("seed", 0, "seed of the first schedule (0: from the time)")
+	nocq := flag.Bool("nocq", false, "disable check-quorum and require the checker to report overlaps")
+	dir := flag.String("dir", "/tmp/graft-faults", "work directory (logs of failed schedules are kept here)")
+	replay := flag.String("replay", "make test-faults", "the command printed to replay a schedule")
+	flag.Parse()
+
+	if err := needs(); err != nil {
+		fatalf("%v", err)
+	}
+	bin, err := filepath.Abs(*nodeBin)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		fatalf("node program: %v (make build/faults-node)", err)
+	}
+	if *seed == 0 {
+		*seed = uint64(time.Now().UnixNano()%1_000_000_000) + 1
+	}
+	mode := "check-quorum on"
+	if *nocq {
+		mode = "check-quorum DISABLED (must report overlaps)"
+	}
+	fmt.Printf("faults: %d schedules from seed %d, %s; timings heartbeat %dms, election %d-%dms\n",
+		*schedules, *seed, mode, heartbeatMS, electionMinMS, electionMaxMS)
+
+	os.RemoveAll(*dir)
+	certs := filepath.Join(*dir, "certs")
+	if err := os.MkdirAll(certs, 0o755); err != nil {
+		fatalf("%v", err)
+	}
+	gen := []string{"gencerts", certs}
+	for i := 1; i <= maxNodes; i++ {
+		gen = append(gen, fmt.Sprintf("n%d", i))
+	}
+	if err := run(bin, gen...); err != nil {
+		fatalf("certificates: %v", err)
+	}
+
+	// Leftovers of a crashed run go first; ours go on every exit path.
+	if err := setupNetwork(); err != nil {
+		cleanupNetwork()
+		fatalf("%v", err)
+	}
+	relay, err := NewRelay(maxNodes)
+	if err != nil {
+		cleanupNetwork()
+		fatalf("%v", err)
+	}
+	cleanup := func() {
+		curMu.Lock()
+		c := cur
+		curMu.Unlock()
+		if c != nil {
+			c.stopAll()
+		}
+		relay.Close()
+		cleanupNetwork()
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "faults: %v: cleaning up\n", s)
+		cleanup()
+		os.Exit(130)
+	}()
+	defer cleanup()
+
+	ok := runAll(*schedules, *seed, *nocq, *dir, certs, bin, relay, *replay)
+	if !ok {
+		cleanup()
+		os.Exit(1)
+	}
+}
+
+// totals add up the figures of every schedule.
+type totals struct {
+	faults       map[string]int
+	terms        int
+	multi        int
+	overlaps     int
+	maxOverlap   time.Duration
+	termErrors   int
+	disruptions  int
+	all, noLdr   []time.Duration
+	heals        int
+	failed       []uint64
+	withOverlaps int
+}
+
+func runAll(n int, seed uint64, nocq bool, dir, certs, bin string, relay *Relay, replay string) bool {
+	start := time.Now()
+	t := totals{faults: map[string]int{}}
+	for k := 0; k < n; k++ {
+		s := newSchedule(seed+uint64(k), nocq)
+		sdir := filepath.Join(dir, fmt.Sprint(s.seed))
+		t0 := time.Now()
+		fmt.Printf("schedule %d/%d %s\n", k+1, n, s)
+		_, descs, err := runSchedule(s, sdir, certs, bin, nocq, relay)
+		setCurrent(nil)
+		for _, d := range descs {
+			fmt.Printf("    %s\n", d)
+		}
+		for _, f := range s.faults {
+			t.faults[f.kind]++
+		}
+		if s.skewNode != 0 {
+			t.faults["skew (from the start)"]++
+		}
+		var r *checker.Report
+		if err == nil {
+			run, rerr := checker.ReadDir(sdir)
+			if rerr != nil {
+				err = rerr
+			} else {
+				r = checker.Check(run, checker.Params{ElectionMax: electionMax})
+			}
+		}
+		failed := err != nil
+		var why []string
+		if err != nil {
+			why = append(why, err.Error())
+		} else {
+			t.terms += len(r.LeadersPerTerm)
+			t.multi += len(r.MultiLeader)
+			t.overlaps += len(r.Overlaps)
+			t.maxOverlap = max(t.maxOverlap, r.MaxOverlap)
+			t.termErrors += len(r.TermErrors)
+			t.disruptions += len(r.Disruptions)
+			t.heals += len(r.Failovers)
+			a, l := r.FailoverTimes()
+			t.all, t.noLdr = append(t.all, a...), append(t.noLdr, l...)
+			if len(r.Overlaps) > 0 {
+				t.withOverlaps++
+			}
+			if nocq {
+				if len(r.Overlaps) == 0 {
+					failed = true
+					why = append(why, fmt.Sprintf("check-quorum disabled, yet the checker found no overlap (longest %s)", r.MaxOverlap))
+				}
+			} else if v := r.Violations(); len(v) > 0 {
+				failed = true
+				why = append(why, v...)
+			}
+		}
+		status := "ok"
+		if failed {
+			status = "FAILED"
+		}
+		fmt.Printf("    %s in %s", status, time.Since(t0).Round(10*time.Millisecond))
+		if r != nil {
+			a, _ := r.FailoverTimes()
+			fmt.Printf(": terms with a leader %d, overlaps %d (longest %s), rejoin disruptions %d, failover %s",
+				len(r.LeadersPerTerm), len(r.Overlaps), r.MaxOverlap, len(r.Disruptions), checker.Stats(a))
+		}
+		fmt.Println()
+		if failed {
+			t.failed = append(t.failed, s.seed)
+			for _, w := range why {
+				fmt.Printf("    %s\n", w)
+			}
+			flag := ""
+			if nocq {
+				flag = " (check-quorum disabled)"
+			}
+			fmt.Printf("    logs: %s\n    replay%s: %s SCHEDULES=1 SEED=%d\n", sdir, flag, replay, s.seed)
+		} else {
+			os.RemoveAll(sdir)
+		}
+	}
+
+	fmt.Printf("\nfaults: %d schedules in %s (%s)\n", n, time.Since(start).Round(100*time.Millisecond), map[bool]string{false: "check-quorum on", true: "check-quorum disabled"}[nocq])
+	var ks []string
+	for k := range t.faults {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	fmt.Printf("  faults injected:")
+	for _, k := range ks {
+		fmt.Printf(" %s=%d", k, t.faults[k])
+	}
+	fmt.Println()
+	fmt.Printf("  terms with a leader: %d; terms with more than one leader: %d\n", t.terms, t.multi)
+	fmt.Printf("  lease overlaps over 1ms: %d in %d schedules (longest overlap of any length %s)\n", t.overlaps, t.withOverlaps, t.maxOverlap)
+	fmt.Printf("  term regressions: %d; rejoin disruptions: %d\n", t.termErrors, t.disruptions)
+	fmt.Printf("  failover after heal (bound %s): all %d heals %s; the %d with no leader at the heal %s\n",
+		10*electionMax, len(t.all), checker.Stats(t.all), len(t.noLdr), checker.Stats(t.noLdr))
+	if len(t.failed) > 0 {
+		fmt.Printf("  FAILED schedules (seeds): %v\n", t.failed)
+		return false
+	}
+	if nocq {
+		fmt.Println("  the checker reported overlapping leaders in every schedule, as it must with check-quorum disabled")
+	}
+	return true
+}
