@@ -332,6 +332,11 @@ pub struct Node {
 unsafe impl Send for Node {}
 // SAFETY: see Send: every &self method is a thread-safe C query.
 unsafe impl Sync for Node {}
+// A panic while a &Node is in use cannot leave it half-updated: &self
+// methods only query the library, and the callbacks they share are
+// immutable closures plus an atomic counter.
+impl std::panic::UnwindSafe for Node {}
+impl std::panic::RefUnwindSafe for Node {}
 
 impl Node {
     /// Start configuring a node: the cluster name (nodes of other clusters
