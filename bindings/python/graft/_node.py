@@ -22,8 +22,11 @@ fork()
 ------
 The Go runtime inside libgraft does not survive ``fork()``. A node records the
 process id that created it; any use of it in a forked child raises
-:class:`ForkError` at once (the library also answers ``GRAFT_EFORK``), instead
-of hanging. Start nodes in processes made with ``multiprocessing``'s
+:class:`ForkError` at once, instead of hanging, and so does creating a node or
+certificates in a child of the process that loaded the library. The check is
+made in Python before any call: the library answers ``GRAFT_EFORK`` in a child
+too (also mapped to ForkError), but merely entering the Go runtime there can
+hang when fork() caught a runtime lock held. Start nodes in processes made with ``multiprocessing``'s
 ``'spawn'`` (or ``'forkserver'``) start method, or with :mod:`subprocess`.
 """
 
@@ -180,6 +183,8 @@ class Node:
         self._id = node_id if isinstance(node_id, str) else repr(node_id)
         self._cond = threading.Condition()
         self._events = 0  # counts state and leader events, under _cond
+        if self._pid != _lib.load_pid:
+            raise_fork()  # before anything that could call the library
 
         raw_cluster = _lib.encode(cluster, "cluster")
         raw_id = _lib.encode(node_id, "node_id")
@@ -213,8 +218,6 @@ class Node:
         self._on_error = on_error
         self._on_log = on_log
 
-        if self._pid != _lib.load_pid:
-            raise_fork()
         cfg = lib.graft_config_new(raw_cluster, raw_id, raw_listen)
         if not cfg:  # only in a forked child, which the line above catches
             raise error_for(ErrorCode.EINTERNAL, "graft: graft_config_new failed")
