@@ -164,7 +164,11 @@ fn header_facts(repo: &Path, out: &Path) {
     let dest = out.join("header_facts.rs");
     let fallback = |why: &str| {
         println!("cargo:warning=graft: header layout check skipped: {why}");
-        fs::write(&dest, "/// Not measured (no C compiler or header).\npub const FACTS: Option<&[(&str, i64)]> = None;\n").unwrap();
+        fs::write(
+            &dest,
+            "/// Not measured (no C compiler or header).\npub const FACTS: Option<&[(&str, i64)]> = None;\n",
+        )
+        .unwrap();
     };
     if !header.is_file() {
         return fallback("include/graft.h not found");
@@ -211,23 +215,73 @@ fn header_facts(repo: &Path, out: &Path) {
 
 /// Every field of graft_stats (checked against `ffi::graft_stats`).
 const STATS_FIELDS: &[&str] = &[
-    "size", "state", "reserved0", "term", "leader", "prevotes_started", "prevotes_lost",
-    "elections_started", "elections_won", "leader_changes", "step_downs", "transfers",
-    "storage_errors", "callbacks_queued", "since_leader_contact_ns", "msgs_sent",
-    "msgs_received", "msgs_dropped", "net_msgs_sent", "net_bytes_sent", "net_msgs_received",
-    "net_bytes_received", "net_reconnects", "drop_malformed", "drop_wrong_cluster",
-    "drop_bad_version", "drop_oversized", "drop_spoofed_sender", "drop_unknown_peer",
-    "drop_handshake_failed", "drop_queue_full", "drop_invalid_packet",
+    "size",
+    "state",
+    "reserved0",
+    "term",
+    "leader",
+    "prevotes_started",
+    "prevotes_lost",
+    "elections_started",
+    "elections_won",
+    "leader_changes",
+    "step_downs",
+    "transfers",
+    "storage_errors",
+    "callbacks_queued",
+    "since_leader_contact_ns",
+    "msgs_sent",
+    "msgs_received",
+    "msgs_dropped",
+    "net_msgs_sent",
+    "net_bytes_sent",
+    "net_msgs_received",
+    "net_bytes_received",
+    "net_reconnects",
+    "drop_malformed",
+    "drop_wrong_cluster",
+    "drop_bad_version",
+    "drop_oversized",
+    "drop_spoofed_sender",
+    "drop_unknown_peer",
+    "drop_handshake_failed",
+    "drop_queue_full",
+    "drop_invalid_packet",
 ];
 
 /// Every constant of the header the binding mirrors.
 const CONSTS: &[&str] = &[
-    "GRAFT_OK", "GRAFT_EINVAL", "GRAFT_ECLOSED", "GRAFT_ESTORAGE", "GRAFT_ETLS",
-    "GRAFT_ENETWORK", "GRAFT_ERANGE", "GRAFT_EBUSY", "GRAFT_ENOTLEADER", "GRAFT_EFORK",
-    "GRAFT_EINTERNAL", "GRAFT_ENOPEER", "GRAFT_FOLLOWER", "GRAFT_CANDIDATE", "GRAFT_LEADER",
-    "GRAFT_CLOSED", "GRAFT_LOG_DEBUG", "GRAFT_LOG_INFO", "GRAFT_LOG_WARN", "GRAFT_LOG_ERROR",
-    "GRAFT_MSG_PREVOTE", "GRAFT_MSG_PREVOTE_RESP", "GRAFT_MSG_VOTE", "GRAFT_MSG_VOTE_RESP",
-    "GRAFT_MSG_HEARTBEAT", "GRAFT_MSG_HEARTBEAT_RESP", "GRAFT_MSG_TIMEOUT_NOW",
-    "GRAFT_MSG_KIND_SLOTS", "GRAFT_ID_MAX", "GRAFT_POSITION_MAX", "GRAFT_VERSION_MAJOR",
-    "GRAFT_VERSION_MINOR", "GRAFT_VERSION_PATCH",
+    "GRAFT_OK",
+    "GRAFT_EINVAL",
+    "GRAFT_ECLOSED",
+    "GRAFT_ESTORAGE",
+    "GRAFT_ETLS",
+    "GRAFT_ENETWORK",
+    "GRAFT_ERANGE",
+    "GRAFT_EBUSY",
+    "GRAFT_ENOTLEADER",
+    "GRAFT_EFORK",
+    "GRAFT_EINTERNAL",
+    "GRAFT_ENOPEER",
+    "GRAFT_FOLLOWER",
+    "GRAFT_CANDIDATE",
+    "GRAFT_LEADER",
+    "GRAFT_CLOSED",
+    "GRAFT_LOG_DEBUG",
+    "GRAFT_LOG_INFO",
+    "GRAFT_LOG_WARN",
+    "GRAFT_LOG_ERROR",
+    "GRAFT_MSG_PREVOTE",
+    "GRAFT_MSG_PREVOTE_RESP",
+    "GRAFT_MSG_VOTE",
+    "GRAFT_MSG_VOTE_RESP",
+    "GRAFT_MSG_HEARTBEAT",
+    "GRAFT_MSG_HEARTBEAT_RESP",
+    "GRAFT_MSG_TIMEOUT_NOW",
+    "GRAFT_MSG_KIND_SLOTS",
+    "GRAFT_ID_MAX",
+    "GRAFT_POSITION_MAX",
+    "GRAFT_VERSION_MAJOR",
+    "GRAFT_VERSION_MINOR",
+    "GRAFT_VERSION_PATCH",
 ];

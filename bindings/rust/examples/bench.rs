@@ -84,19 +84,35 @@ fn main() {
     println!("graft {} (Rust binding)", graft::version());
     println!("{:<34} {:>10}", "query (median of 9 runs)", "ns/call");
     let q: [(&str, u32, &dyn Fn()); 6] = [
-        ("Node::state", CALLS, &|| { black_box(solo.state()); }),
-        ("Node::is_leader", CALLS, &|| { black_box(solo.is_leader()); }),
-        ("Node::lease", CALLS, &|| { black_box(solo.lease()); }),
-        ("Node::term", CALLS, &|| { black_box(solo.term()); }),
-        ("Node::leader (allocates a String)", CALLS / 4, &|| { black_box(solo.leader()); }),
-        ("Node::stats", CALLS / 10, &|| { black_box(solo.stats()); }),
+        ("Node::state", CALLS, &|| {
+            black_box(solo.state());
+        }),
+        ("Node::is_leader", CALLS, &|| {
+            black_box(solo.is_leader());
+        }),
+        ("Node::lease", CALLS, &|| {
+            black_box(solo.lease());
+        }),
+        ("Node::term", CALLS, &|| {
+            black_box(solo.term());
+        }),
+        ("Node::leader (allocates a String)", CALLS / 4, &|| {
+            black_box(solo.leader());
+        }),
+        ("Node::stats", CALLS / 10, &|| {
+            black_box(solo.stats());
+        }),
     ];
     for (name, calls, f) in q {
         println!("{name:<34} {:>10.1}", median_ns(calls, f));
     }
-    println!("{:<34} {:>10.1}", "Lease::remaining (clock_gettime)", median_ns(CALLS, || {
-        black_box(Duration::from_nanos(black_box(monotonic_ns())));
-    }));
+    println!(
+        "{:<34} {:>10.1}",
+        "Lease::remaining (clock_gettime)",
+        median_ns(CALLS, || {
+            black_box(Duration::from_nanos(black_box(monotonic_ns())));
+        })
+    );
     solo.close().unwrap();
 
     // Event -> closure latency over step-down handovers.
@@ -149,6 +165,16 @@ fn main() {
     println!("\n{:<34} {:>10} {:>10} {:>10}", "event -> Rust closure", "p50 us", "p99 us", "samples");
     let n = lat.len();
     println!("{:<34} {:>10.1} {:>10.1} {n:>10}", "step_down -> on_state_change", pct(&mut lat, 50), pct(&mut lat, 99));
-    println!("{:<34} {:>10.1} {:>10.1} {n:>10}", "  of which step_down call returns", pct(&mut ret, 50), pct(&mut ret, 99));
-    println!("{:<34} {:>10.1} {:>10.1} {n:>10}", "  step_down return -> closure", pct(&mut after, 50), pct(&mut after, 99));
+    println!(
+        "{:<34} {:>10.1} {:>10.1} {n:>10}",
+        "  of which step_down call returns",
+        pct(&mut ret, 50),
+        pct(&mut ret, 99)
+    );
+    println!(
+        "{:<34} {:>10.1} {:>10.1} {n:>10}",
+        "  step_down return -> closure",
+        pct(&mut after, 50),
+        pct(&mut after, 99)
+    );
 }

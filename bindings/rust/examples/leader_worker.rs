@@ -158,7 +158,12 @@ fn main() {
     while !STOP.load(Ordering::SeqCst) {
         if let Some(lease) = node.lease() {
             if lease.holds() {
-                println!("WORK t={} id={id} token={} lease_ms={}", mono_ms(), lease.term, lease.remaining().as_millis());
+                println!(
+                    "WORK t={} id={id} token={} lease_ms={}",
+                    mono_ms(),
+                    lease.term,
+                    lease.remaining().as_millis()
+                );
             }
         }
         // Short slices, so a signal is noticed within 20 ms.
@@ -173,7 +178,11 @@ fn main() {
     // Hand over before leaving: a new leader in one round trip. close would
     // do it too; doing it explicitly shows the result.
     let term = node.term();
-    let sd = if node.is_leader() { code(node.step_down()) } else { -8 /* GRAFT_ENOTLEADER */ };
+    let sd = if node.is_leader() {
+        code(node.step_down())
+    } else {
+        -8 /* GRAFT_ENOTLEADER */
+    };
     let cl = code(node.close());
     println!("EXIT t={} id={id} term={term} step_down={sd} close={cl}", mono_ms());
     exit(if cl == 0 { 0 } else { 1 });

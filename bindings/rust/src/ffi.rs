@@ -118,20 +118,44 @@ pub type graft_position_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, buf: 
 pub type graft_grant_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, position: *const u8, len: usize) -> c_int>;
 
 extern "C" {
-    pub fn graft_config_new(cluster: *const c_char, node_id: *const c_char, listen_addr: *const c_char) -> *mut graft_config;
+    pub fn graft_config_new(
+        cluster: *const c_char,
+        node_id: *const c_char,
+        listen_addr: *const c_char,
+    ) -> *mut graft_config;
     pub fn graft_config_add_peer(c: *mut graft_config, node_id: *const c_char, addr: *const c_char) -> c_int;
     pub fn graft_config_set_state_path(c: *mut graft_config, path: *const c_char) -> c_int;
-    pub fn graft_config_set_tls(c: *mut graft_config, cert_file: *const c_char, key_file: *const c_char, ca_file: *const c_char) -> c_int;
-    pub fn graft_config_set_timeouts(c: *mut graft_config, heartbeat_ms: u32, election_min_ms: u32, election_max_ms: u32) -> c_int;
+    pub fn graft_config_set_tls(
+        c: *mut graft_config,
+        cert_file: *const c_char,
+        key_file: *const c_char,
+        ca_file: *const c_char,
+    ) -> c_int;
+    pub fn graft_config_set_timeouts(
+        c: *mut graft_config,
+        heartbeat_ms: u32,
+        election_min_ms: u32,
+        election_max_ms: u32,
+    ) -> c_int;
     pub fn graft_config_set_max_clock_drift(c: *mut graft_config, drift: c_double) -> c_int;
     pub fn graft_config_on_state_change(c: *mut graft_config, f: graft_state_fn, ctx: *mut c_void) -> c_int;
     pub fn graft_config_on_leader_change(c: *mut graft_config, f: graft_leader_fn, ctx: *mut c_void) -> c_int;
     pub fn graft_config_on_error(c: *mut graft_config, f: graft_error_fn, ctx: *mut c_void) -> c_int;
     pub fn graft_config_on_log(c: *mut graft_config, f: graft_log_fn, ctx: *mut c_void) -> c_int;
-    pub fn graft_config_set_vote_hooks(c: *mut graft_config, position: graft_position_fn, grant: graft_grant_fn, ctx: *mut c_void) -> c_int;
+    pub fn graft_config_set_vote_hooks(
+        c: *mut graft_config,
+        position: graft_position_fn,
+        grant: graft_grant_fn,
+        ctx: *mut c_void,
+    ) -> c_int;
     pub fn graft_config_free(c: *mut graft_config);
 
-    pub fn graft_node_new(c: *const graft_config, out: *mut *mut graft_node, errbuf: *mut c_char, errlen: usize) -> c_int;
+    pub fn graft_node_new(
+        c: *const graft_config,
+        out: *mut *mut graft_node,
+        errbuf: *mut c_char,
+        errlen: usize,
+    ) -> c_int;
     pub fn graft_node_close(n: *mut graft_node) -> c_int;
     pub fn graft_node_state(n: *mut graft_node) -> c_int;
     pub fn graft_node_term(n: *mut graft_node) -> u64;

@@ -104,7 +104,10 @@ pub fn generate_certs<S: AsRef<str>>(dir: impl AsRef<Path>, ids: &[S]) -> Result
         .map_err(|_| Error::invalid(format!("graft: the folder {} contains a NUL byte", dir.display())))?;
     let ids = ids
         .iter()
-        .map(|s| CString::new(s.as_ref()).map_err(|_| Error::invalid(format!("graft: the id {:?} contains a NUL byte", s.as_ref()))))
+        .map(|s| {
+            CString::new(s.as_ref())
+                .map_err(|_| Error::invalid(format!("graft: the id {:?} contains a NUL byte", s.as_ref())))
+        })
         .collect::<Result<Vec<_>>>()?;
     let ptrs: Vec<_> = ids.iter().map(|s| s.as_ptr()).collect();
     // SAFETY: cdir and every id are NUL-terminated and outlive the call;

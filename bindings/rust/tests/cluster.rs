@@ -22,7 +22,9 @@ fn three_nodes_elect_one_leader() {
         .map(|i| {
             let (e1, e2) = (events.clone(), events.clone());
             c.builder(i)
-                .on_state_change(move |from, to, term| e1.lock().unwrap().push(format!("n{} {from}->{to} t{term}", i + 1)))
+                .on_state_change(move |from, to, term| {
+                    e1.lock().unwrap().push(format!("n{} {from}->{to} t{term}", i + 1))
+                })
                 .on_leader_change(move |l, term| e2.lock().unwrap().push(format!("n{} leader={l:?} t{term}", i + 1)))
                 .start()
                 .unwrap()
@@ -80,7 +82,13 @@ fn step_down_hands_over() {
     let took = start.elapsed();
     assert_ne!(l2, l, "another node took over");
     assert!(nodes[l2].term() > term);
-    println!("checked: {} handed over to {} in {took:?} (term {} -> {})", nodes[l].id(), nodes[l2].id(), term, nodes[l2].term());
+    println!(
+        "checked: {} handed over to {} in {took:?} (term {} -> {})",
+        nodes[l].id(),
+        nodes[l2].id(),
+        term,
+        nodes[l2].term()
+    );
 }
 
 #[test]
@@ -101,7 +109,11 @@ fn closing_the_leader_hands_over_and_peers_keep_working() {
     rest[l2].step_down().unwrap_or_else(|e| assert_eq!(e.kind(), ErrorKind::NoPeer));
     let s = rest[f].stats();
     assert!(s.net_msgs_received > 0);
-    println!("checked: leader closed gracefully, {} leads at term {}; survivors answer normally", rest[l2].id(), rest[l2].term());
+    println!(
+        "checked: leader closed gracefully, {} leads at term {}; survivors answer normally",
+        rest[l2].id(),
+        rest[l2].term()
+    );
 }
 
 #[test]
@@ -238,11 +250,13 @@ fn vote_hooks_decide_who_can_lead() {
     println!("checked: the grant hook ({} calls) let only the up-to-date node lead", grants.load(Ordering::Relaxed));
 }
 
-/// A finding, not a property the binding can fix: on a 2-core machine, 6
-/// threads calling `state()`/`is_leader()` in tight loops (no pause) keep the
-/// cluster from electing a leader for 10 s. Each C-to-Go call occupies one of
-/// the Go runtime's GOMAXPROCS slots, so the election's goroutines wait. Run
-/// with `cargo test --offline --test cluster -- --ignored tight_query`.
+/// A finding about the C library, not something the binding can fix: on a
+/// 2-core machine, 6 threads calling `state()`/`is_leader()` in tight loops
+/// (no pause) keep the cluster from electing a leader for 10 s. Each C-to-Go
+/// call holds one of the Go runtime's GOMAXPROCS slots (default: the number
+/// of cores) while it runs, so the election's goroutines wait for a slot.
+/// With `GOMAXPROCS=16` in the environment the same test elects in ~130 ms.
+/// Run with `cargo test --offline --test cluster -- --ignored tight_query --nocapture`.
 #[test]
 #[ignore]
 fn tight_query_loops_starve_the_election() {

@@ -31,26 +31,76 @@ fn bad_configs_are_rejected() {
     let ms = Duration::from_millis;
     let cases: Vec<(&str, graft::Result<Node>, ErrorKind, &str)> = vec![
         ("empty node id", c.builder_with(0, "test", "", &c.addrs[0]).start(), ErrorKind::InvalidArgument, "id"),
-        ("id with a bad character", c.builder_with(0, "test", "n 1", &c.addrs[0]).start(), ErrorKind::InvalidArgument, "id"),
-        ("id starting with a dot", c.builder_with(0, "test", ".n1", &c.addrs[0]).start(), ErrorKind::InvalidArgument, "id"),
-        ("id with a NUL byte", c.builder_with(0, "test", "n\01", &c.addrs[0]).start(), ErrorKind::InvalidArgument, "NUL"),
+        (
+            "id with a bad character",
+            c.builder_with(0, "test", "n 1", &c.addrs[0]).start(),
+            ErrorKind::InvalidArgument,
+            "id",
+        ),
+        (
+            "id starting with a dot",
+            c.builder_with(0, "test", ".n1", &c.addrs[0]).start(),
+            ErrorKind::InvalidArgument,
+            "id",
+        ),
+        (
+            "id with a NUL byte",
+            c.builder_with(0, "test", "n\0x", &c.addrs[0]).start(),
+            ErrorKind::InvalidArgument,
+            "NUL",
+        ),
         ("empty cluster", c.builder_with(0, "", "n1", &c.addrs[0]).start(), ErrorKind::InvalidArgument, "cluster"),
         ("self as peer", c.builder(0).peer("n1", "127.0.0.1:1").start(), ErrorKind::InvalidArgument, "n1"),
         ("duplicate peer", c.builder(0).peer("n2", "127.0.0.1:1").start(), ErrorKind::InvalidArgument, "n2"),
         ("malformed peer address", c.builder(0).peer("n9", "nowhere").start(), ErrorKind::InvalidArgument, "nowhere"),
-        ("malformed listen address", c.builder_with(0, "test", "n1", "127.0.0.1").start(), ErrorKind::InvalidArgument, "127.0.0.1"),
-        ("election_min < 3 * heartbeat", c.builder(0).timeouts(ms(50), ms(100), ms(200)).start(), ErrorKind::InvalidArgument, "heartbeat"),
-        ("election_max <= election_min", c.builder(0).timeouts(ms(20), ms(200), ms(200)).start(), ErrorKind::InvalidArgument, "election"),
-        ("election_max over an hour", c.builder(0).timeouts(ms(20), ms(200), Duration::from_secs(3601)).start(), ErrorKind::InvalidArgument, "election"),
-        ("timeout beyond u32 ms", c.builder(0).timeouts(ms(20), ms(200), Duration::from_secs(u64::MAX / 4)).start(), ErrorKind::InvalidArgument, "too long"),
+        (
+            "malformed listen address",
+            c.builder_with(0, "test", "n1", "127.0.0.1").start(),
+            ErrorKind::InvalidArgument,
+            "127.0.0.1",
+        ),
+        (
+            "election_min < 3 * heartbeat",
+            c.builder(0).timeouts(ms(50), ms(100), ms(200)).start(),
+            ErrorKind::InvalidArgument,
+            "heartbeat",
+        ),
+        (
+            "election_max <= election_min",
+            c.builder(0).timeouts(ms(20), ms(200), ms(200)).start(),
+            ErrorKind::InvalidArgument,
+            "election",
+        ),
+        (
+            "election_max over an hour",
+            c.builder(0).timeouts(ms(20), ms(200), Duration::from_secs(3601)).start(),
+            ErrorKind::InvalidArgument,
+            "election",
+        ),
+        (
+            "timeout beyond u32 ms",
+            c.builder(0).timeouts(ms(20), ms(200), Duration::from_secs(u64::MAX / 4)).start(),
+            ErrorKind::InvalidArgument,
+            "too long",
+        ),
         ("clock drift out of range", c.builder(0).max_clock_drift(0.5).start(), ErrorKind::InvalidArgument, "drift"),
-        ("no state path", {
-            let certs = c.dir.path().join("certs");
-            Node::builder("test", "n1", c.addrs[0].clone())
-                .tls(certs.join("n1.pem"), certs.join("n1-key.pem"), certs.join("ca.pem"))
-                .start()
-        }, ErrorKind::InvalidArgument, "state"),
-        ("no TLS files", Node::builder("test", "n1", c.addrs[0].clone()).state_path(c.dir.path().join("x.graft")).start(), ErrorKind::InvalidArgument, "tls"),
+        (
+            "no state path",
+            {
+                let certs = c.dir.path().join("certs");
+                Node::builder("test", "n1", c.addrs[0].clone())
+                    .tls(certs.join("n1.pem"), certs.join("n1-key.pem"), certs.join("ca.pem"))
+                    .start()
+            },
+            ErrorKind::InvalidArgument,
+            "state",
+        ),
+        (
+            "no TLS files",
+            Node::builder("test", "n1", c.addrs[0].clone()).state_path(c.dir.path().join("x.graft")).start(),
+            ErrorKind::InvalidArgument,
+            "tls",
+        ),
     ];
     let n = cases.len();
     for (what, r, kind, needle) in cases {
@@ -76,8 +126,18 @@ fn bad_certificates_are_rejected() {
     expect_err("garbage certificate", tls(&d.join("garbage.pem"), &key, &ca), ErrorKind::Tls, "garbage.pem");
     expect_err("garbage CA", tls(&cert, &key, &d.join("garbage.pem")), ErrorKind::Tls, "garbage.pem");
     expect_err("key of another certificate", tls(&cert, &other.join("n1-key.pem"), &ca), ErrorKind::Tls, "");
-    expect_err("certificate of another node", tls(&certs.join("n2.pem"), &certs.join("n2-key.pem"), &ca), ErrorKind::Tls, "n1");
-    expect_err("certificate not signed by the CA", tls(&other.join("n1.pem"), &other.join("n1-key.pem"), &ca), ErrorKind::Tls, "");
+    expect_err(
+        "certificate of another node",
+        tls(&certs.join("n2.pem"), &certs.join("n2-key.pem"), &ca),
+        ErrorKind::Tls,
+        "n1",
+    );
+    expect_err(
+        "certificate not signed by the CA",
+        tls(&other.join("n1.pem"), &other.join("n1-key.pem"), &ca),
+        ErrorKind::Tls,
+        "",
+    );
 }
 
 #[test]
@@ -98,7 +158,9 @@ fn a_peer_with_another_ca_is_reported_not_trusted() {
     let n2 = c.builder(1).start().unwrap();
     let n3 = c.builder(2).start().unwrap();
     let l = wait_for_leader(&[&n2, &n3], Duration::from_secs(10));
-    wait_until("a TLS error reported on n1", Duration::from_secs(10), || errors.lock().unwrap().contains(&ErrorKind::Tls));
+    wait_until("a TLS error reported on n1", Duration::from_secs(10), || {
+        errors.lock().unwrap().contains(&ErrorKind::Tls)
+    });
     assert!(!n1.is_leader());
     assert_ne!(n1.leader().as_deref(), Some(["n2", "n3"][l]));
     wait_until("handshake failures counted", Duration::from_secs(10), || {
@@ -141,7 +203,9 @@ fn unwritable_state_folder_is_reported_at_first_save() {
         .on_error(move |e| e2.lock().unwrap().push((e.kind(), e.to_string())))
         .start()
         .unwrap();
-    wait_until("a storage error", Duration::from_secs(10), || errors.lock().unwrap().iter().any(|(k, _)| *k == ErrorKind::Storage));
+    wait_until("a storage error", Duration::from_secs(10), || {
+        errors.lock().unwrap().iter().any(|(k, _)| *k == ErrorKind::Storage)
+    });
     assert!(n.stats().storage_errors > 0);
     assert!(!n.is_leader());
     println!("checked: missing state folder: {:?}", errors.lock().unwrap()[0]);
