@@ -576,6 +576,13 @@ func TestFileStorage_AtomicSave(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	require.Equal(t, "save", se.Op)
 	require.Contains(t, err.Error(), "missing")
+
+	// The missing folder is found at Load (so New fails at start), not at
+	// the first vote.
+	_, err = NewFileStorage(filepath.Join(dir, "missing", "state")).Load()
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, "load", se.Op)
+	require.Contains(t, err.Error(), filepath.Join(dir, "missing"))
 }
 
 func TestNode_StatsCounters(t *testing.T) {

@@ -89,6 +89,14 @@ func decodeHardState(b []byte) (HardState, error) {
 func (s *FileStorage) Load() (HardState, error) {
 	b, err := os.ReadFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
+		// A fresh node, but only if the file can be created later: a
+		// missing folder found now beats a failing save at the first vote.
+		if fi, derr := os.Stat(filepath.Dir(s.path)); derr != nil || !fi.IsDir() {
+			if derr == nil {
+				derr = errors.New("not a directory")
+			}
+			return HardState{}, &StorageError{Path: s.path, Op: "load", Err: fmt.Errorf("folder %s: %w", filepath.Dir(s.path), derr)}
+		}
 		return HardState{}, nil
 	}
 	if err != nil {
