@@ -1,0 +1,287 @@
+// Command bench measures graft the way its users judge it, and compares it
+// with nats-io/graft and hashicorp/raft in the same run: failover after
+// SIGKILL of the leader, handover, disruption by a returning node, idle
+// cost, time to the first leader, memory, and the API cost figures printed
+// by the bindings' own benchmarks. Every node is a separate process on
+// loopback (graft: cmd/graftnode over QUIC; nats-io/graft: cmd/natsnode via
+// cmd/natsserver; hashicorp/raft: cmd/hraftnode over TCP). It prints a
+// Markdown table, and writes the raw figures (results.json), the table
+// (results.md) and PNG charts into -out.
+//
+// Run it with `make bench`, or from the bench folder:
+//
+//	go run ./cmd/bench -trials 50 -out ../docs/bench
+//
+// Times are host CLOCK_MONOTONIC: the harness reads it just before it
+// signals a node, the node stamps its EVENT lines with it.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/graftlib/graft/bench/internal/testbed"
+	"github.com/graftlib/graft/election"
+)
+
+var (
+	trials        = flag.Int("trials", 50, "failover trials per cluster size (graft, default timings)")
+	sizesFlag     = flag.String("sizes", "3,5,7", "cluster sizes for the failover trials")
+	hoTrials      = flag.Int("handover-trials", 20, "handover trials (step-down and close each)")
+	cmpTrials     = flag.Int("cmp-trials", 20, "failover trials per library in the comparison")
+	cmpHoTrials   = flag.Int("cmp-handover-trials", 10, "handover trials per library and kind in the comparison")
+	disruptTrials = flag.Int("disrupt-trials", 3, "partition trials shorter than the transport's idle timeout")
+	disruptLong   = flag.Int("disrupt-long-trials", 1, "partition trials longer than the transport's idle timeout (3 s)")
+	idleDur       = flag.Duration("idle", 8*time.Second, "measuring window of each idle-cost run")
+	firstTrials   = flag.Int("first-trials", 5, "cold starts of three nodes for the time to the first leader")
+	out           = flag.String("out", "../docs/bench", "folder for results.json, results.md and the charts")
+	worker        = flag.String("worker", "../build/leader_worker", "the C leader_worker (memory row); \"\" skips it")
+	root          = flag.String("root", "..", "the graft repository, for make bench-c/bench-python/bench-rust")
+	api           = flag.Bool("api", true, "run make bench-c, bench-python, bench-rust when the targets exist")
+	only          = flag.String("only", "", "comma-separated sections to run (failover,handover,disruption,idle,first,memory,compare,api); empty: all")
+	goTool        = flag.String("go", "go", "the go command, to build the node programs")
+	quietFlag     = flag.Duration("quiet", 150*time.Millisecond, "a leader is stable once nothing happened for this long")
+	settleFlag    = flag.Duration("settle", 1200*time.Millisecond, "after restarting a node, wait this long before the next trial (graft's QUIC keep-alive probes every connection each second)")
+	keep          = flag.Bool("keep", false, "keep the work folder (node logs: nodes.log)")
+)
+
+// cmpTiming is nats-io/graft's fixed timing, used for the comparison.
+var cmpTiming = testbed.Timing{Heartbeat: 100, ElectionMin: 500, ElectionMax: 1000}
+
+func want(section string) bool {
+	if *only == "" {
+		return true
+	}
+	for _, s := range strings.Split(*only, ",") {
+		if strings.TrimSpace(s) == section {
+			return true
+		}
+	}
+	return false
+}
+
+func main() {
+	flag.Parse()
+	log.SetFlags(log.Ltime)
+	log.SetPrefix("bench: ")
+	quiet = *quietFlag
+	settle = *settleFlag
+	start := time.Now()
+
+	work, err := os.MkdirTemp("", "graft-bench-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	logFile, err := os.Create(filepath.Join(work, "nodes.log"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer logFile.Close()
+	cleanup := func() {
+		if *keep {
+			log.Printf("kept %s", work)
+			return
+		}
+		os.RemoveAll(work)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sig
+		log.Printf("interrupted; node processes die with the harness (PDEATHSIG)")
+		cleanup()
+		os.Exit(1)
+	}()
+
+	w := *worker
+	if w != "" {
+		if abs, err := filepath.Abs(w); err == nil {
+			w = abs
+		}
+		if _, err := os.Stat(w); err != nil {
+			log.Printf("no C worker at %s: the C memory row is not measured", w)
+			w = ""
+		}
+	}
+	log.Printf("building the node programs (work folder %s)", work)
+	env, err := testbed.NewEnv(*goTool, work, w, logFile)
+	if err != nil {
+		log.Fatal(err)
+	}
+	res := &Results{
+		Date:    time.Now().UTC().Format(time.RFC3339),
+		Host:    host(),
+		Default: testbed.Timing{Heartbeat: int(election.DefaultHeartbeat.Milliseconds()), ElectionMin: int(election.DefaultElectionMin.Milliseconds()), ElectionMax: int(election.DefaultElectionMax.Milliseconds())},
+		Compare: Compare{Timing: cmpTiming, HRaftSettings: "HeartbeatTimeout = ElectionTimeout = LeaderLeaseTimeout = 500 ms: a follower campaigns after [500, 1000] ms without contact, a candidate retries after [500, 1000] ms; heartbeats every [50, 100] ms (HeartbeatTimeout/10, randomised, not configurable). Pre-vote on (the v1.8.0 default)."},
+		Flags:   flags(),
+	}
+	run(env, res)
+	res.RunSeconds = time.Since(start).Seconds()
+
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	b, _ := json.MarshalIndent(res, "", "  ")
+	if err := os.WriteFile(filepath.Join(*out, "results.json"), append(b, '\n'), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	charts, err := drawCharts(res, *out)
+	if err != nil {
+		log.Printf("charts: %v", err)
+	}
+	md := table(res, charts)
+	if err := os.WriteFile(filepath.Join(*out, "results.md"), []byte(md), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(md)
+	log.Printf("done in %.0f s; wrote %s", res.RunSeconds, *out)
+	cleanup()
+}
+
+func run(env *testbed.Env, res *Results) {
+	var sizes []int
+	for _, s := range strings.Split(*sizesFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			log.Fatalf("bad -sizes %q", *sizesFlag)
+		}
+		sizes = append(sizes, n)
+	}
+	zero := testbed.Timing{}
+
+	// Failover at the default timings, and on the 3-node cluster handover.
+	for _, n := range sizes {
+		if !want("failover") && !(n == 3 && want("handover")) {
+			continue
+		}
+		b, err := env.Graft(n, zero, false, testbed.Options{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		if _, err := b.StartAll(); err != nil {
+			log.Fatal(err)
+		}
+		if want("failover") {
+			log.Printf("graft failover, %d nodes, %d trials", n, *trials)
+			f := failover(b, *trials)
+			res.Failover = append(res.Failover, summarizeFailover(f))
+			log.Printf("  %s", res.Failover[len(res.Failover)-1].line())
+		}
+		if n == 3 && want("handover") {
+			for _, how := range []string{"step_down", "close"} {
+				log.Printf("graft handover (%s), %d trials", how, *hoTrials)
+				h := summarizeHandover(handover(b, how, *hoTrials))
+				res.Handover = append(res.Handover, h)
+				log.Printf("  %s", h.line())
+			}
+		}
+		b.Close()
+	}
+
+	if want("disruption") {
+		b, err := env.Graft(3, zero, false, testbed.Options{Relay: true})
+		if err != nil {
+			log.Fatal(err)
+		}
+		if _, err := b.StartAll(); err != nil {
+			log.Fatal(err)
+		}
+		emax := time.Duration(res.Default.ElectionMax) * time.Millisecond
+		log.Printf("graft disruption: %d partitions of 5 x ElectionMax, %d of 8 s", *disruptTrials, *disruptLong)
+		if *disruptTrials > 0 {
+			res.Disruption = append(res.Disruption, disruption(b, *disruptTrials, 5*emax, 4*emax))
+		}
+		if *disruptLong > 0 {
+			res.Disruption = append(res.Disruption, disruption(b, *disruptLong, 8*time.Second, 4*emax))
+		}
+		for _, d := range res.Disruption {
+			log.Printf("  partition %.0f ms: %d trials, %d leader changes, %d with a term change", d.PartitionMs, d.Trials, d.LeaderChanges, d.TermChanges)
+		}
+		b.Close()
+	}
+
+	if want("idle") || want("memory") {
+		for _, n := range []int{3, 5} {
+			b, err := env.Graft(n, zero, false, testbed.Options{Relay: true})
+			if err != nil {
+				log.Fatal(err)
+			}
+			log.Printf("graft idle cost, %d nodes, %s", n, *idleDur)
+			r, err := idle(b, *idleDur)
+			b.Close()
+			if err != nil {
+				log.Printf("  %v", err)
+				continue
+			}
+			res.Idle = append(res.Idle, r)
+			log.Printf("  %s", r.line())
+		}
+	}
+
+	if want("memory") && env.Worker != "" {
+		b, err := env.Graft(3, zero, true, testbed.Options{Relay: true})
+		if err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("C leader_worker idle cost and memory, 3 nodes, %s", *idleDur/2)
+		r, err := idle(b, *idleDur/2)
+		b.Close()
+		if err != nil {
+			log.Printf("  %v", err)
+		} else {
+			res.Idle = append(res.Idle, r)
+			log.Printf("  %s", r.line())
+		}
+	}
+
+	if want("first") {
+		log.Printf("graft time to first leader, 3 nodes, %d cold starts", *firstTrials)
+		s, err := firstLeader(func() (*testbed.Bed, error) { return env.Graft(3, zero, false, testbed.Options{}) }, *firstTrials)
+		if err != nil {
+			log.Printf("  %v", err)
+		}
+		res.FirstLeader = FirstLeader{Lib: testbed.Graft, Nodes: 3, SamplesMs: s}
+		res.FirstLeader.Summary = summarize(s)
+		log.Printf("  median %.1f ms, max %.1f ms", res.FirstLeader.Summary.Median, res.FirstLeader.Summary.Max)
+	}
+
+	if want("compare") {
+		compare(env, res)
+	}
+
+	if want("api") && *api {
+		res.API = apiCost(*root)
+	}
+}
+
+func host() Host {
+	h := Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		h.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				h.CPU = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	return h
+}
+
+func flags() map[string]string {
+	m := map[string]string{}
+	flag.VisitAll(func(f *flag.Flag) { m[f.Name] = f.Value.String() })
+	return m
+}

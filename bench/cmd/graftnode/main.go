@@ -1,0 +1,155 @@
+// Command graftnode runs one graft node (election + QUIC transport, the Go
+// packages directly) for the benchmark harness, and prints its events in the
+// format of examples/c/leader_worker.c, stamped with CLOCK_MONOTONIC:
+//
+//	READY t=<ms> id=<id> pid=<pid>
+//	EVENT t=<ms> id=<id> kind=state from=<s> state=<s> term=<n> leader=<id or ->
+//	EVENT t=<ms> id=<id> kind=leader state=<s> term=<n> leader=<id or ->
+//	STEPDOWN t=<ms> id=<id> err=<error or ->
+//	STATS t=<ms> id=<id> msgs_sent=<n> bytes_sent=<n> msgs_recv=<n> bytes_recv=<n>
+//
+// Signals: SIGUSR1 asks the node to step down (leadership transfer) and keep
+// running; SIGTERM or SIGINT closes it (a leader hands over first) and exits.
+//
+//	graftnode -id n1 -listen 127.0.0.1:7001 -peer n2=127.0.0.1:7002 -peer n3=... \
+//	    -state /tmp/n1.graft -certs /tmp/certs [-heartbeat-ms 50 -election-min-ms 300 -election-max-ms 450]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/graftlib/graft/bench/internal/mono"
+	"github.com/graftlib/graft/election"
+	"github.com/graftlib/graft/transport"
+)
+
+type peers map[string]string
+
+func (p peers) String() string { return fmt.Sprint(map[string]string(p)) }
+
+func (p peers) Set(v string) error {
+	id, addr, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("want ID=HOST:PORT, got %q", v)
+	}
+	p[id] = addr
+	return nil
+}
+
+var (
+	outMu sync.Mutex
+	state = election.StateFollower
+	lead  = "-"
+)
+
+// emit prints one line: the kind, the CLOCK_MONOTONIC time, the rest.
+func emit(kind, format string, args ...any) {
+	outMu.Lock()
+	fmt.Printf("%s t=%.3f %s\n", kind, mono.Ms(), fmt.Sprintf(format, args...))
+	outMu.Unlock()
+}
+
+func main() {
+	ps := peers{}
+	id := flag.String("id", "", "node id (required)")
+	listen := flag.String("listen", "", "UDP host:port to listen on (required)")
+	statePath := flag.String("state", "", "state file (required)")
+	certs := flag.String("certs", "", "folder with ca.pem, <id>.pem, <id>-key.pem (required)")
+	cluster := flag.String("cluster", "graft-bench", "cluster name")
+	hb := flag.Int("heartbeat-ms", 0, "heartbeat, ms (0: default)")
+	emin := flag.Int("election-min-ms", 0, "minimum election timeout, ms (0: default)")
+	emax := flag.Int("election-max-ms", 0, "maximum election timeout, ms (0: default)")
+	verbose := flag.Bool("v", os.Getenv("GRAFTNODE_VERBOSE") != "", "print the node's log lines (debug level too) to stderr; default on when GRAFTNODE_VERBOSE is set")
+	flag.Var(ps, "peer", "peer as ID=HOST:PORT (repeat)")
+	flag.Parse()
+	if *id == "" || *listen == "" || *statePath == "" || *certs == "" {
+		flag.Usage()
+		os.Exit(2)
+	}
+
+	tr, err := transport.New(transport.Config{
+		Cluster: *cluster, ID: *id, Listen: *listen, Peers: ps,
+		CertFile: *certs + "/" + *id + ".pem", KeyFile: *certs + "/" + *id + "-key.pem", CAFile: *certs + "/ca.pem",
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "graftnode:", err)
+		os.Exit(1)
+	}
+	cfg := election.DefaultConfig()
+	cfg.Cluster, cfg.ID, cfg.StatePath = *cluster, *id, *statePath
+	for p := range ps {
+		cfg.Peers = append(cfg.Peers, p)
+	}
+	ms := func(v int, def time.Duration) time.Duration {
+		if v == 0 {
+			return def
+		}
+		return time.Duration(v) * time.Millisecond
+	}
+	cfg.Heartbeat = ms(*hb, cfg.Heartbeat)
+	cfg.ElectionMin = ms(*emin, cfg.ElectionMin)
+	cfg.ElectionMax = ms(*emax, cfg.ElectionMax)
+	// Callbacks run one at a time, in order, on the node's callback goroutine.
+	cfg.OnStateChange = func(from, to election.State, term uint64) {
+		state = to
+		emit("EVENT", "id=%s kind=state from=%s state=%s term=%d leader=%s", *id, name(from), name(to), term, lead)
+	}
+	cfg.OnLeaderChange = func(leader string, term uint64) {
+		lead = leader
+		if lead == "" {
+			lead = "-"
+		}
+		emit("EVENT", "id=%s kind=leader state=%s term=%d leader=%s", *id, name(state), term, lead)
+	}
+	cfg.OnError = func(err error) { fmt.Fprintf(os.Stderr, "graftnode %s: %v\n", *id, err) }
+	if *verbose {
+		cfg.OnLog = func(level election.LogLevel, msg string) {
+			fmt.Fprintf(os.Stderr, "LOG t=%.3f %s %s\n", mono.Ms(), level, msg)
+		}
+	}
+
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
+	n, err := election.New(cfg, tr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "graftnode:", err)
+		os.Exit(1)
+	}
+	emit("READY", "id=%s pid=%d", *id, os.Getpid())
+	for s := range sig {
+		if s == syscall.SIGUSR1 {
+			err := n.StepDown()
+			e := "-"
+			if err != nil {
+				e = strings.ReplaceAll(err.Error(), " ", "_")
+			}
+			emit("STEPDOWN", "id=%s err=%s", *id, e)
+			continue
+		}
+		break
+	}
+	n.Close()
+	st := tr.Stats()
+	emit("STATS", "id=%s msgs_sent=%d bytes_sent=%d msgs_recv=%d bytes_recv=%d", *id, st.MessagesSent, st.BytesSent, st.MessagesReceived, st.BytesReceived)
+}
+
+func name(s election.State) string {
+	switch s {
+	case election.StateFollower:
+		return "follower"
+	case election.StateCandidate:
+		return "candidate"
+	case election.StateLeader:
+		return "leader"
+	case election.StateClosed:
+		return "closed"
+	}
+	return "unknown"
+}
