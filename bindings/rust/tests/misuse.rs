@@ -190,25 +190,17 @@ fn corrupt_state_file_is_an_error_not_a_reset() {
 }
 
 #[test]
-fn unwritable_state_folder_is_reported_at_first_save() {
-    // graft_node_new accepts a state path whose folder does not exist (a
-    // missing file is a fresh node); the first save of a term fails, which
-    // on_error reports and stats count, and the node never leads.
+fn missing_state_folder_is_refused_at_start() {
+    // A missing file is a fresh node, but a missing folder would only fail at
+    // the first vote: start refuses it at once, naming the folder.
     let c = Cluster::new("nofolder", 1);
-    let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let e2 = errors.clone();
-    let n = c
-        .builder(0)
-        .state_path(c.dir.path().join("no/such/dir/n1.graft"))
-        .on_error(move |e| e2.lock().unwrap().push((e.kind(), e.to_string())))
-        .start()
-        .unwrap();
-    wait_until("a storage error", Duration::from_secs(10), || {
-        errors.lock().unwrap().iter().any(|(k, _)| *k == ErrorKind::Storage)
-    });
-    assert!(n.stats().storage_errors > 0);
-    assert!(!n.is_leader());
-    println!("checked: missing state folder: {:?}", errors.lock().unwrap()[0]);
+    expect_err(
+        "state file in a missing folder",
+        c.builder(0).state_path(c.dir.path().join("no/such/dir/n1.graft")).start(),
+        ErrorKind::Storage,
+        "no/such/dir",
+    );
+    println!("checked: a state path in a missing folder is refused with Storage");
 }
 
 #[test]
