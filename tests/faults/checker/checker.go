@@ -63,6 +63,10 @@ type Failover struct {
 	LeaderAtHeal bool   // a lease was held at the heal (Took is 0)
 	Found        bool   // a leader appeared before the next fault
 	Took         time.Duration
+	// Outage is the longest time without a live leader from the fault's
+	// injection to the next fault (or the end): the failover time when
+	// the fault removed the leader, 0 when it did not.
+	Outage time.Duration
 }
 
 // Disruption is a term raised after a heal while a leader was in office.
@@ -126,6 +130,7 @@ func (r *Report) Summary() string {
 	all, fo := r.FailoverTimes()
 	fmt.Fprintf(&b, "heals: %d, leader in office at heal: %d; failover after heal (all) %s; (no leader at heal, n=%d) %s\n",
 		len(r.Failovers), len(r.Failovers)-len(fo), Stats(all), len(fo), Stats(fo))
+	fmt.Fprintf(&b, "longest time without a leader per fault: %s\n", Stats(r.Outages()))
 	fmt.Fprintf(&b, "rejoin disruptions: %d\n", len(r.Disruptions))
 	return b.String()
 }
@@ -143,6 +148,17 @@ func (r *Report) FailoverTimes() (all, leaderless []time.Duration) {
 		}
 	}
 	return all, leaderless
+}
+
+// Outages returns the non-zero outages of every fault.
+func (r *Report) Outages() []time.Duration {
+	var out []time.Duration
+	for _, f := range r.Failovers {
+		if f.Outage > 0 {
+			out = append(out, f.Outage)
+		}
+	}
+	return out
 }
 
 // Stats formats median, p99 and max of ds.
@@ -356,16 +372,59 @@ func intersect(a, b []Claim) []Overlap {
 	return out
 }
 
-// holder returns the claim covering t, if any.
-func (r *Report) holder(ids []string, t int64) (Claim, bool) {
+// holder returns the claim of a live node covering t, if any: a claim of
+// a node killed after it began (KILLED line in (From, t]) still counts for
+// overlaps, the lease being what it promised, but nobody holds that office
+// any more.
+func (r *Report) holder(run *Run, ids []string, t int64) (Claim, bool) {
 	for _, id := range ids {
 		for _, c := range r.Claims[id] {
-			if c.From <= t && t < c.To {
+			if c.From <= t && t < c.To && !killedBetween(run.Nodes[id], c.From, t) {
 				return c, true
 			}
 		}
 	}
 	return Claim{}, false
+}
+
+func killedBetween(lines []Line, from, to int64) bool {
+	for _, l := range lines {
+		if l.Kind == "KILLED" && l.T > from && l.T <= to {
+			return true
+		}
+	}
+	return false
+}
+
+// outage is the longest stretch of [from, to) in which no live node held a
+// lease.
+func (r *Report) outage(run *Run, ids []string, from, to int64) time.Duration {
+	var cs []Claim
+	for _, id := range ids {
+		for _, c := range r.Claims[id] {
+			// A killed node's claim ends, for this purpose, at its death.
+			for _, l := range run.Nodes[id] {
+				if l.Kind == "KILLED" && l.T > c.From && l.T < c.To {
+					c.To = l.T
+					break
+				}
+			}
+			if c.To > from && c.From < to {
+				cs = append(cs, c)
+			}
+		}
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].From < cs[j].From })
+	var longest int64
+	at := from
+	for _, c := range cs {
+		if c.From > at {
+			longest = max(longest, c.From-at)
+		}
+		at = max(at, c.To)
+	}
+	longest = max(longest, to-at)
+	return time.Duration(longest)
 }
 
 // checkHeals measures the time to a leader after each heal and looks for
@@ -384,7 +443,12 @@ func (r *Report) checkHeals(run *Run, ids []string, end int64) {
 			}
 		}
 		f := Failover{N: int(e.Int("n")), Kind: e.Fields["kind"], Heal: h}
-		c, inOffice := r.holder(ids, h)
+		for _, fe := range run.Events[:i] {
+			if fe.Kind == "FAULT" && fe.Int("n") == e.Int("n") {
+				f.Outage = r.outage(run, ids, fe.T, limit)
+			}
+		}
+		c, inOffice := r.holder(run, ids, h)
 		if inOffice {
 			f.LeaderAtHeal, f.Found = true, true
 		} else {

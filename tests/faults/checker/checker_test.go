@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -245,6 +246,27 @@ func TestCheck_RejoinDisruption(t *testing.T) {
 	if len(r.Disruptions) != 0 {
 		t.Fatalf("disruptions %+v", r.Disruptions)
 	}
+}
+
+// A leader killed just before the heal of another fault still has a lease
+// on paper, but is not in office: the election that follows is no rejoin
+// disruption.
+func TestCheck_KilledLeaderIsNotInOffice(t *testing.T) {
+	run := &Run{
+		Nodes: map[string][]Line{
+			"n1": logf("START @0 id=n1 term=1 pid=1 rate=1 anchor=0", lease(100, 215, 2), lease(120, 235, 2), "KILLED @130", "START @230 id=n1 term=2 pid=5 rate=0.991 anchor=230"),
+			"n2": logf("START @0 id=n2 term=1 pid=2 rate=1 anchor=0", "TERM @100 term=2", "TERM @260 term=3", lease(270, 385, 3), lease(290, 405, 3)),
+		},
+		Events: logf("BEGIN @0", "FAULT @125 n=1 kind=skew desc=restart n1 (leader)", "HEAL @230 n=1 kind=skew", "END @300"),
+	}
+	r := Check(run, params)
+	requireClean(t, r)
+	if f := r.Failovers[0]; f.LeaderAtHeal || f.Took != 40*time.Millisecond || f.Outage != 140*time.Millisecond {
+		t.Fatalf("failover %+v", f)
+	}
+	// Had n1 lived, n2's term 3 would be a disruption.
+	run.Nodes["n1"] = slices.Delete(run.Nodes["n1"], 3, 5)
+	requireViolation(t, Check(run, params), "n2 raised the term to 3 30ms after the heal while n1 led term 2")
 }
 
 func TestParseLines(t *testing.T) {

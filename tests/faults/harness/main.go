@@ -135,6 +135,7 @@ type totals struct {
 	termErrors   int
 	disruptions  int
 	all, noLdr   []time.Duration
+	outages      []time.Duration
 	heals        int
 	failed       []uint64
 	withOverlaps int
@@ -182,6 +183,7 @@ func runAll(n int, seed uint64, nocq bool, dir, certs, bin string, relay *Relay,
 			t.heals += len(r.Failovers)
 			a, l := r.FailoverTimes()
 			t.all, t.noLdr = append(t.all, a...), append(t.noLdr, l...)
+			t.outages = append(t.outages, r.Outages()...)
 			if len(r.Overlaps) > 0 {
 				t.withOverlaps++
 			}
@@ -202,8 +204,8 @@ func runAll(n int, seed uint64, nocq bool, dir, certs, bin string, relay *Relay,
 		fmt.Printf("    %s in %s", status, time.Since(t0).Round(10*time.Millisecond))
 		if r != nil {
 			a, _ := r.FailoverTimes()
-			fmt.Printf(": terms with a leader %d, overlaps %d (longest %s), rejoin disruptions %d, failover %s",
-				len(r.LeadersPerTerm), len(r.Overlaps), r.MaxOverlap, len(r.Disruptions), checker.Stats(a))
+			fmt.Printf(": terms with a leader %d, overlaps %d (longest %s), rejoin disruptions %d, after heal %s, leaderless %s",
+				len(r.LeadersPerTerm), len(r.Overlaps), r.MaxOverlap, len(r.Disruptions), checker.Stats(a), checker.Stats(r.Outages()))
 		}
 		fmt.Println()
 		if failed {
@@ -237,6 +239,8 @@ func runAll(n int, seed uint64, nocq bool, dir, certs, bin string, relay *Relay,
 	fmt.Printf("  term regressions: %d; rejoin disruptions: %d\n", t.termErrors, t.disruptions)
 	fmt.Printf("  failover after heal (bound %s): all %d heals %s; the %d with no leader at the heal %s\n",
 		10*electionMax, len(t.all), checker.Stats(t.all), len(t.noLdr), checker.Stats(t.noLdr))
+	fmt.Printf("  longest time without a leader, per fault that removed it (the failover time): %d faults %s\n",
+		len(t.outages), checker.Stats(t.outages))
 	if len(t.failed) > 0 {
 		fmt.Printf("  FAILED schedules (seeds): %v\n", t.failed)
 		return false

@@ -57,6 +57,9 @@ func newSchedule(seed uint64, nocq bool) schedule {
 			// Longer than the lease (ElectionMin), up to several.
 			f.hold = time.Duration(200+rng.IntN(600)) * time.Millisecond
 		}
+		if f.kind == "skew" {
+			f.hold = 100 * time.Millisecond // down between the kill and the skewed restart
+		}
 		s.faults = append(s.faults, f)
 	}
 	return s
@@ -220,7 +223,6 @@ func (c *cluster) runFault(k int, f fault, relay *Relay) (string, error) {
 		x, xs := target(50)
 		rate := skewRates[rng.IntN(2)]
 		desc = fmt.Sprintf("restart %s with its clock at rate %s", xs, rate)
-		f.hold = 100 * time.Millisecond
 		inject = func() error { return c.kill(x) }
 		undo = func() error {
 			c.rates[x] = rate
