@@ -15,8 +15,15 @@ BUILD  ?= build
 
 PY_ENV := PYTHONPATH=$(abspath bindings/python) GRAFT_LIBRARY=$(abspath $(BUILD)/libgraft.so)
 
+# pip, setuptools and wheel build the package offline (test_packaging.py,
+# install-python); Debian ships them for the system Python.
+.PHONY: deps-python-build
+deps-python-build:
+	@$(PYTHON) -c 'import setuptools, wheel' 2>/dev/null && $(PYTHON) -m pip --version >/dev/null 2>&1 || { $(call APT_INSTALL,python3-pip python3-setuptools python3-wheel); }
+	@$(PYTHON) -c 'import setuptools, wheel' && $(PYTHON) -m pip --version >/dev/null || { echo "graft: $(PYTHON) cannot import pip, setuptools and wheel"; exit 1; }
+
 .PHONY: test-python
-test-python: deps-python lib ## Python binding tests (pytest; a skipped test fails the run)
+test-python: deps-python deps-python-build lib ## Python binding tests (pytest; a skipped test fails the run)
 	$(PY_ENV) GRAFT_FAIL_ON_SKIP=1 $(PYTHON) -m pytest -q -p no:cacheprovider bindings/python/tests
 
 .PHONY: bench-python
@@ -29,7 +36,7 @@ bench-python: lib ## Python: µs per node.state, callback round-trip latency
 PIP_INSTALL_FLAGS ?=
 
 .PHONY: install-python
-install-python: lib ## pip install bindings/python (offline, libgraft.so inside)
+install-python: deps-python-build lib ## pip install bindings/python (offline, libgraft.so inside)
 	@flags='$(PIP_INSTALL_FLAGS)'; \
 	if $(PYTHON) -c 'import sys, sysconfig, os; sys.exit(not (sys.prefix == sys.base_prefix and os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED"))))'; then \
 	  flags="$$flags --break-system-packages"; fi; \

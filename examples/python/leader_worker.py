@@ -26,7 +26,6 @@ Output, one line per event (parsed by `make demo` and the failover tests):
 """
 
 import argparse
-import os
 import signal
 import sys
 import threading
