@@ -13,13 +13,15 @@ import (
 	"github.com/quic-go/quic-go/qlogwriter"
 )
 
-// Inbound side: the connections peers dial to us, and everything that
-// arrives on the socket that is not a good message from a peer.
+// Inbound side: the connections peers dial to us, reading messages from
+// every connection (dialled or accepted), and everything that arrives on
+// the socket that is not a good message from a peer.
 
 // Application error codes sent when this node closes an inbound connection.
 const (
 	codeUnknownPeer quic.ApplicationErrorCode = 0x100 + iota
 	codeReplaced
+	codeNoDatagrams
 )
 
 // attempt tracks one inbound connection attempt from its first Initial
@@ -76,6 +78,11 @@ func (q *QUIC) acceptLoop() {
 			c.CloseWithError(codeUnknownPeer, "not a peer of this node")
 			continue
 		}
+		p := q.peers[id]
+		if !p.dialer && !c.ConnectionState().SupportsDatagrams.Remote {
+			c.CloseWithError(codeNoDatagrams, "datagrams required")
+			continue
+		}
 		q.mu.Lock()
 		if q.inbound == nil { // closing
 			q.mu.Unlock()
@@ -84,7 +91,6 @@ func (q *QUIC) acceptLoop() {
 		}
 		old := q.inbound[id]
 		q.inbound[id] = c
-		q.wg.Add(2)
 		q.mu.Unlock()
 		if old != nil {
 			// The peer redialled (it restarted, or lost the old connection
@@ -92,9 +98,19 @@ func (q *QUIC) acceptLoop() {
 			old.CloseWithError(codeReplaced, "replaced by a newer connection")
 		}
 		q.logf("accepted %s from %s", id, remote)
-		go q.readDatagrams(c, id)
-		go q.readStreams(c, id)
+		q.serve(c, id)
+		if !p.dialer {
+			p.handOver(c) // the pair's connection: send on it too (conn.go)
+		}
 	}
+}
+
+// serve starts reading the messages the peer id sends on c, until c is
+// closed or the transport is.
+func (q *QUIC) serve(c *quic.Conn, id string) {
+	q.wg.Add(2)
+	go q.readDatagrams(c, id)
+	go q.readStreams(c, id)
 }
 
 // forget removes c from the inbound table if it is still the current one.

@@ -13,16 +13,40 @@ import (
 
 // Connections and framing.
 //
-// Each node dials one connection to each peer and sends its messages on
-// it; it receives each peer's messages on the connection that peer dialled
-// (accept.go). So a pair of nodes has two connections, one per direction.
-// A single shared connection would save one handshake per pair, but needs
-// a tie-break when both sides dial at once, and a restarted node's old
-// connection must be told apart from its new one; with one connection per
-// direction, each side's reconnect logic is independent and trivially
-// right, and a node can always send without waiting for the other side to
-// dial. Clusters are small (3-7 nodes), so the extra connection costs
-// nothing that matters.
+// A pair of nodes shares one QUIC connection, which carries the messages
+// of both directions. The node whose id sorts first (byte-wise) dials it,
+// and redials it with backoff whenever it is lost; the other node only
+// accepts. Both send on it and read datagrams and streams from it.
+//
+//   - The dialer owns reconnection: its peer goroutine (run) dials, and
+//     after a failure or a loss dials again, with backoff (backoff.go).
+//   - The acceptor's peer goroutine waits for the dialer's connection.
+//     Until it comes, messages queue (QueueLen; a newer heartbeat replaces
+//     an older one), as they queue on the dialer while it dials; when it
+//     comes, the queue is sent on it.
+//   - A newer connection from the same authenticated peer id replaces the
+//     older one at once (accept.go): the dialer only dials when its
+//     connection is gone (lost, or its process restarted), so the newest
+//     is the one in use. Only one side ever dials, so there is no race of
+//     two connections to break.
+//   - A restarted acceptor is noticed by the dialer through a stateless
+//     reset (resetKey): the dialer's next packet on the old connection (a
+//     message, or a keep-alive after keepAlive of silence) reaches the new
+//     process, which answers with a reset, and the dialer redials at once.
+//     Until then the restarted acceptor's messages to that peer wait in its
+//     queue. A restarted dialer simply dials; its new connection replaces
+//     the old one on the acceptor.
+//   - A connection that a peer dials although this node is the dialer of
+//     the pair (the transport never does that; a raw client in a test
+//     does) is read, but never sent on.
+//
+// Why one connection rather than one per direction: a heartbeat and its
+// response travel on the same connection, so the response carries the
+// QUIC ACK of the heartbeat; only the leader's ACK of the response still
+// needs a packet of its own. That is three packets per heartbeat and
+// follower instead of four, half the delayed-ACK timer wake-ups, and one
+// set of loss-detection and keep-alive timers per pair instead of two.
+// See idleFigures below for what it saves.
 //
 // Messages travel as QUIC datagrams (RFC 9221): one msgpack frame per
 // DATAGRAM frame, never retransmitted. Measured with BenchmarkFraming
@@ -55,24 +79,27 @@ type outMsg struct {
 	b    []byte
 }
 
-// peer owns the outgoing connection to one peer and its send queue. Its
-// goroutine (run) dials, redials with backoff after a failure, and drains
-// the queue; Send only appends to the queue.
+// peer owns the connection to one peer and its send queue. Its goroutine
+// (run) obtains the connection (dials it if this node is the pair's
+// dialer, else takes what acceptLoop hands over), replaces it when it is
+// lost, and drains the queue; Send only appends to the queue.
 type peer struct {
-	q    *QUIC
-	id   string
-	addr *net.UDPAddr
+	q      *QUIC
+	id     string
+	addr   *net.UDPAddr
+	dialer bool // this node dials the pair's connection (its id sorts first)
 
 	mu    sync.Mutex
 	queue []outMsg
 
-	wake    chan struct{} // capacity 1: "the queue is not empty"
-	flushed chan int      // run reports here how many messages it flushed at Close
+	wake     chan struct{}   // capacity 1: "the queue is not empty"
+	accepted chan *quic.Conn // capacity 1: the newest connection accepted from the peer (acceptor only)
+	flushed  chan int        // run reports here how many messages it flushed at Close
 }
 
 func newPeer(q *QUIC, id string, addr *net.UDPAddr) *peer {
-	return &peer{q: q, id: id, addr: addr,
-		wake: make(chan struct{}, 1), flushed: make(chan int, 1)}
+	return &peer{q: q, id: id, addr: addr, dialer: q.cfg.ID < id,
+		wake: make(chan struct{}, 1), accepted: make(chan *quic.Conn, 1), flushed: make(chan int, 1)}
 }
 
 // enqueue appends b to the queue without blocking. A heartbeat first
@@ -115,7 +142,19 @@ func (p *peer) take() []outMsg {
 	return q
 }
 
-// run is the peer's goroutine: connect, send, reconnect, until Close.
+// handOver gives the peer goroutine a connection accepted from the peer,
+// replacing one handed over earlier and not yet taken. Only acceptLoop
+// calls it, so it never blocks.
+func (p *peer) handOver(c *quic.Conn) {
+	select {
+	case <-p.accepted:
+	default:
+	}
+	p.accepted <- c
+}
+
+// run is the peer's goroutine: connect (or wait to be connected), send,
+// reconnect, until Close.
 func (p *peer) run() {
 	defer p.q.wg.Done()
 	ctx, flush := p.q.ctx, p.q.flush
@@ -128,44 +167,71 @@ func (p *peer) run() {
 			conn.CloseWithError(0, "closing")
 		}
 	}()
+	// use makes c the connection to send on.
+	use := func(c *quic.Conn, how string) {
+		if connected {
+			p.q.cnt.reconnects.Add(1)
+		}
+		connected = true
+		conn = c
+		p.q.logf("%s %s at %s", how, p.id, c.RemoteAddr())
+	}
 	for {
 		if conn == nil {
 			if flushing {
 				<-ctx.Done()
 				return
 			}
-			c, err := p.dial(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				p.q.rep.report(ReasonUnreachable, &DropError{Reason: ReasonUnreachable, Peer: p.id, Remote: p.addr.String(), Err: err})
+			if !p.dialer {
+				// Wait for the peer to dial; messages stay queued.
 				select {
-				case <-time.After(bo.next()):
+				case c := <-p.accepted:
+					use(c, "connected by")
+				case <-p.wake:
+					continue
 				case <-flush:
 					flushing = true
 					p.flushed <- 0
+					continue
 				case <-ctx.Done():
 					return
 				}
-				continue
+			} else {
+				c, err := p.dial(ctx)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					p.q.rep.report(ReasonUnreachable, &DropError{Reason: ReasonUnreachable, Peer: p.id, Remote: p.addr.String(), Err: err})
+					select {
+					case <-time.After(bo.next()):
+					case <-flush:
+						flushing = true
+						p.flushed <- 0
+					case <-ctx.Done():
+						return
+					}
+					continue
+				}
+				bo.reset()
+				p.q.serve(c, p.id)
+				use(c, "connected to")
 			}
-			bo.reset()
-			if connected {
-				p.q.cnt.reconnects.Add(1)
-			}
-			connected = true
-			conn = c
-			p.q.logf("connected to %s at %s", p.id, p.addr)
 		}
 		var flushNow bool
 		select {
 		case <-ctx.Done():
 			return
 		case <-conn.Context().Done():
-			p.q.logf("connection to %s lost: %v", p.id, context.Cause(conn.Context()))
+			p.q.logf("connection with %s lost: %v", p.id, context.Cause(conn.Context()))
 			conn = nil
 			continue
+		case c := <-p.accepted:
+			// The dialer has a new connection (it restarted, or lost the
+			// old one first); acceptLoop closed the old one.
+			if c != conn {
+				use(c, "reconnected by")
+			}
 		case <-p.wake:
 		case <-flush:
 			if flushing {

@@ -26,9 +26,10 @@ const (
 )
 
 // Connection tuning. A dead or partitioned peer is noticed within
-// idleTimeout (keep-alives flow every keepAlive on every connection); a
-// peer that restarted with the same key is noticed at once through a
-// stateless reset (see resetKey).
+// idleTimeout (quic-go sends a keep-alive PING only after keepAlive without
+// a packet from the peer, so heartbeats make them unnecessary on a busy
+// pair); a peer that restarted with the same key is noticed at the next
+// packet sent to it, through a stateless reset (see resetKey).
 const (
 	keepAlive        = time.Second
 	idleTimeout      = 3 * time.Second
@@ -73,9 +74,9 @@ type Config struct {
 	Logf func(format string, args ...any)
 }
 
-// QUIC is the QUIC transport of a graft node: mutual TLS 1.3, one outgoing
-// connection to each peer (this node dials it; the peer's messages arrive
-// on the connection the peer dialled), messages as msgpack frames in QUIC
+// QUIC is the QUIC transport of a graft node: mutual TLS 1.3, one
+// connection per peer pair, carrying both directions (the node whose id
+// sorts first dials it; see conn.go), messages as msgpack frames in QUIC
 // datagrams. It implements election.Transport. Its methods are safe for
 // concurrent use.
 type QUIC struct {
@@ -100,7 +101,7 @@ type QUIC struct {
 	closeErr error
 	done     chan struct{} // closed when Close has finished
 	deliver  func(election.Message)
-	inbound  map[string]*quic.Conn // authenticated peer id -> its current connection to us
+	inbound  map[string]*quic.Conn // authenticated peer id -> the newest connection it dialled to us
 }
 
 var _ election.Transport = (*QUIC)(nil)

@@ -8,7 +8,7 @@ type Stats struct {
 	BytesSent        uint64 // encoded bytes of those messages
 	MessagesReceived uint64 // messages delivered to the deliver callback
 	BytesReceived    uint64 // encoded bytes of those messages
-	Reconnects       uint64 // outgoing connections established after the first one to a peer
+	Reconnects       uint64 // connections to a peer (dialled or accepted) established after the first one
 	Dropped          DropStats
 }
 
