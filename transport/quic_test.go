@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -137,4 +138,89 @@ func TestQUIC_ReconnectAfterPeerCrash(t *testing.T) {
 	sendUntil(t, a, b2, election.Message{Kind: election.MsgHeartbeat, Term: 2})
 	require.Less(t, time.Since(start), idleTimeout-time.Second, "reconnect took as long as an idle timeout")
 	b.Close()
+}
+
+func TestQUIC_OneConnectionPerPair(t *testing.T) {
+	leakCheck(t)
+	ns := cluster(t, []string{"a", "b", "c"}, nil)
+	for _, from := range []string{"a", "b", "c"} {
+		for _, to := range []string{"a", "b", "c"} {
+			if from != to {
+				sendUntil(t, ns[from], ns[to], election.Message{Kind: election.MsgVote, Term: 3})
+			}
+		}
+	}
+	// Each node accepted exactly the connections of the peers whose ids
+	// sort before its own, and those peers dialled none from it.
+	inbound := func(n *node) []string {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		var ids []string
+		for id := range n.inbound {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	require.Empty(t, inbound(ns["a"]))
+	require.Equal(t, []string{"a"}, inbound(ns["b"]))
+	require.Equal(t, []string{"a", "b"}, inbound(ns["c"]))
+	for _, n := range ns {
+		require.Zero(t, n.Stats().Reconnects)
+		require.NoError(t, n.Close())
+	}
+}
+
+// TestQUIC_ReconnectAfterRestartOfEitherSide covers a restart (clean close, or a crash: the socket
+// vanishes without a CONNECTION_CLOSE) of either side of the pair's
+// connection: a dials it, b accepts it.
+func TestQUIC_ReconnectAfterRestartOfEitherSide(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		victim  string
+		crashed bool
+	}{
+		{"dialer closed", "a", false},
+		{"dialer crashed", "a", true},
+		{"acceptor closed", "b", false},
+		{"acceptor crashed", "b", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakCheck(t)
+			ns := cluster(t, []string{"a", "b"}, nil)
+			victim, other := ns[tc.victim], ns[map[string]string{"a": "b", "b": "a"}[tc.victim]]
+			sendUntil(t, victim, other, election.Message{Kind: election.MsgHeartbeat, Term: 1})
+			sendUntil(t, other, victim, election.Message{Kind: election.MsgHeartbeatResp, Term: 1})
+
+			cfg := victim.cfg
+			if tc.crashed {
+				require.NoError(t, victim.udp.Close())
+			} else {
+				require.NoError(t, victim.Close())
+			}
+			q2, err := New(cfg)
+			require.NoError(t, err)
+			v2 := &node{QUIC: q2, in: &inbox{}}
+			require.NoError(t, v2.Start(v2.in.deliver, v2.in.report))
+			t.Cleanup(func() { v2.Close() })
+
+			// Both directions work again well before an idle timeout: a
+			// restarted dialer dials at once, and the dialer of a restarted
+			// acceptor gets a stateless reset for its next packet. The
+			// survivor keeps talking, as a leader would.
+			start := time.Now()
+			sendUntil(t, other, v2, election.Message{Kind: election.MsgHeartbeat, Term: 2})
+			sendUntil(t, v2, other, election.Message{Kind: election.MsgHeartbeatResp, Term: 2})
+			require.Less(t, time.Since(start), idleTimeout-time.Second, "reconnect took as long as an idle timeout")
+			require.GreaterOrEqual(t, other.Stats().Reconnects, uint64(1))
+			if tc.victim == "a" {
+				other.mu.Lock()
+				require.Len(t, other.inbound, 1, "the new connection replaces the old one")
+				other.mu.Unlock()
+			}
+			require.NoError(t, other.Close())
+			require.NoError(t, v2.Close())
+			victim.Close()
+		})
+	}
 }
