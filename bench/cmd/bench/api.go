@@ -61,3 +61,38 @@ func hasTarget(root, target string) bool {
 	}
 	return false
 }
+
+// apiFigures picks the headline figures out of a binding benchmark's
+// output: ns per state query, and the p50/p99 from the step-down call to
+// the state callback. It returns "" for what it cannot find.
+func apiFigures(lang, out string) (query, callback string) {
+	num := `(-?[0-9]+(?:\.[0-9]+)?)`
+	find := func(pattern string) []string {
+		m := regexp.MustCompile(`(?m)` + pattern).FindStringSubmatch(out)
+		return m
+	}
+	switch lang {
+	case "C":
+		if m := find(`^graft_node_state\s+` + num); m != nil {
+			query = m[1] + " ns (graft_node_state)"
+		}
+		if m := find(`^step_down -> on_state_change\s+` + num + `\s+` + num); m != nil {
+			callback = "p50 " + m[1] + " µs, p99 " + m[2] + " µs (step_down call → on_state_change)"
+		}
+	case "Python":
+		if m := find(`^\s*node\.state\s+` + num); m != nil {
+			query = m[1] + " µs (node.state)"
+		}
+		if m := find(`from step_down\(\) call\s+median\s+` + num + `\s+p99\s+` + num); m != nil {
+			callback = "median " + m[1] + " µs, p99 " + m[2] + " µs (step_down() call → state callback)"
+		}
+	case "Rust":
+		if m := find(`^Node::state\s+` + num); m != nil {
+			query = m[1] + " ns (Node::state)"
+		}
+		if m := find(`^step_down -> on_state_change\s+` + num + `\s+` + num); m != nil {
+			callback = "p50 " + m[1] + " µs, p99 " + m[2] + " µs (step_down call → closure)"
+		}
+	}
+	return query, callback
+}

@@ -38,11 +38,11 @@ var (
 	trials        = flag.Int("trials", 50, "failover trials per cluster size (graft, default timings)")
 	sizesFlag     = flag.String("sizes", "3,5,7", "cluster sizes for the failover trials")
 	hoTrials      = flag.Int("handover-trials", 20, "handover trials (step-down and close each)")
-	cmpTrials     = flag.Int("cmp-trials", 20, "failover trials per library in the comparison")
-	cmpHoTrials   = flag.Int("cmp-handover-trials", 10, "handover trials per library and kind in the comparison")
+	cmpTrials     = flag.Int("cmp-trials", 15, "failover trials per library in the comparison")
+	cmpHoTrials   = flag.Int("cmp-handover-trials", 8, "handover trials per library and kind in the comparison")
 	disruptTrials = flag.Int("disrupt-trials", 3, "partition trials shorter than the transport's idle timeout")
 	disruptLong   = flag.Int("disrupt-long-trials", 1, "partition trials longer than the transport's idle timeout (3 s)")
-	idleDur       = flag.Duration("idle", 8*time.Second, "measuring window of each idle-cost run")
+	idleDur       = flag.Duration("idle", 6*time.Second, "measuring window of each idle-cost run")
 	firstTrials   = flag.Int("first-trials", 5, "cold starts of three nodes for the time to the first leader")
 	out           = flag.String("out", "../docs/bench", "folder for results.json, results.md and the charts")
 	worker        = flag.String("worker", "../build/leader_worker", "the C leader_worker (memory row); \"\" skips it")
@@ -52,6 +52,7 @@ var (
 	goTool        = flag.String("go", "go", "the go command, to build the node programs")
 	quietFlag     = flag.Duration("quiet", 150*time.Millisecond, "a leader is stable once nothing happened for this long")
 	settleFlag    = flag.Duration("settle", 1200*time.Millisecond, "after restarting a node, wait this long before the next trial (graft's QUIC keep-alive probes every connection each second)")
+	freshTrials   = flag.Int("fresh-trials", 20, "extra 3-node failover trials with no settle time after the restart (a peer restarted 0.25 s before the kill)")
 	keep          = flag.Bool("keep", false, "keep the work folder (node logs: nodes.log)")
 )
 
@@ -176,6 +177,14 @@ func run(env *testbed.Env, res *Results) {
 			f := failover(b, *trials)
 			res.Failover = append(res.Failover, summarizeFailover(f))
 			log.Printf("  %s", res.Failover[len(res.Failover)-1].line())
+			if n == 3 && *freshTrials > 0 {
+				log.Printf("graft failover, 3 nodes, no settle time after restarts, %d trials", *freshTrials)
+				s := settle
+				settle = 0
+				res.FailoverFresh = append(res.FailoverFresh, summarizeFailover(failover(b, *freshTrials)))
+				settle = s
+				log.Printf("  %s", res.FailoverFresh[0].line())
+			}
 		}
 		if n == 3 && want("handover") {
 			for _, how := range []string{"step_down", "close"} {

@@ -10,18 +10,21 @@ import (
 
 // Results is everything a run measured; it is written as results.json.
 type Results struct {
-	Date        string            `json:"date"`
-	Host        Host              `json:"host"`
-	Flags       map[string]string `json:"flags"`
-	RunSeconds  float64           `json:"run_seconds"`
-	Default     testbed.Timing    `json:"default_timing_ms"`
-	Failover    []FailoverResult  `json:"failover"`
-	Handover    []HandoverResult  `json:"handover"`
-	Disruption  []Disruption      `json:"disruption"`
-	Idle        []Idle            `json:"idle"`
-	FirstLeader FirstLeader       `json:"first_leader"`
-	Compare     Compare           `json:"compare"`
-	API         []API             `json:"api"`
+	Date       string            `json:"date"`
+	Host       Host              `json:"host"`
+	Flags      map[string]string `json:"flags"`
+	RunSeconds float64           `json:"run_seconds"`
+	Default    testbed.Timing    `json:"default_timing_ms"`
+	Failover   []FailoverResult  `json:"failover"`
+	// FailoverFresh: 3 nodes, the kill comes right after the previous
+	// victim's restart (no settle time).
+	FailoverFresh []FailoverResult `json:"failover_no_settle"`
+	Handover      []HandoverResult `json:"handover"`
+	Disruption    []Disruption     `json:"disruption"`
+	Idle          []Idle           `json:"idle"`
+	FirstLeader   FirstLeader      `json:"first_leader"`
+	Compare       Compare          `json:"compare"`
+	API           []API            `json:"api"`
 }
 
 // Host describes the machine.

@@ -71,13 +71,15 @@ type Failover struct {
 	NotStable   int       `json:"not_stable"`
 	SamplesMs   []float64 `json:"samples_ms"`
 	Contested   int       `json:"contested"` // trials with more than one candidacy before the new leader
+	SettleMs    float64   `json:"settle_ms"` // wait after restarting the killed node before the next kill
 }
 
 // failover kills the stable leader trials times and measures from the
 // kill to another node reporting that it became leader; the killed node is
 // restarted after each trial. Other nodes keep running across trials.
 func failover(b *testbed.Bed, trials int) Failover {
-	r := Failover{Lib: b.Lib, Nodes: b.Nodes, ElectionMin: b.ElectionMin(), Heartbeat: b.Timing.Heartbeat, ElectionMax: b.Timing.ElectionMax}
+	r := Failover{Lib: b.Lib, Nodes: b.Nodes, ElectionMin: b.ElectionMin(), Heartbeat: b.Timing.Heartbeat, ElectionMax: b.Timing.ElectionMax,
+		SettleMs: float64(settle.Milliseconds())}
 	for i := 0; i < trials; i++ {
 		r.Trials++
 		l, err := stable(b)

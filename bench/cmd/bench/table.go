@@ -53,6 +53,12 @@ func table(r *Results, charts []string) string {
 			p("| %d | %d | %s | %s | %s | %s | %.2f | %.2f | %.2f | %d | %d | %s |", f.Nodes, f.Trials, f1(f.Summary.Median), f1(f.Summary.P90), f1(f.Summary.P99), f1(f.Summary.Max),
 				f.InElectionMin.Median, f.InElectionMin.P99, f.InElectionMin.Max, f.Unconverged+f.NotStable, f.Contested, ok(met))
 		}
+		for _, f := range r.FailoverFresh {
+			p("| %d, kill %.0f ms after a peer's restart | %d | %s | %s | %s | %s | %.2f | %.2f | %.2f | %d | %d | (not a target row) |", f.Nodes, quiet.Seconds()*1e3+100, f.Trials, f1(f.Summary.Median), f1(f.Summary.P90), f1(f.Summary.P99), f1(f.Summary.Max),
+				f.InElectionMin.Median, f.InElectionMin.P99, f.InElectionMin.Max, f.Unconverged+f.NotStable, f.Contested)
+		}
+		p("")
+		p("Each trial waits %.1f s after restarting the previous victim before the next kill (the settle time: graft's QUIC keep-alive probes every connection each second, so by then every peer knows its old connection to the killed process is dead). The last row has no settle time: a follower whose connection to the freshly restarted peer is still the dead one loses its first pre-vote to that peer and retries after [25, 100] ms, which costs about that much when the other follower is the one that times out first.", settle.Seconds())
 		p("")
 		p("_contested_: trials in which more than one node became candidate before the new leader won (a split or lost vote).")
 	}
@@ -115,19 +121,26 @@ func table(r *Results, charts []string) string {
 	p("")
 	p("### API cost (the bindings' own benchmarks, run by this harness)")
 	p("")
-	p("| language | ns per state query, callback latency |")
-	p("|---|---|")
+	p("| language | state query | callback latency | source |")
+	p("|---|---|---|---|")
 	if len(r.API) == 0 {
-		p("| C, Python, Rust | not measured (the api section was not run) |")
+		p("| C, Python, Rust | not measured | not measured | the api section was not run |")
 	}
 	for _, a := range r.API {
 		switch {
 		case a.Ran && a.OK:
-			p("| %s | see `make %s` output below |", a.Lang, a.Target)
+			q, c := apiFigures(a.Lang, a.Output)
+			if q == "" {
+				q = "see output below"
+			}
+			if c == "" {
+				c = "see output below"
+			}
+			p("| %s | %s | %s | `make %s` |", a.Lang, q, c, a.Target)
 		case a.Ran:
-			p("| %s | not measured: %s |", a.Lang, a.Note)
+			p("| %s | not measured | not measured | %s |", a.Lang, a.Note)
 		default:
-			p("| %s | %s |", a.Lang, a.Note)
+			p("| %s | not measured | not measured | %s |", a.Lang, a.Note)
 		}
 	}
 	for _, a := range r.API {
