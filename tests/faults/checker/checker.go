@@ -82,12 +82,16 @@ type Disruption struct {
 
 // Report is what Check found.
 type Report struct {
-	Params          Params
-	LeadersPerTerm  map[uint64][]string // every term that had a leader
-	MultiLeader     []uint64            // terms with more than one leader
-	Overlaps        []Overlap           // longer than Tolerance
-	MaxOverlap      time.Duration       // longest of any length
-	TermErrors      []string            // a term that went down
+	Params         Params
+	LeadersPerTerm map[uint64][]string // every term that had a leader
+	MultiLeader    []uint64            // terms with more than one leader
+	Overlaps       []Overlap           // longer than Tolerance
+	MaxOverlap     time.Duration       // longest of any length
+	// MinHandover is the shortest time between the end of one node's
+	// claim and the start of another's: the safety margin of the closest
+	// handover (-1 when there was none).
+	MinHandover     time.Duration
+	TermErrors      []string // a term that went down
 	Failovers       []Failover
 	Disruptions     []Disruption
 	Problems        []string // missing START, heal without leader, ...
@@ -126,6 +130,7 @@ func (r *Report) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "terms with a leader: %d, terms with >1 leader: %d\n", len(r.LeadersPerTerm), len(r.MultiLeader))
 	fmt.Fprintf(&b, "lease overlaps > %s: %d (longest overlap of any length: %s)\n", r.Params.Tolerance, len(r.Overlaps), r.MaxOverlap)
+	fmt.Fprintf(&b, "closest handover: %s\n", r.MinHandover)
 	fmt.Fprintf(&b, "term regressions: %d\n", len(r.TermErrors))
 	all, fo := r.FailoverTimes()
 	fmt.Fprintf(&b, "heals: %d, leader in office at heal: %d; failover after heal (all) %s; (no leader at heal, n=%d) %s\n",
@@ -233,6 +238,21 @@ func Check(run *Run, p Params) *Report {
 	merged := map[string][]Claim{}
 	for _, id := range ids {
 		merged[id] = merge(r.Claims[id])
+	}
+	r.MinHandover = -1
+	for _, a := range ids {
+		for _, b := range ids {
+			if a == b {
+				continue
+			}
+			for _, x := range merged[a] {
+				for _, y := range merged[b] {
+					if g := time.Duration(y.From - x.To); y.From >= x.To && x.To < end && (r.MinHandover < 0 || g < r.MinHandover) {
+						r.MinHandover = g
+					}
+				}
+			}
+		}
 	}
 	for i, a := range ids {
 		for _, b := range ids[i+1:] {

@@ -88,6 +88,10 @@ func TestCheck_HealthyRunPasses(t *testing.T) {
 	if r.MaxOverlap != 0 {
 		t.Fatalf("overlap %s", r.MaxOverlap)
 	}
+	// n1's last lease ends at 980+115 = 1095ms, n2's first begins at 1302ms.
+	if r.MinHandover != 207*time.Millisecond {
+		t.Fatalf("closest handover %s", r.MinHandover)
+	}
 }
 
 func TestCheck_OverlapFails(t *testing.T) {

@@ -132,6 +132,7 @@ type totals struct {
 	multi        int
 	overlaps     int
 	maxOverlap   time.Duration
+	minHandover  time.Duration
 	termErrors   int
 	disruptions  int
 	all, noLdr   []time.Duration
@@ -143,7 +144,7 @@ type totals struct {
 
 func runAll(n int, seed uint64, nocq bool, dir, certs, bin string, relay *Relay, replay string) bool {
 	start := time.Now()
-	t := totals{faults: map[string]int{}}
+	t := totals{faults: map[string]int{}, minHandover: -1}
 	for k := 0; k < n; k++ {
 		s := newSchedule(seed+uint64(k), nocq)
 		sdir := filepath.Join(dir, fmt.Sprint(s.seed))
@@ -178,6 +179,9 @@ func runAll(n int, seed uint64, nocq bool, dir, certs, bin string, relay *Relay,
 			t.multi += len(r.MultiLeader)
 			t.overlaps += len(r.Overlaps)
 			t.maxOverlap = max(t.maxOverlap, r.MaxOverlap)
+			if r.MinHandover >= 0 && (t.minHandover < 0 || r.MinHandover < t.minHandover) {
+				t.minHandover = r.MinHandover
+			}
 			t.termErrors += len(r.TermErrors)
 			t.disruptions += len(r.Disruptions)
 			t.heals += len(r.Failovers)
@@ -236,6 +240,9 @@ func runAll(n int, seed uint64, nocq bool, dir, certs, bin string, relay *Relay,
 	fmt.Println()
 	fmt.Printf("  terms with a leader: %d; terms with more than one leader: %d\n", t.terms, t.multi)
 	fmt.Printf("  lease overlaps over 1ms: %d in %d schedules (longest overlap of any length %s)\n", t.overlaps, t.withOverlaps, t.maxOverlap)
+	if !nocq {
+		fmt.Printf("  closest handover (one lease's end to the next leader's first LEAD): %s\n", t.minHandover)
+	}
 	fmt.Printf("  term regressions: %d; rejoin disruptions: %d\n", t.termErrors, t.disruptions)
 	fmt.Printf("  failover after heal (bound %s): all %d heals %s; the %d with no leader at the heal %s\n",
 		10*electionMax, len(t.all), checker.Stats(t.all), len(t.noLdr), checker.Stats(t.noLdr))
