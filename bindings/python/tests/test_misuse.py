@@ -134,15 +134,11 @@ def test_corrupt_state_file_raises_storage_with_path(cluster, tmp_path):
     assert state.read_bytes().startswith(b"\x00garbage")  # never silently reset
 
 
-def test_state_file_in_missing_folder_reports_storage(cluster, tmp_path):
-    # graft_node_new accepts it today (the folder is only needed at the first
-    # save); each failed save then reaches on_error as a StorageError.
-    errors = []
-    path = tmp_path / "no" / "such" / "n1.graft"
-    addrs = cluster.addresses(1)
-    make(cluster, addrs, state_path=path, on_error=errors.append, on_log=lambda level, msg: None)
-    wait_until(lambda: errors, 3.0, "a StorageError through on_error")
-    assert isinstance(errors[0], graft.StorageError) and str(path) in str(errors[0])
+def test_state_file_in_missing_folder_raises_storage(cluster, tmp_path):
+    folder = tmp_path / "no" / "such"
+    with pytest.raises(graft.StorageError) as e:
+        make(cluster, cluster.addresses(3), state_path=folder / "n1.graft")
+    assert str(folder) in str(e.value)
 
 
 def test_listen_address_in_use_raises_network(cluster, tmp_path):

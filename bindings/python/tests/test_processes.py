@@ -179,3 +179,27 @@ def test_ctrl_c_interrupts_wait_for_leader(certs, tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+EXIT_SCRIPT = r"""
+import sys, graft
+addrs = dict(zip(["n1", "n2", "n3"], sys.argv[1:4]))
+events = []
+nodes = [graft.Node("atexit", i, addrs[i], peers={j: a for j, a in addrs.items() if j != i},
+                    state_path=f"{sys.argv[4]}/{i}.graft", tls=graft.tls_files(sys.argv[5], i),
+                    heartbeat=0.02, election_timeout=(0.12, 0.18),
+                    on_state_change=lambda o, n, t: events.append(n))
+         for i in addrs]
+print("LEADER", nodes[0].wait_for_leader(5), flush=True)
+# Leave with every node open and callbacks set: the exit hook closes them
+# before the interpreter goes away.
+"""
+
+
+def test_exit_with_open_nodes_is_clean(certs, tmp_path):
+    addrs = [f"127.0.0.1:{p}" for p in free_udp_ports(3)]
+    r = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, *addrs, str(tmp_path), str(certs)],
+                       env=child_env(), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("LEADER n"), r.stdout
+    assert "Traceback" not in r.stderr and "panic" not in r.stderr, r.stderr
