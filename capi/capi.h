@@ -14,7 +14,10 @@
 static inline graft_config *graft__config_handle(uintptr_t id) { return (graft_config *)id; }
 static inline graft_node *graft__node_handle(uintptr_t id) { return (graft_node *)id; }
 
-/* Set in the child by a pthread_atfork handler (fork.go). */
+/* Set in the child by a pthread_atfork handler (shims.c). */
 extern volatile int graft__forked;
+
+/* Implemented in C (shims.c); Go calls it for error messages. */
+const char *graft_strerror(int code);
 
 #endif

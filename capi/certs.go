@@ -14,8 +14,8 @@ import (
 	"github.com/graftlib/graft/transport"
 )
 
-//export graft_generate_certs
-func graft_generate_certs(dir *C.char, ids **C.char, n C.size_t) (rc C.int) {
+//export graft__go_generate_certs
+func graft__go_generate_certs(dir *C.char, ids **C.char, n C.size_t) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	if forked() {
 		return C.int(codeFork)

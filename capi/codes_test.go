@@ -11,16 +11,12 @@ import (
 
 func readHeader(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("../include/graft.h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return readFile(t, "../include/graft.h")
 }
 
-// TestErrorCodesMatchHeader checks that errorCodes (graft_strerror's table)
-// lists exactly the codes of graft.h's graft_error enum, with the same
-// names and values, and that every code has its own text.
+// TestErrorCodesMatchHeader checks that errorCodes lists exactly the codes
+// of graft.h's graft_error enum, with the same names and values, and that
+// graft_strerror (shims.c) has its own text for each, in order.
 func TestErrorCodesMatchHeader(t *testing.T) {
 	h := readHeader(t)
 	start := strings.Index(h, "typedef enum graft_error {")
@@ -34,13 +30,25 @@ func TestErrorCodesMatchHeader(t *testing.T) {
 		inHeader[m[1]] = v
 	}
 	inGo := map[string]int{}
-	texts := map[string]bool{}
 	for _, e := range errorCodes {
 		inGo[e.name] = e.code
-		if texts[e.text] || e.text == "" {
-			t.Errorf("%s: text %q empty or repeated", e.name, e.text)
+	}
+	// graft_strerror's table in shims.c: one distinct text per code, in
+	// order, each marked with the code's name.
+	shims := readFile(t, "shims.c")
+	texts := regexp.MustCompile(`/\* (GRAFT_[A-Z]+) \*/\s*"([^"]+)"`).FindAllStringSubmatch(shims, -1)
+	seen := map[string]bool{}
+	for i, m := range texts {
+		if v, ok := inHeader[m[1]]; !ok || v != -i {
+			t.Errorf("shims.c: text %d is marked %s (= %d in graft.h)", i, m[1], v)
 		}
-		texts[e.text] = true
+		if seen[m[2]] {
+			t.Errorf("shims.c: text %q repeated", m[2])
+		}
+		seen[m[2]] = true
+	}
+	if len(texts) != len(inHeader) {
+		t.Errorf("shims.c has %d texts, graft.h %d codes", len(texts), len(inHeader))
 	}
 	for name, v := range inHeader {
 		if g, ok := inGo[name]; !ok || g != v {
@@ -65,12 +73,18 @@ func TestErrorCodesMatchHeader(t *testing.T) {
 }
 
 // TestFunctionsMatchHeader checks that the functions graft.h declares are
-// exactly the //export functions of this package.
+// exactly those shims.c defines, and that every shim but graft_strerror and
+// graft_version has its Go export graft__go_<name>, and no export is left
+// without a shim.
 func TestFunctionsMatchHeader(t *testing.T) {
 	h := readHeader(t)
-	var declared []string
-	for _, m := range regexp.MustCompile(`(?m)^GRAFT_API[^;(]*?\b(graft_[a-z_]+)\s*\(`).FindAllStringSubmatch(h, -1) {
-		declared = append(declared, m[1])
+	declared := names(regexp.MustCompile(`(?m)^GRAFT_API[^;(]*?\b(graft_[a-z_]+)\s*\(`), h)
+	defined := names(regexp.MustCompile(`(?m)^[a-z0-9_ ]+\*?\s*(graft_[a-z][a-z_]*)\([^;]*\{`), readFile(t, "shims.c"))
+	if strings.Join(declared, " ") != strings.Join(defined, " ") {
+		t.Errorf("graft.h declares\n  %v\nbut shims.c defines\n  %v", declared, defined)
+	}
+	if len(declared) < 20 {
+		t.Errorf("only %d functions found in graft.h: the pattern is broken", len(declared))
 	}
 	files, err := os.ReadDir(".")
 	if err != nil {
@@ -78,23 +92,37 @@ func TestFunctionsMatchHeader(t *testing.T) {
 	}
 	var exported []string
 	for _, f := range files {
-		if !strings.HasSuffix(f.Name(), ".go") || strings.HasSuffix(f.Name(), "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(f.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range regexp.MustCompile(`(?m)^//export (\S+)`).FindAllStringSubmatch(string(b), -1) {
-			exported = append(exported, m[1])
+		if strings.HasSuffix(f.Name(), ".go") && !strings.HasSuffix(f.Name(), "_test.go") {
+			exported = append(exported, names(regexp.MustCompile(`(?m)^//export graft__go_(\S+)`), readFile(t, f.Name()))...)
 		}
 	}
-	sort.Strings(declared)
 	sort.Strings(exported)
-	if strings.Join(declared, " ") != strings.Join(exported, " ") {
-		t.Errorf("graft.h declares\n  %v\nbut capi exports\n  %v", declared, exported)
+	var want []string
+	for _, d := range defined {
+		if d != "graft_strerror" && d != "graft_version" {
+			want = append(want, strings.TrimPrefix(d, "graft_"))
+		}
 	}
-	if len(declared) < 20 {
-		t.Errorf("only %d functions found in graft.h: the pattern is broken", len(declared))
+	if strings.Join(want, " ") != strings.Join(exported, " ") {
+		t.Errorf("shims.c needs the exports\n  %v\nbut capi exports\n  %v", want, exported)
 	}
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// names returns the sorted first groups of re's matches in s.
+func names(re *regexp.Regexp, s string) []string {
+	var out []string
+	for _, m := range re.FindAllStringSubmatch(s, -1) {
+		out = append(out, m[1])
+	}
+	sort.Strings(out)
+	return out
 }

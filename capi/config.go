@@ -57,8 +57,8 @@ func withConfig(h *C.graft_config, set func(c *config) int) C.int {
 	return C.int(set(c))
 }
 
-//export graft_config_new
-func graft_config_new(cluster, nodeID, listen *C.char) (h *C.graft_config) {
+//export graft__go_config_new
+func graft__go_config_new(cluster, nodeID, listen *C.char) (h *C.graft_config) {
 	defer guard(&h, nil)
 	if forked() {
 		return nil
@@ -67,8 +67,8 @@ func graft_config_new(cluster, nodeID, listen *C.char) (h *C.graft_config) {
 	return C.graft__config_handle(C.uintptr_t(handles.add(c)))
 }
 
-//export graft_config_add_peer
-func graft_config_add_peer(h *C.graft_config, nodeID, addr *C.char) (rc C.int) {
+//export graft__go_config_add_peer
+func graft__go_config_add_peer(h *C.graft_config, nodeID, addr *C.char) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	if nodeID == nil || addr == nil {
 		return C.int(codeInval)
@@ -79,8 +79,8 @@ func graft_config_add_peer(h *C.graft_config, nodeID, addr *C.char) (rc C.int) {
 	})
 }
 
-//export graft_config_set_state_path
-func graft_config_set_state_path(h *C.graft_config, path *C.char) (rc C.int) {
+//export graft__go_config_set_state_path
+func graft__go_config_set_state_path(h *C.graft_config, path *C.char) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	if path == nil {
 		return C.int(codeInval)
@@ -91,8 +91,8 @@ func graft_config_set_state_path(h *C.graft_config, path *C.char) (rc C.int) {
 	})
 }
 
-//export graft_config_set_tls
-func graft_config_set_tls(h *C.graft_config, cert, key, ca *C.char) (rc C.int) {
+//export graft__go_config_set_tls
+func graft__go_config_set_tls(h *C.graft_config, cert, key, ca *C.char) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	if cert == nil || key == nil || ca == nil {
 		return C.int(codeInval)
@@ -103,8 +103,8 @@ func graft_config_set_tls(h *C.graft_config, cert, key, ca *C.char) (rc C.int) {
 	})
 }
 
-//export graft_config_set_timeouts
-func graft_config_set_timeouts(h *C.graft_config, heartbeat, electionMin, electionMax C.uint32_t) (rc C.int) {
+//export graft__go_config_set_timeouts
+func graft__go_config_set_timeouts(h *C.graft_config, heartbeat, electionMin, electionMax C.uint32_t) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	return withConfig(h, func(c *config) int {
 		c.heartbeatMS, c.electionMinMS, c.electionMaxMS = uint32(heartbeat), uint32(electionMin), uint32(electionMax)
@@ -112,8 +112,8 @@ func graft_config_set_timeouts(h *C.graft_config, heartbeat, electionMin, electi
 	})
 }
 
-//export graft_config_set_max_clock_drift
-func graft_config_set_max_clock_drift(h *C.graft_config, drift C.double) (rc C.int) {
+//export graft__go_config_set_max_clock_drift
+func graft__go_config_set_max_clock_drift(h *C.graft_config, drift C.double) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	return withConfig(h, func(c *config) int {
 		c.drift, c.driftSet = float64(drift), true
@@ -121,8 +121,8 @@ func graft_config_set_max_clock_drift(h *C.graft_config, drift C.double) (rc C.i
 	})
 }
 
-//export graft_config_on_state_change
-func graft_config_on_state_change(h *C.graft_config, fn C.graft_state_fn, ctx unsafe.Pointer) (rc C.int) {
+//export graft__go_config_on_state_change
+func graft__go_config_on_state_change(h *C.graft_config, fn C.graft_state_fn, ctx unsafe.Pointer) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	return withConfig(h, func(c *config) int {
 		c.cb.state, c.cb.stateCtx = fn, ctx
@@ -130,8 +130,8 @@ func graft_config_on_state_change(h *C.graft_config, fn C.graft_state_fn, ctx un
 	})
 }
 
-//export graft_config_on_leader_change
-func graft_config_on_leader_change(h *C.graft_config, fn C.graft_leader_fn, ctx unsafe.Pointer) (rc C.int) {
+//export graft__go_config_on_leader_change
+func graft__go_config_on_leader_change(h *C.graft_config, fn C.graft_leader_fn, ctx unsafe.Pointer) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	return withConfig(h, func(c *config) int {
 		c.cb.leader, c.cb.leaderCtx = fn, ctx
@@ -139,8 +139,8 @@ func graft_config_on_leader_change(h *C.graft_config, fn C.graft_leader_fn, ctx 
 	})
 }
 
-//export graft_config_on_error
-func graft_config_on_error(h *C.graft_config, fn C.graft_error_fn, ctx unsafe.Pointer) (rc C.int) {
+//export graft__go_config_on_error
+func graft__go_config_on_error(h *C.graft_config, fn C.graft_error_fn, ctx unsafe.Pointer) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	return withConfig(h, func(c *config) int {
 		c.cb.err, c.cb.errCtx = fn, ctx
@@ -148,8 +148,8 @@ func graft_config_on_error(h *C.graft_config, fn C.graft_error_fn, ctx unsafe.Po
 	})
 }
 
-//export graft_config_on_log
-func graft_config_on_log(h *C.graft_config, fn C.graft_log_fn, ctx unsafe.Pointer) (rc C.int) {
+//export graft__go_config_on_log
+func graft__go_config_on_log(h *C.graft_config, fn C.graft_log_fn, ctx unsafe.Pointer) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	return withConfig(h, func(c *config) int {
 		c.cb.log, c.cb.logCtx = fn, ctx
@@ -157,8 +157,8 @@ func graft_config_on_log(h *C.graft_config, fn C.graft_log_fn, ctx unsafe.Pointe
 	})
 }
 
-//export graft_config_set_vote_hooks
-func graft_config_set_vote_hooks(h *C.graft_config, position C.graft_position_fn, grant C.graft_grant_fn, ctx unsafe.Pointer) (rc C.int) {
+//export graft__go_config_set_vote_hooks
+func graft__go_config_set_vote_hooks(h *C.graft_config, position C.graft_position_fn, grant C.graft_grant_fn, ctx unsafe.Pointer) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	return withConfig(h, func(c *config) int {
 		c.cb.position, c.cb.grant, c.cb.hookCtx = position, grant, ctx
@@ -166,8 +166,8 @@ func graft_config_set_vote_hooks(h *C.graft_config, position C.graft_position_fn
 	})
 }
 
-//export graft_config_free
-func graft_config_free(h *C.graft_config) {
+//export graft__go_config_free
+func graft__go_config_free(h *C.graft_config) {
 	defer guard(new(int), 0)
 	if h == nil || forked() {
 		return

@@ -34,39 +34,25 @@ const (
 	codeNoPeer    = int(C.GRAFT_ENOPEER)
 )
 
-// errorCodes lists every code with its graft.h name and the text
-// graft_strerror returns. codes_test.go checks it against the header's enum.
+// errorCodes lists every code with its graft.h name; codes_test.go checks
+// it against the header's enum and graft_strerror's table in shims.c.
 var errorCodes = []struct {
 	code int
 	name string
-	text string
 }{
-	{codeOK, "GRAFT_OK", "success"},
-	{codeInval, "GRAFT_EINVAL", "invalid argument or configuration"},
-	{codeClosed, "GRAFT_ECLOSED", "node closed or config freed"},
-	{codeStorage, "GRAFT_ESTORAGE", "state file or other file could not be read or written"},
-	{codeTLS, "GRAFT_ETLS", "TLS certificate, key or handshake error"},
-	{codeNetwork, "GRAFT_ENETWORK", "network error (bind, unreachable or misbehaving peer)"},
-	{codeRange, "GRAFT_ERANGE", "buffer too small"},
-	{codeBusy, "GRAFT_EBUSY", "close called from the node's own callback"},
-	{codeNotLeader, "GRAFT_ENOTLEADER", "node is not the leader"},
-	{codeFork, "GRAFT_EFORK", "library used in a child process after fork()"},
-	{codeInternal, "GRAFT_EINTERNAL", "internal error in the library"},
-	{codeNoPeer, "GRAFT_ENOPEER", "no reachable peer to hand leadership to"},
+	{codeOK, "GRAFT_OK"},
+	{codeInval, "GRAFT_EINVAL"},
+	{codeClosed, "GRAFT_ECLOSED"},
+	{codeStorage, "GRAFT_ESTORAGE"},
+	{codeTLS, "GRAFT_ETLS"},
+	{codeNetwork, "GRAFT_ENETWORK"},
+	{codeRange, "GRAFT_ERANGE"},
+	{codeBusy, "GRAFT_EBUSY"},
+	{codeNotLeader, "GRAFT_ENOTLEADER"},
+	{codeFork, "GRAFT_EFORK"},
+	{codeInternal, "GRAFT_EINTERNAL"},
+	{codeNoPeer, "GRAFT_ENOPEER"},
 }
-
-// strerrors holds the texts as C strings, indexed by -code, allocated once
-// and never freed: graft_strerror returns them. A global array rather than
-// a map so that LeakSanitizer, which scans global data but not the Go heap,
-// sees them referenced (make test-c-asan runs with leak detection).
-var strerrors = func() (a [32]*C.char) {
-	for _, e := range errorCodes {
-		a[-e.code] = C.CString(e.text)
-	}
-	return a
-}()
-
-var unknownError = C.CString("unknown error")
 
 // codeOf maps an error of the election or the transport to a return code.
 func codeOf(err error) int {
@@ -147,15 +133,6 @@ func copyCString(buf *C.char, size C.size_t, s string) bool {
 func failf(buf *C.char, size C.size_t, code int, format string, args ...any) C.int {
 	writeErr(buf, size, fmt.Sprintf(format, args...))
 	return C.int(code)
-}
-
-//export graft_strerror
-func graft_strerror(code C.int) (s *C.char) {
-	defer guard(&s, unknownError)
-	if code <= 0 && -int(code) < len(strerrors) && strerrors[-code] != nil {
-		return strerrors[-code]
-	}
-	return unknownError
 }
 
 // stderr is where process-wide lines go when no node has a log callback.

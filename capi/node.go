@@ -150,8 +150,8 @@ func checkConfig(c *config) error {
 	return nil
 }
 
-//export graft_node_new
-func graft_node_new(h *C.graft_config, out **C.graft_node, errbuf *C.char, errlen C.size_t) (rc C.int) {
+//export graft__go_node_new
+func graft__go_node_new(h *C.graft_config, out **C.graft_node, errbuf *C.char, errlen C.size_t) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	if out != nil {
 		*out = nil
@@ -164,7 +164,7 @@ func graft_node_new(h *C.graft_config, out **C.graft_node, errbuf *C.char, errle
 	}
 	src, code := lookup[*config](configID(h))
 	if code != codeOK {
-		return failf(errbuf, errlen, code, "graft: config: %s", C.GoString(graft_strerror(C.int(code))))
+		return failf(errbuf, errlen, code, "graft: config: %s", C.GoString(C.graft_strerror(C.int(code))))
 	}
 	c := src.snapshot()
 
@@ -203,8 +203,8 @@ func graft_node_new(h *C.graft_config, out **C.graft_node, errbuf *C.char, errle
 	return C.int(codeOK)
 }
 
-//export graft_node_close
-func graft_node_close(h *C.graft_node) (rc C.int) {
+//export graft__go_node_close
+func graft__go_node_close(h *C.graft_node) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	if h == nil {
 		return C.int(codeOK)
@@ -229,8 +229,8 @@ func graft_node_close(h *C.graft_node) (rc C.int) {
 	return C.int(codeOK)
 }
 
-//export graft_node_state
-func graft_node_state(h *C.graft_node) (s C.graft_state) {
+//export graft__go_node_state
+func graft__go_node_state(h *C.graft_node) (s C.graft_state) {
 	defer guard(&s, C.GRAFT_CLOSED)
 	nd, code := nodeOf(h)
 	if code != codeOK {
@@ -239,8 +239,8 @@ func graft_node_state(h *C.graft_node) (s C.graft_state) {
 	return C.graft_state(nd.n.State())
 }
 
-//export graft_node_term
-func graft_node_term(h *C.graft_node) (t C.uint64_t) {
+//export graft__go_node_term
+func graft__go_node_term(h *C.graft_node) (t C.uint64_t) {
 	defer guard(&t, 0)
 	nd, code := nodeOf(h)
 	if code != codeOK {
@@ -249,8 +249,8 @@ func graft_node_term(h *C.graft_node) (t C.uint64_t) {
 	return C.uint64_t(nd.n.Term())
 }
 
-//export graft_node_leader
-func graft_node_leader(h *C.graft_node, buf *C.char, size C.size_t) (rc C.int) {
+//export graft__go_node_leader
+func graft__go_node_leader(h *C.graft_node, buf *C.char, size C.size_t) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	nd, code := nodeOf(h)
 	if code != codeOK {
@@ -269,8 +269,8 @@ func graft_node_leader(h *C.graft_node, buf *C.char, size C.size_t) (rc C.int) {
 	return C.int(codeOK)
 }
 
-//export graft_node_is_leader
-func graft_node_is_leader(h *C.graft_node) (rc C.int) {
+//export graft__go_node_is_leader
+func graft__go_node_is_leader(h *C.graft_node) (rc C.int) {
 	defer guard(&rc, 0)
 	nd, code := nodeOf(h)
 	if code != codeOK || !nd.n.IsLeader() {
@@ -279,8 +279,8 @@ func graft_node_is_leader(h *C.graft_node) (rc C.int) {
 	return 1
 }
 
-//export graft_node_lease
-func graft_node_lease(h *C.graft_node, term, deadline *C.uint64_t) (rc C.int) {
+//export graft__go_node_lease
+func graft__go_node_lease(h *C.graft_node, term, deadline *C.uint64_t) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	nd, code := nodeOf(h)
 	if code != codeOK {
@@ -298,8 +298,8 @@ func graft_node_lease(h *C.graft_node, term, deadline *C.uint64_t) (rc C.int) {
 	return 1
 }
 
-//export graft_node_step_down
-func graft_node_step_down(h *C.graft_node) (rc C.int) {
+//export graft__go_node_step_down
+func graft__go_node_step_down(h *C.graft_node) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	nd, code := nodeOf(h)
 	if code != codeOK {

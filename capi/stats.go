@@ -7,8 +7,8 @@ import "C"
 
 import "unsafe"
 
-//export graft_node_stats
-func graft_node_stats(h *C.graft_node, out *C.graft_stats) (rc C.int) {
+//export graft__go_node_stats
+func graft__go_node_stats(h *C.graft_node, out *C.graft_stats) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
 	nd, code := nodeOf(h)
 	if code != codeOK {

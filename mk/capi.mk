@@ -14,8 +14,8 @@ BUILD  ?= build
 PREFIX ?= /usr/local
 
 GRAFT_VERSION := $(shell sed -n 's/^\#define GRAFT_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)/\2/p' include/graft.h | paste -sd.)
-CAPI_GO_SRC   := $(wildcard capi/*.go capi/*.h election/*.go transport/*.go) include/graft.h go.mod go.sum
-CAPI_LDFLAGS  := -s -w -extldflags=-Wl,-soname,libgraft.so.0
+CAPI_GO_SRC   := $(wildcard capi/*.go capi/*.c capi/*.h capi/*.map election/*.go transport/*.go) include/graft.h go.mod go.sum
+CAPI_LDFLAGS  := -s -w "-extldflags=-Wl,-soname,libgraft.so.0 -Wl,--version-script=$(abspath capi/libgraft.map)"
 C_WARN        := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
 C_INC         := -Iinclude
 # Programs find build/libgraft.so without LD_LIBRARY_PATH.
@@ -61,8 +61,8 @@ $(BUILD)/test_api_static: $(C_TEST_SRC) include/graft.h $(BUILD)/libgraft.a
 
 .PHONY: test-c
 test-c: $(BUILD)/test_api $(BUILD)/test_api_static $(BUILD)/leader_worker ## C API tests (needs cc)
-	cd $(BUILD) && GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) ./test_api
-	cd $(BUILD) && GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) GRAFT_QUICK=1 ./test_api_static
+	cd $(BUILD) && GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) timeout 300 ./test_api
+	cd $(BUILD) && GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) GRAFT_QUICK=1 timeout 300 ./test_api_static
 	$(GO) test -count=1 ./capi/
 
 # AddressSanitizer, LeakSanitizer and UBSan instrument the C test program
@@ -83,7 +83,7 @@ $(BUILD)/test_api_asan: $(C_TEST_SRC) include/graft.h $(BUILD)/libgraft.so.0
 .PHONY: test-c-asan
 test-c-asan: $(BUILD)/test_api_asan $(BUILD)/leader_worker ## C API tests under ASan+UBSan
 	cd $(BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-	  UBSAN_OPTIONS=print_stacktrace=1 GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) ./test_api_asan
+	  UBSAN_OPTIONS=print_stacktrace=1 GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) timeout 300 ./test_api_asan
 
 # --- benchmark ----------------------------------------------------------
 

@@ -29,7 +29,7 @@ static const char *t_current = "";
     t_checkf(_s && strstr(_s, _t), #s " contains " #sub, __FILE__, __LINE__, "\"%s\" lacks \"%s\"", \
              _s ? _s : "(null)", _t); } while (0)
 
-static int t_checkf(int ok, const char *expr, const char *file, int line, const char *fmt, ...) {
+__attribute__((unused)) static int t_checkf(int ok, const char *expr, const char *file, int line, const char *fmt, ...) {
     t_checks++;
     if (ok)
         return 1;
@@ -47,7 +47,7 @@ static int t_checkf(int ok, const char *expr, const char *file, int line, const 
     return 0;
 }
 
-static int t_check(int ok, const char *expr, const char *file, int line, const char *unused) {
+__attribute__((unused)) static int t_check(int ok, const char *expr, const char *file, int line, const char *unused) {
     return t_checkf(ok, expr, file, line, "%s", unused);
 }
 
@@ -72,7 +72,8 @@ static void sleep_ms(unsigned ms) {
 /* WAIT_UNTIL polls cond every 5 ms until it holds or timeout_ms passes;
  * it evaluates to whether it held. Never a fixed sleep as synchronisation. */
 #define WAIT_UNTIL(cond, timeout_ms) ({ uint64_t _end = now_ms() + (timeout_ms); int _ok; \
-    while (!(_ok = !!(cond)) && now_ms() < _end) sleep_ms(5); _ok; })
+    while (!(_ok = !!(cond)) && now_ms() < _end) { sleep_ms(5); } \
+    _ok; })
 
 /* free_udp_port returns a UDP port of 127.0.0.1 that was free a moment ago. */
 static int free_udp_port(void) {
@@ -108,7 +109,7 @@ static const char *make_tempdir(const char *tag) {
     return p;
 }
 
-static int t_summary(const char *prog) {
+__attribute__((unused)) static int t_summary(const char *prog) {
     printf("%s: %d checks, %d failures\n", prog, t_checks, t_failures);
     return t_failures ? 1 : 0;
 }
