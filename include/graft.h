@@ -43,6 +43,13 @@
  *   threads the library did not create. The query functions (graft_node_state,
  *   _term, _leader, _is_leader, _lease, _stats) never block: they read values
  *   the election publishes and cost about one C-to-Go call (~50-100 ns).
+ *   Each thread inside a call holds one of the Go runtime's processors
+ *   (GOMAXPROCS), and a thread that calls again at once keeps it; so that
+ *   threads polling in tight loops never starve the election, the library
+ *   sets GOMAXPROCS to the number of CPUs + 16 when it loads, unless the
+ *   GOMAXPROCS environment variable is set. A host that sets GOMAXPROCS
+ *   itself must leave more processors than it has threads polling without
+ *   pause.
  *
  * CALLBACKS
  *   The callbacks set on a config (state change, leader change, error, log)
