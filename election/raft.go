@@ -266,8 +266,8 @@ func (r *raft) becomeCandidate(now time.Duration, transfer bool) {
 	r.granted = map[string]bool{r.id: true}
 	r.rejected = map[string]bool{}
 	r.electionDeadline = now + r.retryTimeout()
+	r.changed(from) // the state change first, then the leader change it caused
 	r.setLeader("")
-	r.changed(from)
 	r.logf(LogInfo, "node %s became candidate at term %d", r.id, r.term)
 	for _, p := range r.peers {
 		r.send(Message{Kind: MsgVote, To: p, Term: r.term, Transfer: transfer, Position: pos})
@@ -284,8 +284,8 @@ func (r *raft) becomeLeader(now time.Duration) {
 	r.stats.ElectionsWon++
 	r.electedAt = now
 	clear(r.acked)
-	r.setLeader(r.id)
 	r.changed(from)
+	r.setLeader(r.id)
 	r.logf(LogInfo, "node %s became leader at term %d", r.id, r.term)
 	r.broadcastHeartbeat(now)
 }
@@ -301,11 +301,11 @@ func (r *raft) becomeFollower(now time.Duration, term uint64, leader string) boo
 	r.role = roleFollower
 	r.granted, r.rejected = nil, nil
 	r.resetElectionTimer(now)
-	r.setLeader(leader)
 	if from != StateFollower {
 		r.changed(from)
 		r.logf(LogInfo, "node %s became follower at term %d", r.id, r.term)
 	}
+	r.setLeader(leader)
 	return true
 }
 

@@ -459,7 +459,8 @@ func TestRaft_TransferLeadership(t *testing.T) {
 
 func TestRaft_EventsCarryTheTerm(t *testing.T) {
 	// The term is the fencing token: every state and leader change names
-	// the term at which it happened.
+	// the term at which it happened. A state change comes before the
+	// leader change it caused (the order graft.h promises).
 	r := newTestRaft(t, "a", abc, nil)
 	r.tick(tMax)
 	for _, m := range r.sent(MsgPreVote) {
@@ -474,8 +475,23 @@ func TestRaft_EventsCarryTheTerm(t *testing.T) {
 	}
 	require.Equal(t, []event{
 		{kind: evState, from: StateFollower, to: StateCandidate, term: 1},
-		{kind: evLeader, leader: "a", term: 1},
 		{kind: evState, from: StateCandidate, to: StateLeader, term: 1},
+		{kind: evLeader, leader: "a", term: 1},
+	}, got)
+
+	// Stepping down: leader -> follower, then "no leader".
+	hb := r.sent(MsgHeartbeat)[0]
+	r.step(tMax, Message{Kind: MsgHeartbeatResp, From: hb.To, To: "a", Term: 1, Stamp: hb.Stamp})
+	require.NoError(t, r.transferLeadership(tMax))
+	got = nil
+	for _, e := range r.takeEvents() {
+		if e.kind == evState || e.kind == evLeader {
+			got = append(got, event{kind: e.kind, from: e.from, to: e.to, term: e.term, leader: e.leader})
+		}
+	}
+	require.Equal(t, []event{
+		{kind: evState, from: StateLeader, to: StateFollower, term: 1},
+		{kind: evLeader, leader: "", term: 1},
 	}, got)
 }
 
