@@ -59,6 +59,15 @@ test: ## run every test: Go (-race), C, Python, Rust
 	@$(MAKE) --no-print-directory test-rust
 	@echo "graft: all tests passed"
 
+.PHONY: demo
+demo: check-go examples-c ## a real 3-node cluster on loopback: kill, failover, rejoin, handover
+	$(GO) run ./examples/demo -bin $(BUILD)
+
+CERT_IDS ?= n1 n2 n3
+.PHONY: certs
+certs: examples-c ## dev certificates for CERT_IDS="n1 n2 n3" into $(BUILD)/certs
+	$(BUILD)/gencerts $(BUILD)/certs $(CERT_IDS)
+
 .PHONY: vet
 vet: check-go ## go vet and gofmt
 	$(GO) vet ./election/... ./transport/...

@@ -16,6 +16,7 @@
  *   EVENT t=<ms> id=<id> kind=leader state=<s> term=<n> leader=<id or ->
  *   WORK  t=<ms> id=<id> token=<term> lease_ms=<ms left>
  *   ERROR t=<ms> id=<id> code=<n> msg=<text>
+ *   STEPDOWN t=<ms> id=<id> rc=<rc>     (on SIGUSR1: hand over, keep running)
  *   EXIT  t=<ms> id=<id> term=<n> step_down=<rc> close=<rc>
  */
 #include <graft.h>
@@ -27,7 +28,7 @@
 #include <string.h>
 #include <time.h>
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, step_down;
 static const char *my_id = "";
 /* Written by the callbacks only (one at a time, on the library's thread). */
 static char leader[GRAFT_ID_MAX] = "-";
@@ -71,7 +72,12 @@ static void on_log(void *ctx, int level, const char *msg) {
         fprintf(stderr, "LOG id=%s level=%d %s\n", my_id, level, msg);
 }
 
-static void on_signal(int sig) { (void)sig; stop = 1; }
+static void on_signal(int sig) {
+    if (sig == SIGUSR1)
+        step_down = 1;
+    else
+        stop = 1;
+}
 
 static void usage(const char *prog) {
     fprintf(stderr,
@@ -137,6 +143,7 @@ int main(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* hand over, keep running */
 
     graft_node *n;
     char err[512];
@@ -151,6 +158,11 @@ int main(int argc, char **argv) {
      * would pass the token to the resource it writes, which rejects writes
      * carrying a term older than the newest it has seen. */
     while (!stop) {
+        if (step_down) {
+            step_down = 0;
+            int rc = graft_node_step_down(n);
+            printf("STEPDOWN t=%llu id=%s rc=%d\n", mono_ms(), my_id, rc);
+        }
         uint64_t token, deadline_ns;
         if (graft_node_lease(n, &token, &deadline_ns) == 1) {
             struct timespec now;

@@ -38,27 +38,39 @@ type view struct {
 	state   map[string]string
 	term    map[string]uint64
 	leader  map[string]string
-	changed chan struct{} // signalled on every event
+	token   map[string]string // fencing token of the last WORK line
+	changed chan struct{}     // signalled on every event
 }
 
 func newView() *view {
-	return &view{state: map[string]string{}, term: map[string]uint64{}, leader: map[string]string{}, changed: make(chan struct{}, 1)}
+	return &view{state: map[string]string{}, term: map[string]uint64{}, leader: map[string]string{},
+		token: map[string]string{}, changed: make(chan struct{}, 1)}
 }
 
-// parse reads `EVENT t=.. id=.. kind=.. state=.. term=.. leader=..`.
+// parse reads `EVENT t=.. id=.. kind=.. state=.. term=.. leader=..` and
+// `WORK t=.. id=.. token=.. lease_ms=..` lines.
 func (v *view) parse(line string) {
-	if !strings.HasPrefix(line, "EVENT ") {
-		return
-	}
+	kind, rest, _ := strings.Cut(line, " ")
 	f := map[string]string{}
-	for _, kv := range strings.Fields(line)[1:] {
+	for _, kv := range strings.Fields(rest) {
 		if k, val, ok := strings.Cut(kv, "="); ok {
 			f[k] = val
 		}
 	}
-	term, _ := strconv.ParseUint(f["term"], 10, 64)
 	v.mu.Lock()
-	v.state[f["id"]], v.term[f["id"]], v.leader[f["id"]] = f["state"], term, f["leader"]
+	switch kind {
+	case "EVENT":
+		term, _ := strconv.ParseUint(f["term"], 10, 64)
+		v.state[f["id"]], v.term[f["id"]], v.leader[f["id"]] = f["state"], term, f["leader"]
+		if f["state"] != "leader" {
+			v.token[f["id"]] = ""
+		}
+	case "WORK":
+		v.token[f["id"]] = f["token"]
+	default:
+		v.mu.Unlock()
+		return
+	}
 	v.mu.Unlock()
 	select {
 	case v.changed <- struct{}{}:
@@ -68,9 +80,12 @@ func (v *view) parse(line string) {
 
 func (v *view) set(id, state string) {
 	v.mu.Lock()
-	v.state[id], v.leader[id] = state, "-"
+	v.state[id], v.leader[id], v.token[id] = state, "-", ""
 	v.mu.Unlock()
 }
+
+// watch shows the live view for a while: the cluster keeps running.
+func watch(v *view, d time.Duration) { waitFor(v, d, func() bool { return false }) }
 
 // leaderOf returns the single node in state leader among ids, if exactly
 // one is, and its term.
@@ -99,7 +114,11 @@ func (v *view) line() string {
 		if st == "" {
 			st = "starting"
 		}
-		fmt.Fprintf(&b, "  %s: %-9s term %-3d leader %-3s", id, st, v.term[id], v.leader[id])
+		work := ""
+		if t := v.token[id]; t != "" {
+			work = "works:" + t
+		}
+		fmt.Fprintf(&b, "  %s: %-9s term %-2d leader %-2s %-8s", id, st, v.term[id], v.leader[id], work)
 	}
 	return b.String()
 }
@@ -135,6 +154,7 @@ func (c *cluster) start(id string) error {
 	c.mu.Lock()
 	c.procs[id], c.exited[id] = cmd, exited
 	c.mu.Unlock()
+	c.v.set(id, "follower") // every node starts as a follower
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -261,7 +281,9 @@ func run(bin string) error {
 		return fmt.Errorf("no leader within 10s")
 	}
 	leader, term := c.v.leaderOf()
-	fmt.Printf("-> %s leads at term %d (fencing token), %d ms after start\n\n", leader, term, time.Since(t0).Milliseconds())
+	fmt.Printf("-> %s leads at term %d (fencing token), %d ms after start\n", leader, term, time.Since(t0).Milliseconds())
+	watch(c.v, time.Second)
+	fmt.Println()
 
 	fmt.Printf("== killing the leader %s with SIGKILL (no goodbye, no handover)\n", leader)
 	killed := leader
@@ -272,7 +294,9 @@ func run(bin string) error {
 		return fmt.Errorf("no new leader within 10s of the kill")
 	}
 	leader, term = c.v.leaderOf()
-	fmt.Printf("-> failover: %s leads at term %d, %d ms after the kill\n\n", leader, term, time.Since(tKill).Milliseconds())
+	fmt.Printf("-> failover: %s leads at term %d, %d ms after the kill\n", leader, term, time.Since(tKill).Milliseconds())
+	watch(c.v, time.Second)
+	fmt.Println()
 
 	fmt.Printf("== restarting %s from its state file\n", killed)
 	if err := c.start(killed); err != nil {
@@ -286,6 +310,10 @@ func run(bin string) error {
 	if l, t := c.v.leaderOf(); !rejoined || l != leader || t != term {
 		return fmt.Errorf("%s did not rejoin quietly (leader %s term %d)", killed, l, t)
 	}
+	watch(c.v, time.Second)
+	if l, t := c.v.leaderOf(); l != leader || t != term {
+		return fmt.Errorf("the returning %s disrupted the leader (now %s at term %d)", killed, l, t)
+	}
 	fmt.Printf("-> %s follows %s; the leader kept term %d (pre-vote: a returning node does not disrupt)\n\n", killed, leader, term)
 
 	fmt.Printf("== asking the leader %s to step down (SIGUSR1: graft_node_step_down)\n", leader)
@@ -296,7 +324,9 @@ func run(bin string) error {
 		return fmt.Errorf("no handover within 5s")
 	}
 	leader, term = c.v.leaderOf()
-	fmt.Printf("-> handover: %s leads at term %d, %.1f ms after the request\n\n", leader, term, float64(time.Since(tStep).Microseconds())/1000)
+	fmt.Printf("-> handover: %s leads at term %d, %.1f ms after the request\n", leader, term, float64(time.Since(tStep).Microseconds())/1000)
+	watch(c.v, time.Second)
+	fmt.Println()
 
 	fmt.Println("== stopping every node (SIGTERM: the leader hands over, all close)")
 	for _, id := range ids {
