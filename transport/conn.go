@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -216,7 +217,13 @@ func (p *peer) run() {
 					if ctx.Err() != nil {
 						return
 					}
-					p.q.rep.report(ReasonUnreachable, &DropError{Reason: ReasonUnreachable, Peer: p.id, Remote: p.addr.String(), Err: err})
+					if isHandshakeError(err) {
+						// Reachable, but not trusted (or not trusting us):
+						// a certificate problem to fix, not a network one.
+						p.q.drop(ReasonHandshakeFailed, p.id, p.addr.String(), err)
+					} else {
+						p.q.rep.report(ReasonUnreachable, &DropError{Reason: ReasonUnreachable, Peer: p.id, Remote: p.addr.String(), Err: err})
+					}
 					select {
 					case <-time.After(bo.next()):
 					case <-flush:
@@ -280,6 +287,18 @@ func (p *peer) dial(ctx context.Context) (*quic.Conn, error) {
 		return nil, errors.New("transport: peer does not support QUIC datagrams")
 	}
 	return c, nil
+}
+
+// isHandshakeError reports whether a dial failed in the TLS handshake
+// (a QUIC CRYPTO_ERROR from either side, or a certificate this side
+// refused), as opposed to a peer that did not answer.
+func isHandshakeError(err error) bool {
+	var te *quic.TransportError
+	if errors.As(err, &te) && te.ErrorCode.IsCryptoError() {
+		return true
+	}
+	var ve *tls.CertificateVerificationError
+	return errors.As(err, &ve)
 }
 
 // send writes msgs on conn and returns how many went out. An error means

@@ -29,8 +29,10 @@ const (
 	// ReasonUnknownPeer: a connection authenticated with a valid cluster
 	// certificate whose id is not in Config.Peers.
 	ReasonUnknownPeer
-	// ReasonHandshakeFailed: an inbound QUIC/TLS handshake failed (no
-	// client certificate, a certificate from another CA, wrong ALPN, ...).
+	// ReasonHandshakeFailed: a QUIC/TLS handshake failed, inbound (no
+	// client certificate, a certificate from another CA, wrong ALPN, ...)
+	// or outbound (the peer's certificate is not trusted, or the peer
+	// refused ours).
 	ReasonHandshakeFailed
 	// ReasonQueueFull: an outbound message was dropped because the peer's
 	// queue was full (the peer is down or slow).

@@ -105,6 +105,32 @@ func TestHostile_HandshakeFailures(t *testing.T) {
 	require.True(t, slicesContainsErr(a.in.errors(), ErrHandshakeFailed))
 }
 
+func TestHostile_DialerFromAnotherCA(t *testing.T) {
+	// "a" dials (its id sorts first) with a certificate of another CA: both
+	// ends count a failed handshake, and "a" reports a handshake failure,
+	// not an unreachable peer, so its operator looks at the certificates.
+	leakCheck(t)
+	good := certDir(t, "a", "b")
+	rogue := certDir(t, "a")
+	addrs := map[string]string{"a": freeUDPAddr(t), "b": freeUDPAddr(t)}
+	start := func(dir, id, peer string) *node {
+		cfg := nodeConfig(dir, id)
+		cfg.Listen, cfg.Peers[peer] = addrs[id], addrs[peer]
+		q, err := New(cfg)
+		require.NoError(t, err)
+		n := &node{QUIC: q, in: &inbox{}}
+		require.NoError(t, q.Start(n.in.deliver, n.in.report))
+		t.Cleanup(func() { q.Close() })
+		return n
+	}
+	a, b := start(rogue, "a", "b"), start(good, "b", "a")
+	a.Send(election.Message{Kind: election.MsgHeartbeat, To: "b", Term: 1})
+	eventually(t, func() bool { return a.Stats().Dropped.HandshakeFailed > 0 && b.Stats().Dropped.HandshakeFailed > 0 },
+		"handshake failures not counted on both ends: a %+v, b %+v", a.Stats().Dropped, b.Stats().Dropped)
+	require.True(t, slicesContainsErr(a.in.errors(), ErrHandshakeFailed), "a reports %v", a.in.errors())
+	require.Empty(t, b.in.messages(), "nothing from an untrusted peer is delivered")
+}
+
 func TestHostile_ValidCertOfUnknownNode(t *testing.T) {
 	leakCheck(t)
 	dir := certDir(t, "a", "b", "mallory")

@@ -20,7 +20,7 @@ type DropStats struct {
 	Oversized       uint64 // frame larger than Config.MaxMessageSize
 	SpoofedSender   uint64 // From differs from the authenticated peer id
 	UnknownPeer     uint64 // valid certificate for an id not in Config.Peers (connection closed)
-	HandshakeFailed uint64 // inbound handshake failed: no or untrusted client certificate, ...
+	HandshakeFailed uint64 // handshake failed, either way: no or untrusted certificate, ...
 	QueueFull       uint64 // outbound: the peer's queue was full
 	InvalidPacket   uint64 // UDP datagram that is no QUIC packet of a known connection
 }
