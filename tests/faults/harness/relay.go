@@ -29,6 +29,7 @@ package main
 // netns.go.
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -124,8 +125,11 @@ func (l *link) pump(forward bool) {
 	buf := make([]byte, 65536)
 	for {
 		n, from, err := src.ReadFromUDP(buf)
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
 		if err != nil {
-			return // closed
+			continue // an ICMP error reported on the socket: the link lives on
 		}
 		var send func([]byte)
 		if forward {
