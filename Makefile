@@ -52,12 +52,17 @@ test-go: check-go ## Go tests of election/ and transport/ with -race
 	$(GO) test -race -count=1 -timeout 600s ./election/... ./transport/...
 
 .PHONY: test
-test: ## run every test: Go (-race), C, Python, Rust
+test: ## run every test: Go (-race), C, Python, Rust, the README quick starts
 	@$(MAKE) --no-print-directory test-go
 	@$(MAKE) --no-print-directory test-c
 	@$(MAKE) --no-print-directory test-python
 	@$(MAKE) --no-print-directory test-rust
+	@$(MAKE) --no-print-directory test-quickstart
 	@echo "graft: all tests passed"
+
+.PHONY: test-quickstart
+test-quickstart: certs deps-python deps-rust ## run the README quick starts (C, Python, Rust, Go) as 3-node clusters
+	tests/quickstart/run.sh $(BUILD)
 
 .PHONY: demo
 demo: check-go examples-c ## a real 3-node cluster on loopback: kill, failover, rejoin, handover
