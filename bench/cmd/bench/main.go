@@ -51,7 +51,8 @@ var (
 	only          = flag.String("only", "", "comma-separated sections to run (failover,handover,disruption,idle,first,memory,compare,api); empty: all")
 	goTool        = flag.String("go", "go", "the go command, to build the node programs")
 	quietFlag     = flag.Duration("quiet", 150*time.Millisecond, "a leader is stable once nothing happened for this long")
-	settleFlag    = flag.Duration("settle", 1200*time.Millisecond, "after restarting a node, wait this long before the next trial (graft's QUIC keep-alive probes every connection each second)")
+	settleFlag    = flag.Duration("settle", 3500*time.Millisecond, "after restarting a node, wait this long before the next trial on its cluster (longer than graft's 3 s QUIC idle timeout)")
+	bedsFlag      = flag.Int("beds", 3, "identical clusters the failover and handover trials rotate over, so that one settles while the others are measured")
 	freshTrials   = flag.Int("fresh-trials", 20, "extra 3-node failover trials with no settle time after the restart (a peer restarted 0.25 s before the kill)")
 	keep          = flag.Bool("keep", false, "keep the work folder (node logs: nodes.log)")
 )
@@ -160,28 +161,25 @@ func run(env *testbed.Env, res *Results) {
 	}
 	zero := testbed.Timing{}
 
-	// Failover at the default timings, and on the 3-node cluster handover.
+	// Failover at the default timings, and on the 3-node clusters handover.
 	for _, n := range sizes {
 		if !want("failover") && !(n == 3 && want("handover")) {
 			continue
 		}
-		b, err := env.Graft(n, zero, false, testbed.Options{})
+		beds, err := startBeds(*bedsFlag, func() (*testbed.Bed, error) { return env.Graft(n, zero, false, testbed.Options{}) })
 		if err != nil {
 			log.Fatal(err)
 		}
-		if _, err := b.StartAll(); err != nil {
-			log.Fatal(err)
-		}
 		if want("failover") {
-			log.Printf("graft failover, %d nodes, %d trials", n, *trials)
-			f := failover(b, *trials)
+			log.Printf("graft failover, %d nodes, %d trials over %d clusters", n, *trials, len(beds))
+			f := failover(beds, *trials)
 			res.Failover = append(res.Failover, summarizeFailover(f))
 			log.Printf("  %s", res.Failover[len(res.Failover)-1].line())
 			if n == 3 && *freshTrials > 0 {
-				log.Printf("graft failover, 3 nodes, no settle time after restarts, %d trials", *freshTrials)
+				log.Printf("graft failover, 3 nodes, no settle time after restarts, %d trials on one cluster", *freshTrials)
 				s := settle
 				settle = 0
-				res.FailoverFresh = append(res.FailoverFresh, summarizeFailover(failover(b, *freshTrials)))
+				res.FailoverFresh = append(res.FailoverFresh, summarizeFailover(failover(beds[:1], *freshTrials)))
 				settle = s
 				log.Printf("  %s", res.FailoverFresh[0].line())
 			}
@@ -189,12 +187,12 @@ func run(env *testbed.Env, res *Results) {
 		if n == 3 && want("handover") {
 			for _, how := range []string{"step_down", "close"} {
 				log.Printf("graft handover (%s), %d trials", how, *hoTrials)
-				h := summarizeHandover(handover(b, how, *hoTrials))
+				h := summarizeHandover(handover(beds, how, *hoTrials))
 				res.Handover = append(res.Handover, h)
 				log.Printf("  %s", h.line())
 			}
 		}
-		b.Close()
+		closeBeds(beds)
 	}
 
 	if want("disruption") {
@@ -270,6 +268,29 @@ func run(env *testbed.Env, res *Results) {
 
 	if want("api") && *api {
 		res.API = apiCost(*root)
+	}
+}
+
+// startBeds makes and starts k clusters with mk.
+func startBeds(k int, mk func() (*testbed.Bed, error)) ([]*testbed.Bed, error) {
+	var beds []*testbed.Bed
+	for i := 0; i < max(k, 1); i++ {
+		b, err := mk()
+		if err == nil {
+			_, err = b.StartAll()
+		}
+		if err != nil {
+			closeBeds(beds)
+			return nil, err
+		}
+		beds = append(beds, b)
+	}
+	return beds, nil
+}
+
+func closeBeds(beds []*testbed.Bed) {
+	for _, b := range beds {
+		b.Close()
 	}
 }
 

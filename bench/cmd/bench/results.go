@@ -115,18 +115,13 @@ func compare(env *testbed.Env, res *Results) {
 		return env.Graft(3, cmpTiming, false, o)
 	}
 	for _, lib := range []string{testbed.Graft, testbed.NatsGraft, testbed.HRaft} {
-		b, err := mk(lib, testbed.Options{})
+		beds, err := startBeds(*bedsFlag, func() (*testbed.Bed, error) { return mk(lib, testbed.Options{}) })
 		if err != nil {
 			log.Printf("compare %s: %v", lib, err)
 			continue
 		}
-		if _, err := b.StartAll(); err != nil {
-			log.Printf("compare %s: %v", lib, err)
-			b.Close()
-			continue
-		}
-		log.Printf("compare: %s failover, 3 nodes, %d trials", lib, *cmpTrials)
-		f := summarizeFailover(failover(b, *cmpTrials))
+		log.Printf("compare: %s failover, 3 nodes, %d trials over %d clusters", lib, *cmpTrials, len(beds))
+		f := summarizeFailover(failover(beds, *cmpTrials))
 		res.Compare.Failover = append(res.Compare.Failover, f)
 		log.Printf("  %s", f.line())
 		for _, how := range []string{"step_down", "close"} {
@@ -135,14 +130,14 @@ func compare(env *testbed.Env, res *Results) {
 				h = HandoverResult{Handover: Handover{Lib: lib, Nodes: 3, How: how, Unsupported: true}}
 			} else {
 				log.Printf("compare: %s handover (%s), %d trials", lib, how, *cmpHoTrials)
-				h = summarizeHandover(handover(b, how, *cmpHoTrials))
+				h = summarizeHandover(handover(beds, how, *cmpHoTrials))
 			}
 			res.Compare.Handover = append(res.Compare.Handover, h)
 			log.Printf("  %s", h.line())
 		}
-		b.Close()
+		closeBeds(beds)
 
-		b, err = mk(lib, testbed.Options{Relay: true, Quiet: true})
+		b, err := mk(lib, testbed.Options{Relay: true, Quiet: true})
 		if err != nil {
 			log.Printf("compare %s: %v", lib, err)
 			continue

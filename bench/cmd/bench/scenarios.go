@@ -23,12 +23,15 @@ func convergeTimeout(b *testbed.Bed) time.Duration {
 // quiet is how long nothing must happen before a leader counts as stable.
 var quiet = 150 * time.Millisecond
 
-// settle is how long after a node's restart the next trial may begin: long
-// enough for every peer's connection to the restarted node to be probed
-// (graft's QUIC keep-alive runs every second; until then a peer's old
-// connection to the dead process is not known to be dead, and the first
-// message it sends to the restarted node is lost).
-var settle = 1200 * time.Millisecond
+// settle is how long after a node's restart the next trial on that cluster
+// may begin: longer than graft's QUIC idle timeout (3 s), after which every
+// peer has dropped its old connection to the killed process and dialled
+// the new one. Before that, a peer that has not sent anything to the
+// restarted node still holds the dead connection (keep-alive PINGs are too
+// small to draw a stateless reset), and the first message it sends there,
+// a pre-vote, is lost. The trials rotate over several clusters (see
+// -beds), so the settle time of one passes while the others are measured.
+var settle = 3500 * time.Millisecond
 
 // restarted is when the harness last restarted a node of the bed.
 var restarted = map[*testbed.Bed]time.Time{}
@@ -76,11 +79,14 @@ type Failover struct {
 
 // failover kills the stable leader trials times and measures from the
 // kill to another node reporting that it became leader; the killed node is
-// restarted after each trial. Other nodes keep running across trials.
-func failover(b *testbed.Bed, trials int) Failover {
+// restarted after each trial. Other nodes keep running across trials. The
+// trials rotate over beds (identical clusters).
+func failover(beds []*testbed.Bed, trials int) Failover {
+	b := beds[0]
 	r := Failover{Lib: b.Lib, Nodes: b.Nodes, ElectionMin: b.ElectionMin(), Heartbeat: b.Timing.Heartbeat, ElectionMax: b.Timing.ElectionMax,
 		SettleMs: float64(settle.Milliseconds())}
 	for i := 0; i < trials; i++ {
+		b := beds[i%len(beds)]
 		r.Trials++
 		l, err := stable(b)
 		if err != nil {
@@ -137,14 +143,16 @@ type Handover struct {
 
 // handover signals the stable leader (SIGUSR1: step down and keep
 // running; SIGTERM: close and exit, then it is restarted) and measures
-// from the signal to another node reporting leadership.
-func handover(b *testbed.Bed, how string, trials int) Handover {
-	r := Handover{Lib: b.Lib, Nodes: b.Nodes, How: how}
+// from the signal to another node reporting leadership. The trials rotate
+// over beds.
+func handover(beds []*testbed.Bed, how string, trials int) Handover {
+	r := Handover{Lib: beds[0].Lib, Nodes: beds[0].Nodes, How: how}
 	sig := syscall.SIGUSR1
 	if how == "close" {
 		sig = syscall.SIGTERM
 	}
 	for i := 0; i < trials; i++ {
+		b := beds[i%len(beds)]
 		r.Trials++
 		l, err := stable(b)
 		if err != nil {

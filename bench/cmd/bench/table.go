@@ -58,7 +58,7 @@ func table(r *Results, charts []string) string {
 				f.InElectionMin.Median, f.InElectionMin.P99, f.InElectionMin.Max, f.Unconverged+f.NotStable, f.Contested)
 		}
 		p("")
-		p("Each trial waits %.1f s after restarting the previous victim before the next kill (the settle time: graft's QUIC keep-alive probes every connection each second, so by then every peer knows its old connection to the killed process is dead). The last row has no settle time: a follower whose connection to the freshly restarted peer is still the dead one loses its first pre-vote to that peer and retries after [25, 100] ms, which costs about that much when the other follower is the one that times out first.", settle.Seconds())
+		p("The trials rotate over %s identical clusters; on each, the next kill comes at least %.1f s after the previous victim was restarted (the settle time, longer than graft's 3 s QUIC idle timeout: by then every peer has dropped its old connection to the killed process and dialled the new one). The last row has no settle time: a follower that has sent nothing to the freshly restarted peer still holds its connection to the dead process (QUIC keep-alive PINGs are too small to draw a stateless reset), so its first pre-vote to that peer is lost and it retries after [25, 100] ms; in a 3-node cluster that costs a retry whenever that follower times out first.", r.Flags["beds"], settle.Seconds())
 		p("")
 		p("_contested_: trials in which more than one node became candidate before the new leader won (a split or lost vote).")
 	}
