@@ -87,7 +87,7 @@ func New(cfg Config, tr Transport) (*Node, error) {
 		return nil, err
 	}
 	n.r = r
-	n.disp = newDispatcher(func(p any) {
+	n.disp = newDispatcher(clock.Now, func(p any) {
 		n.logDirect(LogError, fmt.Sprintf("node %s: a callback panicked: %v", cfg.ID, p))
 	})
 	n.publish()
@@ -354,6 +354,7 @@ func (n *Node) Stats() Stats {
 	s.Leader = n.Leader()
 	s.Term = n.Term()
 	s.CallbacksQueued = uint64(n.disp.pending())
+	s.CallbackDelayLast, s.CallbackDelayMax = n.disp.delays()
 	switch c := n.contact.Load(); {
 	case s.State == StateLeader:
 		s.SinceLeaderContact = 0

@@ -331,6 +331,36 @@ func TestNode_SlowCallbackNeverStallsTheElection(t *testing.T) {
 	require.Positive(t, queued, "the callbacks are still waiting")
 }
 
+func TestNode_SlowCallbackShowsAsDelayOfTheNext(t *testing.T) {
+	// The first callback (follower -> candidate) takes 50 ms; the events
+	// queued behind it start late by about that much, and each sees its own
+	// delay in Stats from inside.
+	const slow = 50 * time.Millisecond
+	var node atomic.Pointer[Node]
+	var first atomic.Bool
+	var seen atomic.Int64 // the leader-change callback's own delay
+	seen.Store(-1)
+	n, _ := singleNode(t, func(c *Config) {
+		c.OnStateChange = func(State, State, uint64) {
+			if !first.Swap(true) {
+				time.Sleep(slow)
+			}
+		}
+		c.OnLeaderChange = func(string, uint64) {
+			for node.Load() == nil {
+				runtime.Gosched()
+			}
+			seen.Store(int64(node.Load().Stats().CallbackDelayLast))
+		}
+	})
+	node.Store(n)
+	require.Eventually(t, func() bool { return seen.Load() >= 0 }, 5*time.Second, time.Millisecond)
+	require.GreaterOrEqual(t, time.Duration(seen.Load()), slow/2, "the leader change waited behind the slow callback")
+	s := n.Stats()
+	require.GreaterOrEqual(t, s.CallbackDelayMax, time.Duration(seen.Load()))
+	require.LessOrEqual(t, s.CallbackDelayLast, s.CallbackDelayMax)
+}
+
 func TestNode_CloseFromCallbackReturnsErrBusy(t *testing.T) {
 	var node atomic.Pointer[Node]
 	got := make(chan error, 4)

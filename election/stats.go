@@ -28,4 +28,15 @@ type Stats struct {
 	// SinceLeaderContact is the time since this node last heard from a
 	// leader; zero on the leader itself, -1 if it never has.
 	SinceLeaderContact time.Duration
+
+	// CallbackDelayLast is how late the callback running now (or, between
+	// callbacks, the last one run) started: the time from the moment it was
+	// queued, right after the event, to the moment the callback goroutine
+	// began it, by the node's Clock. A callback that reads Stats sees its
+	// own delay. A slow callback delays the ones after it: this is where it
+	// shows. Zero before the first callback.
+	CallbackDelayLast time.Duration
+	// CallbackDelayMax is the largest CallbackDelayLast so far (it only
+	// grows).
+	CallbackDelayMax time.Duration
 }
