@@ -48,8 +48,9 @@ deps-rust:
 	@command -v $(CARGO) >/dev/null || { echo "graft: needs cargo (Rust) on PATH: https://rustup.rs"; exit 1; }
 
 .PHONY: test-go
-test-go: check-go ## Go tests of election/ and transport/ with -race
-	$(GO) test -race -count=1 -timeout 600s ./election/... ./transport/...
+test-go: check-go ## Go tests (election, transport, the fault checker) with -race, and go vet
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 600s ./election/... ./transport/... ./tests/faults/checker/...
 
 .PHONY: test
 test: ## run every test: Go (-race), C, Python, Rust, the README quick starts

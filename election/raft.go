@@ -92,6 +92,11 @@ type raft struct {
 	leaderContact time.Duration
 	hasContact    bool
 
+	// retries counts campaigns in a row that neither won nor lost; it
+	// lengthens retryTimeout and resets when a campaign starts from a
+	// follower's ordinary election timeout.
+	retries uint
+
 	// votes of the current (pre-)campaign, by distinct voter.
 	granted  map[string]bool
 	rejected map[string]bool
@@ -172,10 +177,14 @@ func (r *raft) resetElectionTimer(now time.Duration) {
 // short random pause, in [Heartbeat/2, Heartbeat/2 + (ElectionMax -
 // ElectionMin)/2], breaks the tie as long as the round trip is well below
 // the heartbeat. (A retry of a full election timeout, as before, put split
-// votes at up to 2 ElectionMin of failover: the p99 target is 1.6.)
+// votes at up to 2 ElectionMin of failover: the p99 target is 1.6.) Each
+// further retry without a leader doubles the pause, up to ElectionMax, so
+// that on a slow network (a round trip longer than the first pause) the
+// votes get time to arrive instead of being overtaken by the next round.
 func (r *raft) retryTimeout() time.Duration {
 	lo := r.cfg.Heartbeat / 2
-	return r.randomBetween(lo, lo+(r.cfg.ElectionMax-r.cfg.ElectionMin)/2)
+	d := r.randomBetween(lo, lo+(r.cfg.ElectionMax-r.cfg.ElectionMin)/2)
+	return min(d<<min(r.retries, 6), r.cfg.ElectionMax)
 }
 
 // inLease reports whether this node must refuse votes now: it leads, or it
@@ -221,6 +230,11 @@ func (r *raft) tick(now time.Duration) {
 // campaign starts a pre-vote, or with transfer (or pre-vote disabled) a
 // real election.
 func (r *raft) campaign(now time.Duration, transfer bool) {
+	if r.role == rolePreCandidate || r.role == roleCandidate {
+		r.retries++
+	} else {
+		r.retries = 0
+	}
 	if transfer || r.cfg.DisablePreVote {
 		r.becomeCandidate(now, transfer)
 		return

@@ -374,3 +374,33 @@ func TestSim_FailoverTime(t *testing.T) {
 	require.LessOrEqual(t, med, 1.2, "median failover")
 	require.LessOrEqual(t, p99, 1.6, "p99 failover")
 }
+
+// TestSim_SlowNetworkElects checks liveness when the round trip (36-60 ms)
+// is longer than a candidate's first retry pause (10-40 ms at a 20 ms
+// heartbeat): the pause doubles on each retry, so the votes of a round
+// arrive before the next round overtakes them. Found by the fault-injection
+// system tests (tests/faults), where such a network went 982 ms without a
+// leader.
+func TestSim_SlowNetworkElects(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Heartbeat, cfg.ElectionMin, cfg.ElectionMax = 20*time.Millisecond, 120*time.Millisecond, 180*time.Millisecond
+	var got []float64
+	for seed := uint64(1); seed <= 300; seed++ {
+		nodes := 3 + 2*int(seed%2)
+		s := newSim(seed, simOptions{nodes: nodes, cfg: cfg, drift: DefaultMaxClockDrift})
+		s.delayMin, s.delayMax = 18*time.Millisecond, 30*time.Millisecond
+		elected := time.Duration(-1)
+		s.onStep = func(n *simNode) {
+			if elected < 0 && n.leaseEnd > s.now {
+				elected = s.now
+			}
+		}
+		for elected < 0 && s.now < 10*cfg.ElectionMax {
+			require.NoError(t, s.run(s.now+10*time.Millisecond), "seed %d", seed)
+		}
+		require.GreaterOrEqual(t, elected, time.Duration(0), "seed %d: no leader within 10 × ElectionMax with a 36-60 ms round trip", seed)
+		got = append(got, float64(elected)/float64(cfg.ElectionMax))
+	}
+	slices.Sort(got)
+	t.Logf("first leader with a 36-60 ms round trip: median %.2f, p99 %.2f, max %.2f × ElectionMax", got[len(got)/2], got[len(got)*99/100], got[len(got)-1])
+}
