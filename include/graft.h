@@ -95,6 +95,18 @@
  *   unloaded (dlclose keeps it mapped); graft_node_close stops every thread
  *   work of the node. Several nodes may run in one process. Go reads the
  *   environment once, at load time.
+ *
+ * ENVIRONMENT
+ *   GOMAXPROCS                  kept if set (see THREADS).
+ *   GRAFT_TEST_CLOCK_RATE=r     TEST ONLY: every node of the process runs its
+ *                               clock at r times CLOCK_MONOTONIC (0.5 < r < 2),
+ *                               to model clock drift in fault-injection tests;
+ *                               lease deadlines are then in that clock.
+ *   GRAFT_TEST_DISABLE_CHECK_QUORUM=1
+ *                               TEST ONLY: no check-quorum and no lease; two
+ *                               nodes may then lead at once. Exists so that
+ *                               tests can show their checkers catch it.
+ *   Never set the TEST ONLY variables in production.
  */
 #ifndef GRAFT_H
 #define GRAFT_H
@@ -239,6 +251,17 @@ typedef struct graft_stats {
     uint64_t drop_handshake_failed;/* TLS handshake failed (other CA, no cert) */
     uint64_t drop_queue_full;      /* outbound queue to a peer was full */
     uint64_t drop_invalid_packet;  /* UDP datagram that is no QUIC packet */
+
+    /* The callbacks: how late they start. A callback's delay runs from the
+     * moment it was queued (right after the election event, on the election
+     * thread) to the moment the library's callback thread calls it; a slow
+     * callback delays the ones after it, and shows here. Nanoseconds of the
+     * node's monotonic clock. Since 0.1. */
+    uint64_t callback_delay_last_ns; /* gauge: of the callback running now (so a
+                                      callback that calls graft_node_stats
+                                      reads its own), else of the last one
+                                      run; 0 before the first */
+    uint64_t callback_delay_max_ns;  /* largest callback_delay_last_ns so far */
 } graft_stats;
 
 /** Callback types. ctx is the pointer given with the callback. */
