@@ -26,7 +26,7 @@ import (
 //
 // Go reads the environment once, when the library is loaded, so the
 // variables must be set when the process starts. Never set them in
-// production. include/graft.h should list them as test-only.
+// production. include/graft.h lists them (ENVIRONMENT) as test-only.
 const (
 	envClockRate          = "GRAFT_TEST_CLOCK_RATE"
 	envDisableCheckQuorum = "GRAFT_TEST_DISABLE_CHECK_QUORUM"
