@@ -44,6 +44,8 @@ func fillStats(s *C.graft_stats, nd *node) {
 	s.storage_errors = C.uint64_t(es.StorageErrors)
 	s.callbacks_queued = C.uint64_t(es.CallbacksQueued)
 	s.since_leader_contact_ns = C.int64_t(es.SinceLeaderContact)
+	s.callback_delay_last_ns = C.uint64_t(es.CallbackDelayLast)
+	s.callback_delay_max_ns = C.uint64_t(es.CallbackDelayMax)
 	for k := 0; k < len(es.Sent) && k < len(s.msgs_sent); k++ {
 		s.msgs_sent[k] = C.uint64_t(es.Sent[k])
 		s.msgs_received[k] = C.uint64_t(es.Received[k])

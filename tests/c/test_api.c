@@ -573,6 +573,11 @@ static void single_node(void) {
     CHECK(st.elections_won >= 1);
     CHECK_EQ(st.since_leader_contact_ns, 0);
     CHECK_EQ(st.msgs_sent[7], 0);
+    /* callbacks have run (state, leader, logs), each a little late */
+    CHECK(st.callback_delay_max_ns > 0);
+    CHECK(st.callback_delay_last_ns <= st.callback_delay_max_ns);
+    CHECKF(st.callback_delay_max_ns < 1000000000ull, "callback delay max %llu ns",
+           (unsigned long long)st.callback_delay_max_ns);
     /* an older, shorter struct: only what fits is written */
     struct { graft_stats s; uint64_t canary; } old;
     memset(&old, 0xCD, sizeof old);
