@@ -247,6 +247,8 @@ const STATS_FIELDS: &[&str] = &[
     "drop_handshake_failed",
     "drop_queue_full",
     "drop_invalid_packet",
+    "callback_delay_last_ns",
+    "callback_delay_max_ns",
 ];
 
 /// Every constant of the header the binding mirrors.

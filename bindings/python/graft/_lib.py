@@ -87,6 +87,8 @@ class graft_stats(Structure):
         ("drop_handshake_failed", c_uint64),
         ("drop_queue_full", c_uint64),
         ("drop_invalid_packet", c_uint64),
+        ("callback_delay_last_ns", c_uint64),
+        ("callback_delay_max_ns", c_uint64),
     ]
 
 

@@ -424,6 +424,8 @@ class Node:
             drop_handshake_failed=s.drop_handshake_failed,
             drop_queue_full=s.drop_queue_full,
             drop_invalid_packet=s.drop_invalid_packet,
+            callback_delay_last=s.callback_delay_last_ns / 1e9,
+            callback_delay_max=s.callback_delay_max_ns / 1e9,
         )
 
     # ------------------------------------------------------------------ commands

@@ -69,7 +69,8 @@ class Lease(NamedTuple):
 @dataclass(frozen=True)
 class Stats:
     """A snapshot of a node's counters (``graft_stats``). Counters only grow,
-    except the gauge ``callbacks_queued``."""
+    except the gauges ``callbacks_queued``, ``since_leader_contact`` and
+    ``callback_delay_last``."""
 
     state: State
     """The node's state."""
@@ -131,3 +132,12 @@ class Stats:
     """Outbound: the queue to a peer was full."""
     drop_invalid_packet: int
     """Inbound: a UDP datagram that is no QUIC packet."""
+    callback_delay_last: float
+    """Gauge: seconds by which the callback running now (or, between
+    callbacks, the last one run) started late, from the moment the library
+    queued it right after the election event to the moment it called into
+    the binding (ctypes' own cost, about 10 µs, comes on top). A callback that
+    calls ``stats()`` reads its own. A slow callback delays the ones after
+    it and shows here. 0.0 before the first callback."""
+    callback_delay_max: float
+    """The largest ``callback_delay_last`` so far, in seconds."""

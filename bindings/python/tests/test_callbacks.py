@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 import weakref
 
 import graft
@@ -158,3 +159,30 @@ def test_many_create_close_cycles_keep_trampolines_alive(cluster):
         n.close()
         gc.collect()
     assert count.count(graft.State.CLOSED) == 15
+
+
+def test_slow_callback_shows_as_delay_of_the_next(cluster):
+    # The first state callback sleeps 100 ms; the leader change queued
+    # behind it starts late by about that much, and sees its own delay in
+    # stats() from inside.
+    addrs = cluster.addresses(1)
+    holder = []
+    first = threading.Event()
+    seen = []
+
+    def on_state(old, new, term):
+        if not first.is_set():
+            first.set()
+            time.sleep(0.1)
+
+    def on_leader(leader, term):
+        wait_until(lambda: holder, 2.0, "the node handed to the callback")
+        seen.append(holder[0].stats().callback_delay_last)
+
+    node = cluster.node("n1", addrs, on_state_change=on_state, on_leader_change=on_leader)
+    holder.append(node)
+    wait_until(lambda: seen, 3.0, "the leader-change callback ran")
+    assert seen[0] >= 0.05, seen
+    s = node.stats()
+    assert s.callback_delay_max >= seen[0]
+    assert 0.0 <= s.callback_delay_last <= s.callback_delay_max

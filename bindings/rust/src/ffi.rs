@@ -97,6 +97,8 @@ pub struct graft_stats {
     pub drop_handshake_failed: u64,
     pub drop_queue_full: u64,
     pub drop_invalid_packet: u64,
+    pub callback_delay_last_ns: u64,
+    pub callback_delay_max_ns: u64,
 }
 
 impl graft_stats {

@@ -63,6 +63,8 @@ fn ffi_matches_header() {
         drop_handshake_failed,
         drop_queue_full,
         drop_invalid_packet,
+        callback_delay_last_ns,
+        callback_delay_max_ns,
     );
     let measured = header::FACTS.unwrap().iter().filter(|(n, _)| n.starts_with("offset.")).count();
     assert_eq!(measured, offs.len(), "every field of graft_stats is checked");
@@ -208,6 +210,8 @@ fn stats_size_field_round_trips() {
     assert_eq!(s.leader.as_deref(), Some("solo"));
     assert!(s.elections_won >= 1);
     assert_eq!(s.since_leader_contact, Some(Duration::ZERO));
+    assert!(s.callback_delay_last <= s.callback_delay_max);
+    assert!(s.callback_delay_max < Duration::from_secs(1), "{:?}", s.callback_delay_max);
     node.close().unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }

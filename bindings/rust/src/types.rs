@@ -138,7 +138,8 @@ impl Lease {
 }
 
 /// A node's counters, from [`Node::stats`](crate::Node::stats). Counters only
-/// grow; `callbacks_queued` and `since_leader_contact` are gauges.
+/// grow; `callbacks_queued`, `since_leader_contact` and `callback_delay_last`
+/// are gauges.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -204,6 +205,14 @@ pub struct Stats {
     pub drop_queue_full: u64,
     /// UDP datagrams that were no QUIC packet.
     pub drop_invalid_packet: u64,
+    /// Gauge: how late the callback running now (or, between callbacks, the
+    /// last one run) started, from the moment the library queued it right
+    /// after the election event; a closure that calls [`Node::stats`](crate::Node::stats)
+    /// reads its own. A slow callback delays the ones after it and shows
+    /// here. Zero before the first callback.
+    pub callback_delay_last: Duration,
+    /// The largest `callback_delay_last` so far.
+    pub callback_delay_max: Duration,
     /// Panics caught in this node's callbacks (counted by the binding).
     pub callback_panics: u64,
 }
@@ -246,6 +255,8 @@ impl Stats {
             drop_handshake_failed: s.drop_handshake_failed,
             drop_queue_full: s.drop_queue_full,
             drop_invalid_packet: s.drop_invalid_packet,
+            callback_delay_last: Duration::from_nanos(s.callback_delay_last_ns),
+            callback_delay_max: Duration::from_nanos(s.callback_delay_max_ns),
             callback_panics,
         }
     }
