@@ -9,7 +9,15 @@ Prints:
     leader's own state-change callback (LEADER -> FOLLOWER) records when it
     runs: median and p99 in µs, from the call and from the return of
     step_down(). The main thread waits idle meanwhile (a busy main thread
-    delays callbacks by the GIL switch interval, ~5 ms).
+    delays callbacks by the GIL switch interval, ~5 ms);
+  * the event -> callback latency itself: that same callback calls
+    ``stats()`` and reads its own ``callback_delay_last``, the time from the
+    library queueing it (right after the election produced the event) to
+    calling into the binding; ctypes' own cost (~10 µs) comes on top. The
+    state change is queued right behind the "hands leadership" log line, so
+    it waits for that line's Python callback (the binding always installs
+    one): a ctypes call that takes the GIL, which the other nodes' callback
+    threads want too. In C (``make bench-c``) that wait is nearly nothing.
 
 Run: ``make bench-python`` (or ``PYTHONPATH=bindings/python python3
 bindings/python/bench_api.py [--rounds N]`` after ``make lib``).
@@ -69,14 +77,20 @@ def main() -> None:
     lock = threading.Lock()
     stepped: Dict[str, threading.Event] = {i: threading.Event() for i in ids}
     stamp: Dict[str, int] = {}
+    delay: Dict[str, float] = {}  # the step-down callback's own callback_delay_last
+    live: Dict[str, graft.Node] = {}  # filled once every node started
     became_leader = threading.Event()
 
     def on_state(node_id: str):
         def cb(old: graft.State, new: graft.State, term: int) -> None:
             now = time.perf_counter_ns()
             if old is graft.State.LEADER and new is graft.State.FOLLOWER:
+                me = live.get(node_id)
+                d = me.stats().callback_delay_last if me is not None else None
                 with lock:
                     stamp[node_id] = now
+                    if d is not None:
+                        delay[node_id] = d
                 stepped[node_id].set()
             elif new is graft.State.LEADER:
                 became_leader.set()
@@ -87,6 +101,7 @@ def main() -> None:
                            heartbeat=0.02, election_timeout=(0.12, 0.18), on_state_change=on_state(i),
                            on_log=lambda level, msg: None)
              for i in ids}
+    live.update(nodes)
     try:
         first = nodes[nodes["n1"].wait_for_leader(5.0)]
         n = first
@@ -107,6 +122,7 @@ def main() -> None:
 
         from_call: List[float] = []
         from_return: List[float] = []
+        delays: List[float] = []
         for _ in range(a.rounds):
             # The current leader, once every node agrees on it.
             deadline = time.monotonic() + 5
@@ -120,6 +136,8 @@ def main() -> None:
                 became_leader.wait(0.05)
             ev = stepped[leader.id]
             ev.clear()
+            with lock:
+                delay.pop(leader.id, None)
             t_call = time.perf_counter_ns()
             try:
                 leader.step_down()
@@ -130,8 +148,14 @@ def main() -> None:
                 raise SystemExit("bench: the step-down callback did not run within 2 s")
             with lock:
                 t_cb = stamp[leader.id]
+                d = delay.get(leader.id)
+            if d is not None:
+                delays.append(d * 1e6)
             from_call.append((t_cb - t_call) / 1000)
             from_return.append((t_cb - t_ret) / 1000)
+        print(f"event -> callback latency, {len(delays)} step-downs (callback_delay_last read inside the callback), µs:")
+        print(f"  library queue -> callback  median {statistics.median(delays):8.1f}   p99 {pct(delays, 99):8.1f}"
+              "   (behind one Python log callback; before ctypes' own ~10 µs)")
         print(f"callback round trip, {len(from_call)} step-downs (state callback LEADER -> FOLLOWER), µs:")
         print(f"  from step_down() call    median {statistics.median(from_call):8.1f}   p99 {pct(from_call, 99):8.1f}")
         print(f"  from step_down() return  median {statistics.median(from_return):8.1f}   p99 {pct(from_return, 99):8.1f}"
