@@ -7,14 +7,17 @@
 //! Callback latency: in a 3-node cluster on loopback, the leader steps down;
 //! the time from just before `step_down()` to its on_state_change closure
 //! (leader -> follower) running on the library's thread; 200 handovers,
-//! p50 and p99.
+//! p50 and p99. Event -> callback latency proper: that closure calls
+//! `Node::stats` and reads its own `callback_delay_last`, the time from the
+//! library queueing it (right after the election produced the event) to
+//! calling it.
 //!
 //! Run: `make bench-rust`, or from bindings/rust
 //!   cargo run --offline --release --example bench
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use graft::{monotonic_ns, Node, State};
@@ -115,22 +118,34 @@ fn main() {
     );
     solo.close().unwrap();
 
-    // Event -> closure latency over step-down handovers.
+    // Event -> closure latency over step-down handovers. Each closure finds
+    // its node through a Weak (no cycle: the node owns the closure) to read
+    // its own delay; u64::MAX while it cannot.
     let stepped: Arc<Vec<AtomicU64>> = Arc::new((0..3).map(|_| AtomicU64::new(0)).collect());
-    let nodes: Vec<Node> = (0..3)
+    let delay: Arc<Vec<AtomicU64>> = Arc::new((0..3).map(|_| AtomicU64::new(u64::MAX)).collect());
+    let selves: Arc<Vec<OnceLock<Weak<Node>>>> = Arc::new((0..3).map(|_| OnceLock::new()).collect());
+    let nodes: Vec<Arc<Node>> = (0..3)
         .map(|i| {
-            let s = stepped.clone();
-            builder(i, 3)
-                .on_state_change(move |from, to, _| {
-                    if from == State::Leader && to == State::Follower {
-                        s[i].store(monotonic_ns(), Ordering::Release);
-                    }
-                })
-                .start()
-                .expect("start")
+            let (s, d, me) = (stepped.clone(), delay.clone(), selves.clone());
+            Arc::new(
+                builder(i, 3)
+                    .on_state_change(move |from, to, _| {
+                        if from == State::Leader && to == State::Follower {
+                            let t = monotonic_ns();
+                            let own = me[i].get().and_then(Weak::upgrade).map(|n| n.stats().callback_delay_last);
+                            d[i].store(own.map_or(u64::MAX, |x| x.as_nanos() as u64), Ordering::Relaxed);
+                            s[i].store(t, Ordering::Release);
+                        }
+                    })
+                    .start()
+                    .expect("start"),
+            )
         })
         .collect();
-    let (mut lat, mut ret, mut after) = (Vec::new(), Vec::new(), Vec::new());
+    for (slot, n) in selves.iter().zip(&nodes) {
+        let _ = slot.set(Arc::downgrade(n));
+    }
+    let (mut lat, mut ret, mut after, mut own) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..HANDOVERS {
         let mut l = None;
         if !wait_until(Duration::from_secs(10), || {
@@ -150,11 +165,23 @@ fn main() {
             break;
         }
         let cb = stepped[l].load(Ordering::Acquire);
+        let d = delay[l].load(Ordering::Relaxed);
+        if d != u64::MAX {
+            own.push(d);
+        }
         lat.push(cb - t0);
         ret.push(t1 - t0);
         after.push(cb.saturating_sub(t1));
     }
-    for n in nodes {
+    for mut n in nodes {
+        // A closure may hold its node for a moment (upgraded Weak): wait.
+        let n = loop {
+            match Arc::try_unwrap(n) {
+                Ok(n) => break n,
+                Err(shared) => n = shared,
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
         n.close().unwrap();
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -163,6 +190,11 @@ fn main() {
         std::process::exit(1);
     }
     println!("\n{:<34} {:>10} {:>10} {:>10}", "event -> Rust closure", "p50 us", "p99 us", "samples");
+    if !own.is_empty() {
+        let k = own.len();
+        println!("{:<34} {:>10.1} {:>10.1} {k:>10}", "event -> callback latency", pct(&mut own, 50), pct(&mut own, 99));
+        println!("  (callback_delay_last, read inside the closure)");
+    }
     let n = lat.len();
     println!("{:<34} {:>10.1} {:>10.1} {n:>10}", "step_down -> on_state_change", pct(&mut lat, 50), pct(&mut lat, 99));
     println!(
