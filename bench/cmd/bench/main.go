@@ -54,6 +54,7 @@ var (
 	settleFlag    = flag.Duration("settle", 3500*time.Millisecond, "after restarting a node, wait this long before the next trial on its cluster (longer than graft's 3 s QUIC idle timeout)")
 	bedsFlag      = flag.Int("beds", 3, "identical clusters the failover and handover trials rotate over, so that one settles while the others are measured")
 	freshTrials   = flag.Int("fresh-trials", 20, "extra 3-node failover trials with no settle time after the restart (a peer restarted 0.25 s before the kill)")
+	render        = flag.Bool("render", false, "only redraw results.md and the charts from -out/results.json")
 	keep          = flag.Bool("keep", false, "keep the work folder (node logs: nodes.log)")
 )
 
@@ -79,6 +80,18 @@ func main() {
 	quiet = *quietFlag
 	settle = *settleFlag
 	start := time.Now()
+	if *render {
+		b, err := os.ReadFile(filepath.Join(*out, "results.json"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		var res Results
+		if err := json.Unmarshal(b, &res); err != nil {
+			log.Fatal(err)
+		}
+		write(&res, false)
+		return
+	}
 
 	work, err := os.MkdirTemp("", "graft-bench-")
 	if err != nil {
@@ -130,12 +143,21 @@ func main() {
 	run(env, res)
 	res.RunSeconds = time.Since(start).Seconds()
 
+	write(res, true)
+	cleanup()
+}
+
+// write saves results.json (when js is set), the charts and results.md,
+// and prints the table.
+func write(res *Results, js bool) {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	b, _ := json.MarshalIndent(res, "", "  ")
-	if err := os.WriteFile(filepath.Join(*out, "results.json"), append(b, '\n'), 0o644); err != nil {
-		log.Fatal(err)
+	if js {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(filepath.Join(*out, "results.json"), append(b, '\n'), 0o644); err != nil {
+			log.Fatal(err)
+		}
 	}
 	charts, err := drawCharts(res, *out)
 	if err != nil {
@@ -146,8 +168,7 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Print(md)
-	log.Printf("done in %.0f s; wrote %s", res.RunSeconds, *out)
-	cleanup()
+	log.Printf("run took %.0f s; wrote %s", res.RunSeconds, *out)
 }
 
 func run(env *testbed.Env, res *Results) {
