@@ -237,18 +237,21 @@ func disruption(b *testbed.Bed, trials int, part, observe time.Duration) Disrupt
 
 // Idle is the steady-state cost of an idle cluster.
 type Idle struct {
-	Lib              string    `json:"lib"`
-	Nodes            int       `json:"nodes"`
-	Heartbeat        int       `json:"heartbeat_ms"`
-	ElectionMin      float64   `json:"election_min_ms"`
-	Seconds          float64   `json:"seconds"`
-	CPUMsPerNodeSec  float64   `json:"cpu_ms_per_node_second"`
-	CPUMsPerSecNodes []float64 `json:"cpu_ms_per_second_by_node"`
-	ServerCPUMsPerS  float64   `json:"server_cpu_ms_per_second,omitempty"`
-	BytesPerNodeSec  float64   `json:"bytes_per_node_second"`
-	RSSKiB           []int     `json:"rss_kib_by_node"`
-	ServerRSSKiB     int       `json:"server_rss_kib,omitempty"`
-	FirstLeaderMs    float64   `json:"first_leader_ms"`
+	Lib             string  `json:"lib"`
+	Nodes           int     `json:"nodes"`
+	Heartbeat       int     `json:"heartbeat_ms"`
+	ElectionMin     float64 `json:"election_min_ms"`
+	Seconds         float64 `json:"seconds"`
+	CPUMsPerNodeSec float64 `json:"cpu_ms_per_node_second"` // from schedstat (ns)
+	// StatCPUMsPerNodeSec is the same from /proc/<pid>/stat utime+stime
+	// (10 ms ticks, coarse).
+	StatCPUMsPerNodeSec float64   `json:"stat_cpu_ms_per_node_second"`
+	CPUMsPerSecNodes    []float64 `json:"cpu_ms_per_second_by_node"`
+	ServerCPUMsPerS     float64   `json:"server_cpu_ms_per_second,omitempty"`
+	BytesPerNodeSec     float64   `json:"bytes_per_node_second"`
+	RSSKiB              []int     `json:"rss_kib_by_node"`
+	ServerRSSKiB        int       `json:"server_rss_kib,omitempty"`
+	FirstLeaderMs       float64   `json:"first_leader_ms"`
 }
 
 // idle starts b (which must use relays), waits for a leader, lets it settle,
@@ -268,33 +271,49 @@ func idle(b *testbed.Bed, dur time.Duration) (Idle, error) {
 	}
 	time.Sleep(time.Second)
 	pids := b.Pids()
-	cpu0 := map[string]float64{}
-	for id, pid := range pids {
-		cpu0[id], _ = cluster.CPUSeconds(pid)
-	}
-	var srv0 float64
 	if b.Server != nil {
-		srv0, _ = cluster.CPUSeconds(b.Server.Process.Pid)
+		pids["nats-server"] = b.Server.Process.Pid
+	}
+	type sample struct {
+		ns    int64
+		ticks float64
+	}
+	read := func() (map[string]sample, error) {
+		m := map[string]sample{}
+		for id, pid := range pids {
+			ns, err := cluster.CPUNanos(pid)
+			if err != nil {
+				return nil, fmt.Errorf("%s idle: %s: %w", b.Lib, id, err)
+			}
+			t, _ := cluster.CPUSeconds(pid)
+			m[id] = sample{ns, t}
+		}
+		return m, nil
+	}
+	c0, err := read()
+	if err != nil {
+		return r, err
 	}
 	bytes0, start := b.Bytes(), time.Now()
 	time.Sleep(dur)
+	c1, err := read()
 	secs := time.Since(start).Seconds()
 	bytes1 := b.Bytes()
-	total := 0.0
+	if err != nil {
+		return r, err
+	}
+	total, ticks := 0.0, 0.0
 	for _, id := range b.IDs() {
-		c1, err := cluster.CPUSeconds(pids[id])
-		if err != nil {
-			return r, fmt.Errorf("%s idle: node %s died: %w", b.Lib, id, err)
-		}
-		v := (c1 - cpu0[id]) * 1e3 / secs
+		v := float64(c1[id].ns-c0[id].ns) / 1e6 / secs
 		r.CPUMsPerSecNodes = append(r.CPUMsPerSecNodes, v)
 		total += v
+		ticks += (c1[id].ticks - c0[id].ticks) * 1e3 / secs
 		rss, _ := cluster.RSSKiB(pids[id])
 		r.RSSKiB = append(r.RSSKiB, rss)
 	}
+	r.StatCPUMsPerNodeSec = ticks / float64(b.Nodes)
 	if b.Server != nil {
-		s1, _ := cluster.CPUSeconds(b.Server.Process.Pid)
-		r.ServerCPUMsPerS = (s1 - srv0) * 1e3 / secs
+		r.ServerCPUMsPerS = float64(c1["nats-server"].ns-c0["nats-server"].ns) / 1e6 / secs
 		r.ServerRSSKiB, _ = cluster.RSSKiB(b.Server.Process.Pid)
 	}
 	r.Seconds = secs

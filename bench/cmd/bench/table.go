@@ -90,7 +90,7 @@ func table(r *Results, charts []string) string {
 		p("")
 		p("### Idle cost (default timings)")
 		p("")
-		p("CPU: utime+stime from /proc/<pid>/stat over the window, per node and second (the kernel counts in 10 ms ticks: about ±0.6 ms/s over a 6 s window of 3 nodes; the leader costs more than a follower, see results.json). Bytes: every payload byte (UDP datagrams of QUIC) counted at the relays the links run through, divided by the nodes: what each node sends. RSS: VmRSS of each node process.")
+		p("CPU: time on CPU over the window, per node and second, summed over the process's threads from /proc/<pid>/task/*/schedstat (ns; utime+stime from /proc/<pid>/stat counts 10 ms ticks, too coarse for a few ms per second: it is in results.json as stat_cpu_ms_per_node_second). The leader costs more than a follower (per node in results.json). Bytes: every payload byte (UDP datagrams of QUIC) counted at the relays the links run through, divided by the nodes: what each node sends. RSS: VmRSS of each node process.")
 		p("")
 		p("| program | nodes | window s | CPU ms per node-second | bytes/s per node | VmRSS MiB (mean) |")
 		p("|---|---|---|---|---|---|")
