@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -140,6 +141,7 @@ func main() {
 		Compare: Compare{Timing: cmpTiming, HRaftSettings: "HeartbeatTimeout = ElectionTimeout = LeaderLeaseTimeout = 500 ms: a follower campaigns after [500, 1000] ms without contact, a candidate retries after [500, 1000] ms; heartbeats every [50, 100] ms (HeartbeatTimeout/10, randomised, not configurable). Pre-vote on (the v1.8.0 default)."},
 		Flags:   flags(),
 	}
+	res.Graft, res.GraftDirty = graftTree(*root)
 	run(env, res)
 	res.RunSeconds = time.Since(start).Seconds()
 
@@ -313,6 +315,27 @@ func closeBeds(beds []*testbed.Bed) {
 	for _, b := range beds {
 		b.Close()
 	}
+}
+
+// graftTree describes the graft tree the node programs were built from.
+func graftTree(root string) (string, []string) {
+	out, err := exec.Command("git", "-C", root, "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "unknown", nil
+	}
+	var dirty []string
+	if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
+		for _, line := range strings.Split(strings.TrimSpace(string(st)), "\n") {
+			f := strings.TrimSpace(line)
+			if len(f) > 3 {
+				f = strings.TrimSpace(f[2:])
+			}
+			if f != "" && !strings.HasPrefix(f, "bench/") && !strings.HasPrefix(f, "docs/bench/") {
+				dirty = append(dirty, f)
+			}
+		}
+	}
+	return strings.TrimSpace(string(out)), dirty
 }
 
 func host() Host {

@@ -10,8 +10,12 @@ import (
 
 // Results is everything a run measured; it is written as results.json.
 type Results struct {
-	Date       string            `json:"date"`
-	Host       Host              `json:"host"`
+	Date string `json:"date"`
+	Host Host   `json:"host"`
+	// Graft is the graft tree measured: `git describe --always --dirty`,
+	// and the files changed against it outside bench/ and docs/bench/.
+	Graft      string            `json:"graft_commit"`
+	GraftDirty []string          `json:"graft_uncommitted_files,omitempty"`
 	Flags      map[string]string `json:"flags"`
 	RunSeconds float64           `json:"run_seconds"`
 	Default    testbed.Timing    `json:"default_timing_ms"`

@@ -38,6 +38,8 @@ func table(r *Results, charts []string) string {
 	p("Run %s on %d CPUs (%s), Linux %s, %s; %.0f s. Every node is a separate process on loopback; times are host CLOCK_MONOTONIC (the harness reads it just before it signals a node, the node stamps its events with it). Raw figures: `docs/bench/results.json`. Command: `make bench`.",
 		r.Date, r.Host.CPUs, r.Host.CPU, r.Host.Kernel, r.Host.GoVersion, r.RunSeconds)
 	p("")
+	p("graft measured: %s%s.", r.Graft, dirtyNote(r.GraftDirty))
+	p("")
 	d := r.Default
 	p("Default timings: heartbeat %d ms, election timeout %d–%d ms (EMin = %d ms).", d.Heartbeat, d.ElectionMin, d.ElectionMax, d.ElectionMin)
 	if len(r.Failover) > 0 {
@@ -58,7 +60,7 @@ func table(r *Results, charts []string) string {
 				f.InElectionMin.Median, f.InElectionMin.P99, f.InElectionMin.Max, f.Unconverged+f.NotStable, f.Contested)
 		}
 		p("")
-		p("The trials rotate over %s identical clusters; on each, the next kill comes at least %s after the previous victim was restarted (the settle time, longer than graft's 3 s QUIC idle timeout: by then every peer has dropped its old connection to the killed process and dialled the new one). The last row has no settle time: a follower that has sent nothing to the freshly restarted peer still holds its connection to the dead process (QUIC keep-alive PINGs are too small to draw a stateless reset), so its first pre-vote to that peer is lost and it retries after [25, 100] ms; in a 3-node cluster that costs a retry whenever that follower times out first.", r.Flags["beds"], r.Flags["settle"])
+		p("The trials rotate over %s identical clusters; on each, the next kill comes at least %s after the previous victim was restarted (the settle time, longer than graft's 3 s QUIC idle timeout: by then every peer has dropped its old connection to the killed process and dialled the new one). The last row has no settle time: the kill comes about 0.25 s after the previous victim's restart, while a follower that has sent nothing to it may still hold its connection to the dead process. Before transport commit bd58e73 (a restarted node knocks, so its peers redial at once) such a follower kept that connection until the 3 s idle timeout (QUIC keep-alive PINGs are too small to draw a stateless reset), lost its first pre-vote to the restarted peer and retried after [25, 100] ms: this row was 1.30–1.33 EMin median then (two earlier runs), against 1.12 with the settle time.", r.Flags["beds"], r.Flags["settle"])
 		p("")
 		p("_contested_: trials in which more than one node became candidate before the new leader won (a split or lost vote).")
 	}
@@ -168,6 +170,13 @@ func table(r *Results, charts []string) string {
 		}
 	}
 	return b.String()
+}
+
+func dirtyNote(files []string) string {
+	if len(files) == 0 {
+		return ""
+	}
+	return " (working tree, with uncommitted changes by others in " + strings.Join(files, ", ") + ")"
 }
 
 func progName(lib string) string {
