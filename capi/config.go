@@ -24,6 +24,7 @@ type config struct {
 	electionMaxMS uint32
 	drift         float64
 	driftSet      bool
+	logLevel      int
 	cb            callbacks
 }
 
@@ -38,7 +39,7 @@ func (c *config) snapshot() config {
 		peers:     append([]peer(nil), c.peers...),
 		statePath: c.statePath, cert: c.cert, key: c.key, ca: c.ca,
 		heartbeatMS: c.heartbeatMS, electionMinMS: c.electionMinMS, electionMaxMS: c.electionMaxMS,
-		drift: c.drift, driftSet: c.driftSet, cb: c.cb,
+		drift: c.drift, driftSet: c.driftSet, logLevel: c.logLevel, cb: c.cb,
 	}
 }
 
@@ -63,7 +64,8 @@ func graft__go_config_new(cluster, nodeID, listen *C.char) (h *C.graft_config) {
 	if forked() {
 		return nil
 	}
-	c := &config{cluster: goString(cluster), id: goString(nodeID), listen: goString(listen)}
+	c := &config{cluster: goString(cluster), id: goString(nodeID), listen: goString(listen),
+		logLevel: C.GRAFT_LOG_INFO} // debug lines only when asked for
 	return C.graft__config_handle(C.uintptr_t(handles.add(c)))
 }
 
@@ -117,6 +119,18 @@ func graft__go_config_set_max_clock_drift(h *C.graft_config, drift C.double) (rc
 	defer guard(&rc, C.int(codeInternal))
 	return withConfig(h, func(c *config) int {
 		c.drift, c.driftSet = float64(drift), true
+		return codeOK
+	})
+}
+
+//export graft__go_config_set_log_level
+func graft__go_config_set_log_level(h *C.graft_config, level C.int) (rc C.int) {
+	defer guard(&rc, C.int(codeInternal))
+	return withConfig(h, func(c *config) int {
+		if level < C.GRAFT_LOG_DEBUG || level > C.GRAFT_LOG_ERROR {
+			return codeInval
+		}
+		c.logLevel = int(level)
 		return codeOK
 	})
 }

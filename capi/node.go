@@ -114,6 +114,7 @@ func electionConfig(c *config, report func(error)) election.Config {
 	}
 	if cb.log != nil {
 		ec.OnLog = cb.callLog
+		ec.LogLevel = election.LogLevel(c.logLevel)
 	}
 	if cb.position != nil {
 		ec.CurrentPosition = func() []byte {

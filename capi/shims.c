@@ -61,6 +61,11 @@ int graft_config_set_max_clock_drift(graft_config *c, double drift) {
     return graft__go_config_set_max_clock_drift(c, drift);
 }
 
+int graft_config_set_log_level(graft_config *c, int level) {
+    if (FORKED) return GRAFT_EFORK;
+    return graft__go_config_set_log_level(c, level);
+}
+
 int graft_config_on_state_change(graft_config *c, graft_state_fn fn, void *ctx) {
     if (FORKED) return GRAFT_EFORK;
     return graft__go_config_on_state_change(c, fn, ctx);

@@ -69,6 +69,9 @@ type Config struct {
 	OnError func(err error)
 	// OnLog receives the node's log lines ("node b became leader at term 7").
 	OnLog func(level LogLevel, msg string)
+	// LogLevel is the least severe level sent to OnLog; lines below it are
+	// not even formatted. Zero is LogDebug: every line.
+	LogLevel LogLevel
 	// Callbacks (the four On* fields) are called in order, one at a time,
 	// on a goroutine of their own: a slow callback delays later callbacks,
 	// never the election. They may call the Node's query methods; Close
@@ -188,6 +191,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxClockDrift < 0 || c.MaxClockDrift > 0.2 || c.MaxClockDrift != c.MaxClockDrift {
 		return configErr("MaxClockDrift", "(%g) must be in [0, 0.2]", c.MaxClockDrift)
+	}
+	if c.LogLevel < LogDebug || c.LogLevel > LogError {
+		return configErr("LogLevel", "(%d) is not a LogLevel", c.LogLevel)
 	}
 	if c.HookTimeout < 0 {
 		return configErr("HookTimeout", "(%s) is negative", c.HookTimeout)

@@ -40,6 +40,7 @@ func TestConfig_Validate(t *testing.T) {
 		{"NaN drift", func(c *Config) { c.MaxClockDrift = math.NaN() }, "MaxClockDrift", "[0, 0.2]"},
 		{"negative hook timeout", func(c *Config) { c.HookTimeout = -1 }, "HookTimeout", "negative"},
 		{"hook timeout too long", func(c *Config) { c.HookTimeout = c.ElectionMin }, "HookTimeout", "below ElectionMin"},
+		{"bad log level", func(c *Config) { c.LogLevel = LogError + 1 }, "LogLevel", "not a LogLevel"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -222,7 +222,7 @@ func (n *Node) dispatch(e event) {
 
 // logDirect queues a log line from outside the loop.
 func (n *Node) logDirect(level LogLevel, msg string) {
-	if n.cfg.OnLog != nil {
+	if n.cfg.OnLog != nil && level >= n.cfg.LogLevel {
 		n.disp.push(func() { n.cfg.OnLog(level, msg) })
 	}
 }

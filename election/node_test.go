@@ -723,3 +723,31 @@ func TestCallBounded(t *testing.T) {
 	_, ok = callBounded(time.Millisecond, func() int { time.Sleep(50 * time.Millisecond); return 1 })
 	require.False(t, ok)
 }
+
+func TestNode_LogLevelFiltersLines(t *testing.T) {
+	// Lines below Config.LogLevel never reach OnLog (nor get formatted):
+	// hosts that pay per callback (Python) ask only for what they show.
+	var mu sync.Mutex
+	levels := map[string]map[LogLevel]int{}
+	c := newTestCluster(t, 3, func(cfg *Config) {
+		id := cfg.ID
+		mu.Lock()
+		levels[id] = map[LogLevel]int{}
+		mu.Unlock()
+		if id != "n1" {
+			cfg.LogLevel = LogInfo
+		}
+		cfg.OnLog = func(l LogLevel, _ string) { mu.Lock(); levels[id][l]++; mu.Unlock() }
+	})
+	l := c.waitLeader()
+	require.NoError(t, l.StepDown())
+	c.waitLeader(l.ID())
+	c.closeAll()
+	mu.Lock()
+	defer mu.Unlock()
+	require.Positive(t, levels["n1"][LogDebug], "n1 asked for debug lines")
+	for _, id := range []string{"n2", "n3"} {
+		require.Zero(t, levels[id][LogDebug], "%s asked for info and up", id)
+		require.Positive(t, levels[id][LogInfo], id)
+	}
+}

@@ -583,7 +583,7 @@ func (r *raft) report(err error) {
 }
 
 func (r *raft) logf(level LogLevel, format string, args ...any) {
-	if r.cfg.OnLog == nil {
+	if r.cfg.OnLog == nil || level < r.cfg.LogLevel {
 		return // the simulator and most tests: skip the formatting
 	}
 	r.events = append(r.events, event{kind: evLog, level: level, msg: fmt.Sprintf(format, args...)})

@@ -366,6 +366,13 @@ GRAFT_API int graft_config_on_error(graft_config *c, graft_error_fn fn, void *ct
  *  Since 0.1. */
 GRAFT_API int graft_config_on_log(graft_config *c, graft_log_fn fn, void *ctx);
 
+/** graft_config_set_log_level - the least severe graft_log_level passed to the
+ *  log callback; lines below it are not even formatted. Default
+ *  GRAFT_LOG_INFO (GRAFT_LOG_DEBUG adds a line per vote and pre-vote).
+ *  Returns 0; GRAFT_EINVAL for a level outside GRAFT_LOG_DEBUG..GRAFT_LOG_ERROR
+ *  or a bad handle; GRAFT_ECLOSED; GRAFT_EFORK. Any thread. Since 0.1. */
+GRAFT_API int graft_config_set_log_level(graft_config *c, int level);
+
 /** graft_config_set_vote_hooks - let the application refuse votes to
  *  candidates whose data is behind. position(ctx, buf, cap) writes this
  *  node's position (for example a log index, in any encoding) into buf (cap

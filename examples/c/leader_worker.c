@@ -135,6 +135,7 @@ int main(int argc, char **argv) {
     graft_config_on_leader_change(c, on_leader, NULL);
     graft_config_on_error(c, on_error, NULL);
     graft_config_on_log(c, on_log, &verbose);
+    graft_config_set_log_level(c, verbose ? GRAFT_LOG_DEBUG : GRAFT_LOG_WARN);
 
     /* The host owns SIGINT/SIGTERM: the library never touches them. */
     struct sigaction sa;

@@ -206,6 +206,9 @@ static graft_config *node_config(cluster *c, int i) {
     CHECK_EQ(graft_config_on_leader_change(cfg, cb_leader, r), GRAFT_OK);
     CHECK_EQ(graft_config_on_error(cfg, cb_error, r), GRAFT_OK);
     CHECK_EQ(graft_config_on_log(cfg, cb_log, r), GRAFT_OK);
+    CHECK_EQ(graft_config_set_log_level(cfg, GRAFT_LOG_ERROR + 1), GRAFT_EINVAL);
+    CHECK_EQ(graft_config_set_log_level(cfg, -1), GRAFT_EINVAL);
+    CHECK_EQ(graft_config_set_log_level(cfg, GRAFT_LOG_DEBUG), GRAFT_OK);
     CHECK_EQ(graft_config_set_vote_hooks(cfg, cb_position, cb_grant, r), GRAFT_OK);
     return cfg;
 }
@@ -277,6 +280,7 @@ static void config_misuse(void) {
         CHECK_EQ(graft_config_on_leader_change(c, cb_leader, NULL), GRAFT_EINVAL);
         CHECK_EQ(graft_config_on_error(c, cb_error, NULL), GRAFT_EINVAL);
         CHECK_EQ(graft_config_on_log(c, cb_log, NULL), GRAFT_EINVAL);
+        CHECK_EQ(graft_config_set_log_level(c, GRAFT_LOG_INFO), GRAFT_EINVAL);
         CHECK_EQ(graft_config_set_vote_hooks(c, cb_position, cb_grant, NULL), GRAFT_EINVAL);
         graft_config_free(c); /* no-op */
     }

@@ -117,6 +117,7 @@ _PROTOTYPES = {
     "graft_config_on_leader_change": (c_int, [config_p, LEADER_FN, c_void_p]),
     "graft_config_on_error": (c_int, [config_p, ERROR_FN, c_void_p]),
     "graft_config_on_log": (c_int, [config_p, LOG_FN, c_void_p]),
+    "graft_config_set_log_level": (c_int, [config_p, c_int]),
     "graft_config_set_vote_hooks": (c_int, [config_p, POSITION_FN, GRANT_FN, c_void_p]),
     "graft_config_free": (None, [config_p]),
     "graft_node_new": (c_int, [config_p, POINTER(node_p), c_char_p, c_size_t]),

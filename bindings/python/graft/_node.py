@@ -60,6 +60,19 @@ LogCallback = Callable[[int, str], Any]
 
 _STATES = tuple(State)  # index by the C value: cheaper than State(value)
 _LOG_LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
+
+
+def _graft_log_level(level: Optional[int], on_log: object) -> int:
+    """The graft_log_level for a :mod:`logging` level (see Node's log_level).
+
+    Each line that crosses into Python costs a callback that waits for the
+    GIL, and it delays the node's later callbacks: ask for no more than is
+    shown."""
+    if level is None:
+        level = logging.INFO if on_log is not None else _log.getEffectiveLevel()
+    if not isinstance(level, int) or isinstance(level, bool):
+        raise ConfigError(ErrorCode.EINVAL, f"graft: log_level must be a logging level (int), not {level!r}")
+    return sum(1 for pl in _LOG_LEVELS[1:] if level >= pl)
 _WAIT_SLICE = 0.05  # seconds: how long wait_for_leader blocks at a time
 _ERRBUF = 1024
 
@@ -150,6 +163,10 @@ class Node:
         on_log: ``fn(level: int, message: str)`` with the node's log lines,
             ``level`` a :mod:`logging` level. Default: logged on ``"graft"``
             (each record carries the node id as ``record.graft_node``).
+        log_level: the least severe :mod:`logging` level the library passes
+            up; lines below it are never formatted nor cross into Python.
+            None: ``logging.INFO`` with ``on_log``, otherwise the effective
+            level of the ``"graft"`` logger when the node starts.
 
     Raises:
         ConfigError: a bad argument (also a ValueError), naming the field.
@@ -175,6 +192,7 @@ class Node:
         on_leader_change: Optional[LeaderCallback] = None,
         on_error: Optional[ErrorCallback] = None,
         on_log: Optional[LogCallback] = None,
+        log_level: Optional[int] = None,
     ) -> None:
         # Set first: __del__ and close() must work on a half-made node.
         self._handle: Optional[int] = None
@@ -237,6 +255,7 @@ class Node:
             check(lib.graft_config_on_leader_change(cfg, leader_fn, None))
             check(lib.graft_config_on_error(cfg, error_fn, None))
             check(lib.graft_config_on_log(cfg, log_fn, None))
+            check(lib.graft_config_set_log_level(cfg, _graft_log_level(log_level, on_log)))
             # Referenced before the node starts: the library may call them
             # from the moment graft_node_new begins.
             self._callbacks = callbacks

@@ -8,6 +8,8 @@ import threading
 import time
 import weakref
 
+import pytest
+
 import graft
 
 from conftest import leaders, one_leader, wait_until
@@ -130,6 +132,25 @@ def test_on_log_gets_logging_levels(cluster):
     one_leader(nodes)
     wait_until(lambda: any("became leader" in m for _, m in lines), 1.0, "a log line")
     assert {lvl for lvl, _ in lines} <= {logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR}
+
+
+def test_log_level_filters_in_the_library(cluster):
+    # Lines below log_level never cross into Python (each would cost a
+    # callback waiting for the GIL); on_log defaults to INFO and up.
+    quiet, chatty = [], []
+    nodes = cluster.start(3, on_log=lambda level, msg: quiet.append(level))
+    one_leader(nodes)
+    leader = one_leader(nodes)
+    leader.step_down()
+    wait_until(lambda: any(n.is_leader for n in nodes if n is not leader), 2.0, "a new leader")
+    for n in nodes:
+        n.close()
+    more = cluster.start(3, on_log=lambda level, msg: chatty.append(level), log_level=logging.DEBUG)
+    one_leader(more)
+    wait_until(lambda: logging.DEBUG in chatty, 2.0, "a debug line")
+    assert quiet and logging.DEBUG not in quiet
+    with pytest.raises(graft.ConfigError):
+        cluster.start(1, log_level="loud")
 
 
 def test_unreferenced_node_is_closed_by_gc(cluster):

@@ -140,6 +140,7 @@ extern "C" {
         election_max_ms: u32,
     ) -> c_int;
     pub fn graft_config_set_max_clock_drift(c: *mut graft_config, drift: c_double) -> c_int;
+    pub fn graft_config_set_log_level(c: *mut graft_config, level: c_int) -> c_int;
     pub fn graft_config_on_state_change(c: *mut graft_config, f: graft_state_fn, ctx: *mut c_void) -> c_int;
     pub fn graft_config_on_leader_change(c: *mut graft_config, f: graft_leader_fn, ctx: *mut c_void) -> c_int;
     pub fn graft_config_on_error(c: *mut graft_config, f: graft_error_fn, ctx: *mut c_void) -> c_int;

@@ -41,6 +41,7 @@ pub struct Builder {
     tls: Option<(PathBuf, PathBuf, PathBuf)>,
     timeouts: Option<(Duration, Duration, Duration)>,
     max_clock_drift: Option<f64>,
+    log_level: Option<LogLevel>,
     callbacks: Callbacks,
 }
 
@@ -143,6 +144,13 @@ impl Builder {
         self
     }
 
+    /// The least severe level given to [`on_log`](Builder::on_log); lines
+    /// below it are not even formatted. Default [`LogLevel::Info`].
+    pub fn log_level(mut self, level: LogLevel) -> Self {
+        self.log_level = Some(level);
+        self
+    }
+
     /// Let the application refuse votes to candidates whose data is behind:
     /// `position()` returns this node's position (any encoding, at most
     /// 1024 bytes; longer abandons the campaign), sent with every vote
@@ -220,6 +228,9 @@ impl Builder {
             }
             if cbs.log.is_some() {
                 check(ffi::graft_config_on_log(config.0, Some(callbacks::on_log), ctx))?;
+                if let Some(level) = self.log_level {
+                    check(ffi::graft_config_set_log_level(config.0, level.to_raw()))?;
+                }
             }
             if cbs.position.is_some() || cbs.grant.is_some() {
                 check(ffi::graft_config_set_vote_hooks(
@@ -354,6 +365,7 @@ impl Node {
             tls: None,
             timeouts: None,
             max_clock_drift: None,
+            log_level: None,
             callbacks: Callbacks::default(),
         }
     }

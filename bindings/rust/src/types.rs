@@ -63,6 +63,15 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    pub(crate) fn to_raw(self) -> c_int {
+        match self {
+            LogLevel::Debug => ffi::GRAFT_LOG_DEBUG,
+            LogLevel::Info => ffi::GRAFT_LOG_INFO,
+            LogLevel::Warn => ffi::GRAFT_LOG_WARN,
+            LogLevel::Error => ffi::GRAFT_LOG_ERROR,
+        }
+    }
+
     pub(crate) fn from_raw(v: c_int) -> LogLevel {
         match v {
             ffi::GRAFT_LOG_DEBUG => LogLevel::Debug,

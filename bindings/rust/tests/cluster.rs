@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use graft::{ErrorKind, Node, State};
+use graft::{ErrorKind, LogLevel, Node, State};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -278,4 +278,32 @@ fn tight_query_loops_do_not_starve_the_election() {
     }
     assert!(elected, "{threads} spinning query threads starved the election");
     println!("checked: {threads} spinning query threads: leader elected after {:?}", start.elapsed());
+}
+
+#[test]
+fn log_level_filters_in_the_library() {
+    // Lines below the level never reach the closure (nor get formatted);
+    // the default is Info.
+    let c = Cluster::new("loglevel", 3);
+    let levels: Vec<Arc<Mutex<Vec<LogLevel>>>> = (0..3).map(|_| Arc::default()).collect();
+    let nodes: Vec<Node> = (0..3)
+        .map(|i| {
+            let seen = levels[i].clone();
+            let b = c.builder(i).on_log(move |level, _| seen.lock().unwrap().push(level));
+            if i == 0 { b.log_level(LogLevel::Debug) } else { b }.start().unwrap()
+        })
+        .collect();
+    let refs: Vec<&Node> = nodes.iter().collect();
+    let l = wait_for_leader(&refs, T);
+    nodes[l].step_down().unwrap();
+    wait_until("a new leader", T, || (0..3).any(|i| i != l && nodes[i].is_leader()));
+    wait_until("debug lines on n1", T, || levels[0].lock().unwrap().contains(&LogLevel::Debug));
+    for n in nodes {
+        n.close().unwrap();
+    }
+    for seen in &levels[1..] {
+        let seen = seen.lock().unwrap();
+        assert!(!seen.is_empty() && !seen.contains(&LogLevel::Debug), "{seen:?}");
+    }
+    println!("checked: log_level(Debug) adds debug lines; the default (Info) has none");
 }
