@@ -14,10 +14,10 @@ Prints:
     ``stats()`` and reads its own ``callback_delay_last``, the time from the
     library queueing it (right after the election produced the event) to
     calling into the binding; ctypes' own cost (~10 µs) comes on top. The
-    state change is queued right behind the "hands leadership" log line, so
-    it waits for that line's Python callback (the binding always installs
-    one): a ctypes call that takes the GIL, which the other nodes' callback
-    threads want too. In C (``make bench-c``) that wait is nearly nothing.
+    nodes log at the "graft" logger's level (WARNING by default), so the
+    "hands leadership" INFO line is dropped inside the library; with
+    ``on_log`` (INFO and up) the state change would wait behind that line's
+    Python callback, a ctypes call that takes the GIL (~90 µs here).
 
 Run: ``make bench-python`` (or ``PYTHONPATH=bindings/python python3
 bindings/python/bench_api.py [--rounds N]`` after ``make lib``).
@@ -98,8 +98,7 @@ def main() -> None:
 
     nodes = {i: graft.Node("bench", i, addrs[i], peers={j: addrs[j] for j in ids if j != i},
                            state_path=str(tmp / f"{i}.graft"), tls=graft.tls_files(tmp, i),
-                           heartbeat=0.02, election_timeout=(0.12, 0.18), on_state_change=on_state(i),
-                           on_log=lambda level, msg: None)
+                           heartbeat=0.02, election_timeout=(0.12, 0.18), on_state_change=on_state(i))
              for i in ids}
     live.update(nodes)
     try:
@@ -155,7 +154,7 @@ def main() -> None:
             from_return.append((t_cb - t_ret) / 1000)
         print(f"event -> callback latency, {len(delays)} step-downs (callback_delay_last read inside the callback), µs:")
         print(f"  library queue -> callback  median {statistics.median(delays):8.1f}   p99 {pct(delays, 99):8.1f}"
-              "   (behind one Python log callback; before ctypes' own ~10 µs)")
+              "   (before ctypes' own ~10 µs)")
         print(f"callback round trip, {len(from_call)} step-downs (state callback LEADER -> FOLLOWER), µs:")
         print(f"  from step_down() call    median {statistics.median(from_call):8.1f}   p99 {pct(from_call, 99):8.1f}")
         print(f"  from step_down() return  median {statistics.median(from_return):8.1f}   p99 {pct(from_return, 99):8.1f}"
