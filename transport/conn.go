@@ -190,6 +190,12 @@ func (p *peer) run() {
 		connected = true
 		conn = c
 		p.q.logf("%s %s at %s", how, p.id, c.RemoteAddr())
+		// Send what queued meanwhile at once: the acceptor's wait consumed
+		// the wake-up, and a full queue gives none (Send only drops).
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
 	}
 	for {
 		if conn == nil {
