@@ -25,7 +25,7 @@ type Node struct {
 
 	inbox chan Message
 	wake  chan struct{}
-	cmds  chan func(now time.Duration)
+	cmds  chan command
 	quit  chan struct{}
 	done  chan struct{}
 
@@ -77,7 +77,7 @@ func New(cfg Config, tr Transport) (*Node, error) {
 		tr:    tr,
 		inbox: make(chan Message, inboxLen),
 		wake:  make(chan struct{}, 1),
-		cmds:  make(chan func(time.Duration)),
+		cmds:  make(chan command),
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
@@ -160,7 +160,14 @@ func (n *Node) loop() {
 			armed = -1 // the timer fired: arm it again
 			n.r.tick(n.clock.Now())
 		case cmd := <-n.cmds:
-			cmd(n.clock.Now())
+			cmd.run(n.clock.Now())
+			// The caller resumes only once the effect is visible to the
+			// query methods and its messages are out: a StepDown that has
+			// returned leaves IsLeader false.
+			n.publish()
+			n.flush()
+			close(cmd.done)
+			continue
 		case <-n.quit:
 			if stopTimer != nil {
 				stopTimer()
@@ -170,6 +177,13 @@ func (n *Node) loop() {
 		n.publish()
 		n.flush()
 	}
+}
+
+// command is work that another goroutine hands to the loop; done closes
+// once it ran and its effect was published.
+type command struct {
+	run  func(now time.Duration)
+	done chan struct{}
 }
 
 // publish makes the core's state visible to the query methods. It runs
@@ -272,14 +286,14 @@ func callBounded[T any](timeout time.Duration, f func() T) (v T, ok bool) {
 }
 
 // do runs cmd on the loop goroutine and waits for it.
-func (n *Node) do(cmd func(now time.Duration)) error {
-	finished := make(chan struct{})
+func (n *Node) do(run func(now time.Duration)) error {
+	cmd := command{run: run, done: make(chan struct{})}
 	select {
-	case n.cmds <- func(now time.Duration) { cmd(now); close(finished) }:
+	case n.cmds <- cmd:
 	case <-n.done:
 		return ErrClosed
 	}
-	<-finished
+	<-cmd.done
 	return nil
 }
 

@@ -751,3 +751,55 @@ func TestNode_LogLevelFiltersLines(t *testing.T) {
 		require.Positive(t, levels[id][LogInfo], id)
 	}
 }
+
+// slowTimeoutNow delays the sending of TimeoutNow, to widen the window in
+// which a StepDown could return before its message left.
+type slowTimeoutNow struct {
+	*MemTransport
+	sent atomic.Bool
+}
+
+func (s *slowTimeoutNow) Send(m Message) bool {
+	if m.Kind == MsgTimeoutNow {
+		time.Sleep(20 * time.Millisecond) // widens a race window; not synchronisation
+		defer s.sent.Store(true)
+	}
+	return s.MemTransport.Send(m)
+}
+
+func TestNode_StepDownReturnsWithTheLeaseGone(t *testing.T) {
+	// Thesis 3.10 and the lease: once StepDown returns, IsLeader is false
+	// and the TimeoutNow has left. The loop publishes its state and sends
+	// before it lets the caller go (a race let IsLeader answer true after
+	// StepDown under load).
+	net := NewMemNetwork(7)
+	ids := []string{"n1", "n2", "n3"}
+	trs := map[string]*slowTimeoutNow{}
+	var nodes []*Node
+	for _, id := range ids {
+		var peers []string
+		for _, p := range ids {
+			if p != id {
+				peers = append(peers, p)
+			}
+		}
+		trs[id] = &slowTimeoutNow{MemTransport: net.Endpoint(id)}
+		n, err := New(fastConfig(id, peers), trs[id])
+		require.NoError(t, err)
+		t.Cleanup(func() { n.Close() })
+		nodes = append(nodes, n)
+	}
+	var l *Node
+	require.Eventually(t, func() bool {
+		for _, n := range nodes {
+			if n.IsLeader() && n.Stats().Received[MsgHeartbeatResp] > 0 {
+				l = n
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, time.Millisecond)
+	require.NoError(t, l.StepDown())
+	require.False(t, l.IsLeader(), "the lease must end before StepDown returns")
+	require.True(t, trs[l.ID()].sent.Load(), "the TimeoutNow must have left when StepDown returns")
+}

@@ -64,6 +64,8 @@ type qnode struct {
 type qcluster struct {
 	t     *testing.T
 	nodes []*qnode
+	logMu sync.Mutex
+	log   []string // every node's log lines, shown when a test fails
 	safety
 	stop chan struct{}
 	done chan struct{}
@@ -134,6 +136,11 @@ func startQCluster(t *testing.T, n int) *qcluster {
 				tcfg.Peers[p] = addrs[p]
 				ecfg.Peers = append(ecfg.Peers, p)
 			}
+		}
+		ecfg.OnLog = func(_ election.LogLevel, msg string) {
+			c.logMu.Lock()
+			c.log = append(c.log, fmt.Sprintf("%s %s", time.Now().Format("15:04:05.000000"), msg))
+			c.logMu.Unlock()
 		}
 		ecfg.OnStateChange = func(_, to election.State, term uint64) {
 			if to == election.StateLeader {
@@ -240,6 +247,15 @@ func (c *qcluster) waitNewLeader(start time.Time, old string, except ...string) 
 		}
 		time.Sleep(100 * time.Microsecond) // poll pacing
 	}
+	for _, n := range c.nodes {
+		st := n.Stats()
+		c.t.Logf("%s: %s term %d leader %q; sent %v recv %v dropped %v; transport %+v", n.id, st.State, st.Term, st.Leader, st.Sent, st.Received, st.Dropped, n.tr.Stats())
+	}
+	c.logMu.Lock()
+	for _, l := range c.log {
+		c.t.Log(l)
+	}
+	c.logMu.Unlock()
 	c.t.Fatalf("no new leader within 15s after %s", old)
 	return nil, 0
 }
