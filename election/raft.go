@@ -97,6 +97,11 @@ type raft struct {
 	// follower's ordinary election timeout.
 	retries uint
 
+	// voteRequest is the candidacy's MsgVote (To unset), kept to ask
+	// again once (askedAgain) when no answer came in time.
+	voteRequest Message
+	askedAgain  bool
+
 	// votes of the current (pre-)campaign, by distinct voter.
 	granted  map[string]bool
 	rejected map[string]bool
@@ -222,9 +227,21 @@ func (r *raft) tick(now time.Duration) {
 		}
 		return
 	}
-	if now >= r.electionDeadline {
-		r.campaign(now, false)
+	if now < r.electionDeadline {
+		return
 	}
+	if r.role == roleCandidate && len(r.rejected) == 0 && !r.askedAgain {
+		// Nobody refused: the answers may be late (a slow network, a busy
+		// host) rather than split. Ask once more at the same term before
+		// moving on: a new term would throw away the votes still on their
+		// way (a handover lost its election that way under load).
+		r.askedAgain = true
+		r.electionDeadline = now + r.retryTimeout()
+		r.logf(LogDebug, "node %s asks again for votes at term %d", r.id, r.term)
+		r.requestVotes()
+		return
+	}
+	r.campaign(now, false)
 }
 
 // campaign starts a pre-vote, or with transfer (or pre-vote disabled) a
@@ -283,10 +300,22 @@ func (r *raft) becomeCandidate(now time.Duration, transfer bool) {
 	r.changed(from) // the state change first, then the leader change it caused
 	r.setLeader("")
 	r.logf(LogInfo, "node %s became candidate at term %d", r.id, r.term)
-	for _, p := range r.peers {
-		r.send(Message{Kind: MsgVote, To: p, Term: r.term, Transfer: transfer, Position: pos})
-	}
+	r.voteRequest = Message{Kind: MsgVote, Term: r.term, Transfer: transfer, Position: pos}
+	r.askedAgain = false
+	r.requestVotes()
 	r.checkTally(now)
+}
+
+// requestVotes sends the candidacy's vote request to every peer that has
+// not answered yet. A voter that already granted it grants it again.
+func (r *raft) requestVotes() {
+	for _, p := range r.peers {
+		if !r.granted[p] && !r.rejected[p] {
+			m := r.voteRequest
+			m.To = p
+			r.send(m)
+		}
+	}
 }
 
 // becomeLeader takes office. The lease starts only with the first
@@ -539,6 +568,11 @@ func (r *raft) checkTally(now time.Duration) {
 	case lost && r.role == roleCandidate:
 		r.logf(LogInfo, "node %s lost the election at term %d", r.id, r.term)
 		r.becomeFollower(now, r.term, "")
+		// The votes went to other candidates (voters that hear from a
+		// leader do not answer at all): a split, or someone won. Try again
+		// after a retry pause, not a whole timeout; a winner's heartbeat
+		// will stop the retry, and pre-vote keeps it from disrupting.
+		r.electionDeadline = now + r.retryTimeout()
 	}
 }
 

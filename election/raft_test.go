@@ -566,3 +566,59 @@ func TestRaft_DisabledCheckQuorumLeaseNeverEnds(t *testing.T) {
 	require.Equal(t, roleLeader, r.role, "TEST ONLY: the flaw the simulator must catch")
 	require.Greater(t, r.leaseUntil(), time.Hour)
 }
+
+func TestRaft_CandidateAsksAgainBeforeANewTerm(t *testing.T) {
+	// Thesis 3.4 leaves the retry to the implementation: a candidate that
+	// heard no answer at all asks again once at the same term, so votes
+	// still on their way (a slow network, a busy host) are not thrown away
+	// by a new term; a late grant then still wins the term.
+	r := newTestRaft(t, "a", abc, nil)
+	r.tick(tMax)
+	for _, m := range r.sent(MsgPreVote) {
+		r.step(tMax, Message{Kind: MsgPreVoteResp, From: m.To, To: "a", Term: 1, Granted: true})
+	}
+	require.Equal(t, roleCandidate, r.role)
+	require.Len(t, r.sent(MsgVote), 2)
+
+	now := r.electionDeadline
+	r.tick(now)
+	again := r.sent(MsgVote)
+	require.Len(t, again, 2, "asked again")
+	require.EqualValues(t, 1, again[0].Term, "at the same term")
+	require.EqualValues(t, 1, r.term)
+
+	r.step(now, Message{Kind: MsgVoteResp, From: "b", To: "a", Term: 1, Granted: true})
+	require.Equal(t, roleLeader, r.role, "the late vote wins term 1")
+}
+
+func TestRaft_CandidateMovesOnAfterAskingAgain(t *testing.T) {
+	// Asking again happens once: the next timeout starts a new campaign
+	// (pre-vote for the next term).
+	r := newTestRaft(t, "a", abc, nil)
+	r.tick(tMax)
+	for _, m := range r.sent(MsgPreVote) {
+		r.step(tMax, Message{Kind: MsgPreVoteResp, From: m.To, To: "a", Term: 1, Granted: true})
+	}
+	r.tick(r.electionDeadline)
+	r.takeMsgs()
+	r.tick(r.electionDeadline)
+	pre := r.sent(MsgPreVote)
+	require.Len(t, pre, 2)
+	require.EqualValues(t, 2, pre[0].Term)
+}
+
+func TestRaft_LostElectionRetriesSoon(t *testing.T) {
+	// A candidate refused by a majority (a split: the votes went to
+	// others; voters that hear from a leader do not answer) retries after a
+	// short pause, not a whole election timeout; a winner's heartbeat or
+	// pre-vote's lease check keeps the retry from disrupting.
+	r := newTestRaft(t, "a", abc, nil)
+	r.tick(tMax)
+	for _, m := range r.sent(MsgPreVote) {
+		r.step(tMax, Message{Kind: MsgPreVoteResp, From: m.To, To: "a", Term: 1, Granted: true})
+	}
+	r.step(tMax, Message{Kind: MsgVoteResp, From: "b", To: "a", Term: 1})
+	r.step(tMax, Message{Kind: MsgVoteResp, From: "c", To: "a", Term: 1})
+	require.Equal(t, roleFollower, r.role)
+	require.Less(t, r.electionDeadline-tMax, tMin, "a retry pause, not an election timeout")
+}
