@@ -64,6 +64,14 @@
 // the term and ask for votes. So a node that was cut off cannot inflate
 // its term and depose a healthy leader when it returns.
 //
+// A campaign that neither wins nor loses in time is retried after a short
+// random pause, in [Heartbeat/2, Heartbeat/2 + (ElectionMax-ElectionMin)/2],
+// doubling on each further retry up to ElectionMax: no leader is alive then,
+// so there is no lease to wait out, and a split vote costs a pause, not an
+// election timeout. A candidate that has heard no answer at all first asks
+// once more at the same term (its votes may still be on their way), and
+// one that a majority refused retries after such a pause too.
+//
 // A follower that heard from a leader within ElectionMin, and the leader
 // itself, refuse pre-votes and ignore vote requests (thesis 4.2.3): such a
 // request neither gets a vote nor raises the receiver's term, the one
