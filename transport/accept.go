@@ -22,6 +22,8 @@ const (
 	codeUnknownPeer quic.ApplicationErrorCode = 0x100 + iota
 	codeReplaced
 	codeNoDatagrams
+	codeKnockDone // an acceptor closes its knock (conn.go)
+	codeStale     // a dialer closes its connection after a knock (conn.go)
 )
 
 // attempt tracks one inbound connection attempt from its first Initial
@@ -29,6 +31,7 @@ const (
 // can be counted.
 type attempt struct {
 	remote   string
+	start    time.Time // first packet
 	accepted atomic.Bool
 }
 
@@ -38,7 +41,7 @@ type attemptKey struct{}
 // connection attempt and counts it as a failed handshake if its context
 // ends before acceptLoop took the connection.
 func (q *QUIC) connContext(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
-	a := &attempt{remote: info.RemoteAddr.String()}
+	a := &attempt{remote: info.RemoteAddr.String(), start: time.Now()}
 	ctx = context.WithValue(ctx, attemptKey{}, a)
 	context.AfterFunc(ctx, func() {
 		if a.accepted.Load() || q.ctx.Err() != nil {
@@ -63,8 +66,10 @@ func (q *QUIC) acceptLoop() {
 		if err != nil {
 			return
 		}
+		began := time.Now()
 		if a, ok := c.Context().Value(attemptKey{}).(*attempt); ok {
 			a.accepted.Store(true)
+			began = a.start
 		}
 		remote := c.RemoteAddr().String()
 		id, err := PeerID(c.ConnectionState().TLS)
@@ -101,6 +106,8 @@ func (q *QUIC) acceptLoop() {
 		q.serve(c, id)
 		if !p.dialer {
 			p.handOver(c) // the pair's connection: send on it too (conn.go)
+		} else {
+			p.knocked(began) // a knock (conn.go): our connection may be stale
 		}
 	}
 }

@@ -23,23 +23,43 @@ import (
 //     after a failure or a loss dials again, with backoff (backoff.go).
 //   - The acceptor's peer goroutine waits for the dialer's connection.
 //     Until it comes, messages queue (QueueLen; a newer heartbeat replaces
-//     an older one), as they queue on the dialer while it dials; when it
-//     comes, the queue is sent on it.
+//     an older one), as they queue on the dialer while it dials, or go on
+//     a knock (below); when it comes, the queue is sent on it at once.
 //   - A newer connection from the same authenticated peer id replaces the
 //     older one at once (accept.go): the dialer only dials when its
 //     connection is gone (lost, or its process restarted), so the newest
 //     is the one in use. Only one side ever dials, so there is no race of
 //     two connections to break.
-//   - A restarted acceptor is noticed by the dialer through a stateless
-//     reset (resetKey): the dialer's next packet on the old connection (a
-//     message, or a keep-alive after keepAlive of silence) reaches the new
-//     process, which answers with a reset, and the dialer redials at once.
-//     Until then the restarted acceptor's messages to that peer wait in its
-//     queue. A restarted dialer simply dials; its new connection replaces
-//     the old one on the acceptor.
-//   - A connection that a peer dials although this node is the dialer of
-//     the pair (the transport never does that; a raw client in a test
-//     does) is read, but never sent on.
+//   - A restarted acceptor knocks. The dialer still holds its connection to
+//     the old process and would only learn of the restart from its next
+//     packet (a stateless reset, resetKey), which on an idle pair (two
+//     followers) is a keep-alive after keepAlive of silence (about 1 s
+//     measured; sometimes only the idle timeout, 3 s).
+//     So an acceptor without a connection knocks at Start and whenever it
+//     has something to send: it dials the peer a short-lived connection of
+//     its own (same TLS, same ALPN; the knock goroutine, so run keeps
+//     waiting), sends its queue on it as datagrams while it lasts (the
+//     dialer reads every inbound connection), and closes it (codeKnockDone)
+//     when the dialer's connection arrives, or after knockLinger. Knocks at
+//     one peer are at least knockInterval apart, further (backoff up to
+//     backoffMax) while they fail, and wait knockInterval after a lost
+//     connection, which the dialer is probably redialling already.
+//   - A knock tells the dialer that the acceptor has no connection from it:
+//     acceptLoop passes the time of the knock's first packet to run, which
+//     closes its connection (codeStale) and redials at once (no backoff),
+//     unless the connection is less than knockGrace older than the knock
+//     (the acceptor may not have seen it yet when it knocked; if it is
+//     stale all the same, the next knock, knockInterval later, finds it
+//     old enough, and a reset still works). A knock also ends a backoff
+//     wait, and cancels a dial that began knockGrace before it (its
+//     Initial packets went to the dead process; their retransmissions
+//     back off). Knocks are no connections in Stats.Reconnects; the
+//     redial they cause is one. Only an authenticated peer id that this
+//     node dials is a knock; a raw client with such a certificate (tests
+//     do that) causes at most one early redial per connection it opens,
+//     and is read, never sent on or closed, as before.
+//   - A restarted dialer simply dials; its new connection replaces the
+//     old one on the acceptor.
 //
 // Why one connection rather than one per direction: DESIGN.md asks for it,
 // it halves handshakes, connection state, keep-alives on idle pairs and
@@ -107,14 +127,28 @@ type peer struct {
 	mu    sync.Mutex
 	queue []outMsg
 
-	wake     chan struct{}   // capacity 1: "the queue is not empty"
-	accepted chan *quic.Conn // capacity 1: the newest connection accepted from the peer (acceptor only)
-	flushed  chan int        // run reports here how many messages it flushed at Close
+	wake     chan struct{}    // capacity 1: "the queue is not empty"
+	accepted chan *quic.Conn  // capacity 1: the newest connection accepted from the peer (acceptor only)
+	knocks   chan time.Time   // capacity 1: when the newest knock from the peer began (dialer only)
+	knockRes chan knockResult // capacity 1: the outcome of this node's knock (acceptor only)
+	flushed  chan int         // run reports here how many messages it flushed at Close
+
+	// The dial in progress (dialer only; under mu), so that a knock can
+	// cut short a dial whose Initial packets went to a dead process.
+	dialCancel context.CancelFunc
+	dialStart  time.Time
+}
+
+// knockResult is what a knock dial (knock) returns to run.
+type knockResult struct {
+	c   *quic.Conn
+	err error
 }
 
 func newPeer(q *QUIC, id string, addr *net.UDPAddr) *peer {
 	return &peer{q: q, id: id, addr: addr, dialer: q.cfg.ID < id,
-		wake: make(chan struct{}, 1), accepted: make(chan *quic.Conn, 1), flushed: make(chan int, 1)}
+		wake: make(chan struct{}, 1), accepted: make(chan *quic.Conn, 1), knocks: make(chan time.Time, 1),
+		knockRes: make(chan knockResult, 1), flushed: make(chan int, 1)}
 }
 
 // enqueue appends b to the queue without blocking. A heartbeat first
@@ -148,6 +182,13 @@ func (p *peer) enqueue(kind election.MsgKind, b []byte) bool {
 	return true
 }
 
+// queued reports whether messages wait in the queue.
+func (p *peer) queued() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queue) > 0
+}
+
 // take empties the queue and returns what it held.
 func (p *peer) take() []outMsg {
 	p.mu.Lock()
@@ -168,6 +209,30 @@ func (p *peer) handOver(c *quic.Conn) {
 	p.accepted <- c
 }
 
+// knocked tells the peer goroutine of a dialer that the peer dialled us (a
+// knock, whose first packet arrived at at), and cancels a dial in progress
+// that began well before it. Only acceptLoop calls it, so it never blocks.
+func (p *peer) knocked(at time.Time) {
+	p.mu.Lock()
+	if p.dialCancel != nil && at.Sub(p.dialStart) > knockGrace {
+		p.dialCancel()
+	}
+	p.mu.Unlock()
+	select {
+	case <-p.knocks:
+	default:
+	}
+	p.knocks <- at
+}
+
+// knock dials the peer on behalf of an acceptor that has no connection
+// from it, and hands the result to run.
+func (p *peer) knock(ctx context.Context) {
+	defer p.q.wg.Done()
+	c, err := p.dial(ctx)
+	p.knockRes <- knockResult{c, err}
+}
+
 // run is the peer's goroutine: connect (or wait to be connected), send,
 // reconnect, until Close.
 func (p *peer) run() {
@@ -177,9 +242,41 @@ func (p *peer) run() {
 	connected := false // ever, for Stats.Reconnects
 	flushing := false
 	var conn *quic.Conn
+	var connAt time.Time // when conn was obtained
+	// Acceptor only: the knock connection, whether one is being dialled,
+	// when it must close, and when the next may begin.
+	var knock *quic.Conn
+	knocking, wantKnock := false, !p.dialer // knock once at Start
+	var knockUntil, nextKnock time.Time
+	kbo := backoff{min: knockInterval, max: backoffMax}
+	closeKnock := func(why string) {
+		if knock != nil {
+			knock.CloseWithError(codeKnockDone, why)
+			knock = nil
+		}
+	}
+	// knockDone takes the outcome of a knock dial.
+	knockDone := func(r knockResult) {
+		knocking = false
+		switch {
+		case r.err != nil:
+			p.q.logf("knocking at %s: %v", p.id, r.err)
+		case conn != nil || flushing:
+			r.c.CloseWithError(codeKnockDone, "not needed")
+		default:
+			p.q.logf("knocked at %s", p.id)
+			knock, knockUntil = r.c, time.Now().Add(knockLinger)
+		}
+	}
 	defer func() {
 		if conn != nil {
 			conn.CloseWithError(0, "closing")
+		}
+		closeKnock("closing")
+		if knocking { // run returns only once ctx is done: the dial ends soon
+			if r := <-p.knockRes; r.c != nil {
+				r.c.CloseWithError(0, "closing")
+			}
 		}
 	}()
 	// use makes c the connection to send on.
@@ -188,8 +285,10 @@ func (p *peer) run() {
 			p.q.cnt.reconnects.Add(1)
 		}
 		connected = true
-		conn = c
+		conn, connAt = c, time.Now()
 		p.q.logf("%s %s at %s", how, p.id, c.RemoteAddr())
+		closeKnock("connected")
+		kbo.reset()
 		// Send what queued meanwhile at once: the acceptor's wait consumed
 		// the wake-up, and a full queue gives none (Send only drops).
 		select {
@@ -204,24 +303,74 @@ func (p *peer) run() {
 				return
 			}
 			if !p.dialer {
-				// Wait for the peer to dial; messages stay queued.
+				// Wait for the peer to dial; messages stay queued, or go on
+				// a knock (see the design comment).
+				var timer <-chan time.Time
+				if knock == nil && !knocking && (wantKnock || p.queued()) {
+					if d := time.Until(nextKnock); d > 0 {
+						timer = time.After(d)
+					} else {
+						wantKnock, knocking = false, true
+						nextKnock = time.Now().Add(max(knockInterval, kbo.next()))
+						p.q.wg.Add(1)
+						go p.knock(ctx)
+					}
+				}
+				var knockLost <-chan struct{}
+				if knock != nil {
+					if _, err := p.send(knock, p.take()); err != nil {
+						p.q.logf("sending to %s on the knock: %v", p.id, err)
+						closeKnock("send failed")
+						continue
+					}
+					knockLost = knock.Context().Done()
+					timer = time.After(time.Until(knockUntil))
+				}
 				select {
 				case c := <-p.accepted:
 					use(c, "connected by")
 				case <-p.wake:
 					continue
+				case r := <-p.knockRes:
+					knockDone(r)
+					continue
+				case <-knockLost:
+					knock = nil
+					continue
+				case <-timer:
+					if knock != nil && !time.Now().Before(knockUntil) {
+						closeKnock("no connection came")
+					}
+					continue
 				case <-flush:
 					flushing = true
-					p.flushed <- 0
+					n := 0
+					if knock != nil {
+						n, _ = p.send(knock, p.take())
+					}
+					p.flushed <- n
 					continue
 				case <-ctx.Done():
 					return
 				}
 			} else {
-				c, err := p.dial(ctx)
+				dctx, cancel := context.WithCancel(ctx)
+				p.mu.Lock()
+				p.dialCancel, p.dialStart = cancel, time.Now()
+				p.mu.Unlock()
+				c, err := p.dial(dctx)
+				p.mu.Lock()
+				p.dialCancel = nil
+				p.mu.Unlock()
+				knockedOff := dctx.Err() != nil // a knock cancelled it (or Close)
+				cancel()
 				if err != nil {
 					if ctx.Err() != nil {
 						return
+					}
+					if knockedOff {
+						p.q.logf("%s knocked: dialling it again at once", p.id)
+						continue
 					}
 					if isHandshakeError(err) {
 						// Reachable, but not trusted (or not trusting us):
@@ -232,6 +381,7 @@ func (p *peer) run() {
 					}
 					select {
 					case <-time.After(bo.next()):
+					case <-p.knocks: // it is up: dial now
 					case <-flush:
 						flushing = true
 						p.flushed <- 0
@@ -252,6 +402,22 @@ func (p *peer) run() {
 		case <-conn.Context().Done():
 			p.q.logf("connection with %s lost: %v", p.id, context.Cause(conn.Context()))
 			conn = nil
+			// An acceptor gives the dialer time to redial before it knocks.
+			if t := time.Now().Add(knockInterval); t.After(nextKnock) {
+				nextKnock = t
+			}
+			continue
+		case at := <-p.knocks:
+			// The peer dialled us, so its end of conn is gone (it restarted)
+			// unless conn is younger than the knock: redial at once.
+			if at.Sub(connAt) > knockGrace {
+				p.q.logf("%s knocked: our connection is stale; redialling", p.id)
+				conn.CloseWithError(codeStale, "stale: you knocked")
+				conn = nil
+			}
+			continue
+		case r := <-p.knockRes:
+			knockDone(r)
 			continue
 		case c := <-p.accepted:
 			// The dialer has a new connection (it restarted, or lost the

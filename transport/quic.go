@@ -38,6 +38,11 @@ const (
 	streamTimeout    = time.Second // to write or read one message sent on a stream
 	flushTimeout     = 100 * time.Millisecond
 	flushGrace       = 10 * time.Millisecond // lets quic-go put flushed datagrams on the wire
+
+	// Knocks (conn.go).
+	knockInterval = 100 * time.Millisecond // at least this between two knocks at one peer
+	knockLinger   = 500 * time.Millisecond // a knock closes then if the dialer's connection has not come
+	knockGrace    = 50 * time.Millisecond  // a connection younger than this at a knock is kept
 )
 
 // Config configures a QUIC transport. Cluster, ID, Listen and the three TLS

@@ -224,3 +224,64 @@ func TestQUIC_ReconnectAfterRestartOfEitherSide(t *testing.T) {
 		})
 	}
 }
+
+// TestQUIC_RestartedAcceptorReachableAtOnce: b accepts the pair's connection
+// (a dials it). After b restarts (cleanly or crashed), a, which sends
+// nothing (two idle followers), must not hold on to its dead connection
+// until its next keep-alive: the restarted b knocks (conn.go), a redials at
+// once, and messages flow both ways within a fraction of an election timeout.
+func TestQUIC_RestartedAcceptorReachableAtOnce(t *testing.T) {
+	for _, crashed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "closed", true: "crashed"}[crashed], func(t *testing.T) {
+			leakCheck(t)
+			ns := cluster(t, []string{"a", "b"}, nil)
+			a, b := ns["a"], ns["b"]
+			sendUntil(t, a, b, election.Message{Kind: election.MsgHeartbeat, Term: 1})
+			sendUntil(t, b, a, election.Message{Kind: election.MsgHeartbeatResp, Term: 1})
+			time.Sleep(50 * time.Millisecond) // a's connection is not a young one
+
+			if crashed {
+				require.NoError(t, b.udp.Close())
+			} else {
+				require.NoError(t, b.Close())
+			}
+			b2q, err := New(b.cfg)
+			require.NoError(t, err)
+			b2 := &node{QUIC: b2q, in: &inbox{}}
+			start := time.Now()
+			require.NoError(t, b2.Start(b2.in.deliver, b2.in.report))
+			t.Cleanup(func() { b2.Close() })
+
+			// b2 -> a: one message, sent once right after the restart (a
+			// pre-vote), while a sends nothing.
+			b2.Send(election.Message{Kind: election.MsgPreVote, To: "a", Term: 2})
+			arrived := func(n *node, from string, kind election.MsgKind, term uint64) func() bool {
+				return func() bool {
+					return n.in.has(func(m election.Message) bool { return m.From == from && m.Kind == kind && m.Term == term })
+				}
+			}
+			require.Eventually(t, arrived(a, "b", election.MsgPreVote, 2), 3*time.Second, time.Millisecond,
+				"b2 -> a never arrived")
+			t.Logf("restart -> first message b2 -> a: %v", time.Since(start))
+			require.Less(t, time.Since(start), 300*time.Millisecond, "b2 -> a took as long as a keep-alive")
+
+			// a -> b2: a's connection was replaced, so one message sent once
+			// gets through (on the dead one it would be lost to a reset).
+			eventually(t, func() bool {
+				b2.mu.Lock()
+				defer b2.mu.Unlock()
+				return b2.inbound["a"] != nil
+			}, "a never redialled b2")
+			t.Logf("restart -> a's new connection at b2: %v", time.Since(start))
+			require.Less(t, time.Since(start), 300*time.Millisecond, "a redialled b2 as late as a keep-alive")
+			a.Send(election.Message{Kind: election.MsgHeartbeat, To: "b", Term: 3})
+			require.Eventually(t, arrived(b2, "a", election.MsgHeartbeat, 3), time.Second, time.Millisecond,
+				"a -> b2 lost")
+			require.Equal(t, uint64(1), a.Stats().Reconnects)
+
+			require.NoError(t, a.Close())
+			require.NoError(t, b2.Close())
+			b.Close()
+		})
+	}
+}
