@@ -47,6 +47,10 @@ func (q *QUIC) connContext(ctx context.Context, info *quic.ClientInfo) (context.
 		if a.accepted.Load() || q.ctx.Err() != nil {
 			return
 		}
+		var ae *quic.ApplicationError
+		if errors.As(context.Cause(ctx), &ae) && ae.Remote && ae.ErrorCode == codeKnockDone {
+			return // a knock closed before we took it (conn.go): no failure
+		}
 		q.drop(ReasonHandshakeFailed, "", a.remote, context.Cause(ctx))
 	})
 	return ctx, nil

@@ -51,9 +51,9 @@ import (
 //     (the acceptor may not have seen it yet when it knocked; if it is
 //     stale all the same, the next knock, knockInterval later, finds it
 //     old enough, and a reset still works). A knock also ends a backoff
-//     wait, and cancels a dial that began knockGrace before it (its
-//     Initial packets went to the dead process; their retransmissions
-//     back off). Knocks are no connections in Stats.Reconnects; the
+//     wait, but does not cancel a dial in progress: its Initial may have
+//     reached the new process, which would count the abandoned handshake
+//     as failed (Stats.Dropped.HandshakeFailed). Knocks are no connections in Stats.Reconnects; the
 //     redial they cause is one. Only an authenticated peer id that this
 //     node dials is a knock; a raw client with such a certificate (tests
 //     do that) causes at most one early redial per connection it opens,
@@ -132,11 +132,6 @@ type peer struct {
 	knocks   chan time.Time   // capacity 1: when the newest knock from the peer began (dialer only)
 	knockRes chan knockResult // capacity 1: the outcome of this node's knock (acceptor only)
 	flushed  chan int         // run reports here how many messages it flushed at Close
-
-	// The dial in progress (dialer only; under mu), so that a knock can
-	// cut short a dial whose Initial packets went to a dead process.
-	dialCancel context.CancelFunc
-	dialStart  time.Time
 }
 
 // knockResult is what a knock dial (knock) returns to run.
@@ -210,14 +205,9 @@ func (p *peer) handOver(c *quic.Conn) {
 }
 
 // knocked tells the peer goroutine of a dialer that the peer dialled us (a
-// knock, whose first packet arrived at at), and cancels a dial in progress
-// that began well before it. Only acceptLoop calls it, so it never blocks.
+// knock, whose first packet arrived at at). Only acceptLoop calls it, so it
+// never blocks.
 func (p *peer) knocked(at time.Time) {
-	p.mu.Lock()
-	if p.dialCancel != nil && at.Sub(p.dialStart) > knockGrace {
-		p.dialCancel()
-	}
-	p.mu.Unlock()
 	select {
 	case <-p.knocks:
 	default:
@@ -354,23 +344,10 @@ func (p *peer) run() {
 					return
 				}
 			} else {
-				dctx, cancel := context.WithCancel(ctx)
-				p.mu.Lock()
-				p.dialCancel, p.dialStart = cancel, time.Now()
-				p.mu.Unlock()
-				c, err := p.dial(dctx)
-				p.mu.Lock()
-				p.dialCancel = nil
-				p.mu.Unlock()
-				knockedOff := dctx.Err() != nil // a knock cancelled it (or Close)
-				cancel()
+				c, err := p.dial(ctx)
 				if err != nil {
 					if ctx.Err() != nil {
 						return
-					}
-					if knockedOff {
-						p.q.logf("%s knocked: dialling it again at once", p.id)
-						continue
 					}
 					if isHandshakeError(err) {
 						// Reachable, but not trusted (or not trusting us):
