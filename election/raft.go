@@ -101,6 +101,10 @@ type raft struct {
 	// again once (askedAgain) when no answer came in time.
 	voteRequest Message
 	askedAgain  bool
+	// candidacy holds the grants for this node's candidacy at the current
+	// term, kept after it moved on to a pre-vote so that late votes still
+	// count; nil when it has not stood at this term.
+	candidacy map[string]bool
 
 	// votes of the current (pre-)campaign, by distinct voter.
 	granted  map[string]bool
@@ -300,6 +304,7 @@ func (r *raft) becomeCandidate(now time.Duration, transfer bool) {
 	r.changed(from) // the state change first, then the leader change it caused
 	r.setLeader("")
 	r.logf(LogInfo, "node %s became candidate at term %d", r.id, r.term)
+	r.candidacy = r.granted
 	r.voteRequest = Message{Kind: MsgVote, Term: r.term, Transfer: transfer, Position: pos}
 	r.askedAgain = false
 	r.requestVotes()
@@ -359,6 +364,9 @@ func (r *raft) persist(term uint64, vote string) bool {
 		r.stats.StorageErrors++
 		r.report(err)
 		return false
+	}
+	if term != r.term {
+		r.candidacy = nil
 	}
 	r.term, r.vote = term, vote
 	r.stats.Term = term
@@ -486,6 +494,16 @@ func (r *raft) step(now time.Duration, m Message) {
 	case MsgVoteResp:
 		if r.role == roleCandidate {
 			r.tally(now, m)
+		} else if m.Granted && r.role != roleLeader && r.vote == r.id && r.candidacy != nil {
+			// A late vote for this node's own candidacy at this term: it
+			// moved on to a pre-vote (or lost one) without leaving the
+			// term, so the votes it gathered still elect it (thesis 3.4:
+			// a majority of one term's votes).
+			r.candidacy[m.From] = true
+			if len(r.candidacy) >= r.quorum {
+				r.logf(LogInfo, "node %s won term %d with late votes", r.id, r.term)
+				r.becomeLeader(now)
+			}
 		}
 	case MsgHeartbeat:
 		r.handleHeartbeat(now, m)

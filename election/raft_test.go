@@ -622,3 +622,26 @@ func TestRaft_LostElectionRetriesSoon(t *testing.T) {
 	require.Equal(t, roleFollower, r.role)
 	require.Less(t, r.electionDeadline-tMax, tMin, "a retry pause, not an election timeout")
 }
+
+func TestRaft_LateVotesStillElect(t *testing.T) {
+	// Thesis 3.4: a majority of one term's votes elects. A candidate that
+	// moved on to a pre-vote without leaving its term still counts late
+	// grants for that term (once per voter), and wins it.
+	r := newTestRaft(t, "a", []string{"a", "b", "c", "d", "e"}, nil)
+	r.tick(tMax)
+	for _, m := range r.sent(MsgPreVote) {
+		r.step(tMax, Message{Kind: MsgPreVoteResp, From: m.To, To: "a", Term: 1, Granted: true})
+	}
+	require.Equal(t, roleCandidate, r.role)
+	r.tick(r.electionDeadline) // asks again
+	r.tick(r.electionDeadline) // moves on: a pre-vote for term 2
+	require.Equal(t, rolePreCandidate, r.role)
+	require.EqualValues(t, 1, r.term)
+	now := r.electionDeadline - time.Millisecond
+	r.step(now, Message{Kind: MsgVoteResp, From: "b", To: "a", Term: 1, Granted: true})
+	r.step(now, Message{Kind: MsgVoteResp, From: "b", To: "a", Term: 1, Granted: true})
+	require.Equal(t, rolePreCandidate, r.role, "a duplicated grant counts once")
+	r.step(now, Message{Kind: MsgVoteResp, From: "c", To: "a", Term: 1, Granted: true})
+	require.Equal(t, roleLeader, r.role, "three of five votes of term 1")
+	require.EqualValues(t, 1, r.term)
+}
