@@ -47,13 +47,24 @@ func (q *QUIC) connContext(ctx context.Context, info *quic.ClientInfo) (context.
 		if a.accepted.Load() || q.ctx.Err() != nil {
 			return
 		}
-		var ae *quic.ApplicationError
-		if errors.As(context.Cause(ctx), &ae) && ae.Remote && ae.ErrorCode == codeKnockDone {
+		if knockClosed(context.Cause(ctx)) {
 			return // a knock closed before we took it (conn.go): no failure
 		}
 		q.drop(ReasonHandshakeFailed, "", a.remote, context.Cause(ctx))
 	})
 	return ctx, nil
+}
+
+// knockClosed reports whether err is a peer's close of its knock (conn.go):
+// with codeKnockDone, or, while the handshake is not confirmed (the code
+// travels only in 1-RTT packets), as the transport error APPLICATION_ERROR.
+func knockClosed(err error) bool {
+	var ae *quic.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Remote && ae.ErrorCode == codeKnockDone
+	}
+	var te *quic.TransportError
+	return errors.As(err, &te) && te.Remote && te.ErrorCode == quic.ApplicationErrorErrorCode
 }
 
 // drop counts and reports something dropped.
