@@ -25,23 +25,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/graftlib/graft/bench/internal/cli"
 	"github.com/graftlib/graft/bench/internal/mono"
 	"github.com/graftlib/graft/election"
 	"github.com/graftlib/graft/transport"
 )
-
-type peers map[string]string
-
-func (p peers) String() string { return fmt.Sprint(map[string]string(p)) }
-
-func (p peers) Set(v string) error {
-	id, addr, ok := strings.Cut(v, "=")
-	if !ok {
-		return fmt.Errorf("want ID=HOST:PORT, got %q", v)
-	}
-	p[id] = addr
-	return nil
-}
 
 var (
 	outMu sync.Mutex
@@ -57,7 +45,7 @@ func emit(kind, format string, args ...any) {
 }
 
 func main() {
-	ps := peers{}
+	ps := cli.Addrs{}
 	id := flag.String("id", "", "node id (required)")
 	listen := flag.String("listen", "", "UDP host:port to listen on (required)")
 	statePath := flag.String("state", "", "state file (required)")

@@ -27,23 +27,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/graftlib/graft/bench/internal/cli"
 	"github.com/graftlib/graft/bench/internal/mono"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
-
-type servers map[string]string
-
-func (s servers) String() string { return fmt.Sprint(map[string]string(s)) }
-
-func (s servers) Set(v string) error {
-	id, addr, ok := strings.Cut(v, "=")
-	if !ok {
-		return fmt.Errorf("want ID=HOST:PORT, got %q", v)
-	}
-	s[id] = addr
-	return nil
-}
 
 var outMu sync.Mutex
 
@@ -73,7 +61,7 @@ func (snap) Persist(s raft.SnapshotSink) error { return s.Close() }
 func (snap) Release()                          {}
 
 func main() {
-	all := servers{}
+	all := cli.Addrs{}
 	id := flag.String("id", "", "server id (required)")
 	listen := flag.String("listen", "", "TCP host:port to bind (required)")
 	advertise := flag.String("advertise", "", "address the others use for this server (default: -listen)")
