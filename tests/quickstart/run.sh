@@ -28,6 +28,7 @@ run_three() { # name, command prefix (the node id is appended)
   for id in n1 n2 n3; do
     "$@" "$id" >"$out/$id.log" 2>&1 &
     pids+=($!)
+    disown $! # killed on purpose below: no "Killed" job report
   done
   local deadline=$((SECONDS + 20))
   until grep -qh "leads: fencing token" "$out"/*.log 2>/dev/null; do
@@ -37,7 +38,7 @@ run_three() { # name, command prefix (the node id is appended)
     sleep 0.2
   done
   echo "ok   quickstart $name: $(grep -h "leads: fencing token" "$out"/*.log | head -1)"
-  cleanup; wait 2>/dev/null || true
+  cleanup
   rm -rf "$out" /tmp/quickstart-*"$name"*.state /tmp/quickstart-n?.state 2>/dev/null || true
 }
 
