@@ -112,18 +112,13 @@ func startQCluster(t *testing.T, n int) *qcluster {
 	for i := range ids {
 		ids[i] = fmt.Sprintf("n%d", i+1)
 	}
-	dir := certDir(t, ids...)
+	cfgs := meshConfigs(t, certDir(t, ids...), ids)
 	stateDir := t.TempDir()
-	addrs := map[string]string{}
-	for _, id := range ids {
-		addrs[id] = freeUDPAddr(t)
-	}
 	c := &qcluster{t: t, stop: make(chan struct{}), done: make(chan struct{})}
 	c.leaderOf = map[uint64]string{}
 	for _, id := range ids {
-		tcfg := nodeConfig(dir, id)
+		tcfg := cfgs[id]
 		tcfg.Cluster = "qcluster"
-		tcfg.Listen = addrs[id]
 		ecfg := election.DefaultConfig()
 		ecfg.Cluster = "qcluster"
 		ecfg.ID = id
@@ -131,11 +126,8 @@ func startQCluster(t *testing.T, n int) *qcluster {
 		ecfg.Heartbeat = clusterHeartbeat
 		ecfg.ElectionMin = clusterElectionMin
 		ecfg.ElectionMax = clusterElectionMax
-		for _, p := range ids {
-			if p != id {
-				tcfg.Peers[p] = addrs[p]
-				ecfg.Peers = append(ecfg.Peers, p)
-			}
+		for p := range tcfg.Peers {
+			ecfg.Peers = append(ecfg.Peers, p)
 		}
 		ecfg.OnLog = func(_ election.LogLevel, msg string) {
 			c.logMu.Lock()

@@ -95,20 +95,8 @@ func testTransportContract(t *testing.T, mk func(t *testing.T, ids []string) map
 func TestQUIC_TransportContract(t *testing.T) {
 	leakCheck(t)
 	testTransportContract(t, func(t *testing.T, ids []string) map[string]election.Transport {
-		dir := certDir(t, ids...)
-		addrs := map[string]string{}
-		for _, id := range ids {
-			addrs[id] = freeUDPAddr(t)
-		}
 		out := map[string]election.Transport{}
-		for _, id := range ids {
-			cfg := nodeConfig(dir, id)
-			cfg.Listen = addrs[id]
-			for _, p := range ids {
-				if p != id {
-					cfg.Peers[p] = addrs[p]
-				}
-			}
+		for id, cfg := range meshConfigs(t, certDir(t, ids...), ids) {
 			q, err := New(cfg)
 			require.NoError(t, err)
 			t.Cleanup(func() { q.Close() })

@@ -87,22 +87,8 @@ type node struct {
 // closed at test end.
 func cluster(t testing.TB, ids []string, mod func(*Config)) map[string]*node {
 	t.Helper()
-	dir := certDir(t, ids...)
-	// Bind every node first (port 0), then tell each the others' ports: New
-	// binds, so build configs with reserved ports.
-	addrs := map[string]string{}
-	for _, id := range ids {
-		addrs[id] = freeUDPAddr(t)
-	}
 	nodes := map[string]*node{}
-	for _, id := range ids {
-		cfg := nodeConfig(dir, id)
-		cfg.Listen = addrs[id]
-		for _, p := range ids {
-			if p != id {
-				cfg.Peers[p] = addrs[p]
-			}
-		}
+	for id, cfg := range meshConfigs(t, certDir(t, ids...), ids) {
 		if mod != nil {
 			mod(&cfg)
 		}
@@ -114,6 +100,29 @@ func cluster(t testing.TB, ids []string, mod func(*Config)) map[string]*node {
 		nodes[id] = n
 	}
 	return nodes
+}
+
+// meshConfigs returns a Config per id, certificates from dir, each node
+// listening on a loopback port that was free a moment ago and knowing every
+// other node's port. New binds at once, so the ports are reserved first.
+func meshConfigs(t testing.TB, dir string, ids []string) map[string]Config {
+	t.Helper()
+	addrs := map[string]string{}
+	for _, id := range ids {
+		addrs[id] = freeUDPAddr(t)
+	}
+	cfgs := map[string]Config{}
+	for _, id := range ids {
+		cfg := nodeConfig(dir, id)
+		cfg.Listen = addrs[id]
+		for _, p := range ids {
+			if p != id {
+				cfg.Peers[p] = addrs[p]
+			}
+		}
+		cfgs[id] = cfg
+	}
+	return cfgs
 }
 
 // freeUDPAddr returns a loopback UDP address that was free a moment ago.
