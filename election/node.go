@@ -25,9 +25,12 @@ type Node struct {
 
 	inbox chan Message
 	wake  chan struct{}
-	cmds  chan command
-	quit  chan struct{}
-	done  chan struct{}
+	// termRaised gets a token when publish sees the term rise (Close waits
+	// on it for the peer it handed over to).
+	termRaised chan struct{}
+	cmds       chan command
+	quit       chan struct{}
+	done       chan struct{}
 
 	// Published by the loop after every step, read by the query methods
 	// without waiting for the loop.
@@ -72,14 +75,15 @@ func New(cfg Config, tr Transport) (*Node, error) {
 		seed = rand.Uint64()
 	}
 	n := &Node{
-		cfg:   cfg,
-		clock: clock,
-		tr:    tr,
-		inbox: make(chan Message, inboxLen),
-		wake:  make(chan struct{}, 1),
-		cmds:  make(chan command),
-		quit:  make(chan struct{}),
-		done:  make(chan struct{}),
+		cfg:        cfg,
+		clock:      clock,
+		tr:         tr,
+		inbox:      make(chan Message, inboxLen),
+		wake:       make(chan struct{}, 1),
+		termRaised: make(chan struct{}, 1),
+		cmds:       make(chan command),
+		quit:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	r, err := newRaft(cfg, store, n.boundedHooks(), seed, clock.Now())
 	if err != nil {
@@ -197,7 +201,12 @@ func (n *Node) publish() {
 	r := n.r
 	n.leaseUntil.Store(int64(r.leaseUntil()))
 	n.state.Store(uint32(r.role.state()))
-	n.term.Store(r.term)
+	if old := n.term.Swap(r.term); r.term > old {
+		select {
+		case n.termRaised <- struct{}{}:
+		default:
+		}
+	}
 	if cur := n.leader.Load(); cur == nil || *cur != r.leader {
 		l := r.leader
 		n.leader.Store(&l)
@@ -429,8 +438,13 @@ func (n *Node) Close() error {
 // waitTermAbove waits until the node sees a term above term (the peer it
 // handed over to has campaigned) or timeout passes.
 func (n *Node) waitTermAbove(term uint64, timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for n.Term() <= term && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for n.Term() <= term {
+		select {
+		case <-n.termRaised:
+		case <-t.C:
+			return
+		}
 	}
 }
