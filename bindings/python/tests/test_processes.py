@@ -134,11 +134,23 @@ def test_sigterm_hands_over(workers):
 
 
 WAIT_SCRIPT = r"""
-import sys, graft
+import sys, threading, time, graft
 node = graft.Node("lonely", "n1", sys.argv[1], peers={"n2": sys.argv[2], "n3": sys.argv[3]},
                   state_path=sys.argv[4], tls=graft.tls_files(sys.argv[5], "n1"),
                   heartbeat=0.02, election_timeout=(0.12, 0.18))
-print("READY", flush=True)
+main = threading.get_ident()
+
+def announce():  # says WAITING once the main thread is inside wait_for_leader
+    while True:
+        f = sys._current_frames().get(main)
+        while f is not None and f.f_code.co_name != "wait_for_leader":
+            f = f.f_back
+        if f is not None:
+            print("WAITING", flush=True)
+            return
+        time.sleep(0.001)  # pacing of the poll
+
+threading.Thread(target=announce, daemon=True).start()
 try:
     node.wait_for_leader(60)
 except KeyboardInterrupt:
@@ -154,10 +166,7 @@ def test_ctrl_c_interrupts_wait_for_leader(certs, tmp_path):
     p = subprocess.Popen(args, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert p.stdout is not None
-        assert p.stdout.readline().strip() == "READY"
-        # Nothing shows that the child is inside wait_for_leader yet: give it
-        # time to get there (the INTERRUPTED line proves it was).
-        time.sleep(0.2)
+        assert p.stdout.readline().strip() == "WAITING"  # inside wait_for_leader
         t0 = time.monotonic()
         p.send_signal(signal.SIGINT)
         line = [""]
