@@ -41,7 +41,9 @@ type Config struct {
 	// MaxClockDrift is the bound on the rate difference between any node's
 	// monotonic clock and real time (0.01 = 1%). The lease is shortened by
 	// it; if clocks drift more, two nodes may believe they lead at once.
-	// Default 0.01; must be in [0, 0.2].
+	// Zero means the default, 0.01, as for every other field: a Config
+	// filled in by hand keeps the margin, and there is no way to claim
+	// perfect clocks. Must be in [0, 0.2].
 	MaxClockDrift float64
 	// HookTimeout bounds CurrentPosition and GrantVote: a hook that does not
 	// return in time counts as a refusal (GrantVote) or aborts the campaign
@@ -130,7 +132,8 @@ func DefaultConfig() Config {
 	}
 }
 
-// withDefaults returns a copy of c with zero timings replaced by defaults.
+// withDefaults returns a copy of c with zero timings and drift replaced by
+// defaults.
 func (c Config) withDefaults() Config {
 	if c.Heartbeat == 0 {
 		c.Heartbeat = DefaultHeartbeat
@@ -143,6 +146,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HookTimeout == 0 {
 		c.HookTimeout = c.Heartbeat
+	}
+	if c.MaxClockDrift == 0 {
+		c.MaxClockDrift = DefaultMaxClockDrift
 	}
 	return c
 }

@@ -102,3 +102,14 @@ func TestClock_SkewedAndSystem(t *testing.T) {
 	s.AfterFunc(time.Millisecond, func() { close(ch) })
 	<-ch
 }
+
+func TestConfig_ZeroDriftMeansTheDefaultMargin(t *testing.T) {
+	// Issue 12: a Config filled in by hand had MaxClockDrift 0, a lease
+	// without a drift margin, against the documented default of 1%.
+	var c Config
+	require.Equal(t, DefaultMaxClockDrift, c.withDefaults().MaxClockDrift)
+	r, err := newRaft(Config{Cluster: "x", ID: "a", Peers: []string{"b", "c"}}, &MemStorage{}, simHooks, 1, 0)
+	require.NoError(t, err)
+	drift := DefaultMaxClockDrift
+	require.Equal(t, time.Duration(float64(DefaultElectionMin)*(1-drift)/(1+drift)), r.lease)
+}

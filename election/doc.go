@@ -65,12 +65,15 @@
 // its term and depose a healthy leader when it returns.
 //
 // A campaign that neither wins nor loses in time is retried after a short
-// random pause, in [Heartbeat/2, Heartbeat/2 + (ElectionMax-ElectionMin)/2],
-// doubling on each further retry up to ElectionMax: no leader is alive then,
-// so there is no lease to wait out, and a split vote costs a pause, not an
-// election timeout. A candidate that has heard no answer at all first asks
-// once more at the same term (its votes may still be on their way), and
-// one that a majority refused retries after such a pause too.
+// random pause, in [Heartbeat/2, Heartbeat/2 + (ElectionMax-ElectionMin)/2]:
+// no leader is alive then, so there is no lease to wait out, and a split
+// vote costs a pause, not an election timeout. The pause doubles, up to
+// ElectionMax, for each campaign in a row that again ends without an
+// outcome; a lost election or pre-vote, or a campaign started by an
+// ordinary election timeout, starts again from the first pause. A
+// candidate that no voter has refused yet (its votes may still be on their
+// way) first asks once more at the same term, and one that a majority
+// refused retries after such a pause too.
 //
 // A follower that heard from a leader within ElectionMin, and the leader
 // itself, refuse pre-votes and ignore vote requests (thesis 4.2.3): such a
@@ -81,7 +84,11 @@
 // ElectionMin steps down (check-quorum, thesis 6.2).
 //
 // The lease follows from the refusal. The leader stamps each heartbeat
-// with its clock; a follower echoes the stamp. With S the send time of the
+// with its clock; a follower that accepts it restarts its refusal window
+// and echoes the stamp in an acknowledgement (a node at a newer term
+// answers with a notice of that term instead, without the stamp: a
+// restarted leader's clock counts from zero again, and the echo of its
+// previous life's heartbeat must not count for it). With S the send time of the
 // latest heartbeat that a majority (the leader included) acknowledged,
 //
 //	lease deadline = S + ElectionMin·(1-ρ)/(1+ρ)      (on the leader's clock)
@@ -100,8 +107,10 @@
 // Leadership transfer (StepDown, and Close on a leader; thesis 3.10) ends
 // the lease first, then sends TimeoutNow to the peer that acknowledged the
 // latest heartbeat, which campaigns at once; voters grant that vote even
-// within the lease, since its holder has given it up. A handover costs
-// about one round trip.
+// within the lease, since its holder has given it up for good: a node never
+// leads a term again once it stepped down in it (its candidacy is spent
+// when it wins, so a late or duplicated grant cannot re-elect it). A
+// handover costs about one round trip.
 //
 // # Hooks
 //

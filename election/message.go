@@ -61,13 +61,17 @@ type Message struct {
 	// Term is the sender's term; for MsgPreVote (and a granting
 	// MsgPreVoteResp) it is the proposed term, which receivers never adopt.
 	Term uint64
-	// Granted is the answer of a vote or pre-vote response.
+	// Granted is the answer of a vote or pre-vote response. On a
+	// MsgHeartbeatResp it marks an acknowledgement (the receiver follows
+	// the sender at Term and restarted its refusal window); without it the
+	// response only tells a stale leader of the newer Term.
 	Granted bool
 	// Transfer marks a vote request sent on a leader's MsgTimeoutNow: voters
 	// grant it even while they hear from that (now former) leader.
 	Transfer bool
 	// Stamp is the leader's clock (nanoseconds) when it sent a heartbeat,
-	// echoed unchanged by the response.
+	// echoed unchanged by an acknowledging response (zero in a notice of a
+	// newer term).
 	Stamp int64
 	// Position is the candidate's CurrentPosition, for the GrantVote hook.
 	Position []byte

@@ -32,14 +32,11 @@ type Node struct {
 	quit       chan struct{}
 	done       chan struct{}
 
-	// Published by the loop after every step, read by the query methods
-	// without waiting for the loop.
-	state      atomic.Uint32
-	term       atomic.Uint64
-	leader     atomic.Pointer[string]
-	leaseUntil atomic.Int64
-	contact    atomic.Int64 // leaderContact, or -1
-	inDropped  [NumMsgKinds]atomic.Uint64
+	// view is published by the loop after every step and read by the query
+	// methods without waiting for the loop: one immutable snapshot, so a
+	// reader never pairs a lease with the term before it.
+	view      atomic.Pointer[view]
+	inDropped [NumMsgKinds]atomic.Uint64
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -194,27 +191,30 @@ type command struct {
 	done chan struct{}
 }
 
+// view is what the query methods see of the core: published whole, never
+// modified after.
+type view struct {
+	state      State
+	term       uint64
+	leader     string
+	leaseUntil time.Duration
+	contact    time.Duration // leaderContact, or -1 before any
+}
+
 // publish makes the core's state visible to the query methods. It runs
 // before the messages leave, so a leader that hands over has given up its
 // lease before the TimeoutNow is sent.
 func (n *Node) publish() {
 	r := n.r
-	n.leaseUntil.Store(int64(r.leaseUntil()))
-	n.state.Store(uint32(r.role.state()))
-	if old := n.term.Swap(r.term); r.term > old {
+	v := &view{state: r.role.state(), term: r.term, leader: r.leader, leaseUntil: r.leaseUntil(), contact: -1}
+	if r.hasContact {
+		v.contact = r.leaderContact
+	}
+	if old := n.view.Swap(v); old != nil && v.term > old.term {
 		select {
 		case n.termRaised <- struct{}{}:
 		default:
 		}
-	}
-	if cur := n.leader.Load(); cur == nil || *cur != r.leader {
-		l := r.leader
-		n.leader.Store(&l)
-	}
-	if r.hasContact {
-		n.contact.Store(int64(r.leaderContact))
-	} else {
-		n.contact.Store(-1)
 	}
 	n.statsMu.Lock()
 	n.stats = r.stats
@@ -328,11 +328,11 @@ func (n *Node) State() State {
 	if n.closed.Load() {
 		return StateClosed
 	}
-	return State(n.state.Load())
+	return n.view.Load().state
 }
 
 // Term returns the node's current term.
-func (n *Node) Term() uint64 { return n.term.Load() }
+func (n *Node) Term() uint64 { return n.view.Load().term }
 
 // Leader returns the id of the leader this node follows, or "" if none is
 // known. The leader itself returns its own id.
@@ -340,7 +340,7 @@ func (n *Node) Leader() string {
 	if n.closed.Load() {
 		return ""
 	}
-	return *n.leader.Load()
+	return n.view.Load().leader
 }
 
 // IsLeader reports whether this node leads and its lease holds now,
@@ -355,15 +355,11 @@ func (n *Node) IsLeader() bool {
 // Clock by which the leader must stop acting, if it leads now; ok is false
 // otherwise. With SystemClock, MonotonicAt(deadline) is that instant.
 func (n *Node) Lease() (term uint64, deadline time.Duration, ok bool) {
-	if n.closed.Load() || State(n.state.Load()) != StateLeader {
+	v := n.view.Load()
+	if n.closed.Load() || v.state != StateLeader || n.clock.Now() >= v.leaseUntil {
 		return 0, 0, false
 	}
-	term = n.term.Load()
-	deadline = time.Duration(n.leaseUntil.Load())
-	if n.clock.Now() >= deadline || State(n.state.Load()) != StateLeader || n.term.Load() != term {
-		return 0, 0, false
-	}
-	return term, deadline, true
+	return v.term, v.leaseUntil, true
 }
 
 // StepDown hands leadership to the most recently heard peer, which
@@ -387,12 +383,14 @@ func (n *Node) Stats() Stats {
 	for k := range s.Dropped {
 		s.Dropped[k] += n.inDropped[k].Load()
 	}
-	s.State = n.State()
-	s.Leader = n.Leader()
-	s.Term = n.Term()
+	v := n.view.Load() // one snapshot: state, leader and term agree
+	s.State, s.Leader, s.Term = v.state, v.leader, v.term
+	if n.closed.Load() {
+		s.State, s.Leader = StateClosed, ""
+	}
 	s.CallbacksQueued = uint64(n.disp.pending())
 	s.CallbackDelayLast, s.CallbackDelayMax = n.disp.delays()
-	switch c := n.contact.Load(); {
+	switch c := v.contact; {
 	case s.State == StateLeader:
 		s.SinceLeaderContact = 0
 	case c < 0:

@@ -803,3 +803,54 @@ func TestNode_StepDownReturnsWithTheLeaseGone(t *testing.T) {
 	require.False(t, l.IsLeader(), "the lease must end before StepDown returns")
 	require.True(t, trs[l.ID()].sent.Load(), "the TimeoutNow must have left when StepDown returns")
 }
+
+func TestNode_LeaseNeverPairsWithAnOlderTerm(t *testing.T) {
+	// F3 of issue 12: Lease read the state, the term and the deadline one
+	// by one while the loop published them one by one, so a single node,
+	// whose one step both raises the term and makes the lease valid, could
+	// answer a valid lease with the term before it. The view is now
+	// published whole. Readers spin while the node elects itself, many
+	// times over. The old window was a few nanoseconds wide: this test did
+	// not catch it in 900 rounds, it guards the shape of the fix (one
+	// snapshot) against a return to separate loads.
+	rounds := 50
+	for i := range rounds {
+		st := &MemStorage{}
+		require.NoError(t, st.Save(HardState{Term: 5}))
+		cfg := fastConfig("solo", nil)
+		cfg.Storage = st
+		stop := make(chan struct{})
+		bad := make(chan uint64, 2)
+		var wg sync.WaitGroup
+		var n atomic.Pointer[Node]
+		for range 2 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if nd := n.Load(); nd != nil {
+						if term, _, ok := nd.Lease(); ok && term != 6 {
+							bad <- term
+							return
+						}
+					}
+				}
+			})
+		}
+		nd, err := New(cfg, NewMemNetwork(1).Endpoint("solo"))
+		require.NoError(t, err)
+		n.Store(nd)
+		require.Eventually(t, nd.IsLeader, 5*time.Second, 100*time.Microsecond, "round %d", i)
+		close(stop)
+		wg.Wait()
+		require.NoError(t, nd.Close())
+		select {
+		case term := <-bad:
+			t.Fatalf("round %d: Lease answered a valid lease with term %d, the election was for term 6", i, term)
+		default:
+		}
+	}
+}

@@ -98,12 +98,13 @@ type raft struct {
 	retries uint
 
 	// voteRequest is the candidacy's MsgVote (To unset), kept to ask
-	// again once (askedAgain) when no answer came in time.
+	// again once (askedAgain) when no voter refused in time.
 	voteRequest Message
 	askedAgain  bool
 	// candidacy holds the grants for this node's candidacy at the current
 	// term, kept after it moved on to a pre-vote so that late votes still
-	// count; nil when it has not stood at this term.
+	// count; nil when it has not stood at this term, and once it won it
+	// (a node never leads a term twice).
 	candidacy map[string]bool
 
 	// votes of the current (pre-)campaign, by distinct voter.
@@ -187,9 +188,11 @@ func (r *raft) resetElectionTimer(now time.Duration) {
 // ElectionMin)/2], breaks the tie as long as the round trip is well below
 // the heartbeat. (A retry of a full election timeout, as before, put split
 // votes at up to 2 ElectionMin of failover: the p99 target is 1.6.) Each
-// further retry without a leader doubles the pause, up to ElectionMax, so
-// that on a slow network (a round trip longer than the first pause) the
-// votes get time to arrive instead of being overtaken by the next round.
+// further campaign in a row that ends without an outcome doubles the
+// pause, up to ElectionMax, so that on a slow network (a round trip longer
+// than the first pause) the votes get time to arrive instead of being
+// overtaken by the next round; a lost election or pre-vote resets it
+// (campaign counts retries only from a (pre-)candidate).
 func (r *raft) retryTimeout() time.Duration {
 	lo := r.cfg.Heartbeat / 2
 	d := r.randomBetween(lo, lo+(r.cfg.ElectionMax-r.cfg.ElectionMin)/2)
@@ -332,6 +335,11 @@ func (r *raft) becomeLeader(now time.Duration) {
 	r.stats.ElectionsWon++
 	r.electedAt = now
 	clear(r.acked)
+	// The candidacy is spent: late grants for it must never elect this node
+	// again at this term once it has stepped down or handed over (a late
+	// grant re-elected a leader that had just handed over, while its
+	// successor was elected at the next term: two leases at once).
+	r.candidacy = nil
 	r.changed(from)
 	r.setLeader(r.id)
 	r.logf(LogInfo, "node %s became leader at term %d", r.id, r.term)
@@ -481,7 +489,12 @@ func (r *raft) step(now time.Duration, m Message) {
 		// Tell a stale sender about the newer term; never follow it.
 		switch m.Kind {
 		case MsgHeartbeat:
-			r.send(Message{Kind: MsgHeartbeatResp, To: m.From, Term: r.term, Stamp: m.Stamp})
+			// A notice of the newer term, not an acknowledgement: it
+			// carries no stamp and is not Granted. Echoing the stamp let a
+			// leader of this term whose process restarted (its clock counts
+			// from zero again) take the echo of its previous life's
+			// heartbeat for an acknowledgement of its own.
+			r.send(Message{Kind: MsgHeartbeatResp, To: m.From, Term: r.term})
 		case MsgVote:
 			r.send(Message{Kind: MsgVoteResp, To: m.From, Term: r.term})
 		}
@@ -508,9 +521,7 @@ func (r *raft) step(now time.Duration, m Message) {
 	case MsgHeartbeat:
 		r.handleHeartbeat(now, m)
 	case MsgHeartbeatResp:
-		if r.role == roleLeader && time.Duration(m.Stamp) > r.acked[m.From] && time.Duration(m.Stamp) >= r.electedAt && time.Duration(m.Stamp) <= now {
-			r.acked[m.From] = time.Duration(m.Stamp)
-		}
+		r.handleHeartbeatResp(now, m)
 	case MsgTimeoutNow:
 		if r.role != roleLeader && m.From == r.leader {
 			r.logf(LogInfo, "node %s was asked by %s to take over at term %d", r.id, m.From, m.Term)
@@ -531,7 +542,20 @@ func (r *raft) handleHeartbeat(now time.Duration, m Message) {
 	}
 	r.leaderContact, r.hasContact = now, true
 	r.resetElectionTimer(now)
-	r.send(Message{Kind: MsgHeartbeatResp, To: m.From, Term: r.term, Stamp: m.Stamp})
+	r.send(Message{Kind: MsgHeartbeatResp, To: m.From, Term: r.term, Stamp: m.Stamp, Granted: true})
+}
+
+// handleHeartbeatResp counts an acknowledgement towards the lease. Only a
+// Granted response of this term counts, and only for a stamp this
+// leadership can have sent ([electedAt, now]): this process leads this
+// term (a restarted process never leads a term again, its candidacy is
+// gone), so such an echo is of its own heartbeat, whose receiver restarted
+// its refusal window when it answered.
+func (r *raft) handleHeartbeatResp(now time.Duration, m Message) {
+	s := time.Duration(m.Stamp)
+	if r.role == roleLeader && m.Granted && s > r.acked[m.From] && s >= r.electedAt && s <= now {
+		r.acked[m.From] = s
+	}
 }
 
 func (r *raft) handlePreVote(now time.Duration, m Message) {

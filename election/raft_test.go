@@ -168,7 +168,7 @@ func TestRaft_CheckQuorumStepDown(t *testing.T) {
 			r.tick(now)
 			for _, m := range r.sent(MsgHeartbeat) {
 				if acked && m.To == "b" {
-					r.step(now+time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: m.Term, Stamp: m.Stamp})
+					r.step(now+time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: m.Term, Stamp: m.Stamp, Granted: true})
 				}
 			}
 		}
@@ -186,7 +186,7 @@ func TestRaft_CheckQuorumStepDown(t *testing.T) {
 func TestRaft_LeaseFormula(t *testing.T) {
 	// Thesis 6.4.1: lease = ElectionMin·(1-ρ)/(1+ρ) from the send time of
 	// the heartbeat a majority acknowledged; none before the first ack.
-	for _, drift := range []float64{0, 0.01, 0.2} {
+	for _, drift := range []float64{0.0001, 0.01, 0.2} {
 		r := newTestRaft(t, "a", abc, func(c *Config, _ *hooks) { c.MaxClockDrift = drift })
 		r.elect(0)
 		require.Zero(t, r.leaseUntil(), "no lease before a majority acknowledged")
@@ -194,12 +194,12 @@ func TestRaft_LeaseFormula(t *testing.T) {
 		hb := r.sent(MsgHeartbeat)
 		r.tick(tMax + 2*tHB) // a second heartbeat
 		hb2 := r.sent(MsgHeartbeat)
-		r.step(tMax+2*tHB+time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "c", To: "a", Term: 1, Stamp: hb2[1].Stamp})
-		r.step(tMax+2*tHB+time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: 1, Stamp: hb[0].Stamp})
+		r.step(tMax+2*tHB+time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "c", To: "a", Term: 1, Stamp: hb2[1].Stamp, Granted: true})
+		r.step(tMax+2*tHB+time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: 1, Stamp: hb[0].Stamp, Granted: true})
 		want := time.Duration(hb2[1].Stamp) + time.Duration(float64(tMin)*(1-drift)/(1+drift))
 		require.Equal(t, want, r.leaseUntil(), "drift %g", drift)
 		// An echo of a stamp the leader never sent (from the future) is ignored.
-		r.step(tMax+2*tHB+2*time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: 1, Stamp: int64(time.Hour)})
+		r.step(tMax+2*tHB+2*time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: 1, Stamp: int64(time.Hour), Granted: true})
 		require.Equal(t, want, r.leaseUntil())
 	}
 }
@@ -351,7 +351,8 @@ func TestRaft_StaleHeartbeatLeaderNotAdopted(t *testing.T) {
 	resp := r.sent(MsgHeartbeatResp)
 	require.Len(t, resp, 1)
 	require.EqualValues(t, 5, resp[0].Term)
-	require.EqualValues(t, 77, resp[0].Stamp)
+	require.Zero(t, resp[0].Stamp, "a notice of the newer term, not an echo")
+	require.False(t, resp[0].Granted, "not an acknowledgement")
 	// A stale vote request is refused with the newer term.
 	r.step(tHB, Message{Kind: MsgVote, From: "c", To: "a", Term: 4})
 	v := r.sent(MsgVoteResp)
@@ -428,10 +429,10 @@ func TestRaft_TransferLeadership(t *testing.T) {
 	require.ErrorIs(t, a.transferLeadership(tMax), ErrNoTransferTarget)
 	a.tick(tMax + tHB)
 	hb := a.sent(MsgHeartbeat)
-	a.step(tMax+tHB, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: 1, Stamp: hb[0].Stamp})
+	a.step(tMax+tHB, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: 1, Stamp: hb[0].Stamp, Granted: true})
 	a.tick(tMax + 2*tHB)
 	hb2 := a.sent(MsgHeartbeat)
-	a.step(tMax+2*tHB, Message{Kind: MsgHeartbeatResp, From: "c", To: "a", Term: 1, Stamp: hb2[1].Stamp})
+	a.step(tMax+2*tHB, Message{Kind: MsgHeartbeatResp, From: "c", To: "a", Term: 1, Stamp: hb2[1].Stamp, Granted: true})
 	require.NoError(t, a.transferLeadership(tMax+2*tHB))
 	require.Equal(t, roleFollower, a.role)
 	require.Zero(t, a.leaseUntil())
@@ -481,7 +482,7 @@ func TestRaft_EventsCarryTheTerm(t *testing.T) {
 
 	// Stepping down: leader -> follower, then "no leader".
 	hb := r.sent(MsgHeartbeat)[0]
-	r.step(tMax, Message{Kind: MsgHeartbeatResp, From: hb.To, To: "a", Term: 1, Stamp: hb.Stamp})
+	r.step(tMax, Message{Kind: MsgHeartbeatResp, From: hb.To, To: "a", Term: 1, Stamp: hb.Stamp, Granted: true})
 	require.NoError(t, r.transferLeadership(tMax))
 	got = nil
 	for _, e := range r.takeEvents() {
@@ -644,4 +645,70 @@ func TestRaft_LateVotesStillElect(t *testing.T) {
 	r.step(now, Message{Kind: MsgVoteResp, From: "c", To: "a", Term: 1, Granted: true})
 	require.Equal(t, roleLeader, r.role, "three of five votes of term 1")
 	require.EqualValues(t, 1, r.term)
+}
+
+func TestRaft_NoReelectionByLateVoteAfterHandover(t *testing.T) {
+	// Thesis 3.10 and 6.4.1 (F1 of issue 12): a leader that handed over
+	// must never lead its term again. a wins term 1 with c's vote while
+	// b's grant is still in flight (a duplicate, or the grant drawn by
+	// "ask again"), holds a lease, hands over to c; b's late grant then
+	// re-elected a at term 1 while c, told to campaign, won term 2 with a
+	// Transfer vote that bypasses the lease refusal: two leases at once.
+	a := newTestRaft(t, "a", abc, nil)
+	a.tick(tMax)
+	for _, m := range a.sent(MsgPreVote) {
+		a.step(tMax, Message{Kind: MsgPreVoteResp, From: m.To, To: "a", Term: m.Term, Granted: true})
+	}
+	require.Equal(t, roleCandidate, a.role)
+	a.takeMsgs()
+	a.step(tMax, Message{Kind: MsgVoteResp, From: "c", To: "a", Term: 1, Granted: true})
+	require.Equal(t, roleLeader, a.role)
+	hb := a.sent(MsgHeartbeat)
+	for _, m := range hb {
+		a.step(tMax+time.Millisecond, Message{Kind: MsgHeartbeatResp, From: m.To, To: "a", Term: 1, Stamp: m.Stamp, Granted: true})
+	}
+	require.Positive(t, a.leaseUntil())
+	require.NoError(t, a.transferLeadership(tMax+2*time.Millisecond))
+	require.Len(t, a.sent(MsgTimeoutNow), 1)
+
+	a.step(tMax+3*time.Millisecond, Message{Kind: MsgVoteResp, From: "b", To: "a", Term: 1, Granted: true})
+	require.Equal(t, roleFollower, a.role, "a late grant of the candidacy that already won must not elect a again")
+	require.Empty(t, a.sent(MsgHeartbeat))
+	require.Zero(t, a.leaseUntil())
+}
+
+func TestRaft_StaleHeartbeatEchoFromPreviousProcessIsNoAck(t *testing.T) {
+	// Thesis 6.4.1 (F2 of issue 12): SystemClock counts from the process
+	// start, so a restarted leader reuses the stamp values of its previous
+	// life. b, paused with a term-1 heartbeat of a's first process (stamp
+	// 1.2 s) in its inbox, votes for a's second process at term 2 and then
+	// answers the old heartbeat: that answer must not extend the new
+	// leader's lease, since b did not restart its refusal window for it.
+	st := &MemStorage{}
+	require.NoError(t, st.Save(HardState{Term: 1, VotedFor: "a"}))
+	a := newTestRaft(t, "a", abc, func(c *Config, _ *hooks) { c.Storage = st }) // the second process, clock from 0
+	b := newTestRaft(t, "b", abc, nil)
+	b.follow(0, "a", 1)
+	oldHB := Message{Kind: MsgHeartbeat, From: "a", To: "b", Term: 1, Stamp: int64(1200 * time.Millisecond)}
+
+	now := 950 * time.Millisecond
+	a.tick(now)
+	for _, m := range a.sent(MsgPreVote) {
+		a.step(now, Message{Kind: MsgPreVoteResp, From: m.To, To: "a", Term: m.Term, Granted: true})
+	}
+	for _, m := range a.sent(MsgVote) {
+		if m.To == "b" {
+			b.step(now, m)
+			a.step(now, b.sent(MsgVoteResp)[0])
+		}
+	}
+	require.Equal(t, roleLeader, a.role)
+	require.EqualValues(t, 2, a.term)
+	a.takeMsgs() // its own heartbeats to b are lost
+
+	b.step(1250*time.Millisecond, oldHB)
+	resp := b.sent(MsgHeartbeatResp)
+	require.Len(t, resp, 1)
+	a.step(1300*time.Millisecond, resp[0])
+	require.Zero(t, a.leaseUntil(), "an answer to the previous process's heartbeat is no acknowledgement")
 }

@@ -330,8 +330,9 @@ GRAFT_API int graft_config_set_timeouts(graft_config *c, uint32_t heartbeat_ms,
 
 /** graft_config_set_max_clock_drift - the bound on how much any node's
  *  monotonic clock may run faster or slower than real time (0.01 = 1%, the
- *  default; must be in [0, 0.2], checked by graft_node_new). The lease is
- *  shortened by it. Returns 0; GRAFT_EINVAL; GRAFT_ECLOSED; GRAFT_EFORK.
+ *  default; must be in [0, 0.2], checked by graft_node_new; 0 means the
+ *  default, so the margin cannot be turned off). The lease is shortened by
+ *  it. Returns 0; GRAFT_EINVAL; GRAFT_ECLOSED; GRAFT_EFORK.
  *  Since 0.1. */
 GRAFT_API int graft_config_set_max_clock_drift(graft_config *c, double drift);
 

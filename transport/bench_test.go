@@ -45,7 +45,7 @@ func BenchmarkHeartbeatRoundTrip(b *testing.B) {
 	defer fol.Close()
 	// The follower echoes every heartbeat; the leader hands the stamp over.
 	require.NoError(b, fol.Start(func(m election.Message) {
-		fol.Send(election.Message{Kind: election.MsgHeartbeatResp, To: m.From, Term: m.Term, Stamp: m.Stamp})
+		fol.Send(election.Message{Kind: election.MsgHeartbeatResp, To: m.From, Term: m.Term, Stamp: m.Stamp, Granted: true})
 	}, nil))
 	require.NoError(b, lead.Start(func(m election.Message) {
 		select {

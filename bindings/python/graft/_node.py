@@ -152,7 +152,8 @@ class Node:
             also the leader lease. Needs ``min >= 3 * heartbeat`` and
             ``max > min``.
         max_clock_drift: bound on clock rate error, 0.01 = 1% (the default);
-            the lease is shortened by it. None keeps the default.
+            the lease is shortened by it. None or 0 keeps the default (the
+            margin cannot be turned off).
         on_state_change: ``fn(old: State, new: State, term: int)`` on every
             change of state; the last one is the change to ``State.CLOSED``.
         on_leader_change: ``fn(leader: str | None, term: int)`` when the known

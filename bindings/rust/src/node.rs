@@ -84,7 +84,8 @@ impl Builder {
 
     /// The bound on how much any node's monotonic clock may run faster or
     /// slower than real time (0.01 = 1%, the default; `start` requires
-    /// [0, 0.2]). The lease is shortened by it.
+    /// [0, 0.2]; 0 means the default, so the margin cannot be turned off).
+    /// The lease is shortened by it.
     pub fn max_clock_drift(mut self, drift: f64) -> Self {
         self.max_clock_drift = Some(drift);
         self
