@@ -14,7 +14,9 @@
 // certs.go, errors.go (codes, error mapping); handles.go is the handle
 // table, trampolines.go the calls into C function pointers, fork.go the
 // fork flag, clock.go the lease deadline conversion, log.go the routing of
-// Go's process-wide log.
+// Go's process-wide log. testhooks.go (GRAFT_TEST_* variables) is compiled
+// only into the test build (tag grafttest, `make lib-test`); the released
+// library uses testhooks_release.go, which ignores them.
 package main
 
 /*

@@ -98,15 +98,18 @@
  *
  * ENVIRONMENT
  *   GOMAXPROCS                  kept if set (see THREADS).
- *   GRAFT_TEST_CLOCK_RATE=r     TEST ONLY: every node of the process runs its
- *                               clock at r times CLOCK_MONOTONIC (0.5 < r < 2),
- *                               to model clock drift in fault-injection tests;
- *                               lease deadlines are then in that clock.
- *   GRAFT_TEST_DISABLE_CHECK_QUORUM=1
- *                               TEST ONLY: no check-quorum and no lease; two
- *                               nodes may then lead at once. Exists so that
- *                               tests can show their checkers catch it.
- *   Never set the TEST ONLY variables in production.
+ *   GRAFT_TEST_CLOCK_RATE, GRAFT_TEST_DISABLE_CHECK_QUORUM
+ *                               read ONLY by the test build of the library
+ *                               (make lib-test: build/test/libgraft.so, for
+ *                               graft's own fault-injection tests, never
+ *                               installed); the released library ignores
+ *                               them. In the test build, RATE=r (0.5 < r < 2)
+ *                               runs the clock of every node of the process
+ *                               at r times CLOCK_MONOTONIC, lease deadlines
+ *                               included, and DISABLE_CHECK_QUORUM=1 removes
+ *                               check-quorum and the lease bound, so that two
+ *                               nodes may lead at once (tests use it to show
+ *                               their checkers catch it).
  */
 #ifndef GRAFT_H
 #define GRAFT_H

@@ -2,6 +2,9 @@
 # tests and benchmark. Included by the top-level Makefile.
 #
 #   make lib          build/libgraft.so (soname libgraft.so.0) and build/libgraft.a
+#   make lib-test     build/test/libgraft.so: the TEST build (Go tag grafttest),
+#                     which honours GRAFT_TEST_* variables; tests/faults only,
+#                     never installed
 #   make test-c       the C API tests (tests/c), with the library and the examples
 #   make test-c-asan  the same test binary built with ASan+UBSan (see below)
 #   make bench-c      ns per query and event-to-callback latency
@@ -37,6 +40,23 @@ $(BUILD)/libgraft.a: $(CAPI_GO_SRC)
 	$(GO) build -buildmode=c-archive -ldflags='-s -w' -o $@ ./capi
 	@rm -f $(BUILD)/libgraft.h
 
+# The test build: capi/testhooks.go (tag grafttest) instead of
+# capi/testhooks_release.go, so GRAFT_TEST_CLOCK_RATE and
+# GRAFT_TEST_DISABLE_CHECK_QUORUM take effect. Its own directory, so that
+# nothing links it by accident; `make install` never copies it.
+TEST_LIB_DIR := $(BUILD)/test
+
+.PHONY: lib-test
+lib-test: $(TEST_LIB_DIR)/libgraft.so $(TEST_LIB_DIR)/libgraft.so.0 ## TEST build build/test/libgraft.so (GRAFT_TEST_* hooks; never installed)
+
+$(TEST_LIB_DIR)/libgraft.so: $(CAPI_GO_SRC)
+	@mkdir -p $(TEST_LIB_DIR)
+	$(GO) build -tags grafttest -buildmode=c-shared -ldflags='$(CAPI_LDFLAGS)' -o $@ ./capi
+	@rm -f $(TEST_LIB_DIR)/libgraft.h
+
+$(TEST_LIB_DIR)/libgraft.so.0: $(TEST_LIB_DIR)/libgraft.so
+	ln -sf libgraft.so $@
+
 # --- examples -----------------------------------------------------------
 
 .PHONY: examples-c
@@ -64,6 +84,9 @@ test-c: $(BUILD)/test_api $(BUILD)/test_api_static $(BUILD)/leader_worker ## C A
 	cd $(BUILD) && GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) timeout 300 ./test_api
 	cd $(BUILD) && GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) GRAFT_QUICK=1 timeout 300 ./test_api_static
 	$(GO) test -count=1 ./capi/
+	$(GO) test -count=1 -tags grafttest -run TestTestHooks ./capi/
+	@! grep -q GRAFT_TEST_ $(BUILD)/libgraft.so $(BUILD)/libgraft.a || { echo "graft: the released library reads GRAFT_TEST_* variables"; exit 1; }
+	@echo "graft: the released libgraft.so and libgraft.a do not contain GRAFT_TEST_*"
 
 # AddressSanitizer, LeakSanitizer and UBSan instrument the C test program
 # only: the Go part of libgraft is compiled by the Go toolchain and is not

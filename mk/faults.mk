@@ -23,8 +23,14 @@ FAULTS_DIR      ?= /tmp/graft-faults
 FAULTS_CFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2
 FAULTS_GO_SRC := $(wildcard tests/faults/harness/*.go tests/faults/checker/*.go) go.mod
 
-$(BUILD)/faults-node: tests/faults/node.c include/graft.h $(BUILD)/libgraft.so.0
-	$(CC) $(FAULTS_CFLAGS) -Iinclude -o $@ $< -L$(BUILD) -lgraft -Wl,-rpath,$(abspath $(BUILD)) -lpthread
+# The node links the TEST build of the library (mk/capi.mk, lib-test),
+# the only one that honours GRAFT_TEST_CLOCK_RATE and
+# GRAFT_TEST_DISABLE_CHECK_QUORUM.
+TEST_LIB_DIR ?= $(BUILD)/test
+FAULTS_NODE := $(TEST_LIB_DIR)/faults-node
+
+$(FAULTS_NODE): tests/faults/node.c include/graft.h $(TEST_LIB_DIR)/libgraft.so.0
+	$(CC) $(FAULTS_CFLAGS) -Iinclude -o $@ $< -L$(TEST_LIB_DIR) -lgraft -Wl,-rpath,$(abspath $(TEST_LIB_DIR)) -lpthread
 
 $(BUILD)/faults-harness: $(FAULTS_GO_SRC)
 	@mkdir -p $(BUILD)
@@ -42,10 +48,10 @@ test-faults-checker: check-go ## unit tests of the fault checker (synthetic logs
 	$(GO) test -count=1 ./tests/faults/...
 
 .PHONY: test-faults
-test-faults: check-go faults-deps lib $(BUILD)/faults-node $(BUILD)/faults-harness test-faults-checker ## fault injection: processes in netns, checker (root)
-	$(BUILD)/faults-harness -node $(BUILD)/faults-node -schedules $(SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR) -replay "make test-faults"
+test-faults: check-go faults-deps $(FAULTS_NODE) $(BUILD)/faults-harness test-faults-checker ## fault injection: processes in netns, checker (root)
+	$(BUILD)/faults-harness -node $(FAULTS_NODE) -schedules $(SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR) -replay "make test-faults"
 	@$(MAKE) --no-print-directory test-faults-nocq SEED=$(SEED)
 
 .PHONY: test-faults-nocq
-test-faults-nocq: check-go faults-deps lib $(BUILD)/faults-node $(BUILD)/faults-harness ## the checker must catch dual leaders without check-quorum (root)
-	$(BUILD)/faults-harness -node $(BUILD)/faults-node -nocq -schedules $(NOCQ_SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR)-nocq -replay "make test-faults-nocq NOCQ_SCHEDULES=1"
+test-faults-nocq: check-go faults-deps $(FAULTS_NODE) $(BUILD)/faults-harness ## the checker must catch dual leaders without check-quorum (root)
+	$(BUILD)/faults-harness -node $(FAULTS_NODE) -nocq -schedules $(NOCQ_SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR)-nocq -replay "make test-faults-nocq NOCQ_SCHEDULES=1"
