@@ -51,6 +51,21 @@ func (k MsgKind) IsResponse() bool {
 	return k == MsgPreVoteResp || k == MsgVoteResp || k == MsgHeartbeatResp
 }
 
+// Bounds on the terms a node accepts from a peer. A term is a counter
+// that grows by one per election, so a legitimate peer is never near them;
+// an authenticated but faulty or hostile peer must not make a node adopt a
+// term it cannot leave (at 2^64-1, term+1 wraps to 0 and the term goes
+// back). A message whose term exceeds MaxTerm, or the receiver's term by
+// more than TermWindow, is dropped and counted. At 2^32 elections per
+// window, a peer needs 2^31 messages to push a cluster to MaxTerm, from
+// where it still has 2^63 terms to elect in.
+const (
+	// MaxTerm is the highest term a node adopts, saves or campaigns for.
+	MaxTerm uint64 = 1 << 63
+	// TermWindow is how far above its own term a node adopts a peer's term.
+	TermWindow uint64 = 1 << 32
+)
+
 // Message is what nodes exchange. The transport carries it; From is set by
 // the transport of the receiver from the authenticated peer identity, never
 // trusted from the wire.

@@ -134,6 +134,11 @@ func newRaft(cfg Config, store Storage, h hooks, seed uint64, now time.Duration)
 	if err != nil {
 		return nil, err
 	}
+	if hs.Term > MaxTerm {
+		// Written by a version that trusted any term: campaigning from it
+		// would wrap the term to 0. Only an operator can repair that.
+		return nil, fmt.Errorf("election: the saved term %d is above MaxTerm (%d): the state was corrupted by a faulty peer; remove the state file once this node is known not to have voted in the current term", hs.Term, MaxTerm)
+	}
 	drift := cfg.MaxClockDrift
 	r := &raft{
 		id:     cfg.ID,
@@ -254,6 +259,11 @@ func (r *raft) tick(now time.Duration) {
 // campaign starts a pre-vote, or with transfer (or pre-vote disabled) a
 // real election.
 func (r *raft) campaign(now time.Duration, transfer bool) {
+	if r.term >= MaxTerm {
+		r.report(fmt.Errorf("election: term %d is MaxTerm: campaign skipped", r.term))
+		r.resetElectionTimer(now)
+		return
+	}
 	if r.role == rolePreCandidate || r.role == roleCandidate {
 		r.retries++
 	} else {
@@ -454,6 +464,10 @@ func (r *raft) isPeer(id string) bool { return slices.Contains(r.peers, id) }
 func (r *raft) step(now time.Duration, m Message) {
 	if !m.Kind.Valid() || m.To != r.id || !r.isPeer(m.From) {
 		r.drop(m, "not for this node or from a stranger")
+		return
+	}
+	if m.Term > MaxTerm || (m.Term > r.term && m.Term-r.term > TermWindow) {
+		r.drop(m, fmt.Sprintf("term %d out of range (own term %d)", m.Term, r.term))
 		return
 	}
 	r.stats.Received[m.Kind]++

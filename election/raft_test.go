@@ -712,3 +712,40 @@ func TestRaft_StaleHeartbeatEchoFromPreviousProcessIsNoAck(t *testing.T) {
 	a.step(1300*time.Millisecond, resp[0])
 	require.Zero(t, a.leaseUntil(), "an answer to the previous process's heartbeat is no acknowledgement")
 }
+
+func TestRaft_AbsurdTermsAreNotAdopted(t *testing.T) {
+	// Issue 18: any uint64 term was adopted, so one heartbeat at 2^64-1
+	// from an authenticated peer wedged every node (term+1 wraps to 0, a
+	// TimeoutNow then saved term 0: the term went back). A term above
+	// MaxTerm, or above the node's own by more than TermWindow, is dropped.
+	for _, term := range []uint64{1<<64 - 1, MaxTerm + 1, 3 + TermWindow + 1} {
+		for _, kind := range []MsgKind{MsgHeartbeat, MsgTimeoutNow, MsgVote, MsgPreVote, MsgPreVoteResp, MsgVoteResp, MsgHeartbeatResp} {
+			r := newTestRaft(t, "a", abc, nil)
+			r.follow(0, "b", 3)
+			r.step(tHB, Message{Kind: kind, From: "b", To: "a", Term: term})
+			require.EqualValues(t, 3, r.term, "%s at term %d", kind, term)
+			require.Equal(t, uint64(1), r.stats.Dropped[kind], "%s at term %d is counted as dropped", kind, term)
+			hs, _ := r.store.Saved()
+			require.EqualValues(t, 3, hs.Term)
+		}
+	}
+	// Within the window a term is adopted as before.
+	r := newTestRaft(t, "a", abc, nil)
+	r.follow(0, "b", 3)
+	r.step(tHB, Message{Kind: MsgHeartbeat, From: "c", To: "a", Term: 3 + TermWindow})
+	require.Equal(t, 3+TermWindow, r.term)
+}
+
+func TestRaft_NoCampaignBeyondMaxTerm(t *testing.T) {
+	// A node at MaxTerm (only reachable through 2^31 hostile messages)
+	// reports instead of wrapping its term.
+	st := &MemStorage{}
+	require.NoError(t, st.Save(HardState{Term: MaxTerm}))
+	r := newTestRaft(t, "a", abc, func(c *Config, _ *hooks) { c.Storage = st })
+	r.tick(2 * tMax)
+	require.EqualValues(t, MaxTerm, r.term)
+	require.Empty(t, r.sent(MsgPreVote))
+	require.NoError(t, st.Save(HardState{Term: 1<<64 - 1}))
+	_, err := newRaft(r.cfg, st, simHooks, 1, 0)
+	require.ErrorContains(t, err, "above MaxTerm")
+}

@@ -222,6 +222,9 @@ func (p *parser) message(cluster string) (election.Message, error) {
 			if m.Term, err = p.uint(key); err != nil {
 				return m, err
 			}
+			if m.Term > election.MaxTerm {
+				return m, malformed(fmt.Sprintf("term %d above MaxTerm", m.Term), nil)
+			}
 		case keyGranted:
 			bit = seenGranted
 			if m.Granted, err = p.bool(key); err != nil {

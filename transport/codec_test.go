@@ -46,7 +46,7 @@ func TestCodec_RoundTripEachKind(t *testing.T) {
 		})
 	}
 	t.Run("extreme values", func(t *testing.T) {
-		m := election.Message{Kind: election.MsgHeartbeat, From: "x", To: "y", Term: 1<<64 - 1, Stamp: 1<<63 - 1}
+		m := election.Message{Kind: election.MsgHeartbeat, From: "x", To: "y", Term: election.MaxTerm, Stamp: 1<<63 - 1}
 		b, err := Encode(nil, "c", m)
 		require.NoError(t, err)
 		got, err := Decode(b, "c", 0)
@@ -132,6 +132,8 @@ func TestCodec_Rejects(t *testing.T) {
 		{"kind 255", replace("kind", 255), ReasonMalformed},
 		{"negative term", replace("term", -1), ReasonMalformed},
 		{"term is a float", replace("term", 1.5), ReasonMalformed},
+		{"term above MaxTerm", replace("term", uint64(election.MaxTerm+1)), ReasonMalformed},
+		{"term 2^64-1 (wraps on +1)", replace("term", uint64(1<<64-1)), ReasonMalformed},
 		{"from is a number", replace("from", 5), ReasonMalformed},
 		{"granted is an int", with("granted", 1), ReasonMalformed},
 		{"stamp is a string", with("stamp", "x"), ReasonMalformed},
