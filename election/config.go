@@ -69,12 +69,20 @@ type Config struct {
 	// OnError is called with problems the node cannot fix by itself: a
 	// failing state file, transport trouble.
 	OnError func(err error)
+	// OnLease is called when this node starts to hold the lease (held
+	// true) and when it stops (held false: the deadline passed without
+	// renewal, a step-down, a higher term, Close), with the lease's term
+	// and deadline. Every loss follows exactly one acquisition of the same
+	// term; the loss is due at the deadline itself (a timer of the node's
+	// own), and a process paused past it gets it at once on resume. This,
+	// not OnStateChange, is the signal to start and stop leader work.
+	OnLease func(held bool, lease Lease)
 	// OnLog receives the node's log lines ("node b became leader at term 7").
 	OnLog func(level LogLevel, msg string)
 	// LogLevel is the least severe level sent to OnLog; lines below it are
 	// not even formatted. Zero is LogDebug: every line.
 	LogLevel LogLevel
-	// Callbacks (the four On* fields) are called in order, one at a time,
+	// Callbacks (the On* fields) are called in order, one at a time,
 	// on a goroutine of their own: a slow callback delays later callbacks,
 	// never the election. They may call the Node's query methods; Close
 	// from a callback returns ErrBusy.

@@ -36,6 +36,7 @@ type Node struct {
 	// methods without waiting for the loop: one immutable snapshot, so a
 	// reader never pairs a lease with the term before it.
 	view      atomic.Pointer[view]
+	leaseWake atomic.Pointer[leaseSignal] // closed when a lease starts to hold
 	inDropped [NumMsgKinds]atomic.Uint64
 
 	statsMu sync.Mutex
@@ -82,6 +83,8 @@ func New(cfg Config, tr Transport) (*Node, error) {
 		quit:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
+	wake := make(leaseSignal)
+	n.leaseWake.Store(&wake)
 	r, err := newRaft(cfg, store, n.boundedHooks(), seed, clock.Now())
 	if err != nil {
 		tr.Close()
@@ -210,12 +213,14 @@ func (n *Node) publish() {
 	if r.hasContact {
 		v.contact = r.leaderContact
 	}
-	if old := n.view.Swap(v); old != nil && v.term > old.term {
+	old := n.view.Swap(v)
+	if old != nil && v.term > old.term {
 		select {
 		case n.termRaised <- struct{}{}:
 		default:
 		}
 	}
+	n.signalLease(old, v)
 	n.statsMu.Lock()
 	n.stats = r.stats
 	n.statsMu.Unlock()
@@ -254,6 +259,8 @@ func (n *Node) dispatch(e event) {
 		n.disp.push(func() { c.OnError(e.err) })
 	case e.kind == evLog && c.OnLog != nil:
 		n.disp.push(func() { c.OnLog(e.level, e.msg) })
+	case e.kind == evLease && c.OnLease != nil:
+		n.disp.push(func() { c.OnLease(e.held, Lease{Term: e.term, Deadline: e.deadline}) })
 	}
 }
 
@@ -422,6 +429,8 @@ func (n *Node) Close() error {
 		close(n.quit)
 		<-n.done
 		n.closeErr = n.tr.Close()
+		n.r.stop()
+		n.queueEvents() // the lease's loss, if it still held one
 		n.publish()
 		if n.cfg.OnStateChange != nil {
 			term := n.Term()

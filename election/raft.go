@@ -48,6 +48,7 @@ const (
 	evLeader
 	evError
 	evLog
+	evLease
 )
 
 // event is something the core wants the application told, in order.
@@ -59,6 +60,10 @@ type event struct {
 	err      error
 	level    LogLevel
 	msg      string
+	// evLease: held (acquired) or not (lost), and the lease's deadline on
+	// the node's clock (for a loss, the deadline it had).
+	held     bool
+	deadline time.Duration
 }
 
 // raft is the election as a pure, deterministic state machine: it reacts
@@ -120,6 +125,13 @@ type raft struct {
 	// reported leader, to emit leader changes once.
 	reportedLeader string
 	reportedTerm   uint64
+
+	// The lease as last reported: held since an "acquired" event, until
+	// the "lost" one; leaseTerm and leaseDeadline are the held lease's term
+	// and current deadline (renewals move the deadline without an event).
+	leaseHeld     bool
+	leaseTerm     uint64
+	leaseDeadline time.Duration
 
 	msgs   []Message
 	events []event
@@ -222,11 +234,19 @@ func (r *raft) nextDeadline() time.Duration {
 	if !r.cfg.DisableCheckQuorum {
 		d = min(d, r.quorumStamp()+r.cfg.ElectionMin)
 	}
+	if r.leaseHeld {
+		d = min(d, r.leaseDeadline) // "lost" is due at the deadline itself
+	}
 	return d
 }
 
 // tick lets time pass to now.
 func (r *raft) tick(now time.Duration) {
+	r.tickRole(now)
+	r.updateLease(now)
+}
+
+func (r *raft) tickRole(now time.Duration) {
 	if r.role == roleLeader {
 		if !r.cfg.DisableCheckQuorum && now >= r.quorumStamp()+r.cfg.ElectionMin {
 			r.stats.StepDowns++
@@ -367,6 +387,7 @@ func (r *raft) becomeFollower(now time.Duration, term uint64, leader string) boo
 	r.role = roleFollower
 	r.granted, r.rejected = nil, nil
 	r.resetElectionTimer(now)
+	r.updateLease(now) // the loss first, then the state change it belongs to
 	if from != StateFollower {
 		r.changed(from)
 		r.logf(LogInfo, "node %s became follower at term %d", r.id, r.term)
@@ -434,6 +455,43 @@ func (r *raft) leaseUntil() time.Duration {
 	return r.quorumStamp() + r.lease
 }
 
+// updateLease reports the lease's changes as events: "acquired" when it
+// starts to hold, "lost" when it stops (the deadline passed without
+// renewal, a step-down, a higher term), exactly one loss per acquisition,
+// in order. A lease renewed only after its deadline had passed (the
+// process was paused, or its timer ran late) ended in between: that is
+// reported as a loss and a new acquisition.
+func (r *raft) updateLease(now time.Duration) {
+	lu := r.leaseUntil()
+	held := lu > now
+	if r.leaseHeld && (!held || r.term != r.leaseTerm || now >= r.leaseDeadline) {
+		r.loseLease()
+	}
+	switch {
+	case held && !r.leaseHeld:
+		r.leaseHeld, r.leaseTerm, r.leaseDeadline = true, r.term, lu
+		r.events = append(r.events, event{kind: evLease, held: true, term: r.term, deadline: lu})
+		r.logf(LogInfo, "node %s holds the lease at term %d", r.id, r.term)
+	case held:
+		r.leaseDeadline = lu
+	}
+}
+
+// stop ends the node's part in the election (Close): a lease still held is
+// reported lost.
+func (r *raft) stop() {
+	if r.leaseHeld {
+		r.loseLease()
+	}
+}
+
+// loseLease reports the end of the held lease, with the deadline it had.
+func (r *raft) loseLease() {
+	r.leaseHeld = false
+	r.events = append(r.events, event{kind: evLease, held: false, term: r.leaseTerm, deadline: r.leaseDeadline})
+	r.logf(LogInfo, "node %s lost its lease at term %d", r.id, r.leaseTerm)
+}
+
 // transferLeadership steps down and tells the most recently heard peer to
 // campaign at once (thesis 3.10). The lease ends before the TimeoutNow
 // leaves, so the two leaderships never overlap.
@@ -462,6 +520,11 @@ func (r *raft) isPeer(id string) bool { return slices.Contains(r.peers, id) }
 
 // step handles one incoming message at instant now.
 func (r *raft) step(now time.Duration, m Message) {
+	r.stepMsg(now, m)
+	r.updateLease(now)
+}
+
+func (r *raft) stepMsg(now time.Duration, m Message) {
 	if !m.Kind.Valid() || m.To != r.id || !r.isPeer(m.From) {
 		r.drop(m, "not for this node or from a stranger")
 		return

@@ -749,3 +749,91 @@ func TestRaft_NoCampaignBeyondMaxTerm(t *testing.T) {
 	_, err := newRaft(r.cfg, st, simHooks, 1, 0)
 	require.ErrorContains(t, err, "above MaxTerm")
 }
+
+// leaseEvents returns and clears the lease events of r.
+func (r *testRaft) leaseEvents() []event {
+	var out []event
+	for _, e := range r.takeEvents() {
+		if e.kind == evLease {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestRaft_LeaseEvents(t *testing.T) {
+	// Issue 13: "acquired" when the first heartbeat of a term is
+	// acknowledged by a majority, renewals silent, "lost" at the deadline
+	// itself (nextDeadline includes it), once per acquisition.
+	a := newTestRaft(t, "a", abc, nil)
+	a.elect(0)
+	require.Empty(t, a.leaseEvents(), "no lease before an acknowledgement")
+	a.tick(tMax + tHB)
+	hb := a.sent(MsgHeartbeat)
+	a.step(tMax+tHB+time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: 1, Stamp: hb[0].Stamp, Granted: true})
+	ev := a.leaseEvents()
+	require.Len(t, ev, 1)
+	require.True(t, ev[0].held)
+	require.EqualValues(t, 1, ev[0].term)
+	require.Equal(t, a.leaseUntil(), ev[0].deadline)
+
+	// A renewal moves the deadline without an event.
+	a.tick(tMax + 2*tHB)
+	hb = a.sent(MsgHeartbeat)
+	a.step(tMax+2*tHB+time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "c", To: "a", Term: 1, Stamp: hb[1].Stamp, Granted: true})
+	require.Empty(t, a.leaseEvents())
+	deadline := a.leaseUntil()
+	require.Greater(t, deadline, ev[0].deadline)
+
+	// No more acknowledgements: the lease ends at its deadline, before
+	// check-quorum steps the node down, and the timer is due then.
+	for a.nextDeadline() < deadline {
+		a.tick(a.nextDeadline())
+		a.takeMsgs()
+	}
+	require.Equal(t, deadline, a.nextDeadline(), "a timer at the deadline itself")
+	a.tick(deadline)
+	ev = a.leaseEvents()
+	require.Len(t, ev, 1)
+	require.False(t, ev[0].held)
+	require.Equal(t, deadline, ev[0].deadline)
+	require.Equal(t, roleLeader, a.role, "still leader until check-quorum, but no lease")
+	a.tick(a.quorumStamp() + tMin)
+	require.Equal(t, roleFollower, a.role)
+	require.Empty(t, a.leaseEvents(), "exactly one loss")
+}
+
+func TestRaft_LeaseLostBeforeTheStateChange(t *testing.T) {
+	// A step-down, a handover or a higher term end the lease first: the
+	// application stops leader work before it hears it is a follower.
+	for name, end := range map[string]func(a *testRaft, now time.Duration){
+		"handover":    func(a *testRaft, now time.Duration) { require.NoError(t, a.transferLeadership(now)) },
+		"higher term": func(a *testRaft, now time.Duration) { a.step(now, Message{Kind: MsgHeartbeat, From: "b", To: "a", Term: 9}) },
+		"close":       func(a *testRaft, now time.Duration) { a.stop() },
+	} {
+		a := newTestRaft(t, "a", abc, nil)
+		a.elect(0)
+		a.tick(tMax + tHB)
+		hb := a.sent(MsgHeartbeat)
+		now := tMax + tHB + time.Millisecond
+		a.step(now, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: 1, Stamp: hb[0].Stamp, Granted: true})
+		a.takeEvents()
+		end(a, now)
+		evs := a.takeEvents()
+		var kinds []eventKind
+		for _, e := range evs {
+			kinds = append(kinds, e.kind)
+		}
+		require.NotEmpty(t, evs, name)
+		require.Equal(t, evLease, evs[0].kind, "%s: the loss comes first: %v", name, kinds)
+		require.False(t, evs[0].held, name)
+		require.EqualValues(t, 1, evs[0].term, name)
+		n := 0
+		for _, e := range evs {
+			if e.kind == evLease {
+				n++
+			}
+		}
+		require.Equal(t, 1, n, name)
+	}
+}
