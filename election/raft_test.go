@@ -807,9 +807,11 @@ func TestRaft_LeaseLostBeforeTheStateChange(t *testing.T) {
 	// A step-down, a handover or a higher term end the lease first: the
 	// application stops leader work before it hears it is a follower.
 	for name, end := range map[string]func(a *testRaft, now time.Duration){
-		"handover":    func(a *testRaft, now time.Duration) { require.NoError(t, a.transferLeadership(now)) },
-		"higher term": func(a *testRaft, now time.Duration) { a.step(now, Message{Kind: MsgHeartbeat, From: "b", To: "a", Term: 9}) },
-		"close":       func(a *testRaft, now time.Duration) { a.stop() },
+		"handover": func(a *testRaft, now time.Duration) { require.NoError(t, a.transferLeadership(now)) },
+		"higher term": func(a *testRaft, now time.Duration) {
+			a.step(now, Message{Kind: MsgHeartbeat, From: "b", To: "a", Term: 9})
+		},
+		"close": func(a *testRaft, now time.Duration) { a.stop() },
 	} {
 		a := newTestRaft(t, "a", abc, nil)
 		a.elect(0)
