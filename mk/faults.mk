@@ -1,10 +1,15 @@
 # mk/faults.mk - fault injection across real processes and networks
 # (tests/faults). Included by the top-level Makefile.
 #
-#   make test-faults                       30 schedules (3- and 5-node), then the
-#                                          no-check-quorum run that must fail the checker
+#   make test-faults                       SCHEDULES schedules (3- and 5-node), then the
+#                                          no-check-quorum run that must fail the checker,
+#                                          then the release-build check
 #   make test-faults SCHEDULES=200 SEED=7  more schedules, from a chosen seed
 #   make test-faults-nocq                  only the check-quorum-disabled run
+#   make test-faults-release               only the release-build check: with both
+#                                          GRAFT_TEST_* variables set, nodes linked against
+#                                          build/libgraft.so still step an isolated leader
+#                                          down; the same run against the test build must not
 #   make test-faults-checker               the checker's unit tests (no root needed)
 #
 # Needs root, iproute2 (`ip netns`) and iptables (installed with apt-get
@@ -18,6 +23,7 @@ BUILD ?= build
 SCHEDULES       ?= 30
 SEED            ?= 0
 NOCQ_SCHEDULES  ?= 3
+HOOKS_SCHEDULES ?= 2
 FAULTS_DIR      ?= /tmp/graft-faults
 
 FAULTS_CFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2
@@ -31,6 +37,14 @@ FAULTS_NODE := $(TEST_LIB_DIR)/faults-node
 
 $(FAULTS_NODE): tests/faults/node.c include/graft.h $(TEST_LIB_DIR)/libgraft.so.0
 	$(CC) $(FAULTS_CFLAGS) -Iinclude -o $@ $< -L$(TEST_LIB_DIR) -lgraft -Wl,-rpath,$(abspath $(TEST_LIB_DIR)) -lpthread
+
+# The same program linked against the released library, for
+# test-faults-release; START logs rate=1 since that library ignores it.
+FAULTS_NODE_RELEASE := $(TEST_LIB_DIR)/faults-node-release
+
+$(FAULTS_NODE_RELEASE): tests/faults/node.c include/graft.h $(BUILD)/libgraft.so.0
+	@mkdir -p $(TEST_LIB_DIR)
+	$(CC) $(FAULTS_CFLAGS) -DGRAFT_FAULTS_RELEASE_LIB -Iinclude -o $@ $< -L$(BUILD) -lgraft -Wl,-rpath,$(abspath $(BUILD)) -lpthread
 
 $(BUILD)/faults-harness: $(FAULTS_GO_SRC)
 	@mkdir -p $(BUILD)
@@ -49,9 +63,15 @@ test-faults-checker: check-go ## unit tests of the fault checker (synthetic logs
 
 .PHONY: test-faults
 test-faults: check-go faults-deps $(FAULTS_NODE) $(BUILD)/faults-harness test-faults-checker ## fault injection: processes in netns, checker (root)
-	$(BUILD)/faults-harness -node $(FAULTS_NODE) -schedules $(SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR) -replay "make test-faults"
+	$(BUILD)/faults-harness -node $(FAULTS_NODE) -schedules $(SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR) -replay "make test-faults SCHEDULES=1"
 	@$(MAKE) --no-print-directory test-faults-nocq SEED=$(SEED)
+	@$(MAKE) --no-print-directory test-faults-release SEED=$(SEED)
 
 .PHONY: test-faults-nocq
 test-faults-nocq: check-go faults-deps $(FAULTS_NODE) $(BUILD)/faults-harness ## the checker must catch dual leaders without check-quorum (root)
 	$(BUILD)/faults-harness -node $(FAULTS_NODE) -nocq -schedules $(NOCQ_SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR)-nocq -replay "make test-faults-nocq NOCQ_SCHEDULES=1"
+
+.PHONY: test-faults-release
+test-faults-release: check-go faults-deps $(FAULTS_NODE) $(FAULTS_NODE_RELEASE) $(BUILD)/faults-harness ## the released library ignores GRAFT_TEST_* (root)
+	$(BUILD)/faults-harness -node $(FAULTS_NODE_RELEASE) -hooks ignored -schedules $(HOOKS_SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR)-release -replay "make test-faults-release HOOKS_SCHEDULES=1"
+	$(BUILD)/faults-harness -node $(FAULTS_NODE) -hooks honoured -schedules $(HOOKS_SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR)-testbuild -replay "make test-faults-release HOOKS_SCHEDULES=1"

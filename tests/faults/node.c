@@ -7,26 +7,44 @@
  * which every network namespace of the host shares. The format is the one
  * tests/faults/checker reads (see its package comment):
  *
- *   START t= id= term= pid= rate= anchor=    after graft_node_new (anchor: just before it)
+ *   START t= id= term= pid= rate= anchor= anchor1=   after graft_node_new
+ *                                            (anchor: just before it, anchor1: just after)
  *   STATE t= from= to= term=                 state-change callback
  *   LEADER t= leader= term=                  leader-change callback
  *   TERM t= term=                            poller: graft_node_term changed
- *   LEAD t= term= deadline=                  poller: is_leader 0 -> 1, or a new lease (term/deadline)
- *   NOLEAD t=                                poller: is_leader 1 -> 0
+ *   LEAD t= t0= term= deadline=              poller: graft_node_lease returned 1 with a new
+ *                                            term or deadline (t0: before the call, t: after)
+ *   NOLEAD t= t0=                            poller: graft_node_lease went 1 -> 0
+ *   STEPDOWN t= t0= term= rc= tries= delay_us= kick=
+ *                                            handover: graft_node_step_down's result (kick=1: the
+ *                                            leader in office when the mode came on)
+ *   HANDOVER t= on=                          handover mode switched (SIGUSR1 on, SIGUSR2 off)
  *   CLOSING t= / CLOSED t= rc=               on SIGTERM
  *
- * The poller asks graft_node_is_leader, then graft_node_lease, every
- * --poll-us microseconds (default 1000). t of a LEAD line is taken after
- * both calls returned.
+ * The poller asks graft_node_lease, then graft_node_term, every --poll-us
+ * microseconds (default 250): the lease intervals the checker compares are
+ * the node's own, from the first poll that saw a lease to its latest
+ * deadline.
+ *
+ * Handover mode (--handover, or SIGUSR1 until SIGUSR2): each time the node
+ * becomes leader it steps down (graft_node_step_down) at once, or after a
+ * random delay of up to two heartbeats; a step-down that finds no peer
+ * answered yet (GRAFT_ENOPEER, until the first heartbeat is acknowledged)
+ * is retried every 50 us, so "at once" means "at the first acknowledgement".
+ * It aims at the moments right after an election, where late votes of the
+ * candidacy are still in flight.
  *
  * Usage:
  *   node --id ID --listen HOST:PORT --peer ID=HOST:PORT... --state FILE
  *        --certs DIR --log FILE [--cluster NAME] [--heartbeat-ms N]
- *        [--election-min-ms N] [--election-max-ms N] [--poll-us N]
+ *        [--election-min-ms N] [--election-max-ms N] [--poll-us N] [--handover 0|1]
  *   node gencerts DIR ID...
- * GRAFT_TEST_CLOCK_RATE and GRAFT_TEST_DISABLE_CHECK_QUORUM (test-only
- * hooks of the library) are read from the environment; the rate is
- * written into START so that the checker can convert deadlines.
+ * Built twice (mk/faults.mk): against the TEST build of the library, which
+ * reads GRAFT_TEST_CLOCK_RATE and GRAFT_TEST_DISABLE_CHECK_QUORUM, and, with
+ * -DGRAFT_FAULTS_RELEASE_LIB, against the released one, which ignores them.
+ * START's rate is the one in effect (1 for the released library), so that
+ * the checker converts deadlines right; envrate is what the environment
+ * said.
  */
 #include <graft.h>
 
@@ -74,9 +92,24 @@ static const char *state_name(graft_state s) {
     return (unsigned)s < 4 ? names[s] : "unknown";
 }
 
+/* Handover mode: on_state hands the handover thread each term this node
+ * wins while the mode is on. */
+static volatile sig_atomic_t handover_on;
+static pthread_mutex_t ho_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ho_cv = PTHREAD_COND_INITIALIZER;
+static uint64_t ho_term; /* a term just won, 0 for none */
+static int ho_kick;      /* ho_term is the leader in office when the mode came on */
+static unsigned hb_ms = 20, emax_ms = 180;
+
 static void on_state(void *ctx, graft_state from, graft_state to, uint64_t term) {
     (void)ctx;
     logline(now_ns(), "STATE", "from=%s to=%s term=%llu", state_name(from), state_name(to), (unsigned long long)term);
+    if (to == GRAFT_LEADER && handover_on) {
+        pthread_mutex_lock(&ho_mu);
+        ho_term = term;
+        pthread_cond_signal(&ho_cv);
+        pthread_mutex_unlock(&ho_mu);
+    }
 }
 
 static void on_leader(void *ctx, const char *id, uint64_t term) {
@@ -89,45 +122,110 @@ static void on_error(void *ctx, int code, const char *msg) {
     fprintf(stderr, "node: error %d: %s\n", code, msg);
 }
 
-static long poll_us = 1000;
+static long poll_us = 250;
+
+static void sleep_ns(unsigned long long ns) {
+    struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
+    nanosleep(&ts, NULL);
+}
 
 static void *poller(void *arg) {
     (void)arg;
     uint64_t last_term = graft_node_term(node), last_lterm = 0, last_deadline = 0;
     int leading = 0;
-    struct timespec gap = {poll_us / 1000000, (poll_us % 1000000) * 1000};
     while (!stop) {
-        uint64_t term = graft_node_term(node);
-        int is = graft_node_is_leader(node);
         uint64_t lterm = 0, deadline = 0;
-        if (is == 1 && graft_node_lease(node, &lterm, &deadline) != 1)
-            is = 0; /* the lease ended between the two calls */
-        unsigned long long t = now_ns();
+        unsigned long long t0 = now_ns();
+        int is = graft_node_lease(node, &lterm, &deadline) == 1;
+        unsigned long long t1 = now_ns();
+        uint64_t term = graft_node_term(node);
         if (stop)
             break;
-        if (term != last_term) {
-            logline(t, "TERM", "term=%llu", (unsigned long long)term);
-            last_term = term;
-        }
         if (is && (!leading || lterm != last_lterm || deadline != last_deadline)) {
-            logline(t, "LEAD", "term=%llu deadline=%llu", (unsigned long long)lterm, (unsigned long long)deadline);
+            logline(t1, "LEAD", "t0=%llu term=%llu deadline=%llu", t0, (unsigned long long)lterm, (unsigned long long)deadline);
             last_lterm = lterm, last_deadline = deadline;
         } else if (!is && leading) {
-            logline(t, "NOLEAD", NULL);
+            logline(t1, "NOLEAD", "t0=%llu", t0);
         }
         leading = is;
-        nanosleep(&gap, NULL);
+        if (term != last_term) {
+            logline(now_ns(), "TERM", "term=%llu", (unsigned long long)term);
+            last_term = term;
+        }
+        sleep_ns((unsigned long long)poll_us * 1000ull);
     }
     return NULL;
 }
 
-static void on_signal(int sig) { (void)sig; stop = 1; }
+/* handover steps down from each term won in handover mode: half of the
+ * time at once, otherwise after a delay drawn from [0, 2 heartbeats]. */
+static void *handover(void *arg) {
+    (void)arg;
+    unsigned seed = (unsigned)getpid() ^ (unsigned)now_ns();
+    int was_on = -1;
+    while (!stop) {
+        int kick = 0;
+        if (was_on != handover_on) {
+            was_on = handover_on;
+            logline(now_ns(), "HANDOVER", "on=%d", was_on);
+            /* A leader in office when the mode comes on starts the chain. */
+            kick = was_on && graft_node_state(node) == GRAFT_LEADER;
+        }
+        pthread_mutex_lock(&ho_mu);
+        if (kick && !ho_term)
+            ho_term = graft_node_term(node), ho_kick = 1;
+        if (!ho_term) {
+            struct timespec dl;
+            clock_gettime(CLOCK_REALTIME, &dl);
+            dl.tv_nsec += 20 * 1000 * 1000;
+            if (dl.tv_nsec >= 1000000000) {
+                dl.tv_sec++;
+                dl.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&ho_cv, &ho_mu, &dl);
+        }
+        uint64_t won = ho_term;
+        int kicked = ho_kick;
+        ho_term = 0, ho_kick = 0;
+        pthread_mutex_unlock(&ho_mu);
+        if (!won || stop || !handover_on)
+            continue;
+        unsigned long long delay_us = rand_r(&seed) % 2 ? 0 : (unsigned long long)(rand_r(&seed) % (2 * hb_ms * 1000 + 1));
+        sleep_ns(delay_us * 1000ull);
+        unsigned long long start = now_ns(), t0 = 0, t1 = 0;
+        int rc = GRAFT_ENOPEER, tries = 0;
+        uint64_t term = 0;
+        while (handover_on && !stop) {
+            term = graft_node_term(node);
+            t0 = now_ns();
+            rc = graft_node_step_down(node);
+            t1 = now_ns();
+            tries++;
+            if (rc != GRAFT_ENOPEER || t1 - start > emax_ms * 1000000ull)
+                break;
+            sleep_ns(50 * 1000);
+        }
+        if (tries > 0)
+            logline(t1, "STEPDOWN", "t0=%llu term=%llu rc=%d tries=%d delay_us=%llu kick=%d", t0, (unsigned long long)term, rc,
+                    tries, delay_us, kicked);
+    }
+    return NULL;
+}
+
+static void on_signal(int sig) {
+    if (sig == SIGUSR1)
+        handover_on = 1;
+    else if (sig == SIGUSR2)
+        handover_on = 0;
+    else
+        stop = 1;
+}
 
 static void usage(void) {
     fprintf(stderr,
             "usage: node --id ID --listen HOST:PORT [--peer ID=HOST:PORT]... --state FILE --certs DIR\n"
             "            --log FILE [--cluster NAME] [--heartbeat-ms N] [--election-min-ms N]\n"
-            "            [--election-max-ms N] [--poll-us N]\n"
+            "            [--election-max-ms N] [--poll-us N] [--handover 0|1]\n"
             "       node gencerts DIR ID...\n");
     exit(2);
 }
@@ -161,6 +259,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--election-min-ms")) emin = (unsigned)atoi(v);
         else if (!strcmp(a, "--election-max-ms")) emax = (unsigned)atoi(v);
         else if (!strcmp(a, "--poll-us")) poll_us = atol(v);
+        else if (!strcmp(a, "--handover")) handover_on = atoi(v) != 0;
         else if (!strcmp(a, "--peer") && npeers < 64) peers[npeers++] = v;
         else usage();
     }
@@ -194,6 +293,10 @@ int main(int argc, char **argv) {
     rc |= graft_config_set_state_path(c, state_path);
     rc |= graft_config_set_tls(c, cert, key, ca);
     rc |= graft_config_set_timeouts(c, hb, emin, emax);
+    if (hb)
+        hb_ms = hb;
+    if (emax)
+        emax_ms = emax;
     rc |= graft_config_on_state_change(c, on_state, NULL);
     rc |= graft_config_on_leader_change(c, on_leader, NULL);
     rc |= graft_config_on_error(c, on_error, NULL);
@@ -202,27 +305,39 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    /* SA_ONSTACK: a signal may land on a library thread (graft.h, SIGNALS). */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_ONSTACK | SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
 
-    const char *rate = getenv("GRAFT_TEST_CLOCK_RATE");
+    const char *envrate = getenv("GRAFT_TEST_CLOCK_RATE");
+    if (!envrate || !*envrate)
+        envrate = "1";
+#ifdef GRAFT_FAULTS_RELEASE_LIB
+    const char *rate = "1"; /* the released library ignores the variable */
+#else
+    const char *rate = envrate;
+#endif
     char err[512];
     unsigned long long anchor = now_ns();
     rc = graft_node_new(c, &node, err, sizeof err);
+    unsigned long long anchor1 = now_ns();
     graft_config_free(c);
     if (rc != GRAFT_OK) {
         fprintf(stderr, "node: %s (%s)\n", err, graft_strerror(rc));
         return 1;
     }
-    logline(now_ns(), "START", "id=%s term=%llu pid=%d rate=%s anchor=%llu", id,
-            (unsigned long long)graft_node_term(node), (int)getpid(), rate && *rate ? rate : "1", anchor);
+    logline(now_ns(), "START", "id=%s term=%llu pid=%d rate=%s anchor=%llu anchor1=%llu envrate=%s", id,
+            (unsigned long long)graft_node_term(node), (int)getpid(), rate, anchor, anchor1, envrate);
 
-    pthread_t th;
-    if (pthread_create(&th, NULL, poller, NULL) != 0) {
+    pthread_t th, ho;
+    if (pthread_create(&th, NULL, poller, NULL) != 0 || pthread_create(&ho, NULL, handover, NULL) != 0) {
         fprintf(stderr, "node: pthread_create failed\n");
         return 1;
     }
@@ -231,6 +346,10 @@ int main(int argc, char **argv) {
     while (!stop)
         nanosleep(&tick, NULL);
     pthread_join(th, NULL);
+    pthread_mutex_lock(&ho_mu);
+    pthread_cond_signal(&ho_cv);
+    pthread_mutex_unlock(&ho_mu);
+    pthread_join(ho, NULL);
     logline(now_ns(), "CLOSING", NULL);
     rc = graft_node_close(node);
     logline(now_ns(), "CLOSED", "rc=%d", rc);

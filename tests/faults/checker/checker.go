@@ -13,8 +13,10 @@ import (
 type Params struct {
 	// ElectionMax is the nodes' maximum election timeout. Required.
 	ElectionMax time.Duration
-	// Tolerance is the overlap of two leadership claims that is not
-	// reported (clock conversion error). Default 1ms, one polling period.
+	// Tolerance is the overlap of two leases that is not reported. Zero
+	// (the default) reports every overlap: each bound of a lease is
+	// already taken on the side that can only shorten a true overlap or
+	// lengthen the lease (package comment).
 	Tolerance time.Duration
 	// FailoverBound is the longest acceptable time from a heal to a
 	// leader holding a lease. Default 10 × ElectionMax.
@@ -25,9 +27,6 @@ type Params struct {
 }
 
 func (p Params) withDefaults() Params {
-	if p.Tolerance == 0 {
-		p.Tolerance = time.Millisecond
-	}
 	if p.FailoverBound == 0 {
 		p.FailoverBound = 10 * p.ElectionMax
 	}
@@ -35,14 +34,6 @@ func (p Params) withDefaults() Params {
 		p.RejoinWindow = 5 * p.ElectionMax
 	}
 	return p
-}
-
-// Claim is a stretch of time during which a node said it led (see the
-// package comment).
-type Claim struct {
-	Node     string
-	Term     uint64
-	From, To int64 // CLOCK_MONOTONIC ns
 }
 
 // Overlap is a stretch of time claimed by two nodes at once.
@@ -86,17 +77,24 @@ type Report struct {
 	LeadersPerTerm map[uint64][]string // every term that had a leader
 	MultiLeader    []uint64            // terms with more than one leader
 	Overlaps       []Overlap           // longer than Tolerance
+	ReLeads        []string            // a node led a term again after stepping down in it
 	MaxOverlap     time.Duration       // longest of any length
 	// MinHandover is the shortest time between the end of one node's
-	// claim and the start of another's: the safety margin of the closest
+	// lease and the start of another's: the safety margin of the closest
 	// handover (-1 when there was none).
 	MinHandover     time.Duration
 	TermErrors      []string // a term that went down
 	Failovers       []Failover
 	Disruptions     []Disruption
-	Problems        []string // missing START, heal without leader, ...
-	Claims          map[string][]Claim
-	UnboundedLeases int // LEAD lines without a meaningful deadline
+	Problems        []string           // missing START, heal without leader, ...
+	Leases          map[string][]Lease // each node's lease intervals
+	UnboundedLeases int                // LEAD lines without a meaningful deadline
+	// LongestLease is the longest time from a LEAD line to its deadline
+	// (real time): a lease never lasts longer than ElectionMin.
+	LongestLease time.Duration
+	// StepDowns are the successful step-downs of handover mode, each as
+	// the time from the node's election to the step-down's return.
+	StepDowns []time.Duration
 }
 
 // Violations lists every broken guarantee, one sentence each; empty when
@@ -109,6 +107,7 @@ func (r *Report) Violations() []string {
 	for _, o := range r.Overlaps {
 		v = append(v, fmt.Sprintf("%s (term %d) and %s (term %d) both held a lease for %s at t=%d", o.A, o.TermA, o.B, o.TermB, o.Dur(), o.From))
 	}
+	v = append(v, r.ReLeads...)
 	v = append(v, r.TermErrors...)
 	for _, f := range r.Failovers {
 		switch {
@@ -130,7 +129,9 @@ func (r *Report) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "terms with a leader: %d, terms with >1 leader: %d\n", len(r.LeadersPerTerm), len(r.MultiLeader))
 	fmt.Fprintf(&b, "lease overlaps > %s: %d (longest overlap of any length: %s)\n", r.Params.Tolerance, len(r.Overlaps), r.MaxOverlap)
-	fmt.Fprintf(&b, "closest handover: %s\n", r.MinHandover)
+	fmt.Fprintf(&b, "terms led again after a step-down: %d\n", len(r.ReLeads))
+	fmt.Fprintf(&b, "closest handover: %s; longest lease: %s\n", r.MinHandover, r.LongestLease)
+	fmt.Fprintf(&b, "step-downs right after an election: %d, time from the election %s\n", len(r.StepDowns), Stats(r.StepDowns))
 	fmt.Fprintf(&b, "term regressions: %d\n", len(r.TermErrors))
 	all, fo := r.FailoverTimes()
 	fmt.Fprintf(&b, "heals: %d, leader in office at heal: %d; failover after heal (all) %s; (no leader at heal, n=%d) %s\n",
@@ -190,7 +191,7 @@ var rejoinKinds = map[string]bool{
 // Check checks a run against p.
 func Check(run *Run, p Params) *Report {
 	p = p.withDefaults()
-	r := &Report{Params: p, LeadersPerTerm: map[uint64][]string{}, Claims: map[string][]Claim{}}
+	r := &Report{Params: p, LeadersPerTerm: map[uint64][]string{}, Leases: map[string][]Lease{}}
 	end := endTime(run)
 
 	ids := make([]string, 0, len(run.Nodes))
@@ -212,9 +213,10 @@ func Check(run *Run, p Params) *Report {
 			r.Problems = append(r.Problems, fmt.Sprintf("%s: the log does not begin with START", id))
 		}
 		r.checkTerms(id, lines)
-		claims := r.claims(id, lines, end)
-		r.Claims[id] = claims
-		for _, c := range claims {
+		r.checkReLead(id, lines)
+		r.stepDownTimes(lines)
+		r.Leases[id] = r.leases(id, lines, end)
+		for _, c := range r.Leases[id] {
 			addLeader(c.Term, id)
 		}
 		for _, l := range lines {
@@ -235,10 +237,7 @@ func Check(run *Run, p Params) *Report {
 	slices.Sort(r.MultiLeader)
 
 	// Overlaps between every pair of nodes.
-	merged := map[string][]Claim{}
-	for _, id := range ids {
-		merged[id] = merge(r.Claims[id])
-	}
+	merged := r.Leases
 	r.MinHandover = -1
 	for _, a := range ids {
 		for _, b := range ids {
@@ -269,6 +268,34 @@ func Check(run *Run, p Params) *Report {
 
 	r.checkHeals(run, ids, end)
 	return r
+}
+
+// Held reports whether node held a lease at t.
+func (r *Report) Held(node string, t int64) bool {
+	for _, l := range r.Leases[node] {
+		if l.From <= t && t < l.To {
+			return true
+		}
+	}
+	return false
+}
+
+// stepDownTimes adds the time from the node's latest election to each of
+// its successful step-downs right after an election (not those of a leader
+// already in office when handover mode came on).
+func (r *Report) stepDownTimes(lines []Line) {
+	var elected int64 = -1
+	for _, l := range lines {
+		switch {
+		case l.Kind == "STATE" && l.Fields["to"] == "leader":
+			elected = l.T
+		case l.Kind == "START":
+			elected = -1
+		case l.Kind == "STEPDOWN" && l.Fields["rc"] == "0" && l.Fields["kick"] != "1" && elected >= 0:
+			r.StepDowns = append(r.StepDowns, time.Duration(l.T-elected))
+			elected = -1
+		}
+	}
 }
 
 func endTime(run *Run) int64 {
@@ -321,90 +348,19 @@ func (r *Report) checkTerms(id string, lines []Line) {
 	}
 }
 
-// claims turns a node's LEAD lines into claims, cut at end.
-func (r *Report) claims(id string, lines []Line, end int64) []Claim {
-	var out []Claim
-	rate, anchor := 1.0, int64(0)
-	for i, l := range lines {
-		switch l.Kind {
-		case "START":
-			rate, anchor = l.Float("rate", 1), l.Int("anchor")
-			if rate <= 0 {
-				rate = 1
-			}
-		case "LEAD":
-			if l.T >= end {
-				continue
-			}
-			d := l.Int("deadline")
-			var to int64
-			if d <= 0 || d-l.T > unboundedAfter {
-				r.UnboundedLeases++
-				to = end
-				for _, n := range lines[i+1:] {
-					if n.Kind == "NOLEAD" || n.Kind == "KILLED" || n.Kind == "START" || n.Kind == "CLOSING" {
-						to = n.T
-						break
-					}
-				}
-			} else {
-				to = d
-				if rate != 1 {
-					to = anchor + int64(float64(d-anchor)/rate)
-				}
-			}
-			to = min(to, end)
-			if to < l.T {
-				to = l.T
-			}
-			out = append(out, Claim{Node: id, Term: l.Uint("term"), From: l.T, To: to})
-		}
-	}
-	return out
-}
-
-// merge unites overlapping claims of one node (keeping the term of the
-// first).
-func merge(cs []Claim) []Claim {
-	s := slices.Clone(cs)
-	sort.Slice(s, func(i, j int) bool { return s[i].From < s[j].From })
-	var out []Claim
-	for _, c := range s {
-		if n := len(out); n > 0 && c.From <= out[n-1].To && c.Term == out[n-1].Term {
-			out[n-1].To = max(out[n-1].To, c.To)
-			continue
-		}
-		out = append(out, c)
-	}
-	return out
-}
-
-func intersect(a, b []Claim) []Overlap {
-	var out []Overlap
-	for _, x := range a {
-		for _, y := range b {
-			from, to := max(x.From, y.From), min(x.To, y.To)
-			if to > from {
-				out = append(out, Overlap{A: x.Node, B: y.Node, TermA: x.Term, TermB: y.Term, From: from, To: to})
-			}
-		}
-	}
-	return out
-}
-
-// holder returns the claim of a live node covering t, if any: a claim of
+// holder returns the lease of a live node covering t, if any: a lease of
 // a node killed after it began (KILLED line in (From, t]) still counts for
 // overlaps, the lease being what it promised, but nobody holds that office
 // any more.
-func (r *Report) holder(run *Run, ids []string, t int64) (Claim, bool) {
+func (r *Report) holder(run *Run, ids []string, t int64) (Lease, bool) {
 	for _, id := range ids {
-		for _, c := range r.Claims[id] {
+		for _, c := range r.Leases[id] {
 			if c.From <= t && t < c.To && !killedBetween(run.Nodes[id], c.From, t) {
 				return c, true
 			}
 		}
 	}
-	return Claim{}, false
+	return Lease{}, false
 }
 
 func killedBetween(lines []Line, from, to int64) bool {
@@ -419,10 +375,10 @@ func killedBetween(lines []Line, from, to int64) bool {
 // outage is the longest stretch of [from, to) in which no live node held a
 // lease.
 func (r *Report) outage(run *Run, ids []string, from, to int64) time.Duration {
-	var cs []Claim
+	var cs []Lease
 	for _, id := range ids {
-		for _, c := range r.Claims[id] {
-			// A killed node's claim ends, for this purpose, at its death.
+		for _, c := range r.Leases[id] {
+			// A killed node's lease ends, for this purpose, at its death.
 			for _, l := range run.Nodes[id] {
 				if l.Kind == "KILLED" && l.T > c.From && l.T < c.To {
 					c.To = l.T
@@ -474,7 +430,7 @@ func (r *Report) checkHeals(run *Run, ids []string, end int64) {
 		} else {
 			first := int64(math.MaxInt64)
 			for _, id := range ids {
-				for _, c := range r.Claims[id] {
+				for _, c := range r.Leases[id] {
 					if c.From >= h && c.From < limit && c.From < first {
 						first = c.From
 					}

@@ -106,17 +106,22 @@ func TestCheck_OverlapFails(t *testing.T) {
 	}
 }
 
-func TestCheck_OverlapWithinToleranceIsNotReported(t *testing.T) {
+// Every overlap is reported by default, however short; Tolerance hides
+// the short ones.
+func TestCheck_ShortOverlapIsReportedUnlessTolerated(t *testing.T) {
 	run := healthy()
 	// 0.5ms of overlap: n1's last deadline is 1095ms.
 	l := logf(lease(0, 0, 3))[0]
 	l.T, l.Fields["deadline"] = 1094500000, fmt.Sprint(1200*ms)
 	run.Nodes["n2"] = append(run.Nodes["n2"], l)
 	r := Check(run, params)
-	requireClean(t, r)
+	requireViolation(t, r, "both held a lease for 500µs")
 	if r.MaxOverlap != 500*time.Microsecond {
 		t.Fatalf("max overlap %s", r.MaxOverlap)
 	}
+	tolerant := params
+	tolerant.Tolerance = time.Millisecond
+	requireClean(t, Check(run, tolerant))
 }
 
 // A paused leader's last LEAD line stays its last word until SIGCONT,
@@ -151,11 +156,11 @@ func TestCheck_UnboundedLeaseEndsAtNextStop(t *testing.T) {
 	}
 	r := Check(run, params)
 	requireClean(t, r)
-	if c := r.Claims["n1"]; len(c) != 1 || c[0].To != 300*ms {
-		t.Fatalf("n1 claims %+v", c)
+	if c := r.Leases["n1"]; len(c) != 1 || c[0].To != 300*ms {
+		t.Fatalf("n1 leases %+v", c)
 	}
-	if c := r.Claims["n2"]; len(c) != 1 || c[0].To != 600*ms {
-		t.Fatalf("n2 claims (cut at END) %+v", c)
+	if c := r.Leases["n2"]; len(c) != 1 || c[0].To != 600*ms {
+		t.Fatalf("n2 leases (cut at END) %+v", c)
 	}
 }
 
@@ -172,7 +177,7 @@ func TestCheck_SkewedDeadlineIsConverted(t *testing.T) {
 	}
 	r := Check(run, params)
 	requireViolation(t, r, "both held a lease for 50ms")
-	if got := r.Claims["n1"][0].To; got != 1000*ms {
+	if got := r.Leases["n1"][0].To; got != 1000*ms {
 		t.Fatalf("converted deadline %d", got)
 	}
 	run.Nodes["n1"][0].Fields["rate"] = "1"

@@ -9,43 +9,82 @@
 // fields; t is CLOCK_MONOTONIC in nanoseconds, one clock for the whole host
 // (all namespaces share it):
 //
-//	START   t= id= term= pid= rate= anchor=   node process started; term read after graft_node_new;
-//	                                          rate is GRAFT_TEST_CLOCK_RATE (1 if unset); anchor is
-//	                                          CLOCK_MONOTONIC just before graft_node_new
+//	START   t= id= term= pid= rate= anchor= anchor1=   node process started; term read after
+//	                                          graft_node_new; rate is the GRAFT_TEST_CLOCK_RATE in
+//	                                          effect (1 if unset, and always 1 for a node linked
+//	                                          against the released library); anchor and anchor1
+//	                                          are CLOCK_MONOTONIC just before and just after
+//	                                          graft_node_new
 //	STATE   t= from= to= term=                state-change callback
 //	LEADER  t= leader= term=                  leader-change callback ("-" for none)
 //	TERM    t= term=                          poller: graft_node_term changed
-//	LEAD    t= term= deadline=                poller: is_leader is 1, graft_node_lease gave this term
-//	                                          and deadline (logged on false->true and each renewal)
-//	NOLEAD  t=                                poller: is_leader went 1 -> 0
+//	LEAD    t= t0= term= deadline=            poller: graft_node_lease returned 1 with this term
+//	                                          and deadline (logged on 0->1 and each renewal);
+//	                                          the call began at t0 and returned before t
+//	NOLEAD  t= t0=                            poller: graft_node_lease went 1 -> 0
+//	STEPDOWN t= t0= term= rc= tries= delay_us= kick=   handover mode: graft_node_step_down
+//	                                          called at t0 (term read just before), returned rc at
+//	                                          t; kick=1 for the leader in office when the mode
+//	                                          came on (not just elected)
+//	HANDOVER t= on=                           handover mode switched on or off
 //	CLOSING t=                                SIGTERM received, graft_node_close follows
 //	KILLED  t=                                appended by the harness after SIGKILL
 //
 //	events.log:  BEGIN t= | FAULT t= n= kind= desc= | HEAL t= n= kind= | END t=
 //
-// # Leadership intervals and the lease
+// # Lease intervals
 //
-// A LEAD line at t with deadline d says: "at t this node led, and the
-// application may act as leader until d" (graft_node_lease's contract). So
-// the node's leadership claim is the union of [t, d] over its LEAD lines,
-// with t taken after the call returned (the true instant is earlier, so
-// the claim is never overstated at its start). The poller's NOLEAD line is
-// not used to end a claim: a poller that is descheduled, or a process that
-// is SIGSTOPped (the GC-pause case: the log's last LEAD stays the last
-// word while the process is stopped, and on SIGCONT the poller records
-// NOLEAD at once), would otherwise stretch the claim past the moment the
-// node's lease ran out. The deadline is exact, so the overlap between two
-// nodes' claims must be zero; Params.Tolerance (default 1 ms, one polling
-// period) only absorbs the conversion of Go's clock to CLOCK_MONOTONIC
-// and of a skewed clock back to real time. Claims are cut at END.
+// The checker compares the leases the nodes themselves report, polled from
+// graft_node_lease every 250 us. A LEAD line at t with deadline d says: "the
+// lease was held when the call returned, and the application may act as
+// leader until d" (graft_node_lease's contract). A node's lease interval
+// runs from the first LEAD line of a term (the instant the lease was first
+// seen) to its latest deadline: the union of [t, d] over its LEAD lines.
+// Each end is taken on the safe side:
 //
-// A node started with GRAFT_TEST_CLOCK_RATE=r reports deadlines in its own
-// skewed clock, which runs r times as fast as CLOCK_MONOTONIC from the
-// anchor on; real = anchor + (d - anchor) / r.
+//   - The start is t, after the call returned: the lease was certainly
+//     held then (its deadline lies ahead), so an overlap the checker finds
+//     is a real one. The lease may have begun up to one polling period
+//     earlier (the previous poll saw none): overlaps shorter than that can
+//     be missed, as an application polling at the same rate would not
+//     have acted in them either.
+//   - The end is the deadline, not the poller's NOLEAD line: an
+//     application that read the lease may act until its deadline whatever
+//     happens later, and a poller that is descheduled, or a process that
+//     is SIGSTOPped (the GC-pause case), would otherwise place the end at
+//     the moment it woke. The one exception is the node's own successful
+//     graft_node_step_down, after whose return the application knows it
+//     no longer leads (graft.h: the lease ends before it returns): a
+//     lease of the stepped-down term ends there.
+//   - Deadlines are CLOCK_MONOTONIC as the library converted them from
+//     Go's clock (error: tens of nanoseconds, on the early side).
+//
+// So Params.Tolerance is zero by default: any overlap of two nodes' leases
+// is a violation. Leases are cut at END.
+//
+// A node started with GRAFT_TEST_CLOCK_RATE=r (test build of the library)
+// reports deadlines in its own skewed clock, which runs r times as fast as
+// CLOCK_MONOTONIC from an anchor a the library takes inside graft_node_new:
+// real = a + (d - a) / r. a is only known to lie in [anchor, anchor1]; the
+// checker takes whichever gives the later real deadline (a lease is never
+// shortened). The error this leaves, (anchor1 - anchor) * |1 - 1/r|, is
+// below 0.1 ms for the rates used (0.991, 1.009) and a graft_node_new of
+// under 10 ms, far below the drift margin (MaxClockDrift × ElectionMin, 1.2
+// ms) that separates a lease ended by its deadline from the next one.
 //
 // With check-quorum disabled (a test-only option) the lease is unbounded
-// and the deadline meaningless (it is far in the future). Such a claim
-// ends at the node's next NOLEAD, KILLED, START or CLOSING line, or at END.
+// and the deadline meaningless (it is far in the future). Such a lease
+// ends at the node's next NOLEAD, KILLED, START, CLOSING or successful
+// STEPDOWN line, or at END.
+//
+// # Handovers
+//
+// In handover mode a node steps down as soon as it can after each
+// election. A node that stepped down in a term must never lead that term
+// again: a state change to leader of that term, or a LEAD line of it from
+// a poll begun after the step-down returned, is a violation (issue 12, F1:
+// a late vote of the old candidacy re-elected the node that had handed
+// over).
 //
 // # Rejoin disruptions
 //

@@ -37,11 +37,15 @@ type cluster struct {
 	certs   string
 	nodeBin string
 	nocq    bool
+	hooks   bool // set both GRAFT_TEST_* variables on every node (-hooks)
 
-	mu     sync.Mutex
-	procs  map[int]*exec.Cmd
-	rates  map[int]string // GRAFT_TEST_CLOCK_RATE per node, "" for none
-	events *os.File
+	mu    sync.Mutex
+	procs map[int]*exec.Cmd
+	rates map[int]string // GRAFT_TEST_CLOCK_RATE per node, "" for none
+	// handover: every node steps down right after each election it wins
+	// (node.c's handover mode; SIGUSR1 on, SIGUSR2 off).
+	handover bool
+	events   *os.File
 }
 
 func (c *cluster) logPath(i int) string { return filepath.Join(c.dir, fmt.Sprintf("n%d.log", i)) }
@@ -67,6 +71,11 @@ func (c *cluster) start(i int) error {
 		"--election-min-ms", strconv.Itoa(electionMinMS),
 		"--election-max-ms", strconv.Itoa(electionMaxMS),
 	}
+	c.mu.Lock()
+	if c.handover {
+		args = append(args, "--handover", "1")
+	}
+	c.mu.Unlock()
 	for j := 1; j <= c.n; j++ {
 		if j != i {
 			args = append(args, "--peer", fmt.Sprintf("n%d=%s:%d", j, relayIP, listenPort(i, j)))
@@ -74,10 +83,12 @@ func (c *cluster) start(i int) error {
 	}
 	cmd := exec.Command("ip", args...) // ip netns exec execs the node: the pid is the node's
 	cmd.Env = os.Environ()
-	if c.nocq {
+	if c.nocq || c.hooks {
 		cmd.Env = append(cmd.Env, "GRAFT_TEST_DISABLE_CHECK_QUORUM=1")
 	}
-	if r := c.rates[i]; r != "" {
+	if c.hooks {
+		cmd.Env = append(cmd.Env, "GRAFT_TEST_CLOCK_RATE="+hooksRate)
+	} else if r := c.rates[i]; r != "" {
 		cmd.Env = append(cmd.Env, "GRAFT_TEST_CLOCK_RATE="+r)
 	}
 	errf, err := os.OpenFile(filepath.Join(c.dir, fmt.Sprintf("n%d.stderr", i)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -103,6 +114,24 @@ func (c *cluster) signal(i int, sig syscall.Signal) error {
 		return fmt.Errorf("node %d is not running", i)
 	}
 	return cmd.Process.Signal(sig)
+}
+
+// setHandover switches handover mode on every running node, and on the
+// nodes started later. A SIGSTOPped node gets the signal on SIGCONT.
+func (c *cluster) setHandover(on bool) error {
+	sig := syscall.SIGUSR2
+	if on {
+		sig = syscall.SIGUSR1
+	}
+	c.mu.Lock()
+	c.handover = on
+	defer c.mu.Unlock()
+	for i, cmd := range c.procs {
+		if err := cmd.Process.Signal(sig); err != nil {
+			return fmt.Errorf("node %d: %v", i, err)
+		}
+	}
+	return nil
 }
 
 // kill SIGKILLs node i, waits for it and notes it in its log.
@@ -166,7 +195,8 @@ func (c *cluster) leader() (int, bool) {
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 		for k := len(lines) - 1; k >= 0; k-- {
 			kind, _, _ := strings.Cut(lines[k], " ")
-			if kind == "NOLEAD" || kind == "KILLED" || kind == "START" || kind == "CLOSING" {
+			if kind == "NOLEAD" || kind == "KILLED" || kind == "START" || kind == "CLOSING" ||
+				kind == "STEPDOWN" && strings.Contains(lines[k], " rc=0 ") {
 				break
 			}
 			if kind != "LEAD" {

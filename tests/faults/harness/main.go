@@ -5,7 +5,7 @@
 // than the lease, and clock skew, then checks what the nodes believed with
 // tests/faults/checker. Needs root. `make test-faults` runs it.
 //
-//	harness -node build/faults-node [-schedules 30] [-seed S] [-nocq] [-dir DIR]
+//	harness -node build/test/faults-node [-schedules 30] [-seed S] [-nocq | -hooks ignored|honoured] [-dir DIR]
 //
 // Schedule k runs with seed S+k; everything about it (3 or 5 nodes, the
 // faults, their order, lengths and random choices) comes from that seed,
@@ -13,7 +13,10 @@
 // strikes may differ). With -nocq the nodes run with check-quorum disabled
 // (GRAFT_TEST_DISABLE_CHECK_QUORUM=1) through a leader isolation, and the
 // harness passes only if the checker reports overlapping leaders in every
-// schedule: it proves that the checker can fail.
+// schedule: it proves that the checker can fail. With -hooks the nodes run
+// with both test variables set through a leader isolation, and the run
+// must show the library ignored them (the released build) or honoured
+// them (the test build): see hooks.go.
 package main
 
 import (
@@ -23,6 +26,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -51,6 +55,7 @@ func main() {
 	schedules := flag.Int("schedules", 30, "number of schedules")
 	seed := flag.Uint64("seed", 0, "seed of the first schedule (0: from the time)")
 	nocq := flag.Bool("nocq", false, "disable check-quorum and require the checker to report overlaps")
+	hooks := flag.String("hooks", "", "ignored|honoured: set both GRAFT_TEST_* variables, isolate the leader, require the library to have ignored or honoured them")
 	dir := flag.String("dir", "/tmp/graft-faults", "work directory (logs of failed schedules are kept here)")
 	replay := flag.String("replay", "make test-faults", "the command printed to replay a schedule")
 	flag.Parse()
@@ -69,8 +74,13 @@ func main() {
 		*seed = uint64(time.Now().UnixNano()%1_000_000_000) + 1
 	}
 	mode := "check-quorum on"
-	if *nocq {
+	switch {
+	case *nocq:
 		mode = "check-quorum DISABLED (must report overlaps)"
+	case *hooks == "ignored" || *hooks == "honoured":
+		mode = fmt.Sprintf("GRAFT_TEST_DISABLE_CHECK_QUORUM=1 GRAFT_TEST_CLOCK_RATE=%s set, library must have %s them", hooksRate, *hooks)
+	case *hooks != "":
+		fatalf("-hooks: want ignored or honoured, not %q", *hooks)
 	}
 	fmt.Printf("faults: %d schedules from seed %d, %s; timings heartbeat %dms, election %d-%dms\n",
 		*schedules, *seed, mode, heartbeatMS, electionMinMS, electionMaxMS)
@@ -118,7 +128,7 @@ func main() {
 	}()
 	defer cleanup()
 
-	ok := runAll(*schedules, *seed, *nocq, *dir, certs, bin, relay, *replay)
+	ok := runAll(*schedules, *seed, *nocq, *hooks, mode, *dir, certs, bin, relay, *replay)
 	if !ok {
 		cleanup()
 		os.Exit(1)
@@ -140,17 +150,20 @@ type totals struct {
 	heals        int
 	failed       []uint64
 	withOverlaps int
+	reLeads      int
+	stepDowns    []time.Duration
+	longestLease time.Duration
 }
 
-func runAll(n int, seed uint64, nocq bool, dir, certs, bin string, relay *Relay, replay string) bool {
+func runAll(n int, seed uint64, nocq bool, hooks, mode, dir, certs, bin string, relay *Relay, replay string) bool {
 	start := time.Now()
 	t := totals{faults: map[string]int{}, minHandover: -1}
 	for k := 0; k < n; k++ {
-		s := newSchedule(seed+uint64(k), nocq)
+		s := newSchedule(seed+uint64(k), nocq || hooks != "")
 		sdir := filepath.Join(dir, fmt.Sprint(s.seed))
 		t0 := time.Now()
 		fmt.Printf("schedule %d/%d %s\n", k+1, n, s)
-		_, descs, err := runSchedule(s, sdir, certs, bin, nocq, relay)
+		_, descs, err := runSchedule(s, sdir, certs, bin, nocq, hooks != "", relay)
 		setCurrent(nil)
 		for _, d := range descs {
 			fmt.Printf("    %s\n", d)
@@ -162,8 +175,10 @@ func runAll(n int, seed uint64, nocq bool, dir, certs, bin string, relay *Relay,
 			t.faults["skew (from the start)"]++
 		}
 		var r *checker.Report
+		var run *checker.Run
 		if err == nil {
-			run, rerr := checker.ReadDir(sdir)
+			var rerr error
+			run, rerr = checker.ReadDir(sdir)
 			if rerr != nil {
 				err = rerr
 			} else {
@@ -191,14 +206,33 @@ func runAll(n int, seed uint64, nocq bool, dir, certs, bin string, relay *Relay,
 			if len(r.Overlaps) > 0 {
 				t.withOverlaps++
 			}
-			if nocq {
+			t.reLeads += len(r.ReLeads)
+			t.stepDowns = append(t.stepDowns, r.StepDowns...)
+			t.longestLease = max(t.longestLease, r.LongestLease)
+			switch {
+			case hooks != "":
+				ev := hooksEvidence(run, r)
+				switch {
+				case hooks == "ignored" && len(ev) > 0:
+					failed = true
+					why = append(why, "the library honoured the GRAFT_TEST_* variables, or the check failed:")
+					why = append(why, ev...)
+				case hooks == "honoured" && len(ev) == 0:
+					failed = true
+					why = append(why, "the test build ignored the GRAFT_TEST_* variables: the release check cannot fail")
+				case hooks == "honoured":
+					fmt.Printf("    the variables took effect: %s\n", strings.Join(ev, "; "))
+				}
+			case nocq:
 				if len(r.Overlaps) == 0 {
 					failed = true
 					why = append(why, fmt.Sprintf("check-quorum disabled, yet the checker found no overlap (longest %s)", r.MaxOverlap))
 				}
-			} else if v := r.Violations(); len(v) > 0 {
-				failed = true
-				why = append(why, v...)
+			default:
+				if v := r.Violations(); len(v) > 0 {
+					failed = true
+					why = append(why, v...)
+				}
 			}
 		}
 		status := "ok"
@@ -217,17 +251,13 @@ func runAll(n int, seed uint64, nocq bool, dir, certs, bin string, relay *Relay,
 			for _, w := range why {
 				fmt.Printf("    %s\n", w)
 			}
-			flag := ""
-			if nocq {
-				flag = " (check-quorum disabled)"
-			}
-			fmt.Printf("    logs: %s\n    replay%s: %s SCHEDULES=1 SEED=%d\n", sdir, flag, replay, s.seed)
+			fmt.Printf("    logs: %s\n    replay: %s SEED=%d\n", sdir, replay, s.seed)
 		} else {
 			os.RemoveAll(sdir)
 		}
 	}
 
-	fmt.Printf("\nfaults: %d schedules in %s (%s)\n", n, time.Since(start).Round(100*time.Millisecond), map[bool]string{false: "check-quorum on", true: "check-quorum disabled"}[nocq])
+	fmt.Printf("\nfaults: %d schedules in %s (%s)\n", n, time.Since(start).Round(100*time.Millisecond), mode)
 	var ks []string
 	for k := range t.faults {
 		ks = append(ks, k)
@@ -239,10 +269,11 @@ func runAll(n int, seed uint64, nocq bool, dir, certs, bin string, relay *Relay,
 	}
 	fmt.Println()
 	fmt.Printf("  terms with a leader: %d; terms with more than one leader: %d\n", t.terms, t.multi)
-	fmt.Printf("  lease overlaps over 1ms: %d in %d schedules (longest overlap of any length %s)\n", t.overlaps, t.withOverlaps, t.maxOverlap)
+	fmt.Printf("  lease overlaps: %d in %d schedules (longest %s); terms led again after a step-down: %d\n", t.overlaps, t.withOverlaps, t.maxOverlap, t.reLeads)
 	if !nocq {
-		fmt.Printf("  closest handover (one lease's end to the next leader's first LEAD): %s\n", t.minHandover)
+		fmt.Printf("  closest handover (one lease's end to the next lease first seen): %s; longest lease %s\n", t.minHandover, t.longestLease)
 	}
+	fmt.Printf("  step-downs right after an election (handover mode): %d, time from the election %s\n", len(t.stepDowns), checker.Stats(t.stepDowns))
 	fmt.Printf("  term regressions: %d; rejoin disruptions: %d\n", t.termErrors, t.disruptions)
 	fmt.Printf("  failover after heal (bound %s): all %d heals %s; the %d with no leader at the heal %s\n",
 		10*electionMax, len(t.all), checker.Stats(t.all), len(t.noLdr), checker.Stats(t.noLdr))
@@ -252,8 +283,13 @@ func runAll(n int, seed uint64, nocq bool, dir, certs, bin string, relay *Relay,
 		fmt.Printf("  FAILED schedules (seeds): %v\n", t.failed)
 		return false
 	}
-	if nocq {
+	switch {
+	case nocq:
 		fmt.Println("  the checker reported overlapping leaders in every schedule, as it must with check-quorum disabled")
+	case hooks == "ignored":
+		fmt.Println("  the library ignored the GRAFT_TEST_* variables in every schedule: the isolated leader stepped down")
+	case hooks == "honoured":
+		fmt.Println("  the test build honoured the GRAFT_TEST_* variables in every schedule: the release check can fail")
 	}
 	return true
 }

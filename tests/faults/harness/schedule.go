@@ -12,8 +12,9 @@ import (
 )
 
 // Fault kinds. The checker's rejoin rule applies to the heals of
-// partition, oneway, isolate, kill, pause and skew.
-var kinds = []string{"partition", "oneway", "isolate", "loss", "delay", "kill", "pause", "skew"}
+// partition, oneway, isolate, kill, pause and skew. handover is handover
+// mode alone (see fault.handover), half of the time with jittered links.
+var kinds = []string{"partition", "oneway", "isolate", "loss", "delay", "kill", "pause", "skew", "handover"}
 
 // fault is one step of a schedule: inject, hold, heal, settle. Choices
 // that depend on the run (who leads) are made when it runs, with rng
@@ -22,6 +23,12 @@ type fault struct {
 	kind string
 	hold time.Duration
 	pick uint64 // seeds the fault's own choices
+	// handover: while the fault is held, every node steps down right
+	// after each election it wins (at once, i.e. at the first heartbeat
+	// acknowledgement, or within two heartbeats), so leadership moves
+	// again and again while votes of the last candidacy may still be in
+	// flight (issue 12, F1). Switched off ElectionMax before the heal.
+	handover bool
 }
 
 type schedule struct {
@@ -53,6 +60,7 @@ func newSchedule(seed uint64, nocq bool) schedule {
 	}
 	for k := 2 + rng.IntN(3); k > 0; k-- {
 		f := fault{kind: kinds[rng.IntN(len(kinds))], hold: time.Duration(300+rng.IntN(900)) * time.Millisecond, pick: rng.Uint64()}
+		f.handover = f.kind == "handover" || rng.IntN(3) == 0
 		if f.kind == "pause" {
 			// Longer than the lease (ElectionMin), up to several.
 			f.hold = time.Duration(200+rng.IntN(600)) * time.Millisecond
@@ -73,6 +81,9 @@ func (s schedule) String() string {
 	}
 	for _, f := range s.faults {
 		fmt.Fprintf(&b, " %s/%s", f.kind, f.hold)
+		if f.handover && f.kind != "handover" {
+			b.WriteString("+handover")
+		}
 	}
 	return b.String()
 }
@@ -228,15 +239,41 @@ func (c *cluster) runFault(k int, f fault, relay *Relay) (string, error) {
 			c.rates[x] = rate
 			return c.start(x)
 		}
+	case "handover":
+		desc = "every new leader steps down at once or within two heartbeats"
+		inject, undo = func() error { return nil }, func() error { return nil }
+		if rng.IntN(2) == 0 {
+			base := time.Duration(rng.IntN(3)) * time.Millisecond
+			jitter := time.Duration(1+rng.IntN(10)) * time.Millisecond
+			desc += fmt.Sprintf(", links delayed %s + [0, %s)", base, jitter)
+			inject = func() error { relay.SetDelay(base, jitter); return nil }
+			undo = func() error { relay.SetDelay(0, 0); return nil }
+		}
 	default:
 		return "", fmt.Errorf("unknown fault kind %q", f.kind)
+	}
+	if f.handover && f.kind != "handover" {
+		desc += "; handover mode on"
 	}
 
 	c.event("FAULT", "n=%d kind=%s desc=%s", k, f.kind, desc)
 	if err := inject(); err != nil {
 		return desc, err
 	}
+	if f.handover {
+		if err := c.setHandover(true); err != nil {
+			return desc, err
+		}
+	}
 	time.Sleep(f.hold)
+	if f.handover {
+		// Off before the heal, and the last handover done with, so that
+		// the checker's heal rules see the fault alone.
+		if err := c.setHandover(false); err != nil {
+			return desc, err
+		}
+		time.Sleep(electionMax)
+	}
 	if err := undo(); err != nil {
 		return desc, err
 	}
@@ -249,7 +286,7 @@ func (c *cluster) runFault(k int, f fault, relay *Relay) (string, error) {
 }
 
 // runSchedule runs s in dir and returns what each fault did.
-func runSchedule(s schedule, dir, certs, nodeBin string, nocq bool, relay *Relay) (c *cluster, descs []string, err error) {
+func runSchedule(s schedule, dir, certs, nodeBin string, nocq, hooks bool, relay *Relay) (c *cluster, descs []string, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, err
 	}
@@ -257,7 +294,7 @@ func runSchedule(s schedule, dir, certs, nodeBin string, nocq bool, relay *Relay
 	if err != nil {
 		return nil, nil, err
 	}
-	c = &cluster{n: s.n, dir: dir, certs: certs, nodeBin: nodeBin, nocq: nocq, events: ev,
+	c = &cluster{n: s.n, dir: dir, certs: certs, nodeBin: nodeBin, nocq: nocq, hooks: hooks, events: ev,
 		procs: map[int]*exec.Cmd{}, rates: map[int]string{}}
 	setCurrent(c)
 	defer ev.Close()
