@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strings"
@@ -17,21 +18,20 @@ import (
 // The simulator's schedules. Each seed picks a cluster of 3, 5 or 7 nodes,
 // a clock drift bound ρ in {0, 1%, 5%, 20%} (each node's clock runs at a
 // rate in [1-ρ, 1+ρ]), default timings, and a random run of faults for 2-8
-// s of virtual time: crashes and restarts (storage kept), pauses (also of
-// the leader), leader isolation, symmetric partitions, one-way cuts,
-// message loss up to 50%, duplication, delays up to 200 ms (reordering),
-// failing disks and leadership transfers. Then every fault is healed and
-// a leader must hold a lease within simLiveBound.
+// s of virtual time: crashes and restarts (storage kept; the restart's
+// process clock continues, or starts near zero again as SystemClock's
+// does), pauses (also of the leader), leader isolation, symmetric
+// partitions, one-way cuts, message loss up to 50%, duplication, delays up
+// to 200 ms (reordering), failing disks and leadership transfers. Then
+// every fault is healed and liveness is checked (sim_liveness_test.go).
+// The families of sim_families_test.go aim such schedules at the risky
+// moments.
 
 var (
 	simSchedules = flag.Int("sim.schedules", 0, "schedules TestSim runs (0: the default, fewer under -race)")
 	simSeed      = flag.Uint64("sim.seed", 0, "run only this schedule, with a trace under -v")
 	simFirst     = flag.Uint64("sim.first", 1, "seed of the first schedule TestSim runs")
 )
-
-// simLiveBoundTimeouts is the liveness bound: once every fault has
-// stopped, some node holds a lease within this many ElectionMax.
-const simLiveBoundTimeouts = 10
 
 func simDefaultSchedules() int {
 	if raceEnabled {
@@ -46,13 +46,14 @@ type simResult struct {
 	drift     float64
 	faults    time.Duration // how long the faults lasted
 	recovered time.Duration // from the heal to the first lease; -1 none
+	fresh     float64       // the chance a restart got a fresh process clock
 	steps     int
 }
 
 // runSchedule runs the random schedule of seed. tweak may change the
 // config (the tests that disable a protection).
 func runSchedule(seed uint64, trace bool, tweak func(*Config)) (*sim, simResult, error) {
-	pick := newSim(seed, simOptions{nodes: 1, cfg: DefaultConfig()}).rng // seed-derived choices
+	pick := simPick(seed, 0)
 	sizes := []int{3, 5, 7}
 	drifts := []float64{0, 0.01, 0.05, 0.2}
 	cfg := DefaultConfig()
@@ -65,29 +66,34 @@ func runSchedule(seed uint64, trace bool, tweak func(*Config)) (*sim, simResult,
 		drift:     drifts[pick.IntN(len(drifts))],
 		faults:    2*time.Second + time.Duration(pick.Int64N(int64(6*time.Second))),
 		recovered: -1,
+		fresh:     []float64{0, 0.5, 1}[pick.IntN(3)],
 	}
-	s := newSim(seed, simOptions{nodes: res.nodes, cfg: cfg, drift: res.drift, trace: trace})
-	for t := time.Duration(0); ; {
-		t += 50*time.Millisecond + time.Duration(s.rng.Int64N(int64(650*time.Millisecond)))
-		if t >= res.faults {
-			break
-		}
-		s.at(t, func() { s.randomFault(res.faults) })
-	}
-	healed := res.faults
-	s.at(healed, s.healAll)
-	s.onStep = func(n *simNode) {
-		if res.recovered < 0 && s.now >= healed && n.leaseEnd > s.now {
-			res.recovered = s.now - healed
-		}
-	}
-	bound := simLiveBoundTimeouts * cfg.ElectionMax
-	err := s.run(healed + bound)
+	s := newSim(seed, simOptions{nodes: res.nodes, cfg: cfg, drift: res.drift, trace: trace, freshStart: res.fresh > 0})
+	s.freshClock = res.fresh
+	s.randomFaults(0, res.faults, 650*time.Millisecond)
+	s.at(res.faults, s.healAll)
+	var err error
+	res.recovered, err = settle(s, res.faults)
 	res.steps = s.steps
-	if err == nil && res.recovered < 0 {
-		err = fmt.Errorf("liveness: no node held a lease within %d × ElectionMax (%s) of the heal at %s", simLiveBoundTimeouts, bound, healed)
-	}
 	return s, res, err
+}
+
+// simPick returns the random source of a schedule's own choices (its
+// cluster and fault mix), apart from the one the simulator draws from.
+func simPick(seed, salt uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed^salt, seed*0x9e3779b97f4a7c15+salt+7))
+}
+
+// randomFaults schedules random faults in [from, end), one every 50 ms to
+// 50 ms + spread.
+func (s *sim) randomFaults(from, end, spread time.Duration) {
+	for t := from; ; {
+		t += 50*time.Millisecond + time.Duration(s.rng.Int64N(int64(spread)))
+		if t >= end {
+			return
+		}
+		s.at(t, func() { s.randomFault(end) })
+	}
 }
 
 // randomFault applies one random fault; faults that undo themselves are
@@ -105,11 +111,7 @@ func (s *sim) randomFault(faultEnd time.Duration) {
 	switch s.rng.IntN(12) {
 	case 0, 1: // crash, restart later with the same storage
 		s.crash(n)
-		s.at(s.now+d, func() {
-			if !n.up {
-				s.start(n)
-			}
-		})
+		s.at(s.now+d, func() { s.restart(n) })
 	case 2, 3: // pause: from a scheduling hiccup to longer than the lease
 		s.pause(n, d/2)
 	case 4: // isolate, then reconnect
@@ -185,7 +187,7 @@ func TestSim(t *testing.T) {
 		if testing.Verbose() {
 			t.Log("\n" + s.dump())
 		}
-		t.Logf("seed %d: %d nodes, drift %g, faults for %s, recovered in %s, %d steps", *simSeed, res.nodes, res.drift, res.faults, res.recovered, res.steps)
+		t.Logf("seed %d: %d nodes, drift %g, fresh clocks %g, faults for %s, recovered in %s, %d steps", *simSeed, res.nodes, res.drift, res.fresh, res.faults, res.recovered, res.steps)
 		require.NoError(t, err, replayHint(*simSeed))
 		return
 	}

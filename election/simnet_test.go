@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 )
@@ -30,7 +31,8 @@ type simEvent struct {
 	seq  uint64        // FIFO among equal times: determinism
 	kind simEventKind
 	node int
-	gen  uint64 // simTimer: the arming it belongs to
+	gen  uint64 // simTimer: the arming it belongs to; simDeliver: the late epoch (late)
+	late bool   // simDeliver: held back or replayed, cancelled by a heal
 	msg  Message
 	fn   func()
 }
@@ -56,7 +58,10 @@ func (q *simQueue) Pop() any {
 
 // simNode is one simulated process. Its clock is offset + rate·t, with t
 // the real (virtual) time and rate within [1-ρ, 1+ρ]; the clock keeps
-// running across pauses and crashes, like CLOCK_MONOTONIC on one machine.
+// running across pauses, and across crashes too unless the restart gets a
+// fresh process clock (sim.restart): then, as SystemClock, which counts
+// from the process start, it reads near zero again and the new process
+// reuses the clock readings of its previous life.
 type simNode struct {
 	idx    int
 	id     string
@@ -110,6 +115,11 @@ type simOptions struct {
 	cfg   Config // timings and switches; identity is filled in
 	drift float64
 	trace bool
+	// freshStart starts every clock near zero (0-100 ms), as SystemClock
+	// in processes that just started, instead of at a random reading
+	// within an hour: a restart with a fresh clock then reuses readings
+	// of the previous life.
+	freshStart bool
 }
 
 // sim is one simulated cluster.
@@ -127,6 +137,29 @@ type sim struct {
 	cut                map[[2]int]bool // from, to
 	loss, dup          float64
 	delayMin, delayMax time.Duration
+	// late is the chance that a message (of a kind in lateKinds, every
+	// kind if empty) is delivered again after a long delay, in [lateMin,
+	// lateMax]: a network that holds a packet for seconds and then
+	// delivers it to whichever process runs then. holdBack is the chance
+	// that such a message is delivered only late, not also in time.
+	late, holdBack   float64
+	lateMin, lateMax time.Duration
+	lateKinds        []MsgKind
+	// capture is the chance that a sent message is also kept in captured
+	// (the latest simCaptureMax), for replayCaptured to inject much later.
+	capture  float64
+	captured []Message
+
+	lateGen uint64 // late deliveries of an older epoch are cancelled
+
+	// freshClock is the chance that a restart (restart, healAll) gets a
+	// fresh process clock that reads near zero.
+	freshClock float64
+	// healed is set by healAll: the schedule's faults have stopped, and
+	// the fault drivers that watch the run (handovers) stand still. quiet
+	// is when the last message sent before the heal arrives.
+	healed bool
+	quiet  time.Duration
 
 	inv   invariants
 	trace []string
@@ -183,6 +216,9 @@ func newSim(seed uint64, o simOptions) *sim {
 			rate:   rate,
 			armed:  -1,
 		}
+		if o.freshStart {
+			n.offset = simFreshReading(s.rng)
+		}
 		n.store = &simStorage{votes: map[uint64]string{}, fail: s.inv.storageViolation(n)}
 		s.nodes = append(s.nodes, n)
 	}
@@ -225,6 +261,38 @@ func (s *sim) start(n *simNode) {
 	n.reported = StateFollower
 	s.tracef("%s started at term %d (vote %q)", n.id, r.term, r.vote)
 	s.activated(n)
+}
+
+// simFreshReading is what a fresh process clock reads when the process
+// starts: 0-100 ms (the time to load the state and join).
+func simFreshReading(rng *rand.Rand) time.Duration {
+	return time.Duration(rng.Int64N(int64(100 * time.Millisecond)))
+}
+
+// restart starts a new process of a crashed node, with a fresh process
+// clock at the chance freshClock. The invariants' bookkeeping is in real
+// time (the crash ended the node's lease), so only the new process reads
+// its clock from the new offset; its rate, the machine's, stays.
+func (s *sim) restart(n *simNode) {
+	if n.up {
+		return
+	}
+	if s.freshClock > 0 && s.rng.Float64() < s.freshClock {
+		n.offset = simFreshReading(s.rng) - time.Duration(float64(s.now)*n.rate)
+		s.tracef("%s gets a fresh process clock reading %s", n.id, n.local(s.now))
+	}
+	s.start(n)
+}
+
+// watch adds fn to the probes run after every activation of a node, after
+// the invariants' check.
+func (s *sim) watch(fn func(n *simNode)) {
+	prev := s.onStep
+	if prev == nil {
+		s.onStep = fn
+		return
+	}
+	s.onStep = func(n *simNode) { prev(n); fn(n) }
 }
 
 // crash stops the node at once; its storage survives.
@@ -338,12 +406,44 @@ func (s *sim) send(from *simNode, m Message) {
 	if s.dup > 0 && s.rng.Float64() < s.dup {
 		copies = 2
 	}
+	if s.capture > 0 && s.rng.Float64() < s.capture {
+		if len(s.captured) == simCaptureMax {
+			s.captured = slices.Delete(s.captured, 0, 1)
+		}
+		s.captured = append(s.captured, m)
+	}
+	if s.late > 0 && (len(s.lateKinds) == 0 || slices.Contains(s.lateKinds, m.Kind)) && s.rng.Float64() < s.late {
+		if s.rng.Float64() < s.holdBack {
+			copies--
+		}
+		d := s.lateMin + time.Duration(s.rng.Int64N(int64(s.lateMax-s.lateMin)+1))
+		s.tracef("%s %s -> %s term %d held back until %s", m.Kind, m.From, m.To, m.Term, s.now+d)
+		s.push(&simEvent{at: s.now + d, kind: simDeliver, node: to, msg: m, late: true, gen: s.lateGen})
+	}
 	for range copies {
 		d := s.delayMin
 		if s.delayMax > s.delayMin {
 			d += time.Duration(s.rng.Int64N(int64(s.delayMax - s.delayMin)))
 		}
 		s.push(&simEvent{at: s.now + d, kind: simDeliver, node: to, msg: m})
+	}
+}
+
+// simCaptureMax bounds the captured messages kept for replay.
+const simCaptureMax = 64
+
+// replayCaptured injects up to k of the captured messages, chosen at
+// random, into the network again: they reach their receivers within the
+// current delays, seconds after they were sent, and a receiver that
+// restarted meanwhile handles them in its new life.
+func (s *sim) replayCaptured(k int) {
+	for range min(k, len(s.captured)) {
+		i := s.rng.IntN(len(s.captured))
+		m := s.captured[i]
+		s.captured = slices.Delete(s.captured, i, i+1)
+		s.tracef("replaying %s %s -> %s term %d", m.Kind, m.From, m.To, m.Term)
+		d := s.delayMin + time.Duration(s.rng.Int64N(int64(s.delayMax-s.delayMin)+1))
+		s.push(&simEvent{at: s.now + d, kind: simDeliver, node: s.byID[m.To], msg: m, late: true, gen: s.lateGen})
 	}
 }
 
@@ -364,7 +464,7 @@ func (s *sim) run(until time.Duration) error {
 			e.fn()
 		case simDeliver:
 			switch {
-			case !n.up:
+			case !n.up, e.late && e.gen != s.lateGen:
 			case n.paused(s.now):
 				n.pending = append(n.pending, e.msg)
 			default:
@@ -403,15 +503,25 @@ func (s *sim) leader() *simNode {
 }
 
 // healAll ends every fault: links, loss, duplication, long delays, pauses,
-// crashes and failing disks.
+// crashes and failing disks, and stops the fault drivers that watch the
+// run. The messages held back for a late delivery are lost; those in
+// ordinary flight (up to 200 ms) still arrive, by s.quiet.
 func (s *sim) healAll() {
 	clear(s.cut)
 	s.loss, s.dup = 0, 0
 	s.delayMin, s.delayMax = 200*time.Microsecond, time.Millisecond
+	s.late, s.capture, s.captured = 0, 0, nil
+	s.lateGen++
+	s.healed, s.quiet = true, s.now
+	for _, e := range s.q {
+		if e.kind == simDeliver && !e.late {
+			s.quiet = max(s.quiet, e.at)
+		}
+	}
 	for _, n := range s.nodes {
 		n.store.SetFail(nil)
 		if !n.up {
-			s.start(n)
+			s.restart(n)
 		} else if n.paused(s.now) {
 			s.resume(n)
 		}

@@ -1,0 +1,118 @@
+package election
+
+import (
+	"fmt"
+	"time"
+)
+
+// Liveness, as the simulator checks it after a schedule's faults stop.
+// The heal (sim.healAll) restarts every node, ends every fault and drops
+// the messages the network held back for seconds; the messages in
+// ordinary flight arrive within 200 ms, by s.quiet. From then on the
+// network delivers within a millisecond, and within simLiveBoundTimeouts
+// × ElectionMax of the heal a leader must hold a lease that rests on a
+// heartbeat sent after s.quiet, at a term no node is beyond, and keep it
+// for simStableFor: no other node leads, no node moves to a newer term,
+// and the leader renews its lease before it runs out, every time. (A
+// lease from before s.quiet may rest on a heartbeat that no node got
+// since, so it may run out, or check-quorum may end it, before the next
+// heartbeat is answered; a node that raised its term during the faults
+// deposes a leader of an older term as soon as they talk: no fault of the
+// healed cluster.) A cluster that elects a leader and then loses
+// it again (a stale candidate deposing it, a lease that lapses between
+// heartbeats, a leader that flaps) fails, where a check of one instant
+// would pass.
+
+// simLiveBoundTimeouts is the liveness bound: once every fault has
+// stopped, some node holds a lease within this many ElectionMax.
+const simLiveBoundTimeouts = 10
+
+// simStableFor is how long the first leader after the heal must keep its
+// lease: 10 ElectionMin at the default timings, enough for the election
+// timeout of a node that did not hear from it to expire several times.
+const simStableFor = 3 * time.Second
+
+// simLiveness watches a run from its quiet instant on: when the first
+// lease came, and the first sign that it did not last.
+type simLiveness struct {
+	s      *sim
+	healed time.Duration
+	// leader is the first node whose lease rests on a heartbeat sent
+	// after s.quiet, at a term no node is beyond; term is that term and
+	// at when it was first seen holding that lease; until is the real
+	// instant that lease, as last seen, ends.
+	leader *simNode
+	term   uint64
+	at     time.Duration
+	until  time.Duration
+	err    error
+}
+
+// step runs after every activation of node n.
+func (l *simLiveness) step(n *simNode) {
+	s := l.s
+	if !s.healed || s.now < s.quiet || l.err != nil {
+		return
+	}
+	if l.leader == nil {
+		if n.leaseEnd > s.now && n.r.quorumStamp() >= n.local(s.quiet) && s.maxTerm() == n.r.term {
+			l.leader, l.term, l.at, l.until = n, n.r.term, s.now, n.leaseEnd
+		}
+		return
+	}
+	switch {
+	case n != l.leader && n.r.role == roleLeader:
+		l.fail("node %s leads term %d", n.id, n.r.term)
+	case n.r.term > l.term:
+		l.fail("node %s moved to term %d (%s)", n.id, n.r.term, n.r.role.state())
+	case n == l.leader && n.r.role != roleLeader:
+		l.fail("the leader is %s now", n.r.role.state())
+	case n == l.leader && n.leaseEnd > l.until:
+		if l.until <= s.now {
+			l.fail("its lease ran out at %s and came back only now", l.until)
+		}
+		l.until = n.leaseEnd
+	}
+}
+
+func (l *simLiveness) fail(format string, args ...any) {
+	l.err = fmt.Errorf("liveness: %s held the lease at term %d at %s (heal at %s, quiet from %s), but at %s %s",
+		l.leader.id, l.term, l.at, l.healed, l.s.quiet, l.s.now, fmt.Sprintf(format, args...))
+}
+
+// settle runs s through its heal at healed (scheduled by the caller) and
+// checks liveness. It returns the time from the heal to the lease it
+// checked, the first that rests on a heartbeat sent after the quiet
+// instant, at a term no node is beyond.
+func settle(s *sim, healed time.Duration) (time.Duration, error) {
+	l := &simLiveness{s: s, healed: healed}
+	s.watch(l.step)
+	bound := healed + simLiveBoundTimeouts*s.nodes[0].cfg.ElectionMax
+	for l.leader == nil && s.now < bound {
+		if err := s.run(min(max(s.now+100*time.Millisecond, healed), bound)); err != nil {
+			return -1, err
+		}
+	}
+	if l.leader == nil {
+		return -1, fmt.Errorf("liveness: no node held a lease on a heartbeat sent after %s at the highest term within %d × ElectionMax (%s) of the heal at %s",
+			s.quiet, simLiveBoundTimeouts, bound-healed, healed)
+	}
+	if err := s.run(l.at + simStableFor); err != nil {
+		return -1, err
+	}
+	if l.err == nil && l.until <= s.now {
+		l.fail("its lease had run out at %s", l.until)
+	}
+	return l.at - healed, l.err
+}
+
+// maxTerm is the highest term of a running node.
+func (s *sim) maxTerm() uint64 {
+	t := uint64(0)
+	for _, n := range s.nodes {
+		if n.up {
+			t = max(t, n.r.term)
+		}
+	}
+	return t
+}
