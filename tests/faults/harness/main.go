@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -55,6 +56,7 @@ func main() {
 	schedules := flag.Int("schedules", 30, "number of schedules")
 	seed := flag.Uint64("seed", 0, "seed of the first schedule (0: from the time)")
 	nocq := flag.Bool("nocq", false, "disable check-quorum and require the checker to report overlaps")
+	only := flag.String("kinds", strings.Join(kinds, ","), "the fault kinds to draw from, comma-separated")
 	hooks := flag.String("hooks", "", "ignored|honoured: set both GRAFT_TEST_* variables, isolate the leader, require the library to have ignored or honoured them")
 	dir := flag.String("dir", "/tmp/graft-faults", "work directory (logs of failed schedules are kept here)")
 	replay := flag.String("replay", "make test-faults", "the command printed to replay a schedule")
@@ -128,7 +130,13 @@ func main() {
 	}()
 	defer cleanup()
 
-	ok := runAll(*schedules, *seed, *nocq, *hooks, mode, *dir, certs, bin, relay, *replay)
+	drawn := strings.Split(*only, ",")
+	for _, k := range drawn {
+		if !slices.Contains(kinds, k) {
+			fatalf("-kinds: unknown kind %q (known: %s)", k, strings.Join(kinds, ","))
+		}
+	}
+	ok := runAll(*schedules, *seed, *nocq, *hooks, mode, drawn, *dir, certs, bin, relay, *replay)
 	if !ok {
 		cleanup()
 		os.Exit(1)
@@ -155,11 +163,11 @@ type totals struct {
 	longestLease time.Duration
 }
 
-func runAll(n int, seed uint64, nocq bool, hooks, mode, dir, certs, bin string, relay *Relay, replay string) bool {
+func runAll(n int, seed uint64, nocq bool, hooks, mode string, kinds []string, dir, certs, bin string, relay *Relay, replay string) bool {
 	start := time.Now()
 	t := totals{faults: map[string]int{}, minHandover: -1}
 	for k := 0; k < n; k++ {
-		s := newSchedule(seed+uint64(k), nocq || hooks != "")
+		s := newSchedule(seed+uint64(k), nocq || hooks != "", kinds)
 		sdir := filepath.Join(dir, fmt.Sprint(s.seed))
 		t0 := time.Now()
 		fmt.Printf("schedule %d/%d %s\n", k+1, n, s)

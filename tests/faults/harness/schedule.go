@@ -45,7 +45,7 @@ var skewRates = []string{"0.991", "1.009"}
 // newSchedule derives a whole schedule from its seed: even seeds run 3
 // nodes, odd seeds 5. With nocq the schedule is one leader isolation (the
 // fault that must produce two leaders without check-quorum).
-func newSchedule(seed uint64, nocq bool) schedule {
+func newSchedule(seed uint64, nocq bool, kinds []string) schedule {
 	rng := rand.New(rand.NewPCG(seed, 0x6772616674))
 	s := schedule{seed: seed, n: 3}
 	if seed%2 == 1 {
