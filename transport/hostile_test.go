@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/elliptic"
 	"crypto/tls"
 	"errors"
 	"math/rand/v2"
@@ -54,7 +55,7 @@ func TestHostile_RandomUDPBytes(t *testing.T) {
 
 func TestHostile_HandshakeFailures(t *testing.T) {
 	leakCheck(t)
-	ns := cluster(t, []string{"a", "b"}, nil)
+	ns := cluster(t, []string{"a", "b"}, func(c *Config) { c.ErrorInterval = time.Nanosecond }) // report each
 	a := ns["a"]
 	addr := a.Addr().String()
 	dir := filepath.Dir(a.cfg.CAFile)
@@ -77,6 +78,9 @@ func TestHostile_HandshakeFailures(t *testing.T) {
 			tc := ours.ClientConfig("a")
 			tc.Certificates = nil
 			return tc
+		}},
+		{"junk chain", func() *tls.Config {
+			return rogueClient(loadTestCA(t, dir).junkChain(t, "b", 20, elliptic.P256()))
 		}},
 		{"wrong ALPN", func() *tls.Config {
 			tc := ours.ClientConfig("a")
@@ -103,6 +107,7 @@ func TestHostile_HandshakeFailures(t *testing.T) {
 	}
 	stillWorks(t, ns["b"], a, 1)
 	require.True(t, slicesContainsErr(a.in.errors(), ErrHandshakeFailed))
+	require.True(t, slicesContainsErr(a.in.errors(), errChainTooLong), "%v", a.in.errors())
 }
 
 func TestHostile_DialerFromAnotherCA(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"time"
 )
 
 // ALPN is the application protocol negotiated on every connection; a
@@ -27,8 +26,9 @@ type Credentials struct {
 // LoadTLS reads a node's certificate and key and the cluster CA (all PEM)
 // and checks that they fit together: the key matches the certificate, the
 // certificate chains to the CA, is valid now, may be used for both server
-// and client authentication, and names exactly one node id (its DNS
-// subject alternative name), which must be id. Every error is a *CertError
+// and client authentication (checkLeaf), has at most one intermediate
+// (maxPeerChain), and names exactly one node id (its DNS subject
+// alternative name), which must be id. Every error is a *CertError
 // naming the file at fault.
 func LoadTLS(certFile, keyFile, caFile, id string) (*Credentials, error) {
 	caPEM, err := os.ReadFile(caFile)
@@ -64,6 +64,12 @@ func LoadTLS(certFile, keyFile, caFile, id string) (*Credentials, error) {
 	if got != id {
 		return nil, &CertError{File: certFile, Err: fmt.Errorf("certificate names node %q, not %q", got, id)}
 	}
+	if len(cert.Certificate) > maxPeerChain {
+		return nil, &CertError{File: certFile, Err: fmt.Errorf("%d certificates, peers accept at most %d (the node's and one intermediate)", len(cert.Certificate), maxPeerChain)}
+	}
+	if err := checkLeaf(leaf, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth); err != nil {
+		return nil, &CertError{File: certFile, Err: err}
+	}
 	if err := verifyChain(leaf, cert.Certificate[1:], pool, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth); err != nil {
 		return nil, &CertError{File: certFile, Err: fmt.Errorf("not valid for CA %s: %w", caFile, err)}
 	}
@@ -71,50 +77,37 @@ func LoadTLS(certFile, keyFile, caFile, id string) (*Credentials, error) {
 }
 
 // certID returns the node id a certificate names: its single DNS subject
-// alternative name. The common name, if set, must agree.
+// alternative name, a valid node id (validID). The common name, if set,
+// must agree.
 func certID(c *x509.Certificate) (string, error) {
 	if len(c.DNSNames) != 1 {
 		return "", fmt.Errorf("certificate must name exactly one node id as DNS SAN, has %d", len(c.DNSNames))
 	}
 	id := c.DNSNames[0]
+	if err := validID(id); err != nil {
+		return "", err
+	}
 	if cn := c.Subject.CommonName; cn != "" && cn != id {
 		return "", fmt.Errorf("certificate common name %q differs from its DNS SAN %q", cn, id)
 	}
 	return id, nil
 }
 
-// verifyChain checks leaf against the CA for every usage in usages.
-func verifyChain(leaf *x509.Certificate, inter [][]byte, roots *x509.CertPool, usages ...x509.ExtKeyUsage) error {
-	ipool := x509.NewCertPool()
-	for _, der := range inter {
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			return err
-		}
-		ipool.AddCert(c)
-	}
-	for _, u := range usages {
-		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: ipool,
-			CurrentTime: time.Now(), KeyUsages: []x509.ExtKeyUsage{u}}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // ServerConfig returns the TLS configuration for accepting connections:
-// TLS 1.3 only, ALPN graft/1, a client certificate required and verified
-// against the CA, and naming exactly one node id. Whether that id is a
-// peer is checked after the handshake (see QUIC), so it can be counted.
+// TLS 1.3 only, ALPN graft/1, no session tickets (nothing resumes), and a
+// client certificate required, fit for client authentication, verified
+// against the CA by verifyPeer (not by crypto/tls, see verify.go) and
+// naming exactly one node id. Whether that id is a peer is checked after
+// the handshake (see QUIC), so it can be counted.
 func (c *Credentials) ServerConfig() *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{c.Cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    c.CAs,
-		NextProtos:   []string{ALPN},
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			_, err := PeerID(cs)
+		MinVersion:             tls.VersionTLS13,
+		Certificates:           []tls.Certificate{c.Cert},
+		ClientAuth:             tls.RequireAnyClientCert,
+		NextProtos:             []string{ALPN},
+		SessionTicketsDisabled: true,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			_, err := c.verifyPeer(raw, x509.ExtKeyUsageClientAuth)
 			return err
 		},
 	}
@@ -122,17 +115,19 @@ func (c *Credentials) ServerConfig() *tls.Config {
 
 // ClientConfig returns the TLS configuration for dialling peer: TLS 1.3
 // only, ALPN graft/1, this node's certificate as client certificate, and
-// the server certificate verified against the CA (ServerName is peer) and
-// required to name exactly peer (compared exactly, no wildcards).
+// the server certificate verified by verifyPeer (crypto/tls's own
+// verification is off, see verify.go): fit for server authentication,
+// chaining to the CA and naming exactly peer (compared exactly, no
+// wildcards).
 func (c *Credentials) ClientConfig(peer string) *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{c.Cert},
-		RootCAs:      c.CAs,
-		ServerName:   peer,
-		NextProtos:   []string{ALPN},
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			id, err := PeerID(cs)
+		MinVersion:         tls.VersionTLS13,
+		Certificates:       []tls.Certificate{c.Cert},
+		ServerName:         peer,
+		NextProtos:         []string{ALPN},
+		InsecureSkipVerify: true, // verifyPeer verifies
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			id, err := c.verifyPeer(raw, x509.ExtKeyUsageServerAuth)
 			if err != nil {
 				return err
 			}
@@ -144,14 +139,16 @@ func (c *Credentials) ClientConfig(peer string) *tls.Config {
 	}
 }
 
-// PeerID returns the node id of the remote side of a completed handshake:
-// the id named by its verified certificate. It fails if the chain was not
-// verified or the certificate does not name exactly one id.
+// PeerID returns the node id of the remote side of a completed handshake
+// made with ServerConfig or ClientConfig: the id named by its certificate,
+// which verifyPeer verified during the handshake. It fails before the
+// handshake is complete, and if the certificate does not name exactly one
+// id.
 func PeerID(cs tls.ConnectionState) (string, error) {
-	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
-		return "", errors.New("transport: tls: peer certificate not verified")
+	if !cs.HandshakeComplete || len(cs.PeerCertificates) == 0 {
+		return "", errors.New("transport: tls: no verified peer certificate")
 	}
-	id, err := certID(cs.VerifiedChains[0][0])
+	id, err := certID(cs.PeerCertificates[0])
 	if err != nil {
 		return "", fmt.Errorf("transport: tls: %w", err)
 	}
