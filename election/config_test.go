@@ -111,5 +111,5 @@ func TestConfig_ZeroDriftMeansTheDefaultMargin(t *testing.T) {
 	r, err := newRaft(Config{Cluster: "x", ID: "a", Peers: []string{"b", "c"}}, &MemStorage{}, simHooks, 1, 0)
 	require.NoError(t, err)
 	drift := DefaultMaxClockDrift
-	require.Equal(t, time.Duration(float64(DefaultElectionMin)*(1-drift)/(1+drift)), r.lease)
+	require.Equal(t, time.Duration(float64(DefaultElectionMin)*(1-drift)/(1+drift))-leaseMargin, r.lease)
 }

@@ -91,7 +91,7 @@
 // previous life's heartbeat must not count for it). With S the send time of the
 // latest heartbeat that a majority (the leader included) acknowledged,
 //
-//	lease deadline = S + ElectionMin·(1-ρ)/(1+ρ)      (on the leader's clock)
+//	lease deadline = S + ElectionMin·(1-ρ)/(1+ρ) - 1µs      (on the leader's clock)
 //
 // Every follower of that majority received the heartbeat after S and then
 // refuses votes for ElectionMin of its own clock, at least

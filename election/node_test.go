@@ -225,7 +225,7 @@ func TestNode_IsLeaderFalseRightAfterPauseLongerThanLease(t *testing.T) {
 	term, deadline, ok := n.Lease()
 	require.True(t, ok)
 	require.EqualValues(t, 1, term)
-	require.Equal(t, time.Duration(float64(cfg.ElectionMin)*(1-cfg.MaxClockDrift)/(1+cfg.MaxClockDrift)), deadline)
+	require.Equal(t, time.Duration(float64(cfg.ElectionMin)*(1-cfg.MaxClockDrift)/(1+cfg.MaxClockDrift))-leaseMargin, deadline)
 
 	clk.Advance(deadline, false) // the pause: no timer has fired
 	require.False(t, n.IsLeader())

@@ -196,7 +196,7 @@ func TestRaft_LeaseFormula(t *testing.T) {
 		hb2 := r.sent(MsgHeartbeat)
 		r.step(tMax+2*tHB+time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "c", To: "a", Term: 1, Stamp: hb2[1].Stamp, Granted: true})
 		r.step(tMax+2*tHB+time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: 1, Stamp: hb[0].Stamp, Granted: true})
-		want := time.Duration(hb2[1].Stamp) + time.Duration(float64(tMin)*(1-drift)/(1+drift))
+		want := time.Duration(hb2[1].Stamp) + time.Duration(float64(tMin)*(1-drift)/(1+drift)) - leaseMargin
 		require.Equal(t, want, r.leaseUntil(), "drift %g", drift)
 		// An echo of a stamp the leader never sent (from the future) is ignored.
 		r.step(tMax+2*tHB+2*time.Millisecond, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: 1, Stamp: int64(time.Hour), Granted: true})
