@@ -45,6 +45,8 @@ type Node struct {
 	closeOnce sync.Once
 	closeErr  error
 	closed    atomic.Bool
+
+	releaseStore func() // unlocks the state file (storage_lock.go)
 }
 
 // New validates cfg, loads the persisted term and vote, and starts a node
@@ -60,9 +62,10 @@ func New(cfg Config, tr Transport) (*Node, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	store := cfg.Storage
-	if store == nil {
-		store = NewFileStorage(cfg.StatePath)
+	store, releaseStore, err := openStorage(cfg)
+	if err != nil {
+		tr.Close()
+		return nil, err
 	}
 	clock := cfg.Clock
 	if clock == nil {
@@ -82,12 +85,15 @@ func New(cfg Config, tr Transport) (*Node, error) {
 		cmds:       make(chan command),
 		quit:       make(chan struct{}),
 		done:       make(chan struct{}),
+
+		releaseStore: releaseStore,
 	}
 	wake := make(leaseSignal)
 	n.leaseWake.Store(&wake)
 	r, err := newRaft(cfg, store, n.boundedHooks(), seed, clock.Now())
 	if err != nil {
 		tr.Close()
+		releaseStore()
 		return nil, err
 	}
 	n.r = r
@@ -98,6 +104,7 @@ func New(cfg Config, tr Transport) (*Node, error) {
 	if err := tr.Start(n.deliver, n.reportTransport); err != nil {
 		tr.Close()
 		n.disp.stop()
+		releaseStore()
 		return nil, fmt.Errorf("election: starting the transport: %w", err)
 	}
 	n.flush()
@@ -371,7 +378,11 @@ func (n *Node) Lease() (term uint64, deadline time.Duration, ok bool) {
 
 // StepDown hands leadership to the most recently heard peer, which
 // campaigns at once (TimeoutNow): about one round trip, not an election
-// timeout. The lease ends before StepDown returns. It returns ErrNotLeader
+// timeout. The lease ends before StepDown returns, and with it every
+// deadline handed out before (by Lease, WaitLease or OnLease): the
+// successor may hold a lease one round trip later, so code that kept such
+// a deadline elsewhere must stop acting when StepDown (or Close) is
+// called, not when the deadline passes; OnLease reports the loss. It returns ErrNotLeader
 // if the node does not lead, ErrNoTransferTarget if no peer answered within
 // ElectionMin, ErrClosed after Close.
 func (n *Node) StepDown() error {
@@ -428,6 +439,7 @@ func (n *Node) Close() error {
 		n.closed.Store(true)
 		close(n.quit)
 		<-n.done
+		n.releaseStore() // the loop, the only writer, is gone
 		n.closeErr = n.tr.Close()
 		n.r.stop()
 		n.queueEvents() // the lease's loss, if it still held one
