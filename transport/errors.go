@@ -110,7 +110,8 @@ type DecodeError struct {
 
 var _ error = (*DecodeError)(nil)
 
-// Error returns "transport: decode: <reason>: <detail>".
+// Error returns "transport: decode: <reason>: <detail>", with every
+// character that is not printable escaped (printable).
 func (e *DecodeError) Error() string {
 	s := "transport: decode: " + e.Reason.String()
 	if e.Detail != "" {
@@ -119,7 +120,7 @@ func (e *DecodeError) Error() string {
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
-	return s
+	return printable(s)
 }
 
 // Unwrap returns the underlying msgpack error, if any.
@@ -139,7 +140,10 @@ type DropError struct {
 
 var _ error = (*DropError)(nil)
 
-// Error returns "transport: <reason> (peer "<id>", <addr>): <cause>".
+// Error returns "transport: <reason> (peer "<id>", <addr>): <cause>", with
+// every character that is not printable escaped (printable): the cause may
+// hold text a stranger chose, such as the reason phrase of a QUIC
+// CONNECTION_CLOSE. Err itself is left as it came.
 func (e *DropError) Error() string {
 	s := "transport: " + e.Reason.String()
 	switch {
@@ -153,7 +157,7 @@ func (e *DropError) Error() string {
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
-	return s
+	return printable(s)
 }
 
 // Unwrap returns the cause.

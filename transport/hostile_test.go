@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"crypto/elliptic"
+	crand "crypto/rand"
 	"crypto/tls"
 	"errors"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/graftlib/graft/election"
+	"github.com/graftlib/graft/transport/internal/quicpkt"
 	"github.com/quic-go/quic-go"
 	"github.com/stretchr/testify/require"
 )
@@ -26,6 +28,30 @@ func rogueDial(t *testing.T, addr string, tc *tls.Config) (*quic.Conn, error) {
 	return quic.DialAddr(ctx, addr, tc, &quic.Config{EnableDatagrams: true, HandshakeIdleTimeout: 2 * time.Second})
 }
 
+// strangerSend sends each packet to addr from a UDP socket of its own (a
+// stranger, with no certificate).
+func strangerSend(t *testing.T, addr net.Addr, pkts ...[]byte) {
+	t.Helper()
+	c, err := net.Dial("udp", addr.String())
+	require.NoError(t, err)
+	defer c.Close()
+	for _, p := range pkts {
+		_, err := c.Write(p)
+		require.NoError(t, err)
+	}
+}
+
+// strangerInitial returns an Initial packet carrying frames for a new
+// connection (a random destination connection id), as a stranger sends.
+func strangerInitial(t *testing.T, frames []byte) []byte {
+	t.Helper()
+	dcid := make([]byte, 8)
+	crand.Read(dcid)
+	pkt, err := quicpkt.Initial(dcid, []byte("stranger"), 0, frames)
+	require.NoError(t, err)
+	return pkt
+}
+
 // stillWorks checks that a good message from a real peer still arrives.
 func stillWorks(t *testing.T, from, to *node, term uint64) {
 	t.Helper()
@@ -36,18 +62,16 @@ func TestHostile_RandomUDPBytes(t *testing.T) {
 	leakCheck(t)
 	ns := cluster(t, []string{"a", "b"}, nil)
 	a := ns["a"]
-	c, err := net.Dial("udp", a.Addr().String())
-	require.NoError(t, err)
-	defer c.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
+	var pkts [][]byte
 	for range 200 {
 		b := make([]byte, 1+rng.IntN(1400))
 		for i := range b {
 			b[i] = byte(rng.Uint32())
 		}
-		_, err := c.Write(b)
-		require.NoError(t, err)
+		pkts = append(pkts, b)
 	}
+	strangerSend(t, a.Addr(), pkts...)
 	eventually(t, func() bool { return a.Stats().Dropped.InvalidPacket > 0 }, "random bytes not counted: %+v", a.Stats().Dropped)
 	stillWorks(t, ns["b"], a, 1)
 	require.Zero(t, a.Stats().Dropped.Malformed)

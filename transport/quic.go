@@ -74,7 +74,8 @@ type Config struct {
 	// ErrorInterval is the minimum time between two calls of the report
 	// callback for the same Reason. Zero means DefaultErrorInterval (1s).
 	ErrorInterval time.Duration
-	// Logf, if set, receives diagnostic lines (connections made and lost).
+	// Logf, if set, receives diagnostic lines (connections made and lost),
+	// as Logf("%s", line), with characters that are not printable escaped.
 	// It may be called from several goroutines at once and must not block.
 	Logf func(format string, args ...any)
 }
@@ -374,9 +375,11 @@ func (q *QUIC) Close() error {
 	return err
 }
 
-// logf writes a diagnostic line if Config.Logf is set.
+// logf writes a diagnostic line if Config.Logf is set, with every
+// character that is not printable escaped (printable): its arguments may
+// hold text a stranger chose, such as a connection's close reason.
 func (q *QUIC) logf(format string, args ...any) {
 	if q.cfg.Logf != nil {
-		q.cfg.Logf("transport: "+q.cfg.ID+": "+format, args...)
+		q.cfg.Logf("%s", printable("transport: "+q.cfg.ID+": "+fmt.Sprintf(format, args...)))
 	}
 }
