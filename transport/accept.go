@@ -2,6 +2,8 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +35,7 @@ type attempt struct {
 	remote   string
 	start    time.Time // first packet
 	accepted atomic.Bool
+	knocker  atomic.Bool // it presented the verified certificate of a peer that may knock (conn.go)
 }
 
 type attemptKey struct{}
@@ -47,12 +50,42 @@ func (q *QUIC) connContext(ctx context.Context, info *quic.ClientInfo) (context.
 		if a.accepted.Load() || q.ctx.Err() != nil {
 			return
 		}
-		if knockClosed(context.Cause(ctx)) {
+		if a.knocker.Load() && knockClosed(context.Cause(ctx)) {
 			return // a knock closed before we took it (conn.go): no failure
 		}
 		q.drop(ReasonHandshakeFailed, "", a.remote, context.Cause(ctx))
 	})
 	return ctx, nil
+}
+
+// serverTLS returns the TLS configuration of inbound connections:
+// Credentials.ServerConfig, and per connection attempt a copy that marks
+// the attempt as a knocker's once the certificate of a peer that may knock
+// at this node (one this node dials) is verified. Only then is a close
+// that looks like a knock's (knockClosed) no failed handshake: a stranger
+// can send such a close in its first packet, and was uncounted (issue 18).
+// (The mark comes before the peer proves it holds the certificate's key,
+// in TLS's next message; a stranger replaying a peer's certificate and
+// closing in between goes uncounted, and achieves nothing else.)
+func (q *QUIC) serverTLS() *tls.Config {
+	base := q.creds.ServerConfig()
+	base.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		a, ok := hello.Context().Value(attemptKey{}).(*attempt)
+		if !ok {
+			return nil, nil
+		}
+		c := base.Clone()
+		c.GetConfigForClient = nil
+		c.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+			id, err := q.creds.verifyPeer(raw, x509.ExtKeyUsageClientAuth)
+			if err == nil && q.peers[id] != nil && q.peers[id].dialer {
+				a.knocker.Store(true)
+			}
+			return err
+		}
+		return c, nil
+	}
+	return base
 }
 
 // knockClosed reports whether err is a peer's close of its knock (conn.go):
@@ -70,8 +103,11 @@ func knockClosed(err error) bool {
 // drop counts and reports something dropped.
 func (q *QUIC) drop(r Reason, peer, remote string, err error) {
 	q.cnt.drop(r)
-	q.rep.report(r, &DropError{Reason: r, Peer: peer, Remote: remote, Err: err})
+	q.report(&DropError{Reason: r, Peer: peer, Remote: remote, Err: err})
 }
+
+// report passes e to the report callback, rate-limited (report.go).
+func (q *QUIC) report(e *DropError) { q.rep.report(e, q.subject(e.Peer, e.Remote)) }
 
 // acceptLoop takes authenticated connections until Close.
 func (q *QUIC) acceptLoop() {
@@ -117,7 +153,7 @@ func (q *QUIC) acceptLoop() {
 			// first): the old connection is dead or will not be used again.
 			old.CloseWithError(codeReplaced, "replaced by a newer connection")
 		}
-		q.logf("accepted %s from %s", id, remote)
+		q.logf(id, "accepted %s from %s", id, remote)
 		q.serve(c, id)
 		if !p.dialer {
 			p.handOver(c) // the pair's connection: send on it too (conn.go)

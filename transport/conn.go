@@ -164,7 +164,7 @@ func (p *peer) enqueue(kind election.MsgKind, b []byte) bool {
 	if len(p.queue) >= p.q.cfg.QueueLen {
 		p.mu.Unlock()
 		p.q.cnt.drop(ReasonQueueFull)
-		p.q.rep.report(ReasonQueueFull, &DropError{Reason: ReasonQueueFull, Peer: p.id, Remote: p.addr.String(),
+		p.q.report(&DropError{Reason: ReasonQueueFull, Peer: p.id, Remote: p.addr.String(),
 			Err: errors.New("peer down or slow; message dropped")})
 		return false
 	}
@@ -250,11 +250,11 @@ func (p *peer) run() {
 		knocking = false
 		switch {
 		case r.err != nil:
-			p.q.logf("knocking at %s: %v", p.id, r.err)
+			p.q.logf(p.id, "knocking at %s: %v", p.id, r.err)
 		case conn != nil || flushing:
 			r.c.CloseWithError(codeKnockDone, "not needed")
 		default:
-			p.q.logf("knocked at %s", p.id)
+			p.q.logf(p.id, "knocked at %s", p.id)
 			knock, knockUntil = r.c, time.Now().Add(knockLinger)
 		}
 	}
@@ -276,7 +276,7 @@ func (p *peer) run() {
 		}
 		connected = true
 		conn, connAt = c, time.Now()
-		p.q.logf("%s %s at %s", how, p.id, c.RemoteAddr())
+		p.q.logf(p.id, "%s %s at %s", how, p.id, c.RemoteAddr())
 		closeKnock("connected")
 		kbo.reset()
 		// Send what queued meanwhile at once: the acceptor's wait consumed
@@ -309,7 +309,7 @@ func (p *peer) run() {
 				var knockLost <-chan struct{}
 				if knock != nil {
 					if _, err := p.send(knock, p.take()); err != nil {
-						p.q.logf("sending to %s on the knock: %v", p.id, err)
+						p.q.logf(p.id, "sending to %s on the knock: %v", p.id, err)
 						closeKnock("send failed")
 						continue
 					}
@@ -354,7 +354,7 @@ func (p *peer) run() {
 						// a certificate problem to fix, not a network one.
 						p.q.drop(ReasonHandshakeFailed, p.id, p.addr.String(), err)
 					} else {
-						p.q.rep.report(ReasonUnreachable, &DropError{Reason: ReasonUnreachable, Peer: p.id, Remote: p.addr.String(), Err: err})
+						p.q.report(&DropError{Reason: ReasonUnreachable, Peer: p.id, Remote: p.addr.String(), Err: err})
 					}
 					select {
 					case <-time.After(bo.next()):
@@ -377,7 +377,7 @@ func (p *peer) run() {
 		case <-ctx.Done():
 			return
 		case <-conn.Context().Done():
-			p.q.logf("connection with %s lost: %v", p.id, context.Cause(conn.Context()))
+			p.q.logf(p.id, "connection with %s lost: %v", p.id, context.Cause(conn.Context()))
 			conn = nil
 			// An acceptor gives the dialer time to redial before it knocks.
 			if t := time.Now().Add(knockInterval); t.After(nextKnock) {
@@ -388,7 +388,7 @@ func (p *peer) run() {
 			// The peer dialled us, so its end of conn is gone (it restarted)
 			// unless conn is younger than the knock: redial at once.
 			if at.Sub(connAt) > knockGrace {
-				p.q.logf("%s knocked: our connection is stale; redialling", p.id)
+				p.q.logf(p.id, "%s knocked: our connection is stale; redialling", p.id)
 				conn.CloseWithError(codeStale, "stale: you knocked")
 				conn = nil
 			}
@@ -415,7 +415,7 @@ func (p *peer) run() {
 			p.flushed <- n
 		}
 		if err != nil {
-			p.q.logf("sending to %s: %v", p.id, err)
+			p.q.logf(p.id, "sending to %s: %v", p.id, err)
 			conn.CloseWithError(0, "send failed")
 			conn = nil
 		}

@@ -72,7 +72,7 @@ func TestLogf_EscapesWhatStrangersWrote(t *testing.T) {
 	q, err := New(cfg)
 	require.NoError(t, err)
 	defer q.Close()
-	q.logf("connection with %s lost: %v", "b", errors.New(injection))
+	q.logf("b", "connection with %s lost: %v", "b", errors.New(injection))
 	require.Len(t, got.all(), 1)
 	requirePrintable(t, got.all()[0])
 	require.Contains(t, got.all()[0], `lost: x\n2030`)

@@ -72,7 +72,10 @@ type Config struct {
 	// means DefaultQueueLen (64).
 	QueueLen int
 	// ErrorInterval is the minimum time between two calls of the report
-	// callback for the same Reason. Zero means DefaultErrorInterval (1s).
+	// callback for the same Reason and subject: the peer concerned, else the
+	// source address's IP (a peer's own address counts as that peer). It
+	// also limits Logf: after 5 lines of one kind about one peer, one per
+	// ErrorInterval. Zero means DefaultErrorInterval (1s).
 	ErrorInterval time.Duration
 	// Logf, if set, receives diagnostic lines (connections made and lost),
 	// as Logf("%s", line), with characters that are not printable escaped.
@@ -94,7 +97,10 @@ type QUIC struct {
 	qconf *quic.Config
 	peers map[string]*peer
 	cnt   counters
-	rep   reporter
+	rep   *reporter
+	log   *logger
+
+	peerAt map[string]string // a peer's configured UDP address -> its id (subject)
 
 	ctx    context.Context // cancelled by Close after the flush
 	cancel context.CancelFunc
@@ -160,8 +166,14 @@ func New(cfg Config) (*QUIC, error) {
 		done:    make(chan struct{}),
 		peers:   make(map[string]*peer, len(cfg.Peers)),
 		inbound: make(map[string]*quic.Conn),
+		rep:     newReporter(cfg.ErrorInterval),
+		log:     newLogger(cfg.Logf, cfg.ErrorInterval),
+		peerAt:  make(map[string]string, len(peerAddrs)),
 	}
-	q.rep.interval = cfg.ErrorInterval
+	for id, a := range peerAddrs {
+		q.peers[id] = newPeer(q, id, a) // before Listen: serverTLS reads q.peers
+		q.peerAt[a.String()] = id
+	}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.qconf = &quic.Config{
 		HandshakeIdleTimeout:           handshakeTimeout,
@@ -181,14 +193,11 @@ func New(cfg Config) (*QUIC, error) {
 		ConnContext:       q.connContext,
 		Tracer:            dropRecorder{q},
 	}
-	q.ln, err = q.tr.Listen(creds.ServerConfig(), q.qconf)
+	q.ln, err = q.tr.Listen(q.serverTLS(), q.qconf)
 	if err != nil {
 		q.tr.Close()
 		udp.Close()
 		return nil, &ConfigError{Field: "Listen", Reason: fmt.Sprintf("cannot listen on %q", cfg.Listen), Err: err}
-	}
-	for id, a := range peerAddrs {
-		q.peers[id] = newPeer(q, id, a)
 	}
 	return q, nil
 }
@@ -269,7 +278,8 @@ func (q *QUIC) Stats() Stats { return q.cnt.snapshot() }
 // deliver is called for each valid message, with From set to the sender's
 // authenticated id, from the transport's goroutines (possibly several at
 // once); report is called with a *DropError at most once per ErrorInterval
-// per Reason. Neither may block. Start fails with ErrClosed after Close
+// per Reason and subject (see Config.ErrorInterval). Neither may block,
+// nor call Close. Start fails with ErrClosed after Close
 // and when called a second time.
 func (q *QUIC) Start(deliver func(election.Message), report func(error)) error {
 	if deliver == nil {
@@ -285,7 +295,7 @@ func (q *QUIC) Start(deliver func(election.Message), report func(error)) error {
 	}
 	q.started = true
 	q.deliver = deliver
-	q.rep.setFn(report)
+	q.rep.start(report)
 	q.wg.Add(2 + len(q.peers))
 	go q.acceptLoop()
 	go q.readNonQUIC()
@@ -321,7 +331,7 @@ func (q *QUIC) Send(m election.Message) bool {
 // Close stops the transport: it gives peers up to 100ms to send what is
 // queued, closes every connection (peers are told), releases the socket
 // and waits for every goroutine. After Close, Send returns false and
-// deliver and report are not called. Close is idempotent; concurrent
+// deliver, report and Logf are not called. Close is idempotent; concurrent
 // calls wait for the first.
 func (q *QUIC) Close() error {
 	q.mu.Lock()
@@ -354,7 +364,7 @@ func (q *QUIC) Close() error {
 		timer.Stop()
 	}
 	q.cancel()
-	q.rep.setFn(nil)
+	q.rep.g.stop()
 	q.mu.Lock()
 	inbound := q.inbound
 	q.inbound = nil
@@ -370,16 +380,19 @@ func (q *QUIC) Close() error {
 	if e := q.udp.Close(); err == nil {
 		err = e
 	}
+	q.log.g.stop()
 	q.closeErr = err
 	close(q.done)
 	return err
 }
 
-// logf writes a diagnostic line if Config.Logf is set, with every
-// character that is not printable escaped (printable): its arguments may
-// hold text a stranger chose, such as a connection's close reason.
-func (q *QUIC) logf(format string, args ...any) {
-	if q.cfg.Logf != nil {
-		q.cfg.Logf("%s", printable("transport: "+q.cfg.ID+": "+fmt.Sprintf(format, args...)))
+// logf writes a diagnostic line about peer if Config.Logf is set, with
+// every character that is not printable escaped (printable: its arguments
+// may hold text a stranger chose, such as a connection's close reason),
+// and at most logBurst lines of one format about one peer in a row, then
+// one per ErrorInterval (report.go).
+func (q *QUIC) logf(peer, format string, args ...any) {
+	if q.log.fn != nil {
+		q.log.logf(peer, format, "transport: "+q.cfg.ID+": "+fmt.Sprintf(format, args...))
 	}
 }
