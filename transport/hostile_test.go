@@ -134,6 +134,23 @@ func TestHostile_HandshakeFailures(t *testing.T) {
 	require.True(t, slicesContainsErr(a.in.errors(), errChainTooLong), "%v", a.in.errors())
 }
 
+// startPeer starts node id, certificates from dir, at addrs[id], with one
+// peer at addrs[peer]; mod may adjust the config first.
+func startPeer(t *testing.T, dir, id, peer string, addrs map[string]string, mod func(*Config)) *node {
+	t.Helper()
+	cfg := nodeConfig(dir, id)
+	cfg.Listen, cfg.Peers[peer] = addrs[id], addrs[peer]
+	if mod != nil {
+		mod(&cfg)
+	}
+	q, err := New(cfg)
+	require.NoError(t, err)
+	n := &node{QUIC: q, in: &inbox{}}
+	require.NoError(t, q.Start(n.in.deliver, n.in.report))
+	t.Cleanup(func() { q.Close() })
+	return n
+}
+
 func TestHostile_DialerFromAnotherCA(t *testing.T) {
 	// "a" dials (its id sorts first) with a certificate of another CA: both
 	// ends count a failed handshake, and "a" reports a handshake failure,
@@ -142,17 +159,7 @@ func TestHostile_DialerFromAnotherCA(t *testing.T) {
 	good := certDir(t, "a", "b")
 	rogue := certDir(t, "a")
 	addrs := map[string]string{"a": freeUDPAddr(t), "b": freeUDPAddr(t)}
-	start := func(dir, id, peer string) *node {
-		cfg := nodeConfig(dir, id)
-		cfg.Listen, cfg.Peers[peer] = addrs[id], addrs[peer]
-		q, err := New(cfg)
-		require.NoError(t, err)
-		n := &node{QUIC: q, in: &inbox{}}
-		require.NoError(t, q.Start(n.in.deliver, n.in.report))
-		t.Cleanup(func() { q.Close() })
-		return n
-	}
-	a, b := start(rogue, "a", "b"), start(good, "b", "a")
+	a, b := startPeer(t, rogue, "a", "b", addrs, nil), startPeer(t, good, "b", "a", addrs, nil)
 	a.Send(election.Message{Kind: election.MsgHeartbeat, To: "b", Term: 1})
 	eventually(t, func() bool { return a.Stats().Dropped.HandshakeFailed > 0 && b.Stats().Dropped.HandshakeFailed > 0 },
 		"handshake failures not counted on both ends: a %+v, b %+v", a.Stats().Dropped, b.Stats().Dropped)

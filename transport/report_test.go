@@ -103,22 +103,12 @@ func TestHostile_StrangerCannotHideAPeersFailure(t *testing.T) {
 	leakCheck(t)
 	good, rogue := certDir(t, "a", "b"), certDir(t, "a")
 	addrs := map[string]string{"a": freeUDPAddr(t), "b": freeUDPAddr(t)}
-	start := func(dir, id, peer string) *node {
-		cfg := nodeConfig(dir, id)
-		cfg.Listen, cfg.Peers[peer] = addrs[id], addrs[peer]
-		cfg.ErrorInterval = time.Hour
-		q, err := New(cfg)
-		require.NoError(t, err)
-		n := &node{QUIC: q, in: &inbox{}}
-		require.NoError(t, q.Start(n.in.deliver, n.in.report))
-		t.Cleanup(func() { q.Close() })
-		return n
-	}
-	b := start(good, "b", "a")
+	hourly := func(c *Config) { c.ErrorInterval = time.Hour }
+	b := startPeer(t, good, "b", "a", addrs, hourly)
 	strangerSend(t, b.Addr(), strangerInitial(t, quicpkt.CloseFrame(nil, 0x0a, "stranger")))
 	eventually(t, func() bool { return slicesContainsErr(b.in.errors(), ErrHandshakeFailed) }, "stranger not reported")
 
-	start(rogue, "a", "b") // a dials b with a certificate b does not trust
+	startPeer(t, rogue, "a", "b", addrs, hourly) // a dials b with a certificate b does not trust
 	eventually(t, func() bool {
 		for _, e := range b.in.errors() {
 			var de *DropError
