@@ -14,11 +14,13 @@
  *   TERM t= term=                            poller: graft_node_term changed
  *   LEAD t= t0= term= deadline=              poller: graft_node_lease returned 1 with a new
  *                                            term or deadline (t0: before the call, t: after)
- *   NOLEAD t= t0=                            poller: graft_node_lease went 1 -> 0
+ *   NOLEAD t= t0= last=                      poller: graft_node_lease went 1 -> 0 (last: the
+ *                                            return of the last poll that saw the lease)
  *   STEPDOWN t= t0= term= rc= tries= delay_us= kick=
  *                                            handover: graft_node_step_down's result (kick=1: the
  *                                            leader in office when the mode came on)
- *   HANDOVER t= on=                          handover mode switched (SIGUSR1 on, SIGUSR2 off)
+ *   HANDOVER t= on=                          handover mode switched (--handover-file appeared
+ *                                            or went)
  *   CLOSING t= / CLOSED t= rc=               on SIGTERM
  *
  * The poller asks graft_node_lease, then graft_node_term, every --poll-us
@@ -26,18 +28,21 @@
  * the node's own, from the first poll that saw a lease to its latest
  * deadline.
  *
- * Handover mode (--handover, or SIGUSR1 until SIGUSR2): each time the node
- * becomes leader it steps down (graft_node_step_down) at once, or after a
- * random delay of up to two heartbeats; a step-down that finds no peer
- * answered yet (GRAFT_ENOPEER, until the first heartbeat is acknowledged)
- * is retried every 50 us, so "at once" means "at the first acknowledgement".
- * It aims at the moments right after an election, where late votes of the
- * candidacy are still in flight.
+ * Handover mode (while the file named by --handover-file exists): each time
+ * the node becomes leader it steps down (graft_node_step_down) at once, or
+ * after a random delay of up to two heartbeats; a step-down that finds no
+ * peer answered yet (GRAFT_ENOPEER, until the first heartbeat is
+ * acknowledged) is retried every 50 us, so "at once" means "at the first
+ * acknowledgement". It aims at the moments right after an election, where
+ * late votes of the candidacy are still in flight. A file, not signals: two
+ * signals sent to a stopped process may be handled by two threads in either
+ * order on resume, and a node resumed from SIGSTOP must see the mode as it
+ * is now; the file is looked at again before every step-down.
  *
  * Usage:
  *   node --id ID --listen HOST:PORT --peer ID=HOST:PORT... --state FILE
  *        --certs DIR --log FILE [--cluster NAME] [--heartbeat-ms N]
- *        [--election-min-ms N] [--election-max-ms N] [--poll-us N] [--handover 0|1]
+ *        [--election-min-ms N] [--election-max-ms N] [--poll-us N] [--handover-file PATH]
  *   node gencerts DIR ID...
  * Built twice (mk/faults.mk): against the TEST build of the library, which
  * reads GRAFT_TEST_CLOCK_RATE and GRAFT_TEST_DISABLE_CHECK_QUORUM, and, with
@@ -53,9 +58,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -94,7 +101,8 @@ static const char *state_name(graft_state s) {
 
 /* Handover mode: on_state hands the handover thread each term this node
  * wins while the mode is on. */
-static volatile sig_atomic_t handover_on;
+static const char *handover_file;
+static atomic_int handover_on; /* the file existed at the last look */
 static pthread_mutex_t ho_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ho_cv = PTHREAD_COND_INITIALIZER;
 static uint64_t ho_term; /* a term just won, 0 for none */
@@ -122,6 +130,11 @@ static void on_error(void *ctx, int code, const char *msg) {
     fprintf(stderr, "node: error %d: %s\n", code, msg);
 }
 
+static int handover_wanted(void) {
+    struct stat st;
+    return handover_file && stat(handover_file, &st) == 0;
+}
+
 static long poll_us = 250;
 
 static void sleep_ns(unsigned long long ns) {
@@ -132,6 +145,7 @@ static void sleep_ns(unsigned long long ns) {
 static void *poller(void *arg) {
     (void)arg;
     uint64_t last_term = graft_node_term(node), last_lterm = 0, last_deadline = 0;
+    unsigned long long last_seen = 0;
     int leading = 0;
     while (!stop) {
         uint64_t lterm = 0, deadline = 0;
@@ -145,8 +159,10 @@ static void *poller(void *arg) {
             logline(t1, "LEAD", "t0=%llu term=%llu deadline=%llu", t0, (unsigned long long)lterm, (unsigned long long)deadline);
             last_lterm = lterm, last_deadline = deadline;
         } else if (!is && leading) {
-            logline(t1, "NOLEAD", "t0=%llu", t0);
+            logline(t1, "NOLEAD", "t0=%llu last=%llu", t0, last_seen);
         }
+        if (is)
+            last_seen = t1;
         leading = is;
         if (term != last_term) {
             logline(now_ns(), "TERM", "term=%llu", (unsigned long long)term);
@@ -165,6 +181,7 @@ static void *handover(void *arg) {
     int was_on = -1;
     while (!stop) {
         int kick = 0;
+        handover_on = handover_wanted();
         if (was_on != handover_on) {
             was_on = handover_on;
             logline(now_ns(), "HANDOVER", "on=%d", was_on);
@@ -195,7 +212,7 @@ static void *handover(void *arg) {
         unsigned long long start = now_ns(), t0 = 0, t1 = 0;
         int rc = GRAFT_ENOPEER, tries = 0;
         uint64_t term = 0;
-        while (handover_on && !stop) {
+        while (handover_wanted() && !stop) {
             term = graft_node_term(node);
             t0 = now_ns();
             rc = graft_node_step_down(node);
@@ -213,19 +230,15 @@ static void *handover(void *arg) {
 }
 
 static void on_signal(int sig) {
-    if (sig == SIGUSR1)
-        handover_on = 1;
-    else if (sig == SIGUSR2)
-        handover_on = 0;
-    else
-        stop = 1;
+    (void)sig;
+    stop = 1;
 }
 
 static void usage(void) {
     fprintf(stderr,
             "usage: node --id ID --listen HOST:PORT [--peer ID=HOST:PORT]... --state FILE --certs DIR\n"
             "            --log FILE [--cluster NAME] [--heartbeat-ms N] [--election-min-ms N]\n"
-            "            [--election-max-ms N] [--poll-us N] [--handover 0|1]\n"
+            "            [--election-max-ms N] [--poll-us N] [--handover-file PATH]\n"
             "       node gencerts DIR ID...\n");
     exit(2);
 }
@@ -259,7 +272,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--election-min-ms")) emin = (unsigned)atoi(v);
         else if (!strcmp(a, "--election-max-ms")) emax = (unsigned)atoi(v);
         else if (!strcmp(a, "--poll-us")) poll_us = atol(v);
-        else if (!strcmp(a, "--handover")) handover_on = atoi(v) != 0;
+        else if (!strcmp(a, "--handover-file")) handover_file = v;
         else if (!strcmp(a, "--peer") && npeers < 64) peers[npeers++] = v;
         else usage();
     }
@@ -313,8 +326,6 @@ int main(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGUSR2, &sa, NULL);
 
     const char *envrate = getenv("GRAFT_TEST_CLOCK_RATE");
     if (!envrate || !*envrate)

@@ -455,6 +455,11 @@ func (r *Report) checkHeals(run *Run, ids []string, end int64) {
 				if _, ok := l.Fields["term"]; !ok || l.Uint("term") <= c.Term {
 					continue
 				}
+				if !r.Held(c.Node, l.T) {
+					// The leader had lost its lease (a stall, a
+					// lost quorum): an election is no disruption.
+					continue
+				}
 				if d == nil || time.Duration(l.T-h) < d.After {
 					d = &Disruption{N: f.N, Kind: f.Kind, Leader: c.Node, Term: c.Term, By: id, NewTerm: l.Uint("term"), After: time.Duration(l.T - h)}
 				}

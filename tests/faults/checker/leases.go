@@ -54,10 +54,17 @@ func clockFrom(start Line) clockOf {
 }
 
 // stepDown is a successful graft_node_step_down: called at T0, returned at
-// T (the lease had ended by then), while the node was at Term.
+// T (the lease had ended by then), while the node was at Term. End is when
+// the lease it gave up ended, by the node's own account: the application
+// stops acting when it calls step-down (T0), and the library reported the
+// lease until Last, the last poll that saw it before the step-down's first
+// NOLEAD; End is the later of the two. Without such a NOLEAD (the process
+// died first) End is T. A thread or process that stalls between the
+// step-down's effect and its return (seen: 6 ms on a loaded machine)
+// therefore does not stretch the lease.
 type stepDown struct {
-	T0, T int64
-	Term  uint64
+	T0, T, End int64
+	Term       uint64
 }
 
 // pollStart is the instant a LEAD or NOLEAD line's poll began (t0; t in
@@ -72,9 +79,21 @@ func pollStart(l Line) int64 {
 func stepDowns(lines []Line) []stepDown {
 	var out []stepDown
 	for _, l := range lines {
-		if l.Kind == "STEPDOWN" && l.Fields["rc"] == "0" {
-			out = append(out, stepDown{T0: l.Int("t0"), T: l.T, Term: l.Uint("term")})
+		if l.Kind != "STEPDOWN" || l.Fields["rc"] != "0" {
+			continue
 		}
+		s := stepDown{T0: l.Int("t0"), T: l.T, End: l.T, Term: l.Uint("term")}
+		// The poller may log the NOLEAD before the step-down returns.
+		for _, n := range lines {
+			if (n.Kind == "START" || n.Kind == "KILLED") && n.T > s.T0 {
+				break
+			}
+			if _, ok := n.Fields["last"]; ok && n.Kind == "NOLEAD" && pollStart(n) > s.T0 {
+				s.End = max(s.T0, n.Int("last"))
+				break
+			}
+		}
+		out = append(out, s)
 	}
 	return out
 }
@@ -113,7 +132,7 @@ func (r *Report) leases(id string, lines []Line, end int64) []Lease {
 			// returned may log its answer after it).
 			for _, s := range sds {
 				if s.T > pollStart(l) && s.Term == l.Uint("term") {
-					to = min(to, s.T)
+					to = min(to, s.End)
 					break
 				}
 			}

@@ -45,6 +45,26 @@ func TestLeases_StepDownEndsTheLease(t *testing.T) {
 	}
 }
 
+// A step-down that returns late (its thread stalled) ends the lease at the
+// later of its call and the last poll that saw the lease, not at its
+// return.
+func TestLeases_LateStepDownReturn(t *testing.T) {
+	run := handover()
+	n1 := run.Nodes["n1"]
+	n1[4] = logf("STEPDOWN @130 t0=121500000 term=2 rc=0 tries=1 delay_us=0")[0]
+	n1[5] = logf("NOLEAD @123 t0=122900000 last=122100000")[0]
+	slices.SortStableFunc(n1, func(a, b Line) int { return int(a.T - b.T) })
+	r := Check(run, params)
+	requireClean(t, r)
+	if got := r.Leases["n1"]; len(got) != 1 || got[0].To != 122100000 {
+		t.Fatalf("n1 leases %+v, want the last poll that saw the lease (122.1ms) as the end", got)
+	}
+	// A NOLEAD whose last poll saw the lease after n2's began: overlap.
+	nolead := slices.IndexFunc(n1, func(l Line) bool { return l.Kind == "NOLEAD" })
+	n1[nolead].Fields["last"] = "125500000"
+	requireViolation(t, Check(run, params), "n1 (term 2) and n2 (term 3) both held a lease for 500µs")
+}
+
 // Without a successful step-down the lease runs to its latest deadline:
 // n2's lease overlaps it.
 func TestLeases_FailedStepDownKeepsTheLease(t *testing.T) {

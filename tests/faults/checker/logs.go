@@ -21,7 +21,8 @@
 //	LEAD    t= t0= term= deadline=            poller: graft_node_lease returned 1 with this term
 //	                                          and deadline (logged on 0->1 and each renewal);
 //	                                          the call began at t0 and returned before t
-//	NOLEAD  t= t0=                            poller: graft_node_lease went 1 -> 0
+//	NOLEAD  t= t0= last=                      poller: graft_node_lease went 1 -> 0; last is the
+//	                                          return of the last poll that saw the lease
 //	STEPDOWN t= t0= term= rc= tries= delay_us= kick=   handover mode: graft_node_step_down
 //	                                          called at t0 (term read just before), returned rc at
 //	                                          t; kick=1 for the leader in office when the mode
@@ -53,9 +54,13 @@
 //     happens later, and a poller that is descheduled, or a process that
 //     is SIGSTOPped (the GC-pause case), would otherwise place the end at
 //     the moment it woke. The one exception is the node's own successful
-//     graft_node_step_down, after whose return the application knows it
-//     no longer leads (graft.h: the lease ends before it returns): a
-//     lease of the stepped-down term ends there.
+//     graft_node_step_down: the application stops acting when it calls it
+//     (t0), and the library ends the lease before it returns, so a lease of
+//     the stepped-down term ends at the later of t0 and the last poll that
+//     still saw it (the NOLEAD line's last), or at the step-down's return
+//     when no NOLEAD followed. Not at the return itself: a stall of the
+//     process between the step-down's effect and its return (6 ms seen on
+//     a loaded machine) would stretch the lease over the successor's.
 //   - Deadlines are CLOCK_MONOTONIC as the library converted them from
 //     Go's clock (error: tens of nanoseconds, on the early side).
 //
@@ -92,8 +97,10 @@
 // resumed pause) does not disturb a working leader. After each HEAL of such
 // a fault at h, if some node held a lease of term T at h, then no node may
 // log a term above T within Params.RejoinWindow after h (or before the next
-// FAULT): a higher term means an election was held although a leader was in
-// office. Heals of loss and delay are not checked: an election started
+// FAULT) while that leader still holds its lease: a higher term means an
+// election was held although a leader was in office. (A leader whose lease
+// ran out first, say because its process stalled on a loaded machine, may
+// be replaced.) Heals of loss and delay are not checked: an election started
 // under loss may legitimately complete after the heal.
 package checker
 

@@ -39,13 +39,10 @@ type cluster struct {
 	nocq    bool
 	hooks   bool // set both GRAFT_TEST_* variables on every node (-hooks)
 
-	mu    sync.Mutex
-	procs map[int]*exec.Cmd
-	rates map[int]string // GRAFT_TEST_CLOCK_RATE per node, "" for none
-	// handover: every node steps down right after each election it wins
-	// (node.c's handover mode; SIGUSR1 on, SIGUSR2 off).
-	handover bool
-	events   *os.File
+	mu     sync.Mutex
+	procs  map[int]*exec.Cmd
+	rates  map[int]string // GRAFT_TEST_CLOCK_RATE per node, "" for none
+	events *os.File
 }
 
 func (c *cluster) logPath(i int) string { return filepath.Join(c.dir, fmt.Sprintf("n%d.log", i)) }
@@ -71,11 +68,7 @@ func (c *cluster) start(i int) error {
 		"--election-min-ms", strconv.Itoa(electionMinMS),
 		"--election-max-ms", strconv.Itoa(electionMaxMS),
 	}
-	c.mu.Lock()
-	if c.handover {
-		args = append(args, "--handover", "1")
-	}
-	c.mu.Unlock()
+	args = append(args, "--handover-file", c.handoverFile())
 	for j := 1; j <= c.n; j++ {
 		if j != i {
 			args = append(args, "--peer", fmt.Sprintf("n%d=%s:%d", j, relayIP, listenPort(i, j)))
@@ -116,22 +109,18 @@ func (c *cluster) signal(i int, sig syscall.Signal) error {
 	return cmd.Process.Signal(sig)
 }
 
-// setHandover switches handover mode on every running node, and on the
-// nodes started later. A SIGSTOPped node gets the signal on SIGCONT.
+// handoverFile exists while handover mode is on: every node steps down
+// right after each election it wins (node.c). The nodes look at it every
+// 20 ms and before each step-down, so a node resumed from SIGSTOP sees the
+// mode as it is now.
+func (c *cluster) handoverFile() string { return filepath.Join(c.dir, "handover") }
+
+// setHandover switches handover mode on or off for every node.
 func (c *cluster) setHandover(on bool) error {
-	sig := syscall.SIGUSR2
 	if on {
-		sig = syscall.SIGUSR1
+		return os.WriteFile(c.handoverFile(), nil, 0o644)
 	}
-	c.mu.Lock()
-	c.handover = on
-	defer c.mu.Unlock()
-	for i, cmd := range c.procs {
-		if err := cmd.Process.Signal(sig); err != nil {
-			return fmt.Errorf("node %d: %v", i, err)
-		}
-	}
-	return nil
+	return os.Remove(c.handoverFile())
 }
 
 // kill SIGKILLs node i, waits for it and notes it in its log.
