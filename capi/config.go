@@ -171,6 +171,15 @@ func graft__go_config_on_log(h *C.graft_config, fn C.graft_log_fn, ctx unsafe.Po
 	})
 }
 
+//export graft__go_config_on_lease
+func graft__go_config_on_lease(h *C.graft_config, fn C.graft_lease_fn, ctx unsafe.Pointer) (rc C.int) {
+	defer guard(&rc, C.int(codeInternal))
+	return withConfig(h, func(c *config) int {
+		c.cb.lease, c.cb.leaseCtx = fn, ctx
+		return codeOK
+	})
+}
+
 //export graft__go_config_set_vote_hooks
 func graft__go_config_set_vote_hooks(h *C.graft_config, position C.graft_position_fn, grant C.graft_grant_fn, ctx unsafe.Pointer) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))

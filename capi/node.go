@@ -6,6 +6,7 @@ package main
 import "C"
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -22,6 +23,9 @@ type node struct {
 	tr  *transport.QUIC
 	cb  callbacks
 	pid int // the process that started the node
+	// events is the queue of graft_node_event_fd; the election's state,
+	// leader and lease callbacks feed it (see eventQueue.hook).
+	events *eventQueue
 }
 
 // alive reports whether the calling process may use the node: not a child
@@ -87,10 +91,11 @@ func (l *relay) attach(n *election.Node) {
 }
 
 // electionConfig builds the election's configuration from a config
-// snapshot, with the C callbacks wired in. The election calls the On*
-// callbacks on its dispatcher goroutine, one at a time and in order, which
-// is what graft.h promises; the hooks run on helper goroutines.
-func electionConfig(c *config, report func(error)) election.Config {
+// snapshot, with the C callbacks and the event queue q wired in. The
+// election calls the On* callbacks on its dispatcher goroutine, one at a
+// time and in order, which is what graft.h promises; the hooks run on
+// helper goroutines.
+func electionConfig(c *config, q *eventQueue, report func(error)) election.Config {
 	ec := election.DefaultConfig()
 	ec.Cluster, ec.ID, ec.StatePath = c.cluster, c.id, c.statePath
 	for _, p := range c.peers {
@@ -103,12 +108,7 @@ func electionConfig(c *config, report func(error)) election.Config {
 		ec.MaxClockDrift = c.drift
 	}
 	cb := c.cb
-	if cb.state != nil {
-		ec.OnStateChange = cb.callState
-	}
-	if cb.leader != nil {
-		ec.OnLeaderChange = cb.callLeader
-	}
+	q.hook(&ec, cb) // state, leader and lease: to the queue, then to C
 	if cb.err != nil {
 		ec.OnError = cb.callError
 	}
@@ -170,7 +170,8 @@ func graft__go_node_new(h *C.graft_config, out **C.graft_node, errbuf *C.char, e
 	c := src.snapshot()
 
 	rl := &relay{}
-	ec := electionConfig(&c, rl.report)
+	q := newEventQueue(eventQueueLimit)
+	ec := electionConfig(&c, q, rl.report)
 	applyTestHooks(&ec)
 	if err := ec.Validate(); err != nil {
 		return failf(errbuf, errlen, codeInval, "%v", err)
@@ -199,7 +200,7 @@ func graft__go_node_new(h *C.graft_config, out **C.graft_node, errbuf *C.char, e
 		return failf(errbuf, errlen, code, "%v", err)
 	}
 	rl.attach(en)
-	nd := &node{n: en, tr: tr, cb: c.cb, pid: os.Getpid()}
+	nd := &node{n: en, tr: tr, cb: c.cb, pid: os.Getpid(), events: q}
 	*out = C.graft__node_handle(C.uintptr_t(handles.add(nd)))
 	return C.int(codeOK)
 }
@@ -222,6 +223,7 @@ func graft__go_node_close(h *C.graft_node) (rc C.int) {
 	if err := nd.n.Close(); errors.Is(err, election.ErrBusy) {
 		return C.int(codeBusy)
 	}
+	nd.events.shutdown() // after the last callback: nothing pushes any more
 	// An error of the transport's Close (a socket that failed to close)
 	// leaves nothing to do: the node is stopped either way.
 	if !handles.remove(nodeID(h)) {
@@ -296,6 +298,37 @@ func graft__go_node_lease(h *C.graft_node, term, deadline *C.uint64_t) (rc C.int
 		return 0
 	}
 	*term, *deadline = C.uint64_t(t), C.uint64_t(monotonicNS(until))
+	return 1
+}
+
+//export graft__go_node_wait_lease
+func graft__go_node_wait_lease(h *C.graft_node, timeoutMS C.int, term, deadline *C.uint64_t) (rc C.int) {
+	defer guard(&rc, C.int(codeInternal))
+	nd, code := nodeOf(h)
+	if code != codeOK {
+		return C.int(code)
+	}
+	if term == nil || deadline == nil || timeoutMS < -1 {
+		return C.int(codeInval)
+	}
+	if !nd.alive() {
+		return C.int(codeFork)
+	}
+	*term, *deadline = 0, 0
+	ctx := context.Background()
+	if timeoutMS >= 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutMS)*time.Millisecond)
+		defer cancel()
+	}
+	lease, err := nd.n.WaitLease(ctx)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return 0
+	case err != nil:
+		return C.int(codeOf(err))
+	}
+	*term, *deadline = C.uint64_t(lease.Term), C.uint64_t(monotonicNS(lease.Deadline))
 	return 1
 }
 

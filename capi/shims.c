@@ -86,6 +86,11 @@ int graft_config_on_log(graft_config *c, graft_log_fn fn, void *ctx) {
     return graft__go_config_on_log(c, fn, ctx);
 }
 
+int graft_config_on_lease(graft_config *c, graft_lease_fn fn, void *ctx) {
+    if (FORKED) return GRAFT_EFORK;
+    return graft__go_config_on_lease(c, fn, ctx);
+}
+
 int graft_config_set_vote_hooks(graft_config *c, graft_position_fn position, graft_grant_fn grant, void *ctx) {
     if (FORKED) return GRAFT_EFORK;
     return graft__go_config_set_vote_hooks(c, position, grant, ctx);
@@ -150,6 +155,21 @@ int graft_node_lease(graft_node *n, uint64_t *term, uint64_t *deadline_ns) {
 int graft_node_step_down(graft_node *n) {
     if (FORKED) return GRAFT_EFORK;
     return graft__go_node_step_down(n);
+}
+
+int graft_node_wait_lease(graft_node *n, int timeout_ms, uint64_t *term, uint64_t *deadline_ns) {
+    if (FORKED) return GRAFT_EFORK;
+    return graft__go_node_wait_lease(n, timeout_ms, term, deadline_ns);
+}
+
+int graft_node_event_fd(graft_node *n) {
+    if (FORKED) return GRAFT_EFORK;
+    return graft__go_node_event_fd(n);
+}
+
+int graft_node_next_event(graft_node *n, graft_event *ev) {
+    if (FORKED) return GRAFT_EFORK;
+    return graft__go_node_next_event(n, ev);
 }
 
 int graft_node_stats(graft_node *n, graft_stats *out) {

@@ -19,6 +19,9 @@ static inline void graft__call_error(graft_error_fn fn, void *ctx, int code, con
 static inline void graft__call_log(graft_log_fn fn, void *ctx, int level, const char *msg) {
 	fn(ctx, level, msg);
 }
+static inline void graft__call_lease(graft_lease_fn fn, void *ctx, int held, uint64_t term, uint64_t deadline_ns) {
+	fn(ctx, held, term, deadline_ns);
+}
 static inline size_t graft__call_position(graft_position_fn fn, void *ctx, uint8_t *buf, size_t cap) {
 	return fn(ctx, buf, cap);
 }
@@ -48,6 +51,8 @@ type callbacks struct {
 	errCtx    unsafe.Pointer
 	log       C.graft_log_fn
 	logCtx    unsafe.Pointer
+	lease     C.graft_lease_fn
+	leaseCtx  unsafe.Pointer
 	position  C.graft_position_fn
 	grant     C.graft_grant_fn
 	hookCtx   unsafe.Pointer
@@ -73,6 +78,14 @@ func (cb *callbacks) callLog(level election.LogLevel, msg string) {
 	s := C.CString(msg)
 	defer C.free(unsafe.Pointer(s))
 	C.graft__call_log(cb.log, cb.logCtx, C.int(level), s)
+}
+
+func (cb *callbacks) callLease(held bool, term, deadlineNS uint64) {
+	h := C.int(0)
+	if held {
+		h = 1
+	}
+	C.graft__call_lease(cb.lease, cb.leaseCtx, h, C.uint64_t(term), C.uint64_t(deadlineNS))
 }
 
 // errPositionTooLong is reported when the position hook claims more bytes

@@ -52,8 +52,8 @@
  *   pause.
  *
  * CALLBACKS
- *   The callbacks set on a config (state change, leader change, error, log)
- *   run on a thread of the library, never on the caller's thread. For one
+ *   The callbacks set on a config (state change, leader change, lease, error,
+ *   log) run on a thread of the library, never on the caller's thread. For one
  *   node they run one at a time, in the order the events happened (a state
  *   change is delivered before the leader change it caused; terms never go
  *   down). A slow callback delays the node's later callbacks, never the
@@ -274,6 +274,39 @@ typedef void (*graft_error_fn)(void *ctx, int code, const char *message);
 typedef void (*graft_log_fn)(void *ctx, int level, const char *message);
 typedef size_t (*graft_position_fn)(void *ctx, uint8_t *buf, size_t cap);
 typedef int (*graft_grant_fn)(void *ctx, const uint8_t *position, size_t len);
+/* held = 1: this node now holds the lease for term, until deadline_ns
+ * (CLOCK_MONOTONIC); held = 0: it no longer does (the deadline passed
+ * without renewal, step-down, a higher term, close). Since 0.1. */
+typedef void (*graft_lease_fn)(void *ctx, int held, uint64_t term, uint64_t deadline_ns);
+
+/** graft_event_kind - what a graft_event reports. The numbering is part of
+ *  the ABI; new kinds are appended: skip the kinds you do not know. */
+typedef enum graft_event_kind {
+    GRAFT_EVENT_STATE = 1,          /* the state changed: from, to, term */
+    GRAFT_EVENT_LEADER = 2,         /* the known leader changed: leader ("" when
+                                       none), term */
+    GRAFT_EVENT_LEASE_ACQUIRED = 3, /* this node holds the lease: term, deadline_ns */
+    GRAFT_EVENT_LEASE_LOST = 4,     /* it no longer does: term, deadline_ns (the
+                                       deadline it had) */
+    GRAFT_EVENT_OVERFLOW = 5        /* the queue was full: older events were
+                                       dropped; read the state with the query
+                                       functions. term: the newest dropped */
+} graft_event_kind;
+
+/** graft_event - one event of the queue behind graft_node_event_fd, filled by
+ *  graft_node_next_event. The caller sets size to sizeof(graft_event): fields
+ *  are only ever appended, and the library fills what both sides know. */
+typedef struct graft_event {
+    uint32_t size;                 /* IN: sizeof(graft_event) as the caller knows
+                                      it. OUT: the number of bytes filled */
+    graft_event_kind kind;
+    graft_state from, to;          /* GRAFT_EVENT_STATE; otherwise 0 */
+    uint64_t term;                 /* every kind */
+    uint64_t deadline_ns;          /* LEASE_ACQUIRED and LEASE_LOST: the lease's
+                                      CLOCK_MONOTONIC deadline; otherwise 0 */
+    char leader[GRAFT_ID_MAX];     /* GRAFT_EVENT_LEADER: the leader's id, "" when
+                                      none; otherwise "" */
+} graft_event;
 
 /* The library's own build declares the functions itself. */
 #ifndef GRAFT_TYPES_ONLY
@@ -370,6 +403,31 @@ GRAFT_API int graft_config_on_error(graft_config *c, graft_error_fn fn, void *ct
  *  Since 0.1. */
 GRAFT_API int graft_config_on_log(graft_config *c, graft_log_fn fn, void *ctx);
 
+/** graft_config_on_lease - call fn(ctx, held, term, deadline_ns) when this
+ *  node starts to hold the lease (held 1: term is the fencing token,
+ *  deadline_ns the CLOCK_MONOTONIC instant, in nanoseconds, by which it must
+ *  stop acting unless the lease is renewed) and when it stops (held 0: the
+ *  deadline passed without renewal, graft_node_step_down, a higher term,
+ *  graft_node_close; term and deadline_ns of the lease that ended). This,
+ *  not the state change to GRAFT_LEADER (about one round trip earlier), is
+ *  the signal to start and stop leader work.
+ *  Every held 0 follows exactly one held 1 of the same term, in order, and
+ *  terms never go down. Renewals are silent: graft_node_lease gives the
+ *  current deadline. The loss is due at the deadline itself (a timer of the
+ *  node's own, not the next check-quorum tick); a process paused past its
+ *  deadline gets held 0 at once when it runs again (and, if a heartbeat
+ *  renews the lease then, a new held 1), and the callback of the loss may
+ *  run up to the callback delay after the deadline (graft_stats): check
+ *  the deadline against CLOCK_MONOTONIC before acting. The last call of a
+ *  node that held the lease is a held 0 made by graft_node_close, before
+ *  its change to GRAFT_CLOSED. Same thread rules and order as the other
+ *  callbacks (see CALLBACKS); the events of graft_node_event_fd carry the
+ *  same sequence. fn NULL removes the callback; ctx must stay valid until
+ *  graft_node_close returns.
+ *  Returns 0; GRAFT_EINVAL (c NULL, not a config); GRAFT_ECLOSED; GRAFT_EFORK.
+ *  Since 0.1. */
+GRAFT_API int graft_config_on_lease(graft_config *c, graft_lease_fn fn, void *ctx);
+
 /** graft_config_set_log_level - the least severe graft_log_level passed to the
  *  log callback; lines below it are not even formatted. Default
  *  GRAFT_LOG_INFO (GRAFT_LOG_DEBUG adds a line per vote and pre-vote).
@@ -419,8 +477,12 @@ GRAFT_API int graft_node_new(const graft_config *c, graft_node **out, char *errb
 /** graft_node_close - stop a node, wait for its callbacks, free it.
  *  A leader first hands over to a peer when one is reachable (waiting at
  *  most the minimum election timeout), so that the cluster does not wait an
- *  election timeout. Then the node stops, its sockets close, the final state
- *  change (to GRAFT_CLOSED) is delivered and every thread of the node ends.
+ *  election timeout. Then the node stops, its sockets close, the loss of a
+ *  lease it still held and the final state change (to GRAFT_CLOSED) are
+ *  delivered and every thread of the node ends. Threads blocked in
+ *  graft_node_wait_lease return GRAFT_ECLOSED. The descriptor of
+ *  graft_node_event_fd is closed and events still queued are discarded:
+ *  remove it from your event loop first (its number may be reused at once).
  *  Once it returns no callback of n runs again. The state file is kept.
  *  NULL is a no-op. Any thread except a callback of n itself.
  *  Returns 0; GRAFT_EBUSY from a callback of n (nothing is done: close it
@@ -460,6 +522,11 @@ GRAFT_API int graft_node_is_leader(graft_node *n);
  *  not run on two nodes at once should check clock_gettime(CLOCK_MONOTONIC)
  *  against the deadline and carry the term to the guarded resource. The
  *  lease is renewed by heartbeats: call again for a later deadline.
+ *  graft_node_step_down and graft_node_close revoke every deadline handed
+ *  out before (here, by graft_node_wait_lease or by the lease callback and
+ *  events): from the moment they are called, stop acting even if the
+ *  deadline is still ahead, since the successor may hold a lease one round
+ *  trip later.
  *  Returns 1 (leads); 0 (does not lead; *term and *deadline_ns are set to 0);
  *  GRAFT_EINVAL (n, term or deadline_ns NULL, not a node); GRAFT_ECLOSED;
  *  GRAFT_EFORK. Test with `== 1`: errors are negative. Never blocks.
@@ -469,13 +536,36 @@ GRAFT_API int graft_node_lease(graft_node *n, uint64_t *term, uint64_t *deadline
 /** graft_node_step_down - hand leadership over to the most recently heard
  *  peer, which campaigns at once: a new leader in about one round trip
  *  instead of an election timeout (use before a planned restart). The lease
- *  ends before it returns: graft_node_is_leader answers 0 from then on.
+ *  ends before it returns: graft_node_is_leader answers 0 from then on, and
+ *  every deadline handed out before (by graft_node_lease,
+ *  graft_node_wait_lease, the lease callback or events) is revoked: stop
+ *  acting when you call it, not when that deadline passes, since the
+ *  successor may hold a lease one round trip later. The lease callback
+ *  reports the loss (held 0) afterwards, like any other.
  *  Waits briefly for the election thread, not for the new leader.
  *  Any thread or callback.
  *  Returns 0; GRAFT_ENOTLEADER (the node does not lead); GRAFT_ENOPEER (no
  *  peer answered within the election timeout; the node keeps leading);
  *  GRAFT_EINVAL; GRAFT_ECLOSED; GRAFT_EFORK. Since 0.1. */
 GRAFT_API int graft_node_step_down(graft_node *n);
+
+/** graft_node_wait_lease - block until this node holds the lease, then
+ *  store the term (the fencing token) in *term and the lease's
+ *  CLOCK_MONOTONIC deadline in nanoseconds in *deadline_ns, as
+ *  graft_node_lease does, and return 1: at once if it holds the lease now,
+ *  else when it starts to (the instant of the lease callback's held 1).
+ *  timeout_ms bounds the wait: -1 waits without
+ *  limit, 0 only looks. graft_node_close from another thread wakes every
+ *  waiter, which returns GRAFT_ECLOSED. The lease may end right after the
+ *  return: check the deadline (or graft_node_lease) before each piece of
+ *  leader work.
+ *  Any thread. From a callback it works, but the node's later callbacks
+ *  wait as long as it does.
+ *  Returns 1 (leads); 0 (timeout_ms passed; *term and *deadline_ns are set
+ *  to 0); GRAFT_EINVAL (n, term or deadline_ns NULL, not a node, timeout_ms
+ *  below -1); GRAFT_ECLOSED (n is or gets closed); GRAFT_EFORK. Since 0.1. */
+GRAFT_API int graft_node_wait_lease(graft_node *n, int timeout_ms, uint64_t *term,
+                                    uint64_t *deadline_ns);
 
 /** graft_node_stats - fill *out with the node's counters. Set out->size to
  *  sizeof(graft_stats) first: the library fills at most that many bytes
@@ -485,6 +575,45 @@ GRAFT_API int graft_node_step_down(graft_node *n);
  *  Returns 0; GRAFT_EINVAL (n or out NULL, not a node, out->size smaller
  *  than the size field); GRAFT_ECLOSED; GRAFT_EFORK. Since 0.1. */
 GRAFT_API int graft_node_stats(graft_node *n, graft_stats *out);
+
+/* ------------------------------------------------------------------------ */
+/* Events for event loops                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** graft_node_event_fd - a descriptor for epoll, poll, libuv, asyncio or
+ *  tokio that is readable while events of n are queued; graft_node_next_event
+ *  pops them. The events are those of the callbacks (state change, leader
+ *  change, lease acquired and lost), in the same order, each queued just
+ *  before its callback is called: a host may use either or both.
+ *  The descriptor (an eventfd, O_NONBLOCK and close-on-exec) is created by
+ *  the first call; later calls return the same one. Events are queued only
+ *  from that first call on (a host that never calls it pays nothing): read
+ *  the current state with the query functions after it. Do not read, write
+ *  or close the descriptor: only wait for it to become readable.
+ *  The queue is bounded (1024 events): when it is full the oldest events
+ *  give way to one GRAFT_EVENT_OVERFLOW at its head; after it, read the state
+ *  with the query functions.
+ *  Ownership: the node's. graft_node_close closes it and discards the events
+ *  still queued: remove it from your event loop before (its number may be
+ *  reused at once). Any thread or callback.
+ *  Returns the descriptor (>= 0); GRAFT_EINVAL (n NULL, not a node);
+ *  GRAFT_ECLOSED; GRAFT_EFORK; GRAFT_EINTERNAL (the system gave no
+ *  descriptor, for example EMFILE: the error callback says why). Since 0.1. */
+GRAFT_API int graft_node_event_fd(graft_node *n);
+
+/** graft_node_next_event - pop the oldest queued event of n into *ev. Set
+ *  ev->size to sizeof(graft_event) first: the library fills at most that
+ *  many bytes (fields it does not know stay untouched) and stores the number
+ *  of bytes it filled in ev->size. Never blocks: wait for the descriptor of
+ *  graft_node_event_fd to be readable, then call it until it returns 0 (the
+ *  descriptor stays readable until the queue is empty, so level- and
+ *  edge-triggered loops both work). Before graft_node_event_fd was first
+ *  called nothing is queued and it returns 0. Any thread or callback; from
+ *  several threads at once each event goes to exactly one caller.
+ *  Returns 1 (*ev filled); 0 (no event queued; *ev untouched); GRAFT_EINVAL
+ *  (n or ev NULL, not a node, ev->size smaller than the first graft_event);
+ *  GRAFT_ECLOSED; GRAFT_EFORK. Since 0.1. */
+GRAFT_API int graft_node_next_event(graft_node *n, graft_event *ev);
 
 /* ------------------------------------------------------------------------ */
 /* Certificates, errors, version                                            */

@@ -8,7 +8,7 @@
 #   make test-c       the C API tests (tests/c), with the library and the examples
 #   make test-c-asan  the same test binary built with ASan+UBSan (see below)
 #   make bench-c      ns per query and event-to-callback latency
-#   make examples-c   build/leader_worker, build/gencerts
+#   make examples-c   build/leader_worker, build/epoll_worker, build/gencerts
 #   make install      PREFIX=/usr/local: lib, header, pkg-config file
 
 GO     ?= go
@@ -60,9 +60,12 @@ $(TEST_LIB_DIR)/libgraft.so.0: $(TEST_LIB_DIR)/libgraft.so
 # --- examples -----------------------------------------------------------
 
 .PHONY: examples-c
-examples-c: $(BUILD)/leader_worker $(BUILD)/gencerts ## build the C examples
+examples-c: $(BUILD)/leader_worker $(BUILD)/epoll_worker $(BUILD)/gencerts ## build the C examples
 
 $(BUILD)/leader_worker: examples/c/leader_worker.c include/graft.h $(BUILD)/libgraft.so.0
+	$(CC) $(C_WARN) -O2 $(C_INC) -o $@ $< $(C_LINK)
+
+$(BUILD)/epoll_worker: examples/c/epoll_worker.c include/graft.h $(BUILD)/libgraft.so.0
 	$(CC) $(C_WARN) -O2 $(C_INC) -o $@ $< $(C_LINK)
 
 $(BUILD)/gencerts: examples/c/gencerts.c include/graft.h $(BUILD)/libgraft.so.0
@@ -75,13 +78,19 @@ C_TEST_SRC := tests/c/test_api.c tests/c/testlib.h
 $(BUILD)/test_api: $(C_TEST_SRC) include/graft.h $(BUILD)/libgraft.so.0
 	$(CC) $(C_WARN) -g -O1 $(C_INC) -o $@ tests/c/test_api.c $(C_LINK)
 
+# The lease, wait and event-loop functions (issue 13), with three
+# epoll_worker processes.
+$(BUILD)/test_events: tests/c/test_events.c tests/c/testlib.h include/graft.h $(BUILD)/libgraft.so.0
+	$(CC) $(C_WARN) -g -O1 $(C_INC) -o $@ tests/c/test_events.c $(C_LINK)
+
 # The same tests linked statically against libgraft.a: the archive works.
 $(BUILD)/test_api_static: $(C_TEST_SRC) include/graft.h $(BUILD)/libgraft.a
 	$(CC) $(C_WARN) -g -O1 $(C_INC) -o $@ tests/c/test_api.c $(BUILD)/libgraft.a -lpthread
 
 .PHONY: test-c
-test-c: $(BUILD)/test_api $(BUILD)/test_api_static $(BUILD)/leader_worker ## C API tests (needs cc)
+test-c: $(BUILD)/test_api $(BUILD)/test_api_static $(BUILD)/test_events $(BUILD)/leader_worker $(BUILD)/epoll_worker ## C API tests (needs cc)
 	cd $(BUILD) && GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) timeout 300 ./test_api
+	cd $(BUILD) && GRAFT_EPOLL_WORKER=$(abspath $(BUILD)/epoll_worker) timeout 300 ./test_events
 	cd $(BUILD) && GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) GRAFT_QUICK=1 timeout 300 ./test_api_static
 	$(GO) test -count=1 ./capi/
 	$(GO) test -count=1 -tags grafttest -run TestTestHooks ./capi/

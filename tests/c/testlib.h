@@ -5,7 +5,9 @@
 #define GRAFT_TESTLIB_H
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,6 +109,59 @@ static const char *make_tempdir(const char *tag) {
         exit(2);
     }
     return p;
+}
+
+/* spawn_piped starts argv[0] with argv, its stdout (fd 1, or 2 with
+ * to_stderr) on a pipe whose non-blocking read end it returns, or -1. */
+__attribute__((unused)) static int spawn_piped(const char *const *argv, int to_stderr, pid_t *pid) {
+    extern char **environ;
+    int p[2];
+    if (pipe(p) != 0)
+        return -1;
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], to_stderr ? 2 : 1);
+    posix_spawn_file_actions_addclose(&fa, p[0]);
+    int rc = posix_spawn(pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    if (rc != 0) {
+        close(p[0]);
+        return -1;
+    }
+    return p[0];
+}
+
+/* t_proc is a child process and what it wrote so far (the tail, if long). */
+typedef struct {
+    pid_t pid;
+    int fd; /* the read end of its output, -1 at EOF */
+    char out[1 << 16];
+    size_t len;
+} t_proc;
+
+/* t_pump reads what the n processes wrote since the last call, without
+ * blocking. */
+__attribute__((unused)) static void t_pump(t_proc *p, int n) {
+    for (int i = 0; i < n; i++) {
+        while (p[i].fd >= 0) {
+            if (p[i].len + 1 >= sizeof p[i].out) { /* keep the newer half */
+                memmove(p[i].out, p[i].out + sizeof p[i].out / 2, p[i].len - sizeof p[i].out / 2);
+                p[i].len -= sizeof p[i].out / 2;
+            }
+            ssize_t r = read(p[i].fd, p[i].out + p[i].len, sizeof p[i].out - 1 - p[i].len);
+            if (r <= 0) {
+                if (r == 0) {
+                    close(p[i].fd);
+                    p[i].fd = -1;
+                }
+                break;
+            }
+            p[i].len += (size_t)r;
+            p[i].out[p[i].len] = 0;
+        }
+    }
 }
 
 __attribute__((unused)) static int t_summary(const char *prog) {

@@ -1,0 +1,567 @@
+/*
+ * test_events - leadership a program can act on (issue 13), end to end on
+ * loopback: graft_config_on_lease, graft_node_wait_lease,
+ * graft_node_event_fd and graft_node_next_event.
+ *
+ * Every bad input of the four functions; a single node (the callbacks and
+ * the queue carry one sequence, the descriptor is readable exactly while
+ * events are queued, a larger graft_event); waiting with and without a
+ * limit, and close waking every waiter; three nodes (step-down reports the
+ * loss before the state change, the loss of a leader cut off from its
+ * followers arrives at its deadline); fork(); and three epoll_worker
+ * processes ($GRAFT_EPOLL_WORKER), the leader paused with SIGSTOP: on
+ * SIGCONT it reports its loss before any work, and no two processes work
+ * at overlapping times. Run by `make test-c`.
+ */
+#include <graft.h>
+
+#include "testlib.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#define HB 20
+#define EMIN 120
+#define EMAX 240
+#define DEADLINE_MS 10000
+
+static const char *certs;
+
+/* ---- a node that records its callbacks as graft_events -------------------- */
+
+typedef struct {
+    graft_event ev;
+    uint64_t at_ns; /* when the callback ran */
+} seen;
+
+typedef struct {
+    pthread_mutex_t mu;
+    seen ev[512];
+    int n;
+} journal;
+
+static void journal_push(journal *j, graft_event e) {
+    uint64_t at = now_ns();
+    pthread_mutex_lock(&j->mu);
+    if (j->n < 512)
+        j->ev[j->n++] = (seen){e, at};
+    pthread_mutex_unlock(&j->mu);
+}
+
+static int journal_len(journal *j) {
+    pthread_mutex_lock(&j->mu);
+    int n = j->n;
+    pthread_mutex_unlock(&j->mu);
+    return n;
+}
+
+/* journal_find: the index of the first event of kind at or after from, or -1. */
+static int journal_find(journal *j, int from, graft_event_kind kind) {
+    pthread_mutex_lock(&j->mu);
+    int at = -1;
+    for (int i = from; i < j->n && at < 0; i++)
+        if (j->ev[i].ev.kind == kind)
+            at = i;
+    pthread_mutex_unlock(&j->mu);
+    return at;
+}
+
+static void on_state(void *ctx, graft_state from, graft_state to, uint64_t term) {
+    journal_push(ctx, (graft_event){.kind = GRAFT_EVENT_STATE, .from = from, .to = to, .term = term});
+}
+
+static void on_leader(void *ctx, const char *leader, uint64_t term) {
+    graft_event e = {.kind = GRAFT_EVENT_LEADER, .term = term};
+    snprintf(e.leader, sizeof e.leader, "%s", leader);
+    journal_push(ctx, e);
+}
+
+static void on_lease(void *ctx, int held, uint64_t term, uint64_t deadline_ns) {
+    journal_push(ctx, (graft_event){.kind = held ? GRAFT_EVENT_LEASE_ACQUIRED : GRAFT_EVENT_LEASE_LOST,
+                                    .term = term, .deadline_ns = deadline_ns});
+}
+
+typedef struct {
+    int n;
+    char ids[3][8];
+    char addrs[3][32];
+    char state[3][256];
+    journal j[3];
+    graft_node *nodes[3];
+} cluster;
+
+static void cluster_init(cluster *c, int n, const char *tag) {
+    memset(c, 0, sizeof *c);
+    c->n = n;
+    const char *dir = make_tempdir(tag);
+    for (int i = 0; i < n; i++) {
+        snprintf(c->ids[i], sizeof c->ids[i], "n%d", (i + 1) % 10);
+        snprintf(c->addrs[i], sizeof c->addrs[i], "127.0.0.1:%d", free_udp_port());
+        snprintf(c->state[i], sizeof c->state[i], "%s/%s.graft", dir, c->ids[i]);
+        pthread_mutex_init(&c->j[i].mu, NULL);
+    }
+}
+
+/* start: node i with every peer of c (started or not) and the recording
+ * callbacks; its event queue is switched on at once. */
+static int start(cluster *c, int i) {
+    graft_config *cfg = graft_config_new("events", c->ids[i], c->addrs[i]);
+    for (int k = 0; k < c->n; k++)
+        if (k != i)
+            graft_config_add_peer(cfg, c->ids[k], c->addrs[k]);
+    char cert[512], key[512], ca[512];
+    snprintf(cert, sizeof cert, "%s/%s.pem", certs, c->ids[i]);
+    snprintf(key, sizeof key, "%s/%s-key.pem", certs, c->ids[i]);
+    snprintf(ca, sizeof ca, "%s/ca.pem", certs);
+    graft_config_set_tls(cfg, cert, key, ca);
+    graft_config_set_state_path(cfg, c->state[i]);
+    graft_config_set_timeouts(cfg, HB, EMIN, EMAX);
+    CHECK_EQ(graft_config_on_state_change(cfg, on_state, &c->j[i]), GRAFT_OK);
+    CHECK_EQ(graft_config_on_leader_change(cfg, on_leader, &c->j[i]), GRAFT_OK);
+    CHECK_EQ(graft_config_on_lease(cfg, on_lease, &c->j[i]), GRAFT_OK);
+    char err[512] = "";
+    int rc = graft_node_new(cfg, &c->nodes[i], err, sizeof err);
+    CHECKF(rc == GRAFT_OK, "node %s: %s", c->ids[i], err);
+    graft_config_free(cfg);
+    if (rc == GRAFT_OK)
+        CHECK(graft_node_event_fd(c->nodes[i]) >= 0);
+    return rc;
+}
+
+static int readable(int fd) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/* same_event: what the queue and the callbacks must agree on. */
+static int same_event(const graft_event *a, const graft_event *b) {
+    return a->kind == b->kind && a->term == b->term && a->from == b->from && a->to == b->to &&
+           a->deadline_ns == b->deadline_ns && strcmp(a->leader, b->leader) == 0;
+}
+
+/* drain_matches pops every queued event of node i and checks that they are,
+ * in order, the callbacks of journal entries from *next on (queued events
+ * and callbacks carry one sequence). It advances *next. On the first call
+ * (*next 0) callbacks that ran before graft_node_event_fd switched the
+ * queue on are skipped. */
+static void drain_matches(cluster *c, int i, int *next) {
+    graft_event ev = {.size = sizeof ev};
+    int rc;
+    while ((rc = graft_node_next_event(c->nodes[i], &ev)) == 1) {
+        int at = *next;
+        CHECKF(WAIT_UNTIL(journal_len(&c->j[i]) > at, DEADLINE_MS), "node %s: event %d has no callback",
+               c->ids[i], at);
+        if (journal_len(&c->j[i]) <= at)
+            return;
+        while (*next == 0 && at + 1 < journal_len(&c->j[i]) && !same_event(&ev, &c->j[i].ev[at].ev))
+            at++;
+        *next = at;
+        CHECKF(same_event(&ev, &c->j[i].ev[at].ev), "node %s: event %d: queued kind %d term %llu, callback kind %d",
+               c->ids[i], at, ev.kind, (unsigned long long)ev.term, c->j[i].ev[at].ev.kind);
+        CHECK_EQ(ev.size, sizeof ev);
+        (*next)++;
+        ev.size = sizeof ev;
+    }
+    CHECK_EQ(rc, 0);
+}
+
+/* check_pairs: in a journal every LOST follows exactly one ACQUIRED of the
+ * same term with the same or a later deadline, terms never go down, and
+ * the last lease event is a LOST (call after close). */
+static void check_pairs(journal *j, const char *id) {
+    int holding = 0, ok = 1;
+    uint64_t term = 0, deadline = 0;
+    for (int i = 0; i < j->n; i++) {
+        graft_event *e = &j->ev[i].ev;
+        ok &= e->term >= term;
+        term = e->term;
+        if (e->kind == GRAFT_EVENT_LEASE_ACQUIRED) {
+            ok &= !holding;
+            holding = 1;
+            deadline = e->deadline_ns;
+        } else if (e->kind == GRAFT_EVENT_LEASE_LOST) {
+            ok &= holding && e->deadline_ns >= deadline;
+            holding = 0;
+        }
+    }
+    CHECKF(ok, "node %s: lease events do not pair in order", id);
+    CHECKF(!holding, "node %s: a lease without its loss", id);
+}
+
+/* ---- scenarios ------------------------------------------------------------ */
+
+static void events_misuse(void) {
+    graft_node *bogus = (graft_node *)(uintptr_t)0x7fff1234;
+    graft_node *bad[] = {NULL, bogus};
+    uint64_t term = 7, dl = 7;
+    graft_event ev = {.size = sizeof ev};
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(graft_node_wait_lease(bad[i], 0, &term, &dl), GRAFT_EINVAL);
+        CHECK_EQ(graft_node_wait_lease(bad[i], -1, &term, &dl), GRAFT_EINVAL); /* never blocks */
+        CHECK_EQ(graft_node_event_fd(bad[i]), GRAFT_EINVAL);
+        CHECK_EQ(graft_node_next_event(bad[i], &ev), GRAFT_EINVAL);
+    }
+    CHECK_EQ(graft_config_on_lease(NULL, on_lease, NULL), GRAFT_EINVAL);
+    graft_config *cfg = graft_config_new("x", "y", "127.0.0.1:0");
+    CHECK_EQ(graft_node_event_fd((graft_node *)cfg), GRAFT_EINVAL); /* a config is no node */
+    CHECK_EQ(graft_config_on_lease(cfg, on_lease, NULL), GRAFT_OK);
+    CHECK_EQ(graft_config_on_lease(cfg, NULL, NULL), GRAFT_OK); /* removes */
+    graft_config_free(cfg);
+    CHECK_EQ(graft_config_on_lease(cfg, on_lease, NULL), GRAFT_ECLOSED);
+
+    cluster c;
+    cluster_init(&c, 1, "evmisuse");
+    if (start(&c, 0) != GRAFT_OK)
+        return;
+    graft_node *n = c.nodes[0];
+    CHECK_EQ(graft_node_wait_lease(n, 0, NULL, &dl), GRAFT_EINVAL);
+    CHECK_EQ(graft_node_wait_lease(n, 0, &term, NULL), GRAFT_EINVAL);
+    CHECK_EQ(graft_node_wait_lease(n, -2, &term, &dl), GRAFT_EINVAL);
+    CHECK_EQ(graft_node_next_event(n, NULL), GRAFT_EINVAL);
+    graft_event small = {.size = 0};
+    CHECK_EQ(graft_node_next_event(n, &small), GRAFT_EINVAL);
+    small.size = offsetof(graft_event, leader) + GRAFT_ID_MAX - 1;
+    CHECK_EQ(graft_node_next_event(n, &small), GRAFT_EINVAL);
+    CHECK_EQ(graft_node_close(n), GRAFT_OK);
+    CHECK_EQ(graft_node_wait_lease(n, -1, &term, &dl), GRAFT_ECLOSED);
+    CHECK_EQ(graft_node_event_fd(n), GRAFT_ECLOSED);
+    CHECK_EQ(graft_node_next_event(n, &ev), GRAFT_ECLOSED);
+}
+
+static void single_node(void) {
+    cluster c;
+    cluster_init(&c, 1, "evsingle");
+    uint64_t t0 = now_ns();
+    if (start(&c, 0) != GRAFT_OK)
+        return;
+    graft_node *n = c.nodes[0];
+    int fd = graft_node_event_fd(n);
+    CHECK_EQ(graft_node_event_fd(n), fd); /* the same descriptor every time */
+    CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK);
+
+    uint64_t term = 0, dl = 0;
+    CHECK_EQ(graft_node_wait_lease(n, -1, &term, &dl), 1);
+    uint64_t woke = now_ns();
+    CHECK_EQ(term, graft_node_term(n));
+    CHECKF(dl > woke && dl <= woke + (uint64_t)EMIN * 1000000u, "deadline %llu, now %llu",
+           (unsigned long long)dl, (unsigned long long)woke);
+    CHECK_EQ(graft_node_wait_lease(n, 0, &term, &dl), 1); /* holds now: at once */
+    printf("     lease after %llu ms\n", (unsigned long long)(woke - t0) / 1000000u);
+
+    /* The callbacks: follower -> candidate -> leader, leader n1, acquired. */
+    journal *j = &c.j[0];
+    CHECK(WAIT_UNTIL(journal_find(j, 0, GRAFT_EVENT_LEASE_ACQUIRED) >= 0, DEADLINE_MS));
+    int acq = journal_find(j, 0, GRAFT_EVENT_LEASE_ACQUIRED);
+    int lead = journal_find(j, 0, GRAFT_EVENT_LEADER);
+    CHECK(lead >= 0 && lead < acq);
+    if (acq >= 0) {
+        CHECK_EQ(j->ev[acq].ev.term, term);
+        CHECK(j->ev[acq].ev.deadline_ns <= dl); /* a renewal may have moved it since */
+    }
+    /* The queue holds the same events, in order; readable until drained. */
+    CHECK(readable(fd));
+    int next = 0;
+    drain_matches(&c, 0, &next);
+    CHECK(next > acq); /* the queue was on before the lease */
+    CHECK(!readable(fd));
+    graft_event none = {.size = sizeof none, .kind = 99};
+    CHECK_EQ(graft_node_next_event(n, &none), 0);
+    CHECK_EQ(none.kind, 99); /* untouched */
+
+    /* A refused step-down (no peer) changes nothing and queues nothing. */
+    CHECK_EQ(graft_node_step_down(n), GRAFT_ENOPEER);
+    CHECK(!readable(fd));
+
+    CHECK_EQ(graft_node_close(n), GRAFT_OK);
+    /* close: the lease's loss, then the change to closed, last */
+    int lost = journal_find(j, acq, GRAFT_EVENT_LEASE_LOST);
+    CHECK(lost > acq);
+    CHECK_EQ(j->n, lost + 2);
+    CHECK(j->ev[j->n - 1].ev.kind == GRAFT_EVENT_STATE && j->ev[j->n - 1].ev.to == GRAFT_CLOSED);
+    check_pairs(j, "n1");
+    CHECK(fcntl(fd, F_GETFD) < 0 && errno == EBADF); /* the descriptor went with the node */
+}
+
+typedef struct {
+    graft_node *n;
+    int rc;
+    uint64_t back_ns;
+} waiter;
+
+static void *wait_forever(void *arg) {
+    waiter *w = arg;
+    uint64_t term = 1, dl = 1;
+    w->rc = graft_node_wait_lease(w->n, -1, &term, &dl);
+    w->back_ns = now_ns();
+    return NULL;
+}
+
+static void waiting(void) {
+    /* One node of three whose peers never run: it never holds a lease. */
+    cluster c;
+    cluster_init(&c, 3, "evwait");
+    if (start(&c, 0) != GRAFT_OK)
+        return;
+    graft_node *n = c.nodes[0];
+    uint64_t term = 1, dl = 1, t0 = now_ms();
+    CHECK_EQ(graft_node_wait_lease(n, 0, &term, &dl), 0);
+    CHECK(now_ms() - t0 < 100);
+    CHECK_EQ(term, 0);
+    CHECK_EQ(dl, 0);
+    t0 = now_ms();
+    CHECK_EQ(graft_node_wait_lease(n, 150, &term, &dl), 0);
+    uint64_t took = now_ms() - t0;
+    CHECKF(took >= 150 && took < 2000, "a 150 ms wait took %llu ms", (unsigned long long)took);
+
+    waiter w[2] = {{n, 1, 0}, {n, 1, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, wait_forever, &w[i]);
+    sleep_ms(50); /* let them block; if not yet, they find the node closed: same answer */
+    uint64_t closed_at = now_ns();
+    CHECK_EQ(graft_node_close(n), GRAFT_OK);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ(w[i].rc, GRAFT_ECLOSED);
+        CHECKF(w[i].back_ns - closed_at < 2000000000ull, "waiter back %llu ms after close",
+               (unsigned long long)(w[i].back_ns - closed_at) / 1000000u);
+    }
+}
+
+static int holder(cluster *c) {
+    for (int i = 0; i < c->n; i++) {
+        uint64_t t, d;
+        if (c->nodes[i] && graft_node_wait_lease(c->nodes[i], 0, &t, &d) == 1)
+            return i;
+    }
+    return -1;
+}
+
+static void three_nodes(void) {
+    cluster c;
+    cluster_init(&c, 3, "evthree");
+    for (int i = 0; i < 3; i++)
+        start(&c, i);
+    int next[3] = {0, 0, 0};
+    int l = -1;
+    CHECK(WAIT_UNTIL((l = holder(&c)) >= 0, DEADLINE_MS));
+    if (l < 0)
+        goto out;
+    /* A follower waits in vain while another node holds the lease. */
+    uint64_t term = 1, dl = 1;
+    CHECK_EQ(graft_node_wait_lease(c.nodes[(l + 1) % 3], 30, &term, &dl), 0);
+
+    /* Step-down: the loss comes before the change of state, in the
+     * callbacks and in the queue; the successor acquires a later term. */
+    CHECK(WAIT_UNTIL(journal_find(&c.j[l], 0, GRAFT_EVENT_LEASE_ACQUIRED) >= 0, DEADLINE_MS));
+    int from = journal_len(&c.j[l]);
+    CHECK_EQ(graft_node_step_down(c.nodes[l]), GRAFT_OK);
+    CHECK(WAIT_UNTIL(journal_find(&c.j[l], from, GRAFT_EVENT_STATE) >= 0, DEADLINE_MS));
+    int lost = journal_find(&c.j[l], from, GRAFT_EVENT_LEASE_LOST);
+    int st = journal_find(&c.j[l], from, GRAFT_EVENT_STATE);
+    CHECKF(lost >= 0 && lost < st, "lost at %d, state change at %d", lost, st);
+    if (st >= 0)
+        CHECK(c.j[l].ev[st].ev.from == GRAFT_LEADER && c.j[l].ev[st].ev.to == GRAFT_FOLLOWER);
+    uint64_t old_term = lost >= 0 ? c.j[l].ev[lost].ev.term : 0;
+    int l2 = -1;
+    CHECK(WAIT_UNTIL((l2 = holder(&c)) >= 0 && l2 != l, DEADLINE_MS));
+    if (l2 < 0)
+        goto out;
+    CHECK(WAIT_UNTIL(journal_find(&c.j[l2], 0, GRAFT_EVENT_LEASE_ACQUIRED) >= 0, DEADLINE_MS));
+    int acq = journal_find(&c.j[l2], 0, GRAFT_EVENT_LEASE_ACQUIRED);
+    CHECK(acq >= 0 && c.j[l2].ev[acq].ev.term > old_term);
+    for (int i = 0; i < 3; i++)
+        drain_matches(&c, i, &next[i]);
+
+    /* Cut the leader off (close its followers): the loss arrives at the
+     * deadline itself, not at the check-quorum step-down. */
+    from = journal_len(&c.j[l2]);
+    for (int i = 0; i < 3; i++)
+        if (i != l2) {
+            CHECK_EQ(graft_node_close(c.nodes[i]), GRAFT_OK);
+            c.nodes[i] = NULL;
+        }
+    CHECK(WAIT_UNTIL(journal_find(&c.j[l2], from, GRAFT_EVENT_LEASE_LOST) >= 0, DEADLINE_MS));
+    lost = journal_find(&c.j[l2], from, GRAFT_EVENT_LEASE_LOST);
+    if (lost >= 0) {
+        seen *s = &c.j[l2].ev[lost];
+        CHECK(s->at_ns >= s->ev.deadline_ns);
+        uint64_t late = s->at_ns - s->ev.deadline_ns;
+        CHECKF(late < 50000000ull, "the loss came %llu us after the deadline", (unsigned long long)late / 1000);
+        printf("     loss reported %llu us after the deadline\n", (unsigned long long)late / 1000);
+        /* before check-quorum's step-down, if that came at all by now */
+        st = journal_find(&c.j[l2], from, GRAFT_EVENT_STATE);
+        CHECK(st < 0 || st > lost);
+        uint64_t t, d;
+        CHECK_EQ(graft_node_lease(c.nodes[l2], &t, &d), 0);
+    }
+    /* The queue: the same events, the larger struct filled as far as the
+     * library knows it. */
+    struct {
+        graft_event ev;
+        uint64_t canary;
+    } big;
+    memset(&big, 0xCD, sizeof big);
+    big.ev.size = sizeof big;
+    CHECK_EQ(graft_node_next_event(c.nodes[l2], &big.ev), 1);
+    CHECK_EQ(big.ev.size, sizeof(graft_event));
+    CHECK(big.canary == 0xCDCDCDCDCDCDCDCDull);
+    CHECK(same_event(&big.ev, &c.j[l2].ev[next[l2]].ev));
+    next[l2]++;
+    drain_matches(&c, l2, &next[l2]);
+out:
+    for (int i = 0; i < 3; i++)
+        if (c.nodes[i])
+            CHECK_EQ(graft_node_close(c.nodes[i]), GRAFT_OK);
+    for (int i = 0; i < 3; i++)
+        check_pairs(&c.j[i], c.ids[i]);
+}
+
+static void fork_child(void) {
+    cluster c;
+    cluster_init(&c, 1, "evfork");
+    if (start(&c, 0) != GRAFT_OK)
+        return;
+    graft_config *cfg = graft_config_new("a", "b", "127.0.0.1:0");
+    pid_t pid = fork();
+    if (pid == 0) {
+        int bad = 0;
+        uint64_t t, d;
+        graft_event ev = {.size = sizeof ev};
+        bad += graft_node_wait_lease(c.nodes[0], -1, &t, &d) != GRAFT_EFORK;
+        bad += graft_node_event_fd(c.nodes[0]) != GRAFT_EFORK;
+        bad += graft_node_next_event(c.nodes[0], &ev) != GRAFT_EFORK;
+        bad += graft_config_on_lease(cfg, on_lease, NULL) != GRAFT_EFORK;
+        _exit(bad);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    uint64_t t, d;
+    CHECK_EQ(graft_node_wait_lease(c.nodes[0], DEADLINE_MS, &t, &d), 1); /* the parent runs on */
+    graft_config_free(cfg);
+    CHECK_EQ(graft_node_close(c.nodes[0]), GRAFT_OK);
+}
+
+/* ---- epoll_worker processes ---------------------------------------------- */
+
+/* lease_term: the term of the latest "LEASE ... held=1" line if no
+ * "held=0" line follows it, else 0. */
+static uint64_t lease_term(t_proc *p) {
+    const char *s = p->out, *last = NULL;
+    while ((s = strstr(s, "LEASE ")) != NULL)
+        last = s++;
+    if (!last || !strstr(last, " held=1 "))
+        return 0;
+    return strtoull(strstr(last, " term=") + 6, NULL, 10);
+}
+
+/* work_span: the first and last t of the WORK lines with token term. */
+static int work_span(t_proc *p, uint64_t term, uint64_t *first, uint64_t *last) {
+    char want[48];
+    snprintf(want, sizeof want, " token=%llu ", (unsigned long long)term);
+    int found = 0;
+    for (const char *s = p->out; (s = strstr(s, "WORK t=")) != NULL; s++) {
+        const char *eol = strchr(s, '\n');
+        const char *tok = strstr(s, want);
+        if (!eol || !tok || tok > eol)
+            continue;
+        uint64_t t = strtoull(s + 7, NULL, 10);
+        if (!found++)
+            *first = t;
+        *last = t;
+    }
+    return found;
+}
+
+static void epoll_workers(void) {
+    const char *worker = getenv("GRAFT_EPOLL_WORKER");
+    CHECK(worker != NULL); /* never skipped silently: make test-c sets it */
+    if (!worker)
+        return;
+    cluster c;
+    cluster_init(&c, 3, "evproc");
+    t_proc p[3];
+    for (int i = 0; i < 3; i++) {
+        char hb[16], emin[16], emax[16], peer[2][64];
+        snprintf(hb, sizeof hb, "%d", HB);
+        snprintf(emin, sizeof emin, "%d", EMIN);
+        snprintf(emax, sizeof emax, "%d", EMAX);
+        const char *argv[32] = {worker, "--id", c.ids[i], "--listen", c.addrs[i], "--state", c.state[i],
+                                "--certs", certs, "--cluster", "epoll", "--heartbeat-ms", hb,
+                                "--election-min-ms", emin, "--election-max-ms", emax};
+        int a = 17, k = 0;
+        for (int o = 0; o < 3; o++)
+            if (o != i) {
+                snprintf(peer[k], sizeof peer[k], "%s=%s", c.ids[o], c.addrs[o]);
+                argv[a++] = "--peer";
+                argv[a++] = peer[k++];
+            }
+        argv[a] = NULL;
+        p[i].fd = spawn_piped(argv, 0, &p[i].pid);
+        CHECK(p[i].fd >= 0);
+        p[i].len = 0;
+        p[i].out[0] = 0;
+    }
+#define HOLDER(skip) ({ int _w = -1; t_pump(p, 3); for (int _i = 0; _i < 3; _i++) \
+        if (_i != (skip) && lease_term(&p[_i]) && strstr(p[_i].out, "WORK ")) _w = _i; _w; })
+    int l = -1, l2 = -1;
+    uint64_t term1 = 0;
+    CHECK(WAIT_UNTIL((l = HOLDER(-1)) >= 0, DEADLINE_MS));
+    if (l >= 0) {
+        term1 = lease_term(&p[l]);
+        kill(p[l].pid, SIGSTOP); /* paused past its deadline */
+        CHECK(WAIT_UNTIL((l2 = HOLDER(l)) >= 0 && lease_term(&p[l2]) > term1, DEADLINE_MS));
+        size_t before = p[l].len;
+        kill(p[l].pid, SIGCONT);
+        CHECK(WAIT_UNTIL((t_pump(p, 3), lease_term(&p[l]) != term1), DEADLINE_MS));
+        /* after the resume: the loss first, no work of the old term */
+        const char *after = p[l].out + before;
+        const char *lost = strstr(after, " held=0 ");
+        char old_work[48];
+        snprintf(old_work, sizeof old_work, " token=%llu ", (unsigned long long)term1);
+        const char *work = strstr(after, old_work);
+        CHECKF(lost != NULL && (work == NULL || work > lost), "after SIGCONT: %s", after);
+        /* no two processes ever worked at overlapping times (one clock) */
+        uint64_t f1 = 0, e1 = 0, f2 = 0, e2 = 0;
+        if (l2 >= 0 && work_span(&p[l], term1, &f1, &e1) && work_span(&p[l2], lease_term(&p[l2]), &f2, &e2)) {
+            CHECKF(e1 < f2, "old leader worked until %llu ms, the new one from %llu ms",
+                   (unsigned long long)e1, (unsigned long long)f2);
+            printf("     %s paused at term %llu; %s worked from %llu ms after %s's last work\n", c.ids[l],
+                   (unsigned long long)term1, c.ids[l2], (unsigned long long)(f2 - e1), c.ids[l]);
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        kill(p[i].pid, SIGTERM);
+        int status = 0;
+        CHECK(waitpid(p[i].pid, &status, 0) == p[i].pid);
+        CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s exit status %d", c.ids[i], status);
+        t_pump(p, 3);
+        CHECKF(strstr(p[i].out, "EXIT ") && strstr(p[i].out, "close=0"), "%s: no clean EXIT line", c.ids[i]);
+        if (p[i].fd >= 0)
+            close(p[i].fd);
+        p[i].fd = -1;
+    }
+}
+
+int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    certs = make_tempdir("evcerts");
+    const char *ids[] = {"n1", "n2", "n3"};
+    if (graft_generate_certs(certs, ids, 3) != GRAFT_OK) {
+        fprintf(stderr, "cannot generate certificates\n");
+        return 2;
+    }
+    RUN(events_misuse, "NULL, made-up, config, closed, bad sizes and timeouts: right codes");
+    RUN(single_node, "wait_lease, callbacks and queue agree; fd readable exactly while queued");
+    RUN(waiting, "timeouts of 0 and 150 ms; close wakes every waiter with ECLOSED");
+    RUN(three_nodes, "step-down: loss before state change; cut off: loss at the deadline");
+    RUN(fork_child, "a forked child gets GRAFT_EFORK from the four functions");
+    RUN(epoll_workers, "3 epoll_worker processes, leader paused: loss first on resume, no overlap");
+    return t_summary("test_events");
+}
