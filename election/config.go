@@ -19,8 +19,9 @@ type Config struct {
 	// means a single-node cluster, which elects itself.
 	Peers []string
 	// StatePath is the file holding the persisted term and vote. It is
-	// created if missing; a corrupt file makes New fail. Required unless
-	// Storage is set.
+	// created if missing; a corrupt file, a folder that cannot be written
+	// or a file already held by another node makes New fail (see
+	// FileStorage.Open). Required unless Storage is set.
 	StatePath string
 	// Storage replaces the file store (tests, simulator). Optional.
 	Storage Storage

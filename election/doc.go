@@ -142,5 +142,10 @@
 // *StorageError naming it, never a silent reset (which could let the node
 // vote twice in a term). A failing save makes the node refuse the vote or
 // skip the campaign, report the error to OnError and count it in
-// Stats.StorageErrors; it never crashes.
+// Stats.StorageErrors; it never crashes. At start (FileStorage.Open) a
+// symlinked path is resolved once, so the real file is replaced and the
+// link stays; a folder that cannot be written is an error; and the file is
+// locked (flock on "<file>.lock") until Close or the process's death, so a
+// second node on the same file, which would overwrite the first one's term,
+// fails with a *StorageError naming the holder's pid.
 package election

@@ -30,9 +30,12 @@ type Storage interface {
 
 // FileStorage keeps the HardState in one small file, replaced atomically
 // (temporary file, fsync, rename, fsync of the directory) and guarded by a
-// CRC-32C checksum. The file stays when the node closes.
+// CRC-32C checksum. The file stays when the node closes. Open (storage_lock.go)
+// makes it the node's alone; Load and Save work without it too.
 type FileStorage struct {
-	path string
+	path string   // as given
+	real string   // the resolved file, set by Open
+	lock *os.File // the locked "<real>.lock" while open
 }
 
 // NewFileStorage returns a FileStorage for path; nothing is read or
@@ -87,15 +90,15 @@ func decodeHardState(b []byte) (HardState, error) {
 // Load reads the file. A missing file is a fresh node (zero state); an
 // empty, truncated or altered file is a *StorageError with Corrupt set.
 func (s *FileStorage) Load() (HardState, error) {
-	b, err := os.ReadFile(s.path)
+	b, err := os.ReadFile(s.file())
 	if errors.Is(err, fs.ErrNotExist) {
 		// A fresh node, but only if the file can be created later: a
 		// missing folder found now beats a failing save at the first vote.
-		if fi, derr := os.Stat(filepath.Dir(s.path)); derr != nil || !fi.IsDir() {
+		if fi, derr := os.Stat(filepath.Dir(s.file())); derr != nil || !fi.IsDir() {
 			if derr == nil {
 				derr = errors.New("not a directory")
 			}
-			return HardState{}, &StorageError{Path: s.path, Op: "load", Err: fmt.Errorf("folder %s: %w", filepath.Dir(s.path), derr)}
+			return HardState{}, &StorageError{Path: s.path, Op: "load", Err: fmt.Errorf("folder %s: %w", filepath.Dir(s.file()), derr)}
 		}
 		return HardState{}, nil
 	}
@@ -119,8 +122,9 @@ func (s *FileStorage) Save(hs HardState) error {
 }
 
 func (s *FileStorage) save(hs HardState) error {
-	dir := filepath.Dir(s.path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(s.path)+".tmp*")
+	file := s.file()
+	dir := filepath.Dir(file)
+	tmp, err := os.CreateTemp(dir, filepath.Base(file)+".tmp*")
 	if err != nil {
 		return err
 	}
@@ -136,7 +140,7 @@ func (s *FileStorage) save(hs HardState) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
+	if err := os.Rename(tmp.Name(), file); err != nil {
 		return err
 	}
 	d, err := os.Open(dir)

@@ -1,0 +1,177 @@
+package election
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// fileNode starts a single-node cluster (it elects itself) on the state
+// file path, with its own in-memory network.
+func fileNode(path string) (*Node, error) {
+	cfg := fastConfig("solo", nil)
+	cfg.Storage, cfg.StatePath = nil, path
+	return New(cfg, NewMemNetwork(1).Endpoint("solo"))
+}
+
+// Two nodes given one state file both started before, and overwrote each
+// other's term: a restart could then vote twice in a term (issue 19).
+func TestFileStorage_SecondNodeOnSameFileRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state")
+	a, err := fileNode(path)
+	require.NoError(t, err)
+	b, err := fileNode(path)
+	if err == nil {
+		b.Close()
+	}
+	var se *StorageError
+	require.ErrorAs(t, err, &se, "a second node on %s must be refused", path)
+	require.Contains(t, err.Error(), path)
+	require.Contains(t, err.Error(), "pid "+strconv.Itoa(os.Getpid()))
+	t.Logf("second node refused: %v", err)
+
+	require.NoError(t, a.Close())
+	b, err = fileNode(path)
+	require.NoError(t, err, "Close releases the lock")
+	require.NoError(t, b.Close())
+}
+
+// The lock belongs to the node that took it: a FileStorage opened by hand
+// on the same file is refused too, and Close releases it.
+func TestFileStorage_OpenLocksUntilClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state")
+	s1, s2 := NewFileStorage(path), NewFileStorage(path)
+	require.NoError(t, s1.Open())
+	err := s2.Open()
+	var se *StorageError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, "open", se.Op)
+	require.NoError(t, s1.Close())
+	require.NoError(t, s1.Close(), "Close is idempotent")
+	require.NoError(t, s2.Open())
+	require.NoError(t, s2.Save(HardState{Term: 3}))
+	hs, err := s2.Load()
+	require.NoError(t, err)
+	require.EqualValues(t, 3, hs.Term)
+	require.NoError(t, s2.Close())
+}
+
+// lockHolderEnv, set to a state path, turns the test binary into the
+// second process of TestFileStorage_SecondProcessRefused: it starts a node
+// on the path, prints "ready" and holds the node until its stdin closes.
+const lockHolderEnv = "GRAFT_TEST_LOCK_HOLDER"
+
+func holdLock(path string) {
+	n, err := fileNode(path)
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println("ready")
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+	n.Close()
+	os.Exit(0)
+}
+
+func TestFileStorage_SecondProcessRefused(t *testing.T) {
+	if path := os.Getenv(lockHolderEnv); path != "" {
+		holdLock(path)
+	}
+	path := filepath.Join(t.TempDir(), "state")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFileStorage_SecondProcessRefused$")
+	cmd.Env = append(os.Environ(), lockHolderEnv+"="+path)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", line)
+
+	_, err = fileNode(path)
+	var se *StorageError
+	require.ErrorAs(t, err, &se, "a node in another process holds %s", path)
+	require.Contains(t, err.Error(), path)
+	require.Contains(t, err.Error(), "pid "+strconv.Itoa(cmd.Process.Pid))
+	t.Logf("refused while process %d holds it: %v", cmd.Process.Pid, err)
+
+	// The lock goes with the process, even one killed without a close.
+	require.NoError(t, cmd.Process.Kill())
+	cmd.Wait()
+	n, err := fileNode(path)
+	require.NoError(t, err, "the dead holder's lock is gone")
+	require.NoError(t, n.Close())
+}
+
+// The rename that replaces the state file used to replace a symlink with
+// a regular file: the link's target kept the old state.
+func TestFileStorage_SymlinkTargetUpdated(t *testing.T) {
+	realDir, linkDir := t.TempDir(), t.TempDir()
+	target := filepath.Join(realDir, "state")
+	link := filepath.Join(linkDir, "state")
+	require.NoError(t, os.Symlink(target, link)) // dangling: a fresh node
+	n, err := fileNode(link)
+	require.NoError(t, err)
+	require.Eventually(t, n.IsLeader, 5*time.Second, time.Millisecond)
+	term := n.Term()
+	require.NoError(t, n.Close())
+
+	fi, err := os.Lstat(link)
+	require.NoError(t, err)
+	require.NotZero(t, fi.Mode()&os.ModeSymlink, "the link stays a link")
+	hs, err := NewFileStorage(target).Load()
+	require.NoError(t, err)
+	require.Equal(t, HardState{Term: term, VotedFor: "solo"}, hs, "the target holds the state")
+
+	// A restart through the link reads the target, and a relative link
+	// works as well.
+	rel := filepath.Join(realDir, "rel")
+	require.NoError(t, os.Symlink("state", rel))
+	n, err = fileNode(rel)
+	require.NoError(t, err)
+	require.Equal(t, term, n.Term())
+	require.NoError(t, n.Close())
+	entries, err := os.ReadDir(linkDir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "nothing is written beside the link")
+}
+
+// A node on a read-only folder used to start and stay a follower forever,
+// reporting only through OnError.
+func TestFileStorage_ReadOnlyFolderRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a read-only tmpfs")
+	}
+	dir := t.TempDir()
+	require.NoError(t, syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"))
+	t.Cleanup(func() { require.NoError(t, syscall.Unmount(dir, syscall.MNT_DETACH)) })
+	path := filepath.Join(dir, "state")
+	// An existing state file must stay readable; only writing fails.
+	require.NoError(t, NewFileStorage(path).Save(HardState{Term: 4, VotedFor: "solo"}))
+	require.NoError(t, syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""))
+
+	n, err := fileNode(path)
+	if err == nil {
+		n.Close()
+	}
+	var se *StorageError
+	require.ErrorAs(t, err, &se, "a read-only state folder must be refused at start")
+	require.Contains(t, err.Error(), "folder "+dir)
+	require.True(t, strings.Contains(err.Error(), "read-only"), "the cause is given: %v", err)
+	t.Logf("refused: %v", err)
+}
