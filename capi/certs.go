@@ -14,6 +14,13 @@ import (
 	"github.com/graftlib/graft/transport"
 )
 
+// maxCertID is the longest id graft_generate_certs takes: its key file
+// <id>-key.pem must fit the 255-byte file name limit (NAME_MAX) of Linux
+// filesystems. Ids of 248-253 characters are valid node ids, but used to
+// fail half-way with GRAFT_ESTORAGE; they are refused before any file is
+// written.
+const maxCertID = 255 - len("-key.pem")
+
 //export graft__go_generate_certs
 func graft__go_generate_certs(dir *C.char, ids **C.char, n C.size_t) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
@@ -28,7 +35,11 @@ func graft__go_generate_certs(dir *C.char, ids **C.char, n C.size_t) (rc C.int) 
 		if p == nil {
 			return C.int(codeInval)
 		}
-		list = append(list, C.GoString(p))
+		id := C.GoString(p)
+		if len(id) > maxCertID {
+			return C.int(codeInval)
+		}
+		list = append(list, id)
 	}
 	err := transport.GenerateCerts(C.GoString(dir), list)
 	var pathErr *fs.PathError

@@ -338,8 +338,14 @@ GRAFT_API graft_config *graft_config_new(const char *cluster, const char *node_i
 GRAFT_API int graft_config_add_peer(graft_config *c, const char *node_id, const char *addr);
 
 /** graft_config_set_state_path - the file that persists the term and vote.
- *  Required. Created if missing (its directory must exist); a corrupt file
- *  makes graft_node_new fail with GRAFT_ESTORAGE rather than reset it.
+ *  Required. Created if missing (its directory must exist and be writable:
+ *  graft_node_new writes, fsyncs and removes a probe file in it); a corrupt
+ *  file makes graft_node_new fail with GRAFT_ESTORAGE rather than reset it.
+ *  A symlink is followed once, at graft_node_new: the real file is replaced
+ *  and the link stays. The node holds an exclusive lock (flock) on
+ *  "<file>.lock" beside it from graft_node_new until graft_node_close (or
+ *  the process's death): a second node on the same file, in this process or
+ *  another, fails with GRAFT_ESTORAGE naming the file and the holder's pid.
  *  Returns 0; GRAFT_EINVAL (c or path NULL, not a config); GRAFT_ECLOSED;
  *  GRAFT_EFORK. Since 0.1. */
 GRAFT_API int graft_config_set_state_path(graft_config *c, const char *path);
@@ -469,7 +475,8 @@ GRAFT_API void graft_config_free(graft_config *c);
  *  Any thread, including a callback of another node.
  *  Returns 0; GRAFT_EINVAL (c or out NULL, c not a config, a bad id, peer,
  *  address or timing); GRAFT_ECLOSED (c freed); GRAFT_ESTORAGE (state file
- *  corrupt or unreadable); GRAFT_ETLS (certificate, key or CA missing or
+ *  corrupt or unreadable, its folder not writable, or the file in use by
+ *  another node); GRAFT_ETLS (certificate, key or CA missing or
  *  unsuitable); GRAFT_ENETWORK (listen address cannot be bound); GRAFT_EFORK;
  *  GRAFT_EINTERNAL. Since 0.1. */
 GRAFT_API int graft_node_new(const graft_config *c, graft_node **out, char *errbuf, size_t errlen);
@@ -626,9 +633,11 @@ GRAFT_API int graft_node_next_event(graft_node *n, graft_event *ev);
  *  files are replaced.
  *  For tests and demos; production certificates come from your own CA (any
  *  CA works: each node's certificate must name its id as a DNS SAN).
- *  node_ids is an array of n strings. Any thread.
+ *  node_ids is an array of n strings. Any thread. An id may have at most
+ *  247 characters here (not 253): <id>-key.pem must fit a 255-byte file
+ *  name; a longer id is refused before any file is written.
  *  Returns 0; GRAFT_EINVAL (dir or node_ids NULL, n 0, a NULL, bad or
- *  repeated id);
+ *  repeated id, an id longer than 247 characters);
  *  GRAFT_ESTORAGE (a file cannot be written); GRAFT_EFORK. Since 0.1. */
 GRAFT_API int graft_generate_certs(const char *dir, const char *const *node_ids, size_t n);
 

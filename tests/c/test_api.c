@@ -540,6 +540,101 @@ static void generate_certs(void) {
     CHECK_EQ(graft_generate_certs("/proc/graft-cannot-write", ids, 2), GRAFT_ESTORAGE);
 }
 
+/* ids up to 253 characters are valid, but <id>-key.pem must fit a file
+ * name (255 bytes): ids of 248-253 characters used to fail half-way with
+ * GRAFT_ESTORAGE; they are refused up front with GRAFT_EINVAL. */
+static void generate_certs_long_ids(void) {
+    const char *dir = make_tempdir("genlong");
+    char id[254];
+    memset(id, 'a', sizeof id - 1);
+    id[247] = 0; /* the longest id that fits */
+    const char *one[] = {id};
+    CHECK_EQ(graft_generate_certs(dir, one, 1), GRAFT_OK);
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s-key.pem", dir, id);
+    CHECKF(access(p, F_OK) == 0, "%s missing", p);
+    for (int len = 248; len <= 253; len++) {
+        memset(id, 'b', (size_t)len);
+        id[len] = 0;
+        const char *two[] = {"short", id};
+        int rc = graft_generate_certs(dir, two, 2);
+        CHECKF(rc == GRAFT_EINVAL, "id of %d characters: rc %d (%s), want GRAFT_EINVAL", len, rc, graft_strerror(rc));
+        snprintf(p, sizeof p, "%s/short.pem", dir);
+        CHECKF(access(p, F_OK) != 0, "id of %d characters: short.pem written before the refusal", len);
+    }
+}
+
+/* Two nodes on one state file overwrote each other's term, so a restart
+ * could vote twice in a term: the file is locked for the node's lifetime,
+ * against a node of this process and one of another, and the error names
+ * the file and the holder's pid. */
+static void state_file_has_one_owner(void) {
+    cluster c;
+    cluster_init(&c, 2, "owner");
+    if (start_node(&c, 0) != GRAFT_OK)
+        return;
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %d", (int)getpid());
+
+    /* another cluster's node in this process, given the same file */
+    graft_config *cfg = graft_config_new("other", "n2", c.addrs[1]);
+    graft_config_set_state_path(cfg, c.state[0]);
+    set_tls(cfg, certs, "n2");
+    graft_node *n = (graft_node *)1;
+    char err[512] = "";
+    int rc = graft_node_new(cfg, &n, err, sizeof err);
+    CHECKF(rc == GRAFT_ESTORAGE, "same state file: rc %d (%s), errbuf: %s", rc, graft_strerror(rc), err);
+    CHECK(n == NULL);
+    CHECK_CONTAINS(err, c.state[0]);
+    CHECK_CONTAINS(err, pid);
+    printf("     in this process: %s\n", err);
+    if (rc == GRAFT_OK)
+        graft_node_close(n);
+    graft_config_free(cfg);
+
+    /* a second process (leader_worker) on the same file */
+    const char *worker = getenv("GRAFT_WORKER");
+    CHECK(worker != NULL); /* make test-c sets it */
+    if (worker) {
+        int p[2];
+        CHECK(pipe(p) == 0);
+        const char *argv[] = {worker, "--id", "n2", "--listen", c.addrs[1], "--state", c.state[0],
+                              "--certs", certs, "--cluster", "other", NULL};
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+        posix_spawn_file_actions_addclose(&fa, p[0]);
+        pid_t child;
+        CHECK(posix_spawn(&child, worker, &fa, NULL, (char *const *)argv, environ) == 0);
+        posix_spawn_file_actions_destroy(&fa);
+        close(p[1]);
+        /* A worker that started would run until killed: give it the deadline. */
+        int status = 0;
+        CHECK(WAIT_UNTIL(waitpid(child, &status, WNOHANG) == child, DEADLINE_MS));
+        if (kill(child, SIGKILL) == 0)
+            waitpid(child, &status, 0);
+        char out[1024] = "";
+        ssize_t got = read(p[0], out, sizeof out - 1);
+        out[got > 0 ? got : 0] = 0;
+        close(p[0]);
+        CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 1, "second process status %d", status);
+        CHECK_CONTAINS(out, c.state[0]);
+        CHECK_CONTAINS(out, pid);
+        printf("     another process: %s", out);
+    }
+
+    /* the lock goes with close */
+    CHECK_EQ(graft_node_close(c.nodes[0]), GRAFT_OK);
+    cfg = graft_config_new("other", "n2", c.addrs[1]);
+    graft_config_set_state_path(cfg, c.state[0]);
+    set_tls(cfg, certs, "n2");
+    rc = graft_node_new(cfg, &n, err, sizeof err);
+    CHECKF(rc == GRAFT_OK, "after close: rc %d, errbuf: %s", rc, err);
+    if (rc == GRAFT_OK)
+        CHECK_EQ(graft_node_close(n), GRAFT_OK);
+    graft_config_free(cfg);
+}
+
 static void single_node(void) {
     cluster c;
     cluster_init(&c, 1, "single");
@@ -859,6 +954,8 @@ int main(void) {
     RUN(node_misuse, "NULL, made-up, closed nodes: no crash, right codes");
     RUN(bad_configs, "bad ids, peers, timeouts, addresses, certificates, state file");
     RUN(generate_certs, "graft_generate_certs writes the files, refuses bad input");
+    RUN(generate_certs_long_ids, "ids of 248-253 characters: GRAFT_EINVAL before any file is written");
+    RUN(state_file_has_one_owner, "a second node on a state file (this process, another) is GRAFT_ESTORAGE");
     RUN(single_node, "elects itself; lease, leader, stats; nothing after close");
     RUN(close_from_callback, "graft_node_close from its own callback is GRAFT_EBUSY");
     RUN(three_nodes, "3 nodes over QUIC: one leader, hooks, handover, callback order");
