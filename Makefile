@@ -50,6 +50,7 @@ deps-rust:
 .PHONY: test-go
 test-go: check-go ## Go tests (election, transport, the fault checker) with -race, and go vet
 	$(GO) vet ./...
+	$(GO) vet -tags grafttest ./capi/
 	$(GO) test -race -count=1 -timeout 600s ./election/... ./transport/... ./tests/faults/checker/...
 
 .PHONY: test
