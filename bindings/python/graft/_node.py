@@ -14,9 +14,18 @@ for the GIL while the main thread runs Python code is late by milliseconds.
 Every exception a callback raises (any ``BaseException``, ``SystemExit``
 included) is caught and reported through :mod:`logging` (logger ``"graft"``)
 with its traceback: it never reaches the library, never stops the node, and
-never ends the process. The ctypes callback objects are kept on the node and
-released only after :meth:`Node.close` has returned (after which the library
-promises no call), so the library can never call freed memory.
+never ends the process. The ctypes callback objects are kept by the module
+from before ``graft_node_new`` runs until :meth:`Node.close` has returned
+(after which the library promises no call), so the library can never call
+freed memory, not even for a node whose construction was interrupted.
+
+Ctrl-C
+------
+A KeyboardInterrupt can arrive at any instant, also while ``Node()`` runs. The
+library writes the new handle straight into an object the module already holds,
+so a node is owned from the instant it exists: whatever is raised afterwards,
+the half-built node is closed when it is collected (or at exit), never left
+running with nobody holding its port and state file.
 
 fork()
 ------
@@ -75,16 +84,58 @@ def _graft_log_level(level: Optional[int], on_log: object) -> int:
     return sum(1 for pl in _LOG_LEVELS[1:] if level >= pl)
 _WAIT_SLICE = 0.05  # seconds: how long wait_for_leader blocks at a time
 _ERRBUF = 1024
+# graft_generate_certs writes <id>-key.pem, which must fit a 255-byte name.
+_CERT_ID_MAX = 247
 
-# Nodes still open, closed at interpreter exit (before Python tears down
-# what a late callback would need), so that a leader hands over cleanly.
-_live: "weakref.WeakSet[Node]" = weakref.WeakSet()
+
+class _Owner:
+    """One node's C handle and the ctypes callbacks the library may call
+    while it lives.
+
+    ``graft_node_new`` writes the handle into ``box``, which this owner
+    holds, and the owner is in ``_open`` before the call: so no exception,
+    KeyboardInterrupt included, raised at any point after the call can leave
+    a node that nobody holds, and the callbacks stay referenced until
+    ``graft_node_close`` has returned, even when the :class:`Node` itself is
+    collected half-built. The owner holds no reference to the Node (the
+    callbacks hold a weak one), so an unreferenced Node is still collected.
+    """
+
+    __slots__ = ("box", "callbacks")
+
+    def __init__(self, callbacks: Tuple[Any, ...]) -> None:
+        self.box = _lib.node_p()  # NULL until graft_node_new succeeds
+        self.callbacks = callbacks
+
+    @property
+    def handle(self) -> Optional[int]:
+        return self.box.value
+
+    def close(self) -> int:
+        """graft_node_close, once it returns 0 or ECLOSED (a concurrent close
+        won, and returns only once the node stopped too) the handle and the
+        callbacks are let go. Returns the library's code (0 if not open)."""
+        h = self.box.value
+        rc = lib.graft_node_close(h) if h is not None else 0
+        if rc in (0, ErrorCode.ECLOSED):
+            self.box.value = None
+            self.callbacks = ()  # the library calls none of them any more
+            _open.discard(self)
+        return rc
+
+
+# Every node that may exist, with its callbacks: closed at interpreter exit
+# (before Python tears down what a late callback would need), so that a
+# leader hands over cleanly and no half-built node outlives the program.
+_open: "set[_Owner]" = set()
 
 
 def _close_all_at_exit() -> None:
-    for node in list(_live):
+    if os.getpid() != _lib.load_pid:
+        return  # a fork child: the library cannot run here
+    for owner in list(_open):
         try:
-            node.close()
+            owner.close()
         except Exception:  # noqa: BLE001 - exit must go on
             pass
 
@@ -142,8 +193,12 @@ class Node:
         listen: the UDP ``"host:port"`` to listen on.
         peers: every other member, ``{node_id: "host:port"}`` (static).
         state_path: the file persisting the term and vote (required; created
-            if missing, its folder must exist; a corrupt file is a
-            :class:`StorageError`, never a silent reset).
+            if missing, its folder must exist and be writable; a corrupt file
+            is a :class:`StorageError`, never a silent reset). A symlink is
+            followed once, at start. The node locks the file (``<file>.lock``
+            beside it) until it is closed or the process ends: a second node
+            on the same file, here or in another process, gets a
+            :class:`StorageError` naming the holder's pid.
         tls: ``(cert, key, ca)`` PEM files for mutual TLS (required);
             :func:`generate_certs` and :func:`tls_files` make them for tests.
         heartbeat: seconds between a leader's heartbeats (default 0.05).
@@ -171,7 +226,8 @@ class Node:
 
     Raises:
         ConfigError: a bad argument (also a ValueError), naming the field.
-        StorageError: the state file is corrupt or unreadable.
+        StorageError: the state file is corrupt or unreadable, its folder
+            cannot be written, or another node holds it.
         TLSError: a certificate, key or CA file is missing or unsuitable.
         NetworkError: the listen address cannot be bound.
         ForkError: called in a fork() child of a process that loaded graft.
@@ -196,8 +252,7 @@ class Node:
         log_level: Optional[int] = None,
     ) -> None:
         # Set first: __del__ and close() must work on a half-made node.
-        self._handle: Optional[int] = None
-        self._callbacks: Tuple[Any, ...] = ()
+        self._owner: Optional[_Owner] = None
         self._pid = os.getpid()
         self._id = node_id if isinstance(node_id, str) else repr(node_id)
         self._cond = threading.Condition()
@@ -257,17 +312,19 @@ class Node:
             check(lib.graft_config_on_error(cfg, error_fn, None))
             check(lib.graft_config_on_log(cfg, log_fn, None))
             check(lib.graft_config_set_log_level(cfg, _graft_log_level(log_level, on_log)))
-            # Referenced before the node starts: the library may call them
-            # from the moment graft_node_new begins.
-            self._callbacks = callbacks
-            out = _lib.node_p()
+            # Owned before the node starts: the library may call the
+            # callbacks from the moment graft_node_new begins, and writes the
+            # handle into the owner's box (see _Owner).
+            owner = _Owner(callbacks)
+            self._owner = owner
+            _open.add(owner)
             errbuf = ctypes.create_string_buffer(_ERRBUF)
-            rc = lib.graft_node_new(cfg, ctypes.byref(out), errbuf, _ERRBUF)
+            rc = lib.graft_node_new(cfg, ctypes.byref(owner.box), errbuf, _ERRBUF)
+            if rc != 0:
+                _open.discard(owner)
             check(rc, _lib.decode(errbuf.value))
-            self._handle = out.value
         finally:
             lib.graft_config_free(cfg)
-        _live.add(self)
 
     # ----------------------------------------------------------------- callbacks
 
@@ -336,6 +393,12 @@ class Node:
             self._on_leader_change(leader, term)
 
     # ------------------------------------------------------------------- helpers
+
+    @property
+    def _handle(self) -> Optional[int]:
+        """The C handle; None before it exists and once closed."""
+        owner = getattr(self, "_owner", None)
+        return None if owner is None else owner.handle
 
     def _live_handle(self) -> int:
         """The C handle, after the fork and closed checks."""
@@ -501,17 +564,13 @@ class Node:
         """
         if os.getpid() != self._pid:
             raise_fork()
-        h = self._handle
-        if h is None:
+        owner = self._owner
+        if owner is None or owner.handle is None:
             return
-        rc = lib.graft_node_close(h)
+        rc = owner.close()
         # ECLOSED: a concurrent close won; it returns only once stopped too.
         if rc != ErrorCode.ECLOSED:
             check(rc)
-        self._handle = None
-        # The library calls no callback of this node any more.
-        self._callbacks = ()
-        _live.discard(self)
         self._notify()
 
     def __enter__(self) -> "Node":
@@ -524,16 +583,14 @@ class Node:
         # A last resort: close() or a with-block is the way. Never in a fork
         # child (the library cannot run there), never during interpreter
         # shutdown (the exit hook closed every node before).
-        h = getattr(self, "_handle", None)
-        if h is None or getattr(self, "_pid", None) != os.getpid() or sys.is_finalizing():
+        # Also the way a node whose construction was interrupted is closed.
+        owner = getattr(self, "_owner", None)
+        if owner is None or getattr(self, "_pid", None) != os.getpid() or sys.is_finalizing():
             return
-        rc = lib.graft_node_close(h)
-        if rc == ErrorCode.EBUSY:
+        if owner.close() == ErrorCode.EBUSY:
             # Collected inside one of its own callbacks: close it from a
-            # thread of ours, keeping the trampolines alive until then.
-            callbacks = self._callbacks
-            threading.Thread(target=lambda: (lib.graft_node_close(h), callbacks),
-                             name="graft-close", daemon=True).start()
+            # thread of ours (_open keeps the trampolines alive until then).
+            threading.Thread(target=owner.close, name="graft-close", daemon=True).start()
 
     def __repr__(self) -> str:
         try:
@@ -550,8 +607,11 @@ def generate_certs(directory: PathLike, ids: Iterable[str]) -> None:
     folder is reused. For tests and demos; production certificates come from
     your own CA (each node's certificate names its id as a DNS SAN).
 
+    Node ids may have up to 253 characters, but here at most 247: the file
+    name ``<id>-key.pem`` must fit the 255-byte limit.
+
     Raises:
-        ConfigError: no ids, or a bad or repeated id.
+        ConfigError: no ids, or a bad, repeated or too long id.
         StorageError: a file cannot be written.
     """
     if isinstance(ids, (str, bytes)):
@@ -559,6 +619,10 @@ def generate_certs(directory: PathLike, ids: Iterable[str]) -> None:
     if os.getpid() != _lib.load_pid:
         raise_fork()
     raw = [_lib.encode(i, "node id") for i in ids]
+    for r in raw:
+        if len(r) > _CERT_ID_MAX:
+            raise ConfigError(ErrorCode.EINVAL, f"graft: node id of {len(r)} characters: generate_certs takes ids of "
+                              f"at most {_CERT_ID_MAX} (the file {r[:20].decode(errors='replace')}...-key.pem must fit 255 bytes)")
     arr = (ctypes.c_char_p * max(len(raw), 1))(*raw)
     check(lib.graft_generate_certs(_lib.encode(directory, "directory"), arr, len(raw)))
 
