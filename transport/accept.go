@@ -34,6 +34,7 @@ const (
 type attempt struct {
 	remote   string
 	start    time.Time // first packet
+	slot     *slot     // its place among the handshakes in progress (admit.go)
 	accepted atomic.Bool
 	knocker  atomic.Bool // it presented the verified certificate of a peer that may knock (conn.go)
 }
@@ -41,12 +42,20 @@ type attempt struct {
 type attemptKey struct{}
 
 // connContext is quic.Transport.ConnContext: it runs for every inbound
-// connection attempt and counts it as a failed handshake if its context
-// ends before acceptLoop took the connection.
+// connection attempt that quic-go is about to create state for, refuses
+// it if its source has too many handshakes in progress (admit.go), and
+// counts it as a failed handshake if its context ends before acceptLoop
+// took the connection.
 func (q *QUIC) connContext(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
-	a := &attempt{remote: info.RemoteAddr.String(), start: time.Now()}
+	sl, err := q.adm.admit(info.RemoteAddr)
+	if err != nil {
+		q.drop(ReasonHandshakeFailed, "", info.RemoteAddr.String(), err)
+		return ctx, err
+	}
+	a := &attempt{remote: info.RemoteAddr.String(), start: time.Now(), slot: sl}
 	ctx = context.WithValue(ctx, attemptKey{}, a)
 	context.AfterFunc(ctx, func() {
+		a.slot.release()
 		if a.accepted.Load() || q.ctx.Err() != nil {
 			return
 		}
@@ -120,6 +129,7 @@ func (q *QUIC) acceptLoop() {
 		began := time.Now()
 		if a, ok := c.Context().Value(attemptKey{}).(*attempt); ok {
 			a.accepted.Store(true)
+			a.slot.release()
 			began = a.start
 		}
 		remote := c.RemoteAddr().String()
@@ -269,16 +279,26 @@ type dropRecorder struct{ q *QUIC }
 
 var _ qlogwriter.Recorder = dropRecorder{}
 
+// droppedByQUIC holds the error of each counted trigger, made once: under
+// a flood there is one event per packet.
+var droppedByQUIC = func() map[qlog.PacketDropReason]error {
+	m := map[qlog.PacketDropReason]error{}
+	for _, t := range []qlog.PacketDropReason{qlog.PacketDropHeaderParseError, qlog.PacketDropUnexpectedPacket,
+		qlog.PacketDropUnexpectedVersion, qlog.PacketDropUnsupportedVersion, qlog.PacketDropUnknownConnectionID,
+		qlog.PacketDropDOSPrevention} {
+		m[t] = fmt.Errorf("packet dropped by QUIC: %s", t)
+	}
+	return m
+}()
+
 // RecordEvent counts a PacketDropped event of a relevant trigger.
 func (r dropRecorder) RecordEvent(ev qlogwriter.Event) {
 	pd, ok := ev.(qlog.PacketDropped)
 	if !ok {
 		return
 	}
-	switch pd.Trigger {
-	case qlog.PacketDropHeaderParseError, qlog.PacketDropUnexpectedPacket, qlog.PacketDropUnexpectedVersion,
-		qlog.PacketDropUnsupportedVersion, qlog.PacketDropUnknownConnectionID, qlog.PacketDropDOSPrevention:
-		r.q.drop(ReasonInvalidPacket, "", "", fmt.Errorf("packet dropped by QUIC: %s", pd.Trigger))
+	if err, ok := droppedByQUIC[pd.Trigger]; ok {
+		r.q.drop(ReasonInvalidPacket, "", "", err)
 	}
 }
 

@@ -23,11 +23,15 @@ import (
 // its stdout parsed line by line.
 
 // buildTestnode builds internal/testnode into a temporary directory.
-func buildTestnode(tb testing.TB) string {
+func buildTestnode(tb testing.TB) string { return buildProgram(tb, "testnode") }
+
+// buildProgram builds the command internal/<name> into a temporary
+// directory and returns its path.
+func buildProgram(tb testing.TB, name string) string {
 	tb.Helper()
-	bin := filepath.Join(tb.TempDir(), "testnode")
-	out, err := exec.Command("go", "build", "-o", bin, "./internal/testnode").CombinedOutput()
-	require.NoError(tb, err, "go build ./internal/testnode:\n%s", out)
+	bin := filepath.Join(tb.TempDir(), name)
+	out, err := exec.Command("go", "build", "-o", bin, "./internal/"+name).CombinedOutput()
+	require.NoError(tb, err, "go build ./internal/%s:\n%s", name, out)
 	return bin
 }
 

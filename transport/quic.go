@@ -6,8 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -101,6 +103,7 @@ type QUIC struct {
 	log   *logger
 
 	peerAt map[string]string // a peer's configured UDP address -> its id (subject)
+	adm    *admission        // handshakes in progress by source (admit.go)
 
 	ctx    context.Context // cancelled by Close after the flush
 	cancel context.CancelFunc
@@ -187,11 +190,13 @@ func New(cfg Config) (*QUIC, error) {
 		InitialConnectionReceiveWindow: uint64(16 * cfg.MaxMessageSize),
 		MaxConnectionReceiveWindow:     uint64(32 * cfg.MaxMessageSize),
 	}
+	q.adm = newAdmission(slices.Collect(maps.Values(peerAddrs)))
 	q.tr = &quic.Transport{
-		Conn:              udp,
-		StatelessResetKey: key,
-		ConnContext:       q.connContext,
-		Tracer:            dropRecorder{q},
+		Conn:                udp,
+		StatelessResetKey:   key,
+		ConnContext:         q.connContext,
+		VerifySourceAddress: q.adm.mustValidate,
+		Tracer:              dropRecorder{q},
 	}
 	q.ln, err = q.tr.Listen(q.serverTLS(), q.qconf)
 	if err != nil {

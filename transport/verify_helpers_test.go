@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graftlib/graft/transport/internal/junkchain"
 	"github.com/stretchr/testify/require"
 )
 
@@ -53,41 +54,13 @@ func (ca testCA) issue(tb testing.TB, id string, ku x509.KeyUsage, eku ...x509.E
 
 // junkChain returns a certificate for id followed by n self-made CA
 // certificates (keys on curve) that copy the cluster CA's subject and key
-// id, the first of which signed the node certificate: crypto/tls would try
-// every one of them as a parent of every other (issue 18: P-521, the
-// slowest to verify; tests use P-256, the fastest to make under -race).
+// id (junkchain.Make; issue 18 used P-521, the slowest to verify; tests use
+// P-256, the fastest to make under -race).
 func (ca testCA) junkChain(tb testing.TB, id string, n int, curve elliptic.Curve) tls.Certificate {
 	tb.Helper()
-	var chain [][]byte
-	var signer *ecdsa.PrivateKey
-	var signerCert *x509.Certificate
-	for i := range n {
-		key, err := ecdsa.GenerateKey(curve, rand.Reader)
-		require.NoError(tb, err)
-		tmpl := template(ca.cert.Subject)
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage = x509.KeyUsageCertSign
-		tmpl.SubjectKeyId = ca.cert.SubjectKeyId
-		tmpl.AuthorityKeyId = ca.cert.SubjectKeyId
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		require.NoError(tb, err)
-		chain = append(chain, der)
-		if i == 0 {
-			signer = key
-			signerCert, err = x509.ParseCertificate(der)
-			require.NoError(tb, err)
-		}
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := junkchain.Make(ca.cert, id, n, curve)
 	require.NoError(tb, err)
-	tmpl := template(pkix.Name{CommonName: id})
-	tmpl.DNSNames = []string{id}
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}
-	tmpl.AuthorityKeyId = ca.cert.SubjectKeyId
-	leaf, err := x509.CreateCertificate(rand.Reader, tmpl, signerCert, &key.PublicKey, signer)
-	require.NoError(tb, err)
-	return tls.Certificate{Certificate: append([][]byte{leaf}, chain...), PrivateKey: key}
+	return c
 }
 
 // tlsHandshake runs one TLS handshake between server and client over a

@@ -5,6 +5,7 @@
 //	READY  ms=<t> id=<id> addr=<udp addr>
 //	EVENT  ms=<t> id=<id> state=<state> term=<n> leader=<id or -> lead=<0|1>
 //	STATS  ms=<t> id=<id> cpu_us=<n> bytes_sent=<n> bytes_recv=<n> msgs_sent=<n> msgs_recv=<n> dropped=<n>
+//	       handshake_failed=<n> rss_kb=<n> goroutines=<n> hb_n=<n> hb_p50_us=<n> hb_p99_us=<n> hb_max_us=<n>
 //	ERROR  ms=<t> id=<id> msg=<quoted>
 //	CLOSED ms=<t> id=<id> term=<n>
 //
@@ -12,7 +13,9 @@
 // one host). An EVENT line is printed whenever the state, term, leader or
 // IsLeader changes; IsLeader is polled every -poll (0: only in bursts
 // after a state or leader change, so that an idle node is not woken up).
-// SIGUSR1 prints a STATS line (cpu_us: user+system CPU of the process);
+// SIGUSR1 prints a STATS line (cpu_us: user+system CPU of the process;
+// hb_*: how late heartbeats and their answers came since the previous
+// STATS line, see watched);
 // SIGTERM or SIGINT closes the node (a leader hands over) and exits 0.
 //
 // Run:
@@ -27,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -88,7 +92,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	tr, err := transport.New(transport.Config{
+	q, err := transport.New(transport.Config{
 		Cluster:  *cluster,
 		ID:       *id,
 		Listen:   *listen,
@@ -101,6 +105,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "testnode:", err)
 		os.Exit(1)
 	}
+	tr := watch(q, *hb)
 	wake := make(chan struct{}, 1)
 	poke := func() {
 		select {
@@ -160,8 +165,11 @@ func main() {
 				syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 				cpu := int64(ru.Utime.Sec)*1e6 + int64(ru.Utime.Usec) + int64(ru.Stime.Sec)*1e6 + int64(ru.Stime.Usec)
 				st := tr.Stats()
-				say("STATS", *id, "cpu_us=%d bytes_sent=%d bytes_recv=%d msgs_sent=%d msgs_recv=%d dropped=%d",
-					cpu, st.BytesSent, st.BytesReceived, st.MessagesSent, st.MessagesReceived, st.Dropped.Total())
+				n, p50, p99, worst := tr.take()
+				say("STATS", *id, "cpu_us=%d bytes_sent=%d bytes_recv=%d msgs_sent=%d msgs_recv=%d dropped=%d "+
+					"handshake_failed=%d rss_kb=%d goroutines=%d hb_n=%d hb_p50_us=%d hb_p99_us=%d hb_max_us=%d",
+					cpu, st.BytesSent, st.BytesReceived, st.MessagesSent, st.MessagesReceived, st.Dropped.Total(),
+					st.Dropped.HandshakeFailed, rssKB(), runtime.NumGoroutine(), n, p50, p99, worst)
 				continue
 			}
 			if err := node.Close(); err != nil {
