@@ -6,10 +6,12 @@
 //! after that). Every trampoline runs the closure inside `catch_unwind`: a
 //! panic never unwinds into Go (it would abort the process); it is printed
 //! to stderr, counted ([`Node::callback_panics`](crate::Node::callback_panics)),
-//! and reported to the `on_error` closure if there is one.
+//! and reported to the `on_error` closure if there is one. Nothing on that
+//! reporting path may panic itself: it would be outside `catch_unwind`.
 
 use std::any::Any;
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -48,7 +50,9 @@ impl Callbacks {
                     self.node_id,
                     panic_message(&payload)
                 );
-                eprintln!("{msg}");
+                // Not eprintln!: it panics when the write fails (stderr a
+                // closed pipe), and that panic would abort the process.
+                let _ = writeln!(io::stderr(), "{msg}");
                 if what != "error" {
                     if let Some(cb) = &self.error {
                         let err = Error::new(ffi::GRAFT_EINTERNAL, msg);
