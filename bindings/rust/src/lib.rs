@@ -50,7 +50,12 @@
 //! The library contains the Go runtime, which starts when the program
 //! starts. It installs handlers for SIGSEGV, SIGBUS, SIGFPE, SIGPIPE (and
 //! SIGURG, SIGPROF) with `SA_ONSTACK`, and never touches SIGINT, SIGTERM,
-//! SIGHUP, SIGQUIT, SIGUSR1 or SIGUSR2: those stay with the program. A
+//! SIGHUP, SIGQUIT, SIGUSR1 or SIGUSR2: those stay with the program.
+//! A program (or a crate it uses: a sampling profiler, a crash reporter)
+//! that replaces the handler of SIGSEGV, SIGBUS, SIGFPE, SIGPIPE, SIGURG or
+//! SIGPROF must use `SA_ONSTACK` (and should chain to the previous
+//! handler): otherwise such a signal arriving on a library thread crashes
+//! the process (a profiler's SIGPROF timer does so within seconds). A
 //! process holds one Go runtime: do not also load another Go-built library.
 //! A child made by `fork()` cannot use the library (every call fails with
 //! [`ErrorKind::Fork`]); `std::process::Command` (fork + exec) is fine.

@@ -1,6 +1,7 @@
 //! [`Node`] and its [`Builder`].
 
 use std::ffi::{c_char, c_void, CString};
+use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::ptr;
@@ -54,8 +55,12 @@ impl Builder {
     }
 
     /// The file that persists the term and vote. Required. Created if
-    /// missing (its folder must exist); a corrupt file makes `start` fail
-    /// with [`ErrorKind::Storage`](crate::ErrorKind::Storage), never a reset.
+    /// missing (its folder must exist and be writable); a corrupt file makes
+    /// `start` fail with [`ErrorKind::Storage`](crate::ErrorKind::Storage),
+    /// never a reset. A symlink is followed once, at start. The node locks
+    /// the file (`<file>.lock` beside it) until it is closed or the process
+    /// ends: a second node on the same file, in this process or another,
+    /// fails with `ErrorKind::Storage` naming the holder's pid.
     pub fn state_path(mut self, path: impl AsRef<Path>) -> Self {
         self.state_path = Some(path.as_ref().to_path_buf());
         self
@@ -212,11 +217,18 @@ impl Builder {
 
         let mut cbs = Box::new(self.callbacks);
         cbs.node_id = self.node_id.clone();
-        let ctx = &*cbs as *const Callbacks as *mut c_void;
+        // From here on the box is only a raw pointer, never moved nor
+        // borrowed mutably: the library's threads read it through ctx.
+        let owned = OwnedCallbacks(Box::into_raw(cbs));
+        let ctx = owned.0 as *mut c_void;
+        // SAFETY: owned.0 came from Box::into_raw just above; only shared
+        // references are made from it.
+        let cbs: &Callbacks = unsafe { &*owned.0 };
         // SAFETY (all five): config is live; ctx points to the Callbacks box,
         // which the Node owns and frees only after graft_node_close returned
-        // (or right here, if graft_node_new fails: then no callback ever
-        // runs). The trampolines match the C callback types.
+        // (or `owned` frees it on an early return, before any node exists:
+        // then no callback ever runs). The trampolines match the C callback
+        // types.
         unsafe {
             if cbs.state.is_some() {
                 check(ffi::graft_config_on_state_change(config.0, Some(callbacks::on_state), ctx))?;
@@ -256,7 +268,27 @@ impl Builder {
             let msg = if msg.is_empty() { crate::error::strerror(rc) } else { msg };
             return Err(Error::new(rc, msg));
         }
-        Ok(Node { raw, callbacks: Some(cbs), id: self.node_id })
+        Ok(Node { raw, callbacks: owned.into_node(), id: self.node_id })
+    }
+}
+
+/// The Callbacks box of a node being started: freed if `start` returns
+/// early (no node exists then, so no callback can run), handed to the Node
+/// otherwise.
+struct OwnedCallbacks(*mut Callbacks);
+
+impl OwnedCallbacks {
+    fn into_node(self) -> *mut Callbacks {
+        let p = self.0;
+        std::mem::forget(self);
+        p
+    }
+}
+
+impl Drop for OwnedCallbacks {
+    fn drop(&mut self) {
+        // SAFETY: from Box::into_raw in start, freed once; no node exists.
+        drop(unsafe { Box::from_raw(self.0) });
     }
 }
 
@@ -331,16 +363,20 @@ fn millis(d: Duration, what: &str) -> Result<u32> {
 pub struct Node {
     /// The library's handle; never NULL while the Node exists.
     raw: *mut ffi::graft_node,
-    /// The closures behind every ctx pointer; `None` once freed.
-    callbacks: Option<Box<Callbacks>>,
+    /// The closures behind every ctx pointer, from `Box::into_raw`: the
+    /// library's threads read them through that pointer until
+    /// graft_node_close has returned, so they are never moved nor freed
+    /// before (see close_inner). Null once freed.
+    callbacks: *mut Callbacks,
     id: String,
 }
 
 // SAFETY: the graft_node handle is an opaque number the library looks up in
 // a mutex-guarded table; graft.h allows every function on it from any
 // thread, concurrently. The Callbacks box is only read (&) by the library's
-// threads, its closures are Send + Sync, and its counter is atomic. The
-// handle is closed exactly once (close takes self, Drop runs once).
+// threads and by callback_panics, its closures are Send + Sync, and its
+// counter is atomic. The handle is closed exactly once (close takes self,
+// Drop runs once).
 unsafe impl Send for Node {}
 // SAFETY: see Send: every &self method is a thread-safe C query.
 unsafe impl Sync for Node {}
@@ -459,7 +495,9 @@ impl Node {
 
     /// How many panics were caught in this node's callbacks.
     pub fn callback_panics(&self) -> u64 {
-        self.callbacks.as_ref().map_or(0, |c| c.panics.load(Ordering::Relaxed))
+        // SAFETY: non-null, the pointer is the live Callbacks box (freed
+        // only by close_inner, which nulls it first); only & is made.
+        unsafe { self.callbacks.as_ref() }.map_or(0, |c| c.panics.load(Ordering::Relaxed))
     }
 
     /// Stop the node: a leader first hands over to a reachable peer (waiting
@@ -480,7 +518,7 @@ impl Node {
 
     fn close_inner(&mut self) -> Result<()> {
         let raw = std::mem::replace(&mut self.raw, ptr::null_mut());
-        let cbs = self.callbacks.take();
+        let cbs = std::mem::replace(&mut self.callbacks, ptr::null_mut());
         if raw.is_null() {
             return Ok(());
         }
@@ -488,29 +526,63 @@ impl Node {
         // taken out of self).
         let rc = unsafe { ffi::graft_node_close(raw) };
         if rc == ffi::GRAFT_EBUSY {
-            // Called from a callback of this node: close from elsewhere once
-            // it returned, then free the closures.
-            let raw = SendHandle(raw);
-            std::thread::spawn(move || {
-                let raw = raw;
-                // SAFETY: the handle is still live (the EBUSY close did
-                // nothing) and nobody else holds it any more.
-                unsafe { ffi::graft_node_close(raw.0) };
-                drop(cbs);
-            });
+            // Called from a callback of this node, which reads cbs right
+            // now: close from another thread once it returned, then free.
+            let job = DeferredClose { raw, cbs };
+            if let Err(e) = spawn_closer(move || job.finish()) {
+                // The job was dropped without running: it frees nothing, so
+                // the running callback keeps its closures. Nobody can close
+                // the node later either: it runs on, and its box is leaked.
+                let _ = writeln!(
+                    io::stderr(),
+                    "graft: node {}: no thread for the close asked from its own callback ({e}); the node keeps running",
+                    self.id
+                );
+            }
             return Err(Error::from_code(rc));
         }
         // graft_node_close returned: no callback runs again (graft.h), so
         // the closures can go. (In a forked child no library thread exists.)
-        drop(cbs);
+        // SAFETY: cbs came from Box::into_raw in start and is freed once
+        // (self.callbacks was nulled above).
+        drop(unsafe { Box::from_raw(cbs) });
         check(rc).map(drop)
     }
 }
 
-/// A node handle moved to the thread that finishes a deferred close.
-struct SendHandle(*mut ffi::graft_node);
-// SAFETY: handles may be used from any thread (graft.h, THREADS).
-unsafe impl Send for SendHandle {}
+/// A close asked from the node's own callback, finished on another thread.
+/// It has no Drop: dropped without running (no thread could start), it
+/// frees nothing, so the callback that asked keeps its closures.
+struct DeferredClose {
+    raw: *mut ffi::graft_node,
+    cbs: *mut Callbacks,
+}
+
+// SAFETY: handles may be used from any thread (graft.h, THREADS), and the
+// Callbacks box is Send + Sync; the job is its only owner once moved.
+unsafe impl Send for DeferredClose {}
+
+impl DeferredClose {
+    fn finish(self) {
+        // SAFETY: the handle is still live (the EBUSY close did nothing)
+        // and nobody else holds it; this close waits for the callback that
+        // asked for it.
+        unsafe { ffi::graft_node_close(self.raw) };
+        // SAFETY: graft_node_close returned, so no callback runs again; cbs
+        // came from Box::into_raw and this is its only free.
+        drop(unsafe { Box::from_raw(self.cbs) });
+    }
+}
+
+/// Start the thread of a deferred close. An error (no thread could start)
+/// drops `f` unrun, as `thread::Builder::spawn` does.
+fn spawn_closer(f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    #[cfg(test)]
+    if crate::tests::FAIL_SPAWN.with(|fail| fail.get()) {
+        return Err(io::Error::other("thread creation failed (injected by a test)"));
+    }
+    std::thread::Builder::new().name("graft-close".into()).spawn(f).map(drop)
+}
 
 impl Drop for Node {
     fn drop(&mut self) {

@@ -224,3 +224,99 @@ fn millis_rounds_up_and_rejects_huge() {
     let e = node::millis_for_tests(Duration::from_secs(u64::MAX / 2)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
 }
+
+thread_local! {
+    /// Set by a test on a callback thread: the deferred close started there
+    /// finds no thread (node.rs, spawn_closer).
+    pub(crate) static FAIL_SPAWN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Sets its flag when dropped: shows when a Callbacks box is freed.
+struct DropFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A close from the node's own callback finishes on a new thread. If none
+/// can start, the callbacks were freed while that very callback ran
+/// (`thread::spawn` panicked and dropped the closure owning the box). Now
+/// the box is a raw pointer that only a completed close frees: without a
+/// thread the node runs on and the box is leaked, never freed under a
+/// running callback.
+#[test]
+fn close_from_callback_without_a_thread_keeps_the_callbacks() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::{mpsc, Arc, Mutex};
+
+    let dir = temp_dir("nothread");
+    generate_certs(&dir, &["solo"]).unwrap();
+    let freed = Arc::new(AtomicBool::new(false));
+    let flag = DropFlag(freed.clone());
+    let slot: Arc<Mutex<Option<Node>>> = Arc::new(Mutex::new(None));
+    let (tx, rx) = mpsc::channel();
+    let (s2, f2, tx) = (slot.clone(), freed.clone(), Mutex::new(tx));
+    let node = Node::builder("unit", "solo", format!("127.0.0.1:{}", free_port()))
+        .state_path(dir.join("solo.graft"))
+        .tls(dir.join("solo.pem"), dir.join("solo-key.pem"), dir.join("ca.pem"))
+        .timeouts(Duration::from_millis(20), Duration::from_millis(120), Duration::from_millis(180))
+        .on_state_change(move |_, to, _| {
+            let _owned_by_the_box = &flag;
+            if to != State::Leader {
+                return;
+            }
+            let node = loop {
+                if let Some(n) = s2.lock().unwrap().take() {
+                    break n;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            };
+            FAIL_SPAWN.with(|f| f.set(true));
+            let busy = matches!(node.close(), Err(e) if e.kind() == ErrorKind::Busy);
+            FAIL_SPAWN.with(|f| f.set(false));
+            tx.lock().unwrap().send((busy, f2.load(SeqCst))).unwrap();
+        })
+        .start()
+        .unwrap();
+    let raw = node.raw_for_tests() as usize;
+    *slot.lock().unwrap() = Some(node);
+    let (busy, freed_in_callback) = rx.recv_timeout(Duration::from_secs(10)).expect("the callback returned");
+    assert!(busy, "close from the callback is Busy");
+    assert!(!freed_in_callback, "the callbacks were freed under the running callback");
+    // Nobody could finish the close: stop the node here (the box stays leaked).
+    // SAFETY: the handle is live: the Busy close did nothing, and no thread ran the deferred one.
+    assert_eq!(unsafe { ffi::graft_node_close(raw as *mut ffi::graft_node) }, ffi::GRAFT_OK);
+    assert!(!freed.load(SeqCst), "a box nobody could free is leaked, not freed");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The signals of graft.h's SIGNALS rule whose handlers a host may replace
+/// only with `SA_ONSTACK`, read from the sentence naming them.
+fn onstack_signals(text: &str, start: &str) -> Vec<String> {
+    // One line of prose: without comment markers and line breaks.
+    let lines = text.lines().map(|l| l.trim().trim_start_matches("//!").trim_start_matches('*').trim());
+    let text = lines.collect::<Vec<_>>().join(" ");
+    let from = text.find(start).unwrap_or_else(|| panic!("no {start:?}"));
+    let sentence = &text[from..from + text[from..].find("SA_ONSTACK").expect("SA_ONSTACK named")];
+    let words = sentence.split(|c: char| !c.is_ascii_alphanumeric());
+    words.filter(|w| w.starts_with("SIG") && w.len() > 3).map(str::to_owned).collect()
+}
+
+/// The crate docs carry graft.h's SIGNALS rule: a handler replaced without
+/// SA_ONSTACK crashes the process (a 10 s ITIMER_PROF profiler did).
+#[test]
+fn crate_docs_carry_the_signals_rule() {
+    let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../include/graft.h"));
+    let Ok(header) = header else {
+        eprintln!("skipped: include/graft.h is not beside the crate");
+        return;
+    };
+    let docs = include_str!("lib.rs");
+    let want = onstack_signals(&header, "If the host replaces a handler for");
+    assert!(want.len() >= 6, "graft.h's rule names {want:?}");
+    let got = onstack_signals(docs, "that replaces the handler of");
+    assert_eq!(got, want, "lib.rs must name the signals of graft.h's SA_ONSTACK rule");
+    assert!(docs.contains("must use `SA_ONSTACK`"));
+}
