@@ -10,10 +10,14 @@ callback and by query, whether it leads::
                     peers={"n2": "127.0.0.1:7002", "n3": "127.0.0.1:7003"},
                     state_path="n1.graft", tls=graft.tls_files("certs", "n1"),
                     on_state_change=lambda old, new, term: print(old, "->", new, term)) as node:
-        node.wait_for_leader(timeout=5)
-        lease = node.lease()           # Lease(term, deadline) while this node leads
-        if lease is not None and lease.valid():
+        lease = node.wait_lease()      # Lease(term, deadline) once this node leads
+        while lease is not None and lease.valid():
             ...                        # leader-only work; lease.term is the fencing token
+            lease = node.lease()       # renewed by heartbeats: the newest deadline
+
+Leadership as an event: ``on_lease=fn(held, lease)``, :meth:`Node.wait_lease`,
+and for event loops :meth:`Node.fileno` with :meth:`Node.next_event`;
+:mod:`graft.aio` builds ``wait_lease``, ``events`` and ``leading`` on them.
 
 Host rules (see the module docs of :mod:`graft._node`):
 
@@ -22,12 +26,18 @@ Host rules (see the module docs of :mod:`graft._node`):
 * the library does not survive ``fork()``: a node used in a forked child
   raises :class:`ForkError`; use ``multiprocessing.get_context("spawn")``;
 * Ctrl-C works: the library leaves SIGINT/SIGTERM to Python, and
-  :meth:`Node.wait_for_leader` waits in short slices;
+  :meth:`Node.wait_for_leader` and :meth:`Node.wait_lease` wait in short slices;
 * one Go runtime per process: do not load another Go-built shared library.
 
 The shared library is found through ``GRAFT_LIBRARY``, the copy shipped in the
 package, or the ``build/`` folder of a graft checkout (see :mod:`graft._lib`).
+``import graft`` does not load it: the first node, :func:`generate_certs`,
+``library_path`` or ``__version__`` does, so a process may import graft, fork,
+and start a node in the child.
 """
+
+from typing import Any
+
 
 from ._errors import (
     BusyError,
@@ -37,30 +47,48 @@ from ._errors import (
     ForkError,
     GraftError,
     InternalError,
+    LeaseLost,
     NetworkError,
     NoPeerError,
     NotLeaderError,
     StorageError,
     TLSError,
 )
+from ._events import Event, EventKind
 from ._lib import LibraryNotFoundError
-from ._lib import path as library_path
-from ._lib import version as _version
 from ._node import Node, generate_certs, tls_files
 from ._types import Lease, MsgKind, State, Stats
 
-#: The version of the loaded libgraft (graft_version()).
-__version__: str = _version()
+
+def __getattr__(name: str) -> Any:
+    """``__version__`` (the loaded libgraft's graft_version()) and
+    ``library_path`` (the file it was loaded from) load the library on first
+    use; ``aio`` imports :mod:`graft.aio`."""
+    from . import _lib
+
+    if name == "__version__":
+        return _lib.version()
+    if name == "library_path":
+        return _lib.path()
+    if name == "aio":
+        import importlib
+
+        return importlib.import_module(".aio", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BusyError",
     "ClosedError",
     "ConfigError",
     "ErrorCode",
+    "Event",
+    "EventKind",
     "ForkError",
     "GraftError",
     "InternalError",
     "Lease",
+    "LeaseLost",
     "LibraryNotFoundError",
     "MsgKind",
     "NetworkError",

@@ -97,6 +97,23 @@ class NoPeerError(GraftError):
     """GRAFT_ENOPEER: step_down() found no peer able to take over; still leading."""
 
 
+class LeaseLost(NotLeaderError):
+    """The lease ended while the body of ``async with graft.aio.leading(node)``
+    ran (the deadline passed without renewal, a step-down, a higher term, the
+    node closed): the body was cancelled, then this was raised. ``term`` is
+    the lost lease's term."""
+
+    term: int
+
+    def __init__(self, code: int = ErrorCode.ENOTLEADER, message: str = "graft: the lease was lost",
+                 term: int = 0) -> None:
+        super().__init__(code, message)
+        self.term = term
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (int(self.code), self.message, self.term))
+
+
 class ForkError(GraftError, RuntimeError):
     """GRAFT_EFORK: the node (or the library) is used in a fork() child.
 

@@ -14,12 +14,21 @@ The library is loaded with :class:`ctypes.CDLL`, which releases the GIL during
 each call (``PyDLL`` would deadlock with the library's callback threads). Every
 function of graft.h has its ``argtypes`` and ``restype`` declared here; nothing
 else in the package touches ctypes prototypes.
+
+Loading is lazy: ``import graft`` does not load the library (nor start the Go
+runtime inside it); the first use does (the first :class:`graft.Node`,
+:func:`graft.generate_certs`, ``graft.library_path`` or ``graft.__version__``).
+So a program that imports graft and then forks (gunicorn ``--preload``, Celery
+prefork, ``multiprocessing`` with fork) can start a node in the child. A
+process that loaded the library cannot use it after fork(): its children get
+:class:`graft.ForkError`.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import threading
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -92,6 +101,20 @@ class graft_stats(Structure):
     ]
 
 
+class graft_event(Structure):
+    """struct graft_event: set ``size`` before graft_node_next_event fills it."""
+
+    _fields_ = [
+        ("size", c_uint32),
+        ("kind", c_int),
+        ("from_", c_int),
+        ("to", c_int),
+        ("term", c_uint64),
+        ("deadline_ns", c_uint64),
+        ("leader", c_char * ID_MAX),
+    ]
+
+
 # Opaque handles: plain pointers, never dereferenced on either side.
 config_p = c_void_p
 node_p = c_void_p
@@ -104,6 +127,7 @@ ERROR_FN = CFUNCTYPE(None, c_void_p, c_int, c_char_p)
 LOG_FN = CFUNCTYPE(None, c_void_p, c_int, c_char_p)
 POSITION_FN = CFUNCTYPE(c_size_t, c_void_p, POINTER(c_uint8), c_size_t)
 GRANT_FN = CFUNCTYPE(c_int, c_void_p, POINTER(c_uint8), c_size_t)
+LEASE_FN = CFUNCTYPE(None, c_void_p, c_int, c_uint64, c_uint64)
 
 # name: (restype, argtypes) for every function of graft.h.
 _PROTOTYPES = {
@@ -119,6 +143,7 @@ _PROTOTYPES = {
     "graft_config_on_log": (c_int, [config_p, LOG_FN, c_void_p]),
     "graft_config_set_log_level": (c_int, [config_p, c_int]),
     "graft_config_set_vote_hooks": (c_int, [config_p, POSITION_FN, GRANT_FN, c_void_p]),
+    "graft_config_on_lease": (c_int, [config_p, LEASE_FN, c_void_p]),
     "graft_config_free": (None, [config_p]),
     "graft_node_new": (c_int, [config_p, POINTER(node_p), c_char_p, c_size_t]),
     "graft_node_close": (c_int, [node_p]),
@@ -128,6 +153,9 @@ _PROTOTYPES = {
     "graft_node_is_leader": (c_int, [node_p]),
     "graft_node_lease": (c_int, [node_p, POINTER(c_uint64), POINTER(c_uint64)]),
     "graft_node_step_down": (c_int, [node_p]),
+    "graft_node_wait_lease": (c_int, [node_p, c_int, POINTER(c_uint64), POINTER(c_uint64)]),
+    "graft_node_event_fd": (c_int, [node_p]),
+    "graft_node_next_event": (c_int, [node_p, POINTER(graft_event)]),
     "graft_node_stats": (c_int, [node_p, POINTER(graft_stats)]),
     "graft_generate_certs": (c_int, [c_char_p, POINTER(c_char_p), c_size_t]),
     "graft_strerror": (c_char_p, [c_int]),
@@ -177,11 +205,53 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn.argtypes = argtypes
 
 
-lib, path = _load()
-_declare(lib)
-#: The process that loaded the library: in any other (a fork() child) the
-#: library cannot run, and the binding raises ForkError.
-load_pid = os.getpid()
+class _Library:
+    """Stands for the loaded libgraft: the first access to a function loads
+    the library, and each function found is kept as a plain attribute, so
+    later calls cost what a call through the CDLL costs."""
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        fn = getattr(_loaded()[0], name)
+        setattr(self, name, fn)
+        return fn
+
+
+lib = _Library()
+_cdll: Optional[Tuple[ctypes.CDLL, Path]] = None
+_load_lock = threading.Lock()
+#: The process that loaded the library (None: not loaded yet). In any other
+#: (a fork() child of it) the library cannot run, and the binding raises
+#: ForkError.
+load_pid: Optional[int] = None
+
+
+def _loaded() -> Tuple[ctypes.CDLL, Path]:
+    global _cdll, load_pid
+    if _cdll is None:
+        with _load_lock:
+            if _cdll is None:
+                cdll, where = _load()
+                _declare(cdll)
+                load_pid = os.getpid()
+                _cdll = (cdll, where)
+    return _cdll
+
+
+def ensure() -> None:
+    """Load the library unless it is loaded; raise ForkError in a fork()
+    child of the process that loaded it."""
+    if load_pid is not None and load_pid != os.getpid():
+        from ._errors import raise_fork
+
+        raise_fork()
+    _loaded()
+
+
+def path() -> Path:
+    """The file the library was loaded from (loading it if needed)."""
+    return _loaded()[1]
 
 
 def strerror(code: int) -> str:

@@ -3,7 +3,7 @@
 Callback protocol
 -----------------
 The callbacks given to :class:`Node` (``on_state_change``, ``on_leader_change``,
-``on_error``, ``on_log``) are plain callables. The library calls them on a
+``on_lease``, ``on_error``, ``on_log``) are plain callables. The library calls them on a
 thread of its own, one at a time per node and in the order the events happened,
 with the GIL taken (ctypes does that). They may call the node's queries and
 :meth:`Node.step_down`, but :meth:`Node.close` of their own node raises
@@ -54,6 +54,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple, 
 
 from . import _lib
 from ._errors import ClosedError, ConfigError, ErrorCode, GraftError, check, error_for, raise_fork
+from ._events import Event, event_from
 from ._lib import lib
 from ._types import Lease, MsgKind, State, Stats
 
@@ -66,6 +67,9 @@ StateCallback = Callable[[State, State, int], Any]
 LeaderCallback = Callable[[Optional[str], int], Any]
 ErrorCallback = Callable[[GraftError], Any]
 LogCallback = Callable[[int, str], Any]
+LeaseCallback = Callable[[bool, Lease], Any]
+PositionHook = Callable[[], bytes]
+GrantHook = Callable[[bytes], bool]
 
 _STATES = tuple(State)  # index by the C value: cheaper than State(value)
 _LOG_LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
@@ -223,6 +227,24 @@ class Node:
             up; lines below it are never formatted nor cross into Python.
             None: ``logging.INFO`` with ``on_log``, otherwise the effective
             level of the ``"graft"`` logger when the node starts.
+        on_lease: ``fn(held: bool, lease: Lease)`` when this node starts to
+            hold the lease (``held`` True) and when it stops (False: the
+            deadline passed without renewal, step-down, a higher term,
+            close), with the lease gained or lost. Every loss follows
+            exactly one gain of the same term; the loss is due at the
+            deadline itself. This, not the change to ``State.LEADER``, is
+            the signal to start and stop leader work; the callback may run
+            a little after the deadline (waiting for the GIL), so check
+            ``lease.valid()`` before acting.
+        current_position: ``fn() -> bytes``, this node's position in the
+            application's data (a log index, say), sent with every vote
+            request; at most 1024 bytes (longer, or an exception, abandons
+            the campaign). Runs on a library thread and must return within
+            the heartbeat interval (a late answer abandons the campaign).
+        grant_vote: ``fn(position: bytes) -> bool``, whether a candidate at
+            ``position`` may get this node's vote (refuse candidates that are
+            behind). Same thread and time bound; late, an exception or a
+            false value refuse the vote.
 
     Raises:
         ConfigError: a bad argument (also a ValueError), naming the field.
@@ -250,6 +272,9 @@ class Node:
         on_error: Optional[ErrorCallback] = None,
         on_log: Optional[LogCallback] = None,
         log_level: Optional[int] = None,
+        on_lease: Optional[LeaseCallback] = None,
+        current_position: Optional[PositionHook] = None,
+        grant_vote: Optional[GrantHook] = None,
     ) -> None:
         # Set first: __del__ and close() must work on a half-made node.
         self._owner: Optional[_Owner] = None
@@ -257,8 +282,9 @@ class Node:
         self._id = node_id if isinstance(node_id, str) else repr(node_id)
         self._cond = threading.Condition()
         self._events = 0  # counts state and leader events, under _cond
-        if self._pid != _lib.load_pid:
-            raise_fork()  # before anything that could call the library
+        self._event_fd: Optional[int] = None
+        self._close_listeners: "list[Callable[[], Any]]" = []
+        _lib.ensure()  # ForkError before anything else calls the library
 
         raw_cluster = _lib.encode(cluster, "cluster")
         raw_id = _lib.encode(node_id, "node_id")
@@ -285,12 +311,14 @@ class Node:
                                             or not isinstance(max_clock_drift, (int, float))):
             raise ConfigError(ErrorCode.EINVAL, f"graft: max_clock_drift must be a number, not {max_clock_drift!r}")
         for fn, what in ((on_state_change, "on_state_change"), (on_leader_change, "on_leader_change"),
-                         (on_error, "on_error"), (on_log, "on_log")):
+                         (on_error, "on_error"), (on_log, "on_log"), (on_lease, "on_lease"),
+                         (current_position, "current_position"), (grant_vote, "grant_vote")):
             _callable(fn, what)
         self._on_state_change = on_state_change
         self._on_leader_change = on_leader_change
         self._on_error = on_error
         self._on_log = on_log
+        self._on_lease = on_lease
 
         cfg = lib.graft_config_new(raw_cluster, raw_id, raw_listen)
         if not cfg:  # only in a forked child, which the line above catches
@@ -307,10 +335,14 @@ class Node:
                 check(lib.graft_config_set_max_clock_drift(cfg, float(max_clock_drift)))
             callbacks = self._make_callbacks()
             state_fn, leader_fn, error_fn, log_fn = callbacks
+            lease_fn, position_fn, grant_fn = hooks = self._make_hooks(on_lease, current_position, grant_vote)
+            callbacks += hooks
             check(lib.graft_config_on_state_change(cfg, state_fn, None))
             check(lib.graft_config_on_leader_change(cfg, leader_fn, None))
             check(lib.graft_config_on_error(cfg, error_fn, None))
             check(lib.graft_config_on_log(cfg, log_fn, None))
+            check(lib.graft_config_on_lease(cfg, lease_fn, None))
+            check(lib.graft_config_set_vote_hooks(cfg, position_fn, grant_fn, None))
             check(lib.graft_config_set_log_level(cfg, _graft_log_level(log_level, on_log)))
             # Owned before the node starts: the library may call the
             # callbacks from the moment graft_node_new begins, and writes the
@@ -391,6 +423,49 @@ class Node:
         self._notify()
         if self._on_leader_change is not None:
             self._on_leader_change(leader, term)
+
+    def _make_hooks(self, on_lease: Optional[LeaseCallback], position: Optional[PositionHook],
+                    grant: Optional[GrantHook]) -> Tuple[Any, Any, Any]:
+        """The lease trampoline and the vote hooks; NULL function pointers
+        for those not given (no callback crosses into Python for nothing)."""
+        ref = weakref.ref(self)
+        node_id = self._id
+        lease_fn = position_fn = grant_fn = None
+
+        if on_lease is not None:
+            def lease_fn(_ctx: Any, held: int, term: int, deadline_ns: int) -> None:
+                try:
+                    node = ref()
+                    if node is not None and node._on_lease is not None:
+                        node._on_lease(bool(held), Lease(term, deadline_ns / 1e9))
+                except BaseException:  # noqa: BLE001 - never let it reach C
+                    _report("on_lease", node_id)
+
+        if position is not None:
+            def position_fn(_ctx: Any, buf: Any, cap: int) -> int:
+                try:
+                    data = bytes(position())
+                    if len(data) > cap:
+                        _log.error("graft: current_position of node %s returned %d bytes, more than %d: "
+                                   "campaign abandoned", node_id, len(data), cap)
+                        return cap + 1  # refused by the library
+                    ctypes.memmove(buf, data, len(data))
+                    return len(data)
+                except BaseException:  # noqa: BLE001
+                    _report("current_position", node_id)
+                    return cap + 1  # abandon the campaign, as a late hook does
+
+        if grant is not None:
+            def grant_fn(_ctx: Any, pos: Any, n: int) -> int:
+                try:
+                    return 1 if grant(ctypes.string_at(pos, n) if n else b"") else 0
+                except BaseException:  # noqa: BLE001
+                    _report("grant_vote", node_id)
+                    return 0
+
+        return (_lib.LEASE_FN(lease_fn) if lease_fn else _lib.LEASE_FN(),
+                _lib.POSITION_FN(position_fn) if position_fn else _lib.POSITION_FN(),
+                _lib.GRANT_FN(grant_fn) if grant_fn else _lib.GRANT_FN())
 
     # ------------------------------------------------------------------- helpers
 
@@ -540,6 +615,76 @@ class Node:
                 if self._events == seen:
                     self._cond.wait(wait)
 
+    def wait_lease(self, timeout: Optional[float] = None) -> Optional[Lease]:
+        """Wait until this node holds the lease and return it (at once if it
+        holds it now); None when ``timeout`` seconds passed first (None:
+        no limit).
+
+        Waits in slices of at most 50 ms, so Ctrl-C raises KeyboardInterrupt
+        at once. The lease may end right after the return: check
+        ``lease.valid()`` (or :meth:`lease`) before each piece of work.
+
+        Raises:
+            ClosedError: the node is (or gets) closed, also from another thread.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        term = ctypes.c_uint64()
+        until = ctypes.c_uint64()
+        while True:
+            slice_s = _WAIT_SLICE
+            if deadline is not None:
+                slice_s = min(slice_s, max(deadline - time.monotonic(), 0.0))
+            rc = check(lib.graft_node_wait_lease(self._live_handle(), int(slice_s * 1000),
+                                                 ctypes.byref(term), ctypes.byref(until)))
+            if rc == 1:
+                return Lease(term.value, until.value / 1e9)
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+
+    # --------------------------------------------------------------- event loops
+
+    def fileno(self) -> int:
+        """A descriptor that is readable while events of this node are
+        queued (for :mod:`selectors`, ``loop.add_reader``, ``select``); read
+        them with :meth:`next_event`. Events are queued from the first call
+        on: read the state with the queries after it. The node owns the
+        descriptor: never read or close it, and unregister it before
+        :meth:`close`, which closes it. :mod:`graft.aio` does all this.
+
+        Raises:
+            ClosedError: the node is closed.
+        """
+        h = self._live_handle()
+        fd = self._event_fd
+        if fd is None:
+            fd = self._event_fd = check(lib.graft_node_event_fd(h))
+        return fd
+
+    def next_event(self) -> Optional[Event]:
+        """The oldest queued event (see :meth:`fileno`), or None when none is
+        queued. Never blocks. The events are those of the callbacks, in the
+        same order: state and leader changes, lease acquired and lost, and
+        ``EventKind.OVERFLOW`` when the bounded queue dropped older events
+        (then read the state with the queries).
+
+        Raises:
+            ClosedError: the node is closed.
+        """
+        ev = _lib.graft_event()
+        ev.size = ctypes.sizeof(ev)
+        if check(lib.graft_node_next_event(self._live_handle(), ctypes.byref(ev))) != 1:
+            return None
+        return event_from(ev)
+
+    def _after_close(self, fn: Callable[[], Any]) -> None:
+        """Call fn (from the closing thread) once the node is closed; at
+        once if it is. graft.aio uses it to wake its readers."""
+        with self._cond:
+            if self._handle is not None:
+                self._close_listeners.append(fn)
+                return
+        fn()
+
     def step_down(self) -> None:
         """Hand the leadership over to the most recently heard peer, which
         campaigns at once (a new leader in about one round trip). The lease
@@ -572,6 +717,10 @@ class Node:
         if rc != ErrorCode.ECLOSED:
             check(rc)
         self._notify()
+        with self._cond:
+            listeners, self._close_listeners = self._close_listeners, []
+        for fn in listeners:
+            fn()
 
     def __enter__(self) -> "Node":
         return self
@@ -616,8 +765,7 @@ def generate_certs(directory: PathLike, ids: Iterable[str]) -> None:
     """
     if isinstance(ids, (str, bytes)):
         raise ConfigError(ErrorCode.EINVAL, f"graft: ids must be a list of node ids, not {ids!r}")
-    if os.getpid() != _lib.load_pid:
-        raise_fork()
+    _lib.ensure()  # ForkError in a child of the process that loaded it
     raw = [_lib.encode(i, "node id") for i in ids]
     for r in raw:
         if len(r) > _CERT_ID_MAX:

@@ -197,7 +197,8 @@ def test_loader_names_every_path_tried(tmp_path):
     env = child_env()
     env["PYTHONPATH"] = str(tmp_path)
     env["GRAFT_LIBRARY"] = str(tmp_path / "nowhere" / "libgraft.so")
-    r = subprocess.run([sys.executable, "-c", "import graft"], env=env, cwd=tmp_path,
+    # import graft loads nothing (lazy); the first use looks for the library
+    r = subprocess.run([sys.executable, "-c", "import graft; graft.library_path"], env=env, cwd=tmp_path,
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert "LibraryNotFoundError" in r.stderr
