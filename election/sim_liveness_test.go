@@ -11,14 +11,17 @@ import (
 // ordinary flight arrive within 200 ms, by s.quiet. From then on the
 // network delivers within a millisecond, and within simLiveBoundTimeouts
 // × ElectionMax of the heal a leader must hold a lease that rests on a
-// heartbeat sent after s.quiet, at a term no node is beyond, and keep it
-// for simStableFor: no other node leads, no node moves to a newer term,
-// and the leader renews its lease before it runs out, every time. (A
-// lease from before s.quiet may rest on a heartbeat that no node got
-// since, so it may run out, or check-quorum may end it, before the next
-// heartbeat is answered; a node that raised its term during the faults
-// deposes a leader of an older term as soon as they talk: no fault of the
-// healed cluster.) A cluster that elects a leader and then loses
+// heartbeat sent after s.quiet, at a term no node is beyond, while every
+// other node is a plain follower, and keep it for simStableFor: no other
+// node leads, no node moves to a newer term, and the leader renews its
+// lease before it runs out, every time. (A lease from before s.quiet may
+// rest on a heartbeat that no node got since, so it may run out, or
+// check-quorum may end it, before the next heartbeat is answered; a node
+// that raised its term during the faults deposes a leader of an older
+// term as soon as they talk; a pre-vote that a paused node started as it
+// resumed at the heal, granted by voters that had not heard from a leader
+// yet, may still win against a leader elected at the same moment: no
+// fault of the healed cluster.) A cluster that elects a leader and then loses
 // it again (a stale candidate deposing it, a lease that lapses between
 // heartbeats, a leader that flaps) fails, where a check of one instant
 // would pass.
@@ -38,7 +41,8 @@ type simLiveness struct {
 	s      *sim
 	healed time.Duration
 	// leader is the first node whose lease rests on a heartbeat sent
-	// after s.quiet, at a term no node is beyond; term is that term and
+	// after s.quiet, at a term no node is beyond, while the others all
+	// follow; term is that term and
 	// at when it was first seen holding that lease; until is the real
 	// instant that lease, as last seen, ends.
 	leader *simNode
@@ -55,7 +59,7 @@ func (l *simLiveness) step(n *simNode) {
 		return
 	}
 	if l.leader == nil {
-		if n.leaseEnd > s.now && n.r.quorumStamp() >= n.local(s.quiet) && s.maxTerm() == n.r.term {
+		if n.leaseEnd > s.now && n.r.quorumStamp() >= n.local(s.quiet) && s.settled(n) {
 			l.leader, l.term, l.at, l.until = n, n.r.term, s.now, n.leaseEnd
 		}
 		return
@@ -83,7 +87,7 @@ func (l *simLiveness) fail(format string, args ...any) {
 // settle runs s through its heal at healed (scheduled by the caller) and
 // checks liveness. It returns the time from the heal to the lease it
 // checked, the first that rests on a heartbeat sent after the quiet
-// instant, at a term no node is beyond.
+// instant, at a term no node is beyond, the others following.
 func settle(s *sim, healed time.Duration) (time.Duration, error) {
 	l := &simLiveness{s: s, healed: healed}
 	s.watch(l.step)
@@ -94,7 +98,7 @@ func settle(s *sim, healed time.Duration) (time.Duration, error) {
 		}
 	}
 	if l.leader == nil {
-		return -1, fmt.Errorf("liveness: no node held a lease on a heartbeat sent after %s at the highest term within %d × ElectionMax (%s) of the heal at %s",
+		return -1, fmt.Errorf("liveness: no node held a lease on a heartbeat sent after %s at the highest term, the others following, within %d × ElectionMax (%s) of the heal at %s",
 			s.quiet, simLiveBoundTimeouts, bound-healed, healed)
 	}
 	if err := s.run(l.at + simStableFor); err != nil {
@@ -106,13 +110,13 @@ func settle(s *sim, healed time.Duration) (time.Duration, error) {
 	return l.at - healed, l.err
 }
 
-// maxTerm is the highest term of a running node.
-func (s *sim) maxTerm() uint64 {
-	t := uint64(0)
+// settled reports whether every other running node is a follower (not a
+// pre-candidate) at a term not beyond the leader's.
+func (s *sim) settled(leader *simNode) bool {
 	for _, n := range s.nodes {
-		if n.up {
-			t = max(t, n.r.term)
+		if n != leader && n.up && (n.r.role != roleFollower || n.r.term > leader.r.term) {
+			return false
 		}
 	}
-	return t
+	return true
 }

@@ -5,10 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +45,7 @@ type simResult struct {
 	faults    time.Duration // how long the faults lasted
 	recovered time.Duration // from the heal to the first lease; -1 none
 	fresh     float64       // the chance a restart got a fresh process clock
+	desc      string        // a family's choices
 	steps     int
 }
 
@@ -183,12 +182,9 @@ func replayHint(seed uint64) string {
 // step (invariants_test.go) and liveness after the heal.
 func TestSim(t *testing.T) {
 	if *simSeed != 0 {
-		s, res, err := runSchedule(*simSeed, testing.Verbose(), nil)
-		if testing.Verbose() {
-			t.Log("\n" + s.dump())
-		}
-		t.Logf("seed %d: %d nodes, drift %g, fresh clocks %g, faults for %s, recovered in %s, %d steps", *simSeed, res.nodes, res.drift, res.fresh, res.faults, res.recovered, res.steps)
-		require.NoError(t, err, replayHint(*simSeed))
+		replayOne(t, "random", *simSeed, replayHint, func(trace bool) (*sim, simResult, error) {
+			return runSchedule(*simSeed, trace, nil)
+		})
 		return
 	}
 	count := *simSchedules
@@ -198,59 +194,11 @@ func TestSim(t *testing.T) {
 	if testing.Short() {
 		count = min(count, 200)
 	}
-	start := time.Now()
-	type outcome struct {
-		seed uint64
-		res  simResult
-		err  error
-	}
-	seeds := make(chan uint64)
-	out := make(chan outcome)
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			for seed := range seeds {
-				_, res, err := runSchedule(seed, false, nil)
-				out <- outcome{seed, res, err}
-			}
-		})
-	}
-	go func() {
-		for i := range count {
-			seeds <- *simFirst + uint64(i)
-		}
-		close(seeds)
-		wg.Wait()
-		close(out)
-	}()
-	var failed []outcome
-	var recovered []time.Duration
-	perSize := map[int]int{}
-	steps := 0
-	for o := range out {
-		if o.err != nil {
-			failed = append(failed, o)
-			continue
-		}
-		perSize[o.res.nodes]++
-		steps += o.res.steps
-		recovered = append(recovered, o.res.recovered)
-	}
-	slices.SortFunc(failed, func(a, b outcome) int { return int(a.seed) - int(b.seed) })
-	for i, f := range failed {
-		if i == 5 {
-			t.Errorf("... and %d more failing schedules", len(failed)-5)
-			break
-		}
-		t.Errorf("schedule %d (%d nodes, drift %g) failed: %v\n%s", f.seed, f.res.nodes, f.res.drift, f.err, replayHint(f.seed))
-	}
-	slices.Sort(recovered)
-	if len(recovered) > 0 {
-		emax := DefaultConfig().ElectionMax
-		t.Logf("%d schedules (3 nodes: %d, 5: %d, 7: %d), %d steps, in %s; leader after heal: median %.2f, max %.2f × ElectionMax (bound %d)",
-			count, perSize[3], perSize[5], perSize[7], steps, time.Since(start).Round(time.Millisecond),
-			float64(recovered[len(recovered)/2])/float64(emax), float64(recovered[len(recovered)-1])/float64(emax), simLiveBoundTimeouts)
-	}
+	b := runBatch(*simFirst, count, func(seed uint64) (simResult, error) {
+		_, res, err := runSchedule(seed, false, nil)
+		return res, err
+	})
+	b.report(t, "random", replayHint)
 }
 
 // TestSim_CheckerCatchesDualLeaseWithoutCheckQuorum shows that the lease
