@@ -179,12 +179,17 @@ fn header_facts(repo: &Path, out: &Path) {
         "#include <stddef.h>\n#include <stdio.h>\n#include <graft.h>\n\
          #define P(name, v) printf(\"    (\\\"%s\\\", %lld),\\n\", name, (long long)(v))\n\
          #define OFF(f) P(\"offset.\" #f, offsetof(graft_stats, f))\n\
+         #define EOFF(f) P(\"event_offset.\" #f, offsetof(graft_event, f))\n\
          #define C(x) P(#x, x)\nint main(void) {\n\
          printf(\"/// Measured from include/graft.h by build.rs.\\npub const FACTS: Option<&[(&str, i64)]> = Some(&[\\n\");\n\
-         P(\"sizeof\", sizeof(graft_stats));\nP(\"alignof\", _Alignof(graft_stats));\n",
+         P(\"sizeof\", sizeof(graft_stats));\nP(\"alignof\", _Alignof(graft_stats));\n\
+         P(\"event_sizeof\", sizeof(graft_event));\nP(\"event_alignof\", _Alignof(graft_event));\n",
     );
     for f in STATS_FIELDS {
         c.push_str(&format!("OFF({f});\n"));
+    }
+    for f in EVENT_FIELDS {
+        c.push_str(&format!("EOFF({f});\n"));
     }
     for k in CONSTS {
         c.push_str(&format!("C({k});\n"));
@@ -251,6 +256,9 @@ const STATS_FIELDS: &[&str] = &[
     "callback_delay_max_ns",
 ];
 
+/// Every field of graft_event (checked against `ffi::graft_event`).
+const EVENT_FIELDS: &[&str] = &["size", "kind", "from", "to", "term", "deadline_ns", "leader"];
+
 /// Every constant of the header the binding mirrors.
 const CONSTS: &[&str] = &[
     "GRAFT_OK",
@@ -273,6 +281,11 @@ const CONSTS: &[&str] = &[
     "GRAFT_LOG_INFO",
     "GRAFT_LOG_WARN",
     "GRAFT_LOG_ERROR",
+    "GRAFT_EVENT_STATE",
+    "GRAFT_EVENT_LEADER",
+    "GRAFT_EVENT_LEASE_ACQUIRED",
+    "GRAFT_EVENT_LEASE_LOST",
+    "GRAFT_EVENT_OVERFLOW",
     "GRAFT_MSG_PREVOTE",
     "GRAFT_MSG_PREVOTE_RESP",
     "GRAFT_MSG_VOTE",

@@ -2,9 +2,9 @@
  * Build: cc quickstart.c $(pkg-config --cflags --libs graft) -o quickstart
  * Run:   make certs; ./quickstart n1 & ./quickstart n2 & ./quickstart n3 */
 #include <graft.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 int main(int argc, char **argv) {
     const char *ids[] = {"n1", "n2", "n3"}, *addrs[] = {"127.0.0.1:7101", "127.0.0.1:7102", "127.0.0.1:7103"};
@@ -27,10 +27,14 @@ int main(int argc, char **argv) {
     graft_config_free(c);
     if (rc != GRAFT_OK) { fprintf(stderr, "graft: %s\n", err); return 1; }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    for (;;) {                       /* act only while the lease holds */
-        uint64_t token, deadline_ns;
-        if (graft_node_lease(n, &token, &deadline_ns) == 1)
-            printf("%s leads: fencing token %llu\n", ids[me], (unsigned long long)token);
-        sleep(1);
+    struct pollfd p = {graft_node_event_fd(n), POLLIN, 0}; /* readable while events are queued */
+    while (poll(&p, 1, -1) >= 0) {
+        graft_event ev = {.size = sizeof ev};
+        while (graft_node_next_event(n, &ev) == 1) {       /* act only between acquired and lost */
+            if (ev.kind == GRAFT_EVENT_LEASE_ACQUIRED)
+                printf("%s leads: fencing token %llu\n", ids[me], (unsigned long long)ev.term);
+            else if (ev.kind == GRAFT_EVENT_LEASE_LOST)
+                printf("%s lost the lease of term %llu\n", ids[me], (unsigned long long)ev.term);
+        }
     }
 }

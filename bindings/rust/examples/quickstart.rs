@@ -1,7 +1,7 @@
 //! quickstart.rs - one node of a 3-node cluster; prints its fencing token while it leads.
 //! Run: make certs; then in bindings/rust, for n1, n2 and n3 (from the repository root's certs):
 //!   cargo run --offline --example quickstart -- n1 &   (likewise n2, n3)
-use std::time::Duration;
+use graft::Event;
 
 fn main() -> Result<(), graft::Error> {
     let addrs = [("n1", "127.0.0.1:7301"), ("n2", "127.0.0.1:7302"), ("n3", "127.0.0.1:7303")];
@@ -10,17 +10,18 @@ fn main() -> Result<(), graft::Error> {
     let certs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../build/certs");
     let mut builder = graft::Node::builder("quickstart", me.as_str(), listen)
         .state_path(format!("/tmp/quickstart-rs-{me}.state"))
-        .tls(format!("{certs}/{me}.pem"), format!("{certs}/{me}-key.pem"), format!("{certs}/ca.pem"))
-        .on_leader_change(|leader, term| println!("leader {leader:?} at term {term}"));
+        .tls(format!("{certs}/{me}.pem"), format!("{certs}/{me}-key.pem"), format!("{certs}/ca.pem"));
     for (id, addr) in addrs.iter().filter(|(id, _)| *id != me) {
         builder = builder.peer(*id, *addr);
     }
     let node = builder.start()?;
-    loop {
-        // act only while the lease holds
-        if let Some(lease) = node.lease() {
-            println!("{me} leads: fencing token {}", lease.term);
+    for event in node.events() {
+        match event? {
+            // act only between acquired and lost
+            Event::LeaseAcquired(lease) => println!("{me} leads: fencing token {}", lease.term),
+            Event::LeaseLost(lease) => println!("{me} lost the lease of term {}", lease.term),
+            _ => {}
         }
-        std::thread::sleep(Duration::from_secs(1));
     }
+    Ok(())
 }

@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{ffi, Error, LogLevel, State};
+use crate::{ffi, Error, Lease, LogLevel, State};
 
 pub(crate) type StateFn = Box<dyn Fn(State, State, u64) + Send + Sync>;
 pub(crate) type LeaderFn = Box<dyn Fn(Option<&str>, u64) + Send + Sync>;
@@ -23,6 +23,7 @@ pub(crate) type ErrorFn = Box<dyn Fn(&Error) + Send + Sync>;
 pub(crate) type LogFn = Box<dyn Fn(LogLevel, &str) + Send + Sync>;
 pub(crate) type PositionFn = Box<dyn Fn() -> Vec<u8> + Send + Sync>;
 pub(crate) type GrantFn = Box<dyn Fn(&[u8]) -> bool + Send + Sync>;
+pub(crate) type LeaseFn = Box<dyn Fn(bool, Lease) + Send + Sync>;
 
 /// Everything a node calls back into. Shared (`&`) by the library's threads.
 #[derive(Default)]
@@ -34,6 +35,7 @@ pub(crate) struct Callbacks {
     pub log: Option<LogFn>,
     pub position: Option<PositionFn>,
     pub grant: Option<GrantFn>,
+    pub lease: Option<LeaseFn>,
     pub panics: AtomicU64,
 }
 
@@ -118,6 +120,14 @@ pub(crate) unsafe extern "C" fn on_leader(ctx: *mut c_void, leader: *const c_cha
         // SAFETY: leader_id is a NUL-terminated string valid during the call.
         let id = unsafe { text(leader) };
         cbs.guard("leader change", || cb(if id.is_empty() { None } else { Some(&id) }, term));
+    }
+}
+
+pub(crate) unsafe extern "C" fn on_lease(ctx: *mut c_void, held: c_int, term: u64, deadline_ns: u64) {
+    // SAFETY: ctx is the node's Callbacks box, alive until close returned.
+    let cbs = unsafe { callbacks(ctx) };
+    if let Some(cb) = &cbs.lease {
+        cbs.guard("lease", || cb(held != 0, Lease { term, deadline_ns }));
     }
 }
 

@@ -41,6 +41,12 @@ pub const GRAFT_MSG_HEARTBEAT: c_int = 4;
 pub const GRAFT_MSG_HEARTBEAT_RESP: c_int = 5;
 pub const GRAFT_MSG_TIMEOUT_NOW: c_int = 6;
 
+pub const GRAFT_EVENT_STATE: c_int = 1;
+pub const GRAFT_EVENT_LEADER: c_int = 2;
+pub const GRAFT_EVENT_LEASE_ACQUIRED: c_int = 3;
+pub const GRAFT_EVENT_LEASE_LOST: c_int = 4;
+pub const GRAFT_EVENT_OVERFLOW: c_int = 5;
+
 pub const GRAFT_MSG_KIND_SLOTS: usize = 8;
 pub const GRAFT_ID_MAX: usize = 256;
 pub const GRAFT_POSITION_MAX: usize = 1024;
@@ -112,12 +118,37 @@ impl graft_stats {
     }
 }
 
+/// `graft_event`, field for field (`from` is a Rust keyword: `from_`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct graft_event {
+    pub size: u32,
+    pub kind: c_int,
+    pub from_: c_int,
+    pub to: c_int,
+    pub term: u64,
+    pub deadline_ns: u64,
+    pub leader: [c_char; GRAFT_ID_MAX],
+}
+
+impl graft_event {
+    /// All zero, with `size` set: ready for `graft_node_next_event`.
+    pub fn new() -> Self {
+        // SAFETY: graft_event is plain old data (integers and a char array):
+        // all-zero bytes are a valid value.
+        let mut e: graft_event = unsafe { std::mem::zeroed() };
+        e.size = std::mem::size_of::<graft_event>() as u32;
+        e
+    }
+}
+
 pub type graft_state_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, from: c_int, to: c_int, term: u64)>;
 pub type graft_leader_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, leader_id: *const c_char, term: u64)>;
 pub type graft_error_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, code: c_int, message: *const c_char)>;
 pub type graft_log_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, level: c_int, message: *const c_char)>;
 pub type graft_position_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, buf: *mut u8, cap: usize) -> usize>;
 pub type graft_grant_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, position: *const u8, len: usize) -> c_int>;
+pub type graft_lease_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, held: c_int, term: u64, deadline_ns: u64)>;
 
 extern "C" {
     pub fn graft_config_new(
@@ -151,6 +182,7 @@ extern "C" {
         grant: graft_grant_fn,
         ctx: *mut c_void,
     ) -> c_int;
+    pub fn graft_config_on_lease(c: *mut graft_config, f: graft_lease_fn, ctx: *mut c_void) -> c_int;
     pub fn graft_config_free(c: *mut graft_config);
 
     pub fn graft_node_new(
@@ -167,6 +199,10 @@ extern "C" {
     pub fn graft_node_lease(n: *mut graft_node, term: *mut u64, deadline_ns: *mut u64) -> c_int;
     pub fn graft_node_step_down(n: *mut graft_node) -> c_int;
     pub fn graft_node_stats(n: *mut graft_node, out: *mut graft_stats) -> c_int;
+    pub fn graft_node_wait_lease(n: *mut graft_node, timeout_ms: c_int, term: *mut u64, deadline_ns: *mut u64)
+        -> c_int;
+    pub fn graft_node_event_fd(n: *mut graft_node) -> c_int;
+    pub fn graft_node_next_event(n: *mut graft_node, ev: *mut graft_event) -> c_int;
 
     pub fn graft_generate_certs(dir: *const c_char, node_ids: *const *const c_char, n: usize) -> c_int;
     pub fn graft_strerror(code: c_int) -> *const c_char;
@@ -183,7 +219,20 @@ pub struct timespec {
 /// `CLOCK_MONOTONIC` on Linux: the clock of `graft_node_lease` deadlines.
 pub const CLOCK_MONOTONIC: c_int = 1;
 
+/// `struct pollfd` of Linux.
+#[repr(C)]
+pub struct pollfd {
+    pub fd: c_int,
+    pub events: i16,
+    pub revents: i16,
+}
+
+/// `POLLIN`: there is data to read.
+pub const POLLIN: i16 = 1;
+
 extern "C" {
     /// From libc (always linked by std).
     pub fn clock_gettime(clock: c_int, tp: *mut timespec) -> c_int;
+    /// From libc: wait for one of `nfds` descriptors, `timeout` ms (-1: no limit).
+    pub fn poll(fds: *mut pollfd, nfds: u64, timeout: c_int) -> c_int;
 }

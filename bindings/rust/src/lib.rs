@@ -15,6 +15,11 @@
 //!   [`Node::term`] (the fencing token), [`Node::leader`],
 //!   [`Node::is_leader`] (true only while the lease holds), [`Node::lease`]
 //!   (term and deadline), [`Node::stats`].
+//! - Leadership to act on: [`Builder::on_lease`] (acquired, and lost at the
+//!   deadline itself), [`Node::wait_lease`], and for event loops
+//!   [`Node::next_event`] with the node's descriptor (`impl AsRawFd`, for
+//!   poll(2), `mio`, `tokio::io::unix::AsyncFd`) or the blocking
+//!   [`Node::events`]; each [`Event`] comes in the order of the callbacks.
 //! - [`Node::step_down`] hands leadership over in about one round trip;
 //!   [`Node::close`], or dropping the node, stops it (handing over first).
 //! - Callbacks are closures owned by the node and run on a library thread,
@@ -36,11 +41,9 @@
 //!     .tls("/tmp/certs/n1.pem", "/tmp/certs/n1-key.pem", "/tmp/certs/ca.pem")
 //!     .on_leader_change(|leader, term| println!("term {term}: leader {leader:?}"))
 //!     .start()?;
-//! while !node.is_leader() {
-//!     std::thread::sleep(Duration::from_millis(50));
+//! if let Some(lease) = node.wait_lease(Some(Duration::from_secs(5)))? {
+//!     println!("leading with token {} for {:?}", lease.term, lease.remaining());
 //! }
-//! let lease = node.lease().expect("leads");
-//! println!("leading with token {} for {:?}", lease.term, lease.remaining());
 //! node.close()?;
 //! # Ok::<(), graft::Error>(())
 //! ```
@@ -73,6 +76,7 @@
 
 mod callbacks;
 mod error;
+mod events;
 mod ffi;
 mod node;
 mod types;
@@ -82,6 +86,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub use error::{Error, ErrorKind};
+pub use events::{Event, Events};
 pub use node::{Builder, Node};
 pub use types::{monotonic_ns, Lease, LogLevel, MsgKind, State, Stats, MSG_KIND_SLOTS};
 

@@ -2,6 +2,7 @@
 
 use std::ffi::{c_char, c_void, CString};
 use std::io::{self, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::ptr;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use crate::callbacks::{self, Callbacks};
 use crate::error::{check, Error};
+use crate::events::{Event, Events};
 use crate::{ffi, Lease, LogLevel, Result, State, Stats};
 
 /// Configures and starts a [`Node`]; made by [`Node::builder`].
@@ -48,9 +50,10 @@ pub struct Builder {
 
 impl Builder {
     /// Add a peer: its node id and UDP `"host:port"`. Membership is static:
-    /// add every other member of the cluster.
-    pub fn peer(mut self, node_id: impl Into<String>, addr: impl Into<String>) -> Self {
-        self.peers.push((node_id.into(), addr.into()));
+    /// add every other member of the cluster. Takes `&str`, `String`, and
+    /// the `&&str` of a loop over an array of ids.
+    pub fn peer(mut self, node_id: impl AsRef<str>, addr: impl AsRef<str>) -> Self {
+        self.peers.push((node_id.as_ref().to_owned(), addr.as_ref().to_owned()));
         self
     }
 
@@ -122,6 +125,26 @@ impl Builder {
         F: Fn(Option<&str>, u64) + Send + Sync + 'static,
     {
         self.callbacks.leader = Some(Box::new(f));
+        self
+    }
+
+    /// Call `f(held, lease)` when this node starts to hold the lease (`held`
+    /// true: act as the leader, carrying `lease.term`, the fencing token)
+    /// and when it stops (false: the deadline passed without renewal, a
+    /// step-down, a higher term, close; `lease` is the one that ended).
+    /// Every loss follows exactly one acquisition of the same term; the loss
+    /// is due at the deadline itself (a timer of the node's own), and a
+    /// process paused past it gets it at once on resume. This, not the
+    /// change to [`State::Leader`] (about one round trip earlier), is the
+    /// signal to start and stop leader work. Renewals are silent:
+    /// [`Node::lease`] gives the newest deadline. Same thread rules as
+    /// [`on_state_change`](Builder::on_state_change); the events of
+    /// [`Node::next_event`] carry the same sequence.
+    pub fn on_lease<F>(mut self, f: F) -> Self
+    where
+        F: Fn(bool, Lease) + Send + Sync + 'static,
+    {
+        self.callbacks.lease = Some(Box::new(f));
         self
     }
 
@@ -224,7 +247,7 @@ impl Builder {
         // SAFETY: owned.0 came from Box::into_raw just above; only shared
         // references are made from it.
         let cbs: &Callbacks = unsafe { &*owned.0 };
-        // SAFETY (all five): config is live; ctx points to the Callbacks box,
+        // SAFETY (all six): config is live; ctx points to the Callbacks box,
         // which the Node owns and frees only after graft_node_close returned
         // (or `owned` frees it on an early return, before any node exists:
         // then no callback ever runs). The trampolines match the C callback
@@ -235,6 +258,9 @@ impl Builder {
             }
             if cbs.leader.is_some() {
                 check(ffi::graft_config_on_leader_change(config.0, Some(callbacks::on_leader), ctx))?;
+            }
+            if cbs.lease.is_some() {
+                check(ffi::graft_config_on_lease(config.0, Some(callbacks::on_lease), ctx))?;
             }
             if cbs.error.is_some() {
                 check(ffi::graft_config_on_error(config.0, Some(callbacks::on_error), ctx))?;
@@ -391,12 +417,12 @@ impl Node {
     /// are refused), this node's id (unique in the cluster and the name in
     /// its certificate: 1..253 characters of `A-Z a-z 0-9 . _ -`, not
     /// starting with `.` or `-`, not `"ca"`) and the UDP `"host:port"` to
-    /// listen on. See [`Builder`].
-    pub fn builder(cluster: impl Into<String>, node_id: impl Into<String>, listen: impl Into<String>) -> Builder {
+    /// listen on. See [`Builder`]. Takes `&str`, `String` or `&&str`.
+    pub fn builder(cluster: impl AsRef<str>, node_id: impl AsRef<str>, listen: impl AsRef<str>) -> Builder {
         Builder {
-            cluster: cluster.into(),
-            node_id: node_id.into(),
-            listen: listen.into(),
+            cluster: cluster.as_ref().to_owned(),
+            node_id: node_id.as_ref().to_owned(),
+            listen: listen.as_ref().to_owned(),
             peers: Vec::new(),
             state_path: None,
             tls: None,
@@ -464,11 +490,99 @@ impl Node {
         (rc == 1).then_some(Lease { term, deadline_ns })
     }
 
+    /// Wait until this node holds the lease and return it: at once if it
+    /// holds it now; `Ok(None)` when `timeout` passed first (`None`: no
+    /// limit). The lease may end right after: check
+    /// [`Lease::holds`] (or call [`lease`](Node::lease)) before each piece
+    /// of leader work.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Fork`](crate::ErrorKind::Fork) in a forked child.
+    pub fn wait_lease(&self, timeout: Option<Duration>) -> Result<Option<Lease>> {
+        let end = timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            let ms = match end {
+                None => -1,
+                Some(end) => {
+                    let left = end.saturating_duration_since(std::time::Instant::now());
+                    i32::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX)
+                }
+            };
+            let (mut term, mut deadline_ns) = (0u64, 0u64);
+            // SAFETY: raw is a live handle; term and deadline_ns are valid
+            // for writes. The call blocks at most ms milliseconds (-1: until
+            // the lease or close, which cannot happen while &self is held).
+            let rc = check(unsafe { ffi::graft_node_wait_lease(self.raw, ms, &mut term, &mut deadline_ns) })?;
+            if rc == 1 {
+                return Ok(Some(Lease { term, deadline_ns }));
+            }
+            if end.map_or(false, |end| std::time::Instant::now() >= end) {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The node's event descriptor: readable while events are queued, for
+    /// poll(2), epoll, `mio` or `tokio::io::unix::AsyncFd`; read them with
+    /// [`next_event`](Node::next_event). Events are queued from the first
+    /// call on (a node that never calls it pays nothing): read the state
+    /// with the queries after it. The node owns the descriptor: never read
+    /// or close it, and unregister it from your event loop before the node
+    /// is closed. The same descriptor every time.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Fork`](crate::ErrorKind::Fork) in a forked child,
+    /// [`ErrorKind::Internal`](crate::ErrorKind::Internal) when the system
+    /// has no descriptor left.
+    pub fn event_fd(&self) -> Result<RawFd> {
+        // SAFETY: raw is a live handle.
+        check(unsafe { ffi::graft_node_event_fd(self.raw) })
+    }
+
+    /// The oldest queued event, or `None` when none is queued (see
+    /// [`event_fd`](Node::event_fd)). Never blocks. The events are those of
+    /// the callbacks, in the same order; [`Event::Overflow`] says older
+    /// events were dropped (then read the state with the queries).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Fork`](crate::ErrorKind::Fork) in a forked child.
+    pub fn next_event(&self) -> Result<Option<Event>> {
+        let mut ev = ffi::graft_event::new();
+        // SAFETY: raw is a live handle; ev is a graft_event whose size field
+        // says how many bytes the library may fill.
+        let rc = check(unsafe { ffi::graft_node_next_event(self.raw, &mut ev) })?;
+        Ok((rc == 1).then(|| Event::from_raw(&ev)))
+    }
+
+    /// The node's events from now on, blocking: each `next` waits for the
+    /// next event (poll(2) on [`event_fd`](Node::event_fd)). Never ends
+    /// while the node runs; an error (a forked child) is yielded once, then
+    /// the iterator ends.
+    ///
+    /// ```no_run
+    /// # let node: graft::Node = unimplemented!();
+    /// for event in node.events() {
+    ///     match event? {
+    ///         graft::Event::LeaseAcquired(lease) => println!("leading at term {}", lease.term),
+    ///         graft::Event::LeaseLost(_) => println!("stop leading"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # Ok::<(), graft::Error>(())
+    /// ```
+    pub fn events(&self) -> Events<'_> {
+        Events { node: self, failed: false }
+    }
+
     /// Hand leadership over to the most recently heard peer, which
     /// campaigns at once: a new leader in about one round trip instead of an
     /// election timeout (use before a planned restart). The lease ends
-    /// before it returns. Waits briefly for the election thread, not for the
-    /// new leader.
+    /// before it returns, and with it every deadline handed out before (by
+    /// [`lease`](Node::lease), [`wait_lease`](Node::wait_lease), the lease
+    /// callback or events): stop acting when you call it, not when that
+    /// deadline passes, since the successor may hold a lease one round trip
+    /// later. Waits briefly for the election thread, not for the new
+    /// leader.
     ///
     /// # Errors
     /// [`ErrorKind::NotLeader`](crate::ErrorKind::NotLeader) if the node does
@@ -587,6 +701,15 @@ fn spawn_closer(f: impl FnOnce() + Send + 'static) -> io::Result<()> {
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.close_inner();
+    }
+}
+
+/// The node's event descriptor ([`Node::event_fd`]), so that poll(2), `mio`
+/// or `tokio::io::unix::AsyncFd` can watch a node; -1 when it cannot be made
+/// (a forked child, no descriptor left: `event_fd` says why).
+impl AsRawFd for Node {
+    fn as_raw_fd(&self) -> RawFd {
+        self.event_fd().unwrap_or(-1)
     }
 }
 

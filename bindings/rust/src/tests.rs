@@ -71,6 +71,22 @@ fn ffi_matches_header() {
     for (name, off) in offs {
         assert_eq!(fact(&format!("offset.{name}")) as usize, off, "offsetof(graft_stats, {name})");
     }
+    assert_eq!(fact("event_sizeof") as usize, size_of::<ffi::graft_event>(), "sizeof(graft_event)");
+    assert_eq!(fact("event_alignof") as usize, align_of::<ffi::graft_event>(), "alignof(graft_event)");
+    let event_offs = [
+        ("size", offset_of!(ffi::graft_event, size)),
+        ("kind", offset_of!(ffi::graft_event, kind)),
+        ("from", offset_of!(ffi::graft_event, from_)),
+        ("to", offset_of!(ffi::graft_event, to)),
+        ("term", offset_of!(ffi::graft_event, term)),
+        ("deadline_ns", offset_of!(ffi::graft_event, deadline_ns)),
+        ("leader", offset_of!(ffi::graft_event, leader)),
+    ];
+    let measured = header::FACTS.unwrap().iter().filter(|(n, _)| n.starts_with("event_offset.")).count();
+    assert_eq!(measured, event_offs.len(), "every field of graft_event is checked");
+    for (name, off) in event_offs {
+        assert_eq!(fact(&format!("event_offset.{name}")) as usize, off, "offsetof(graft_event, {name})");
+    }
     let consts: &[(&str, i64)] = &[
         ("GRAFT_OK", ffi::GRAFT_OK.into()),
         ("GRAFT_EINVAL", ffi::GRAFT_EINVAL.into()),
@@ -92,6 +108,11 @@ fn ffi_matches_header() {
         ("GRAFT_LOG_INFO", ffi::GRAFT_LOG_INFO.into()),
         ("GRAFT_LOG_WARN", ffi::GRAFT_LOG_WARN.into()),
         ("GRAFT_LOG_ERROR", ffi::GRAFT_LOG_ERROR.into()),
+        ("GRAFT_EVENT_STATE", ffi::GRAFT_EVENT_STATE.into()),
+        ("GRAFT_EVENT_LEADER", ffi::GRAFT_EVENT_LEADER.into()),
+        ("GRAFT_EVENT_LEASE_ACQUIRED", ffi::GRAFT_EVENT_LEASE_ACQUIRED.into()),
+        ("GRAFT_EVENT_LEASE_LOST", ffi::GRAFT_EVENT_LEASE_LOST.into()),
+        ("GRAFT_EVENT_OVERFLOW", ffi::GRAFT_EVENT_OVERFLOW.into()),
         ("GRAFT_MSG_PREVOTE", MsgKind::PreVote as i64),
         ("GRAFT_MSG_PREVOTE_RESP", MsgKind::PreVoteResp as i64),
         ("GRAFT_MSG_VOTE", MsgKind::Vote as i64),
@@ -109,7 +130,11 @@ fn ffi_matches_header() {
     for (name, v) in consts {
         assert_eq!(fact(name), *v, "{name}");
     }
-    println!("checked: size, alignment, {} offsets and {} constants against graft.h", offs.len(), consts.len());
+    println!(
+        "checked: sizes, alignments, {} offsets and {} constants against graft.h",
+        offs.len() + event_offs.len(),
+        consts.len()
+    );
 }
 
 #[test]
@@ -319,4 +344,42 @@ fn crate_docs_carry_the_signals_rule() {
     let got = onstack_signals(docs, "that replaces the handler of");
     assert_eq!(got, want, "lib.rs must name the signals of graft.h's SA_ONSTACK rule");
     assert!(docs.contains("must use `SA_ONSTACK`"));
+}
+
+#[test]
+fn events_from_raw() {
+    let mut e = ffi::graft_event::new();
+    e.kind = ffi::GRAFT_EVENT_STATE;
+    e.from_ = ffi::GRAFT_CANDIDATE;
+    e.to = ffi::GRAFT_LEADER;
+    e.term = 7;
+    assert_eq!(Event::from_raw(&e), Event::StateChanged { from: State::Candidate, to: State::Leader, term: 7 });
+    e.kind = ffi::GRAFT_EVENT_LEADER;
+    assert_eq!(Event::from_raw(&e), Event::LeaderChanged { leader: None, term: 7 });
+    e.leader[0] = b'n' as std::ffi::c_char;
+    e.leader[1] = b'2' as std::ffi::c_char;
+    assert_eq!(Event::from_raw(&e), Event::LeaderChanged { leader: Some("n2".into()), term: 7 });
+    e.leader = [b'x' as std::ffi::c_char; ffi::GRAFT_ID_MAX]; // no NUL: read as none, never past the end
+    assert_eq!(Event::from_raw(&e), Event::LeaderChanged { leader: None, term: 7 });
+    e.kind = ffi::GRAFT_EVENT_LEASE_LOST;
+    e.deadline_ns = 99;
+    assert_eq!(Event::from_raw(&e), Event::LeaseLost(Lease { term: 7, deadline_ns: 99 }));
+    e.kind = 42; // a kind of a newer library: re-read the state
+    assert_eq!(Event::from_raw(&e), Event::Overflow { term: 7 });
+    assert_eq!(Event::from_raw(&e).term(), 7);
+}
+
+#[test]
+fn next_event_refuses_a_short_struct() {
+    let dir = temp_dir("shortevent");
+    let node = solo(&dir);
+    let mut e = ffi::graft_event::new();
+    e.size = (offset_of!(ffi::graft_event, leader) + ffi::GRAFT_ID_MAX - 1) as u32;
+    // SAFETY: a live node; the library writes nothing for a short struct.
+    assert_eq!(unsafe { ffi::graft_node_next_event(node.raw_for_tests(), &mut e) }, ffi::GRAFT_EINVAL);
+    // SAFETY: a live node; NULL is refused.
+    assert_eq!(unsafe { ffi::graft_node_next_event(node.raw_for_tests(), std::ptr::null_mut()) }, ffi::GRAFT_EINVAL);
+    assert!(node.wait_lease(Some(Duration::from_secs(10))).unwrap().is_some());
+    node.close().unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
 }

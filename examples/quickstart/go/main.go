@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"time"
 
 	"github.com/graftlib/graft/election"
 	"github.com/graftlib/graft/transport"
@@ -19,6 +18,13 @@ func main() {
 	me := os.Args[1]
 	cfg := election.DefaultConfig()
 	cfg.Cluster, cfg.ID, cfg.StatePath = "quickstart", me, "/tmp/quickstart-go-"+me+".state"
+	cfg.OnLease = func(held bool, lease election.Lease) { // act only between acquired and lost
+		if held {
+			fmt.Printf("%s leads: fencing token %d\n", me, lease.Term)
+		} else {
+			fmt.Printf("%s lost the lease of term %d\n", me, lease.Term)
+		}
+	}
 	peers := map[string]string{}
 	for id, addr := range addrs {
 		if id != me {
@@ -38,10 +44,5 @@ func main() {
 		log.Fatal(err)
 	}
 	defer node.Close()
-	for { // act only while the lease holds
-		if term, _, ok := node.Lease(); ok {
-			fmt.Printf("%s leads: fencing token %d\n", me, term)
-		}
-		time.Sleep(time.Second)
-	}
+	select {} // OnLease does the work
 }
