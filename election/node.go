@@ -435,10 +435,12 @@ func (n *Node) Close() error {
 		if n.IsLeader() && n.StepDown() == nil {
 			n.waitTermAbove(term, n.cfg.ElectionMin)
 		}
-		from := n.State()
 		n.closed.Store(true)
 		close(n.quit)
 		<-n.done
+		// The last state the callbacks were told of: read once the loop,
+		// which may still have stepped after the closed flag, is gone.
+		from := n.r.role.state()
 		n.releaseStore() // the loop, the only writer, is gone
 		n.closeErr = n.tr.Close()
 		n.r.stop()
