@@ -26,6 +26,7 @@ const (
 	codeNoDatagrams
 	codeKnockDone // an acceptor closes its knock (conn.go)
 	codeStale     // a dialer closes its connection after a knock (conn.go)
+	codeDuplicate // another connection of the id is in use (dup.go)
 )
 
 // attempt tracks one inbound connection attempt from its first Initial
@@ -48,7 +49,11 @@ type attemptKey struct{}
 // took the connection.
 func (q *QUIC) connContext(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
 	sl, err := q.adm.admit(info.RemoteAddr)
-	if err != nil {
+	switch {
+	case err == errDuplicateBlocked:
+		q.cnt.drop(ReasonDuplicatePeer) // counted; the episode is reported once (dup.go)
+		return ctx, err
+	case err != nil:
 		q.drop(ReasonHandshakeFailed, "", info.RemoteAddr.String(), err)
 		return ctx, err
 	}
@@ -156,6 +161,14 @@ func (q *QUIC) acceptLoop() {
 			return
 		}
 		old := q.inbound[id]
+		if !p.dialer && old != nil && old.Context().Err() == nil && old.RemoteAddr().String() != remote {
+			// Two holders of id's certificate at once (dup.go).
+			if keep, _ := q.keepInbound(id, old, c); keep == old {
+				q.mu.Unlock()
+				c.CloseWithError(codeDuplicate, "another connection of this node id is in use")
+				continue
+			}
+		}
 		q.inbound[id] = c
 		q.mu.Unlock()
 		if old != nil {
@@ -168,7 +181,7 @@ func (q *QUIC) acceptLoop() {
 		if !p.dialer {
 			p.handOver(c) // the pair's connection: send on it too (conn.go)
 		} else {
-			p.knocked(began) // a knock (conn.go): our connection may be stale
+			p.knocked(knock{began, addrPort(c.RemoteAddr())}) // our connection may be stale (conn.go)
 		}
 	}
 }

@@ -60,6 +60,7 @@ type admission struct {
 	perIP     map[netip.Addr]int     // strangers' handshakes in progress by IP
 	perPeer   map[netip.AddrPort]int // handshakes in progress from a peer's address
 	rate      limiter[struct{}]      // new handshakes from strangers
+	dups      dupGuard               // addresses of duplicate holders, backing off (dup.go)
 }
 
 func newAdmission(peers []*net.UDPAddr) *admission {
@@ -105,6 +106,9 @@ func (a *admission) mustValidate(from net.Addr) bool {
 func (a *admission) admit(from net.Addr) (*slot, error) {
 	ap := addrPort(from)
 	s := &slot{adm: a, from: ap, peer: a.peerAddrs[ap]}
+	if !s.peer && a.dups.blocked(ap, time.Now()) {
+		return nil, errDuplicateBlocked
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if s.peer {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -29,7 +30,10 @@ import (
 //     older one at once (accept.go): the dialer only dials when its
 //     connection is gone (lost, or its process restarted), so the newest
 //     is the one in use. Only one side ever dials, so there is no race of
-//     two connections to break.
+//     two connections to break. Unless the older one is alive and came
+//     from another address: then two processes hold the id's certificate,
+//     and the newcomer is refused (dup.go; the id's configured address
+//     wins).
 //   - A restarted acceptor knocks. The dialer still holds its connection to
 //     the old process and would only learn of the restart from its next
 //     packet (a stateless reset, resetKey), which on an idle pair (two
@@ -129,7 +133,7 @@ type peer struct {
 
 	wake     chan struct{}    // capacity 1: "the queue is not empty"
 	accepted chan *quic.Conn  // capacity 1: the newest connection accepted from the peer (acceptor only)
-	knocks   chan time.Time   // capacity 1: when the newest knock from the peer began (dialer only)
+	knocks   chan knock       // capacity 1: the newest knock from the peer (dialer only)
 	knockRes chan knockResult // capacity 1: the outcome of this node's knock (acceptor only)
 	flushed  chan int         // run reports here how many messages it flushed at Close
 }
@@ -142,7 +146,7 @@ type knockResult struct {
 
 func newPeer(q *QUIC, id string, addr *net.UDPAddr) *peer {
 	return &peer{q: q, id: id, addr: addr, dialer: q.cfg.ID < id,
-		wake: make(chan struct{}, 1), accepted: make(chan *quic.Conn, 1), knocks: make(chan time.Time, 1),
+		wake: make(chan struct{}, 1), accepted: make(chan *quic.Conn, 1), knocks: make(chan knock, 1),
 		knockRes: make(chan knockResult, 1), flushed: make(chan int, 1)}
 }
 
@@ -204,15 +208,20 @@ func (p *peer) handOver(c *quic.Conn) {
 	p.accepted <- c
 }
 
-// knocked tells the peer goroutine of a dialer that the peer dialled us (a
-// knock, whose first packet arrived at at). Only acceptLoop calls it, so it
-// never blocks.
-func (p *peer) knocked(at time.Time) {
+// knock is a connection the peer of a dialer dialled to it.
+type knock struct {
+	at   time.Time      // its first packet
+	from netip.AddrPort // its source
+}
+
+// knocked tells the peer goroutine of a dialer that the peer knocked. Only
+// acceptLoop calls it, so it never blocks.
+func (p *peer) knocked(k knock) {
 	select {
 	case <-p.knocks:
 	default:
 	}
-	p.knocks <- at
+	p.knocks <- k
 }
 
 // knock dials the peer on behalf of an acceptor that has no connection
@@ -384,10 +393,12 @@ func (p *peer) run() {
 				nextKnock = t
 			}
 			continue
-		case at := <-p.knocks:
+		case k := <-p.knocks:
 			// The peer dialled us, so its end of conn is gone (it restarted)
-			// unless conn is younger than the knock: redial at once.
-			if at.Sub(connAt) > knockGrace {
+			// unless conn is younger than the knock: redial at once. Knocks
+			// from another address than the peer's are honoured once
+			// (dup.go).
+			if k.at.Sub(connAt) > knockGrace && (k.from == addrPort(p.addr) || p.honourKnock(k.from)) {
 				p.q.logf(p.id, "%s knocked: our connection is stale; redialling", p.id)
 				conn.CloseWithError(codeStale, "stale: you knocked")
 				conn = nil

@@ -44,13 +44,18 @@ const (
 	// ReasonUnreachable: a peer could not be dialled (reported, not counted
 	// as a drop; see Stats.Reconnects).
 	ReasonUnreachable
+	// ReasonDuplicatePeer: a connection (or knock) with a peer's valid
+	// certificate from an address other than the one in use for that peer:
+	// two processes hold one node's certificate (dup.go). Its attempts are
+	// refused for a while, each one counted.
+	ReasonDuplicatePeer
 
-	numReasons = int(ReasonUnreachable) + 1
+	numReasons = int(ReasonDuplicatePeer) + 1
 )
 
 var reasonNames = [numReasons]string{
 	"malformed", "wrong cluster", "bad version", "oversized", "spoofed sender",
-	"unknown peer", "handshake failed", "queue full", "invalid packet", "unreachable",
+	"unknown peer", "handshake failed", "queue full", "invalid packet", "unreachable", "duplicate peer",
 }
 
 // String returns a short lower-case name ("spoofed sender").
@@ -83,6 +88,8 @@ var (
 	ErrInvalidPacket = errors.New("transport: invalid packet")
 	// ErrUnreachable is matched by errors of ReasonUnreachable.
 	ErrUnreachable = errors.New("transport: peer unreachable")
+	// ErrDuplicatePeer is matched by errors of ReasonDuplicatePeer.
+	ErrDuplicatePeer = errors.New("transport: a peer's certificate used from two addresses")
 
 	// ErrClosed is returned by Start after Close, and by a second Start.
 	ErrClosed = errors.New("transport: closed")
@@ -90,7 +97,7 @@ var (
 
 var reasonErrs = [numReasons]error{
 	ErrMalformed, ErrWrongCluster, ErrBadVersion, ErrOversized, ErrSpoofedSender,
-	ErrUnknownPeer, ErrHandshakeFailed, ErrQueueFull, ErrInvalidPacket, ErrUnreachable,
+	ErrUnknownPeer, ErrHandshakeFailed, ErrQueueFull, ErrInvalidPacket, ErrUnreachable, ErrDuplicatePeer,
 }
 
 // Err returns the sentinel error of r (ErrMalformed for ReasonMalformed).

@@ -23,12 +23,13 @@ type DropStats struct {
 	HandshakeFailed uint64 // handshake failed, either way: no or untrusted certificate, ...
 	QueueFull       uint64 // outbound: the peer's queue was full
 	InvalidPacket   uint64 // UDP datagram that is no QUIC packet of a known connection
+	DuplicatePeer   uint64 // a peer's certificate used from a second address, and its refused attempts (dup.go)
 }
 
 // Total returns the sum of all drop counters.
 func (d DropStats) Total() uint64 {
 	return d.Malformed + d.WrongCluster + d.BadVersion + d.Oversized + d.SpoofedSender +
-		d.UnknownPeer + d.HandshakeFailed + d.QueueFull + d.InvalidPacket
+		d.UnknownPeer + d.HandshakeFailed + d.QueueFull + d.InvalidPacket + d.DuplicatePeer
 }
 
 // counters is the lock-free storage behind Stats.
@@ -71,6 +72,7 @@ func (c *counters) snapshot() Stats {
 			HandshakeFailed: d(ReasonHandshakeFailed),
 			QueueFull:       d(ReasonQueueFull),
 			InvalidPacket:   d(ReasonInvalidPacket),
+			DuplicatePeer:   d(ReasonDuplicatePeer),
 		},
 	}
 }
