@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -28,8 +29,21 @@ const certValidity = 10 * 365 * 24 * time.Hour
 // common name. If ca.pem and ca-key.pem already exist in dir, that CA is
 // reused, so nodes can be added to a cluster later; existing node files
 // are overwritten. ids must be valid node ids (see Config.ID), distinct,
-// and not "ca".
-func GenerateCerts(dir string, ids []string) error {
+// and not "ca". The certificates are bound to no cluster; see
+// GenerateClusterCerts.
+func GenerateCerts(dir string, ids []string) error { return GenerateClusterCerts(dir, "", ids) }
+
+// GenerateClusterCerts is GenerateCerts, with each node certificate also
+// bound to cluster (Config.Cluster): it names graft://CLUSTER/ID as URI
+// subject alternative name, and nodes refuse it in a cluster of another
+// name (certcluster.go), also when the clusters share the CA. cluster ""
+// binds none; otherwise it must use the characters of a node id.
+func GenerateClusterCerts(dir, cluster string, ids []string) error {
+	if cluster != "" {
+		if err := validClusterName(cluster); err != nil {
+			return fmt.Errorf("transport: certs: %w", err)
+		}
+	}
 	if len(ids) == 0 {
 		return errors.New("transport: certs: no node ids given")
 	}
@@ -57,6 +71,9 @@ func GenerateCerts(dir string, ids []string) error {
 		}
 		tmpl := template(pkix.Name{CommonName: id})
 		tmpl.DNSNames = []string{id}
+		if cluster != "" {
+			tmpl.URIs = []*url.URL{clusterURI(cluster, id)}
+		}
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)

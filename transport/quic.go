@@ -153,6 +153,10 @@ func New(cfg Config) (*QUIC, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkCluster(creds.Leaf, cfg.ID, cfg.Cluster); err != nil {
+		return nil, &CertError{File: cfg.CertFile, Err: err}
+	}
+	creds.Cluster = cfg.Cluster
 	key, err := resetKey(creds)
 	if err != nil {
 		return nil, &CertError{File: cfg.KeyFile, Err: err}

@@ -17,6 +17,11 @@ const ALPN = "graft/1"
 // cluster CA that signs every node's certificate, and the node id the
 // certificate names. Build them with LoadTLS.
 type Credentials struct {
+	// Cluster, if set, is the cluster the peers' certificates may be bound
+	// to (certcluster.go): one bound to another is refused. New sets it to
+	// Config.Cluster; LoadTLS leaves it empty.
+	Cluster string
+
 	ID   string            // the node id named by Cert
 	Cert tls.Certificate   // the node's certificate chain and private key
 	Leaf *x509.Certificate // the parsed leaf of Cert

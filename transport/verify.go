@@ -30,7 +30,8 @@ var errChainTooLong = fmt.Errorf("transport: tls: more than %d certificates pres
 
 // verifyPeer checks the certificates a peer presented (DER, its own first):
 // at most maxPeerChain of them, its own fit for usage (checkLeaf), naming
-// exactly one node id, and chaining to the cluster CA. It returns the id.
+// exactly one node id, bound to no other cluster than c.Cluster
+// (certcluster.go), and chaining to the cluster CA. It returns the id.
 func (c *Credentials) verifyPeer(raw [][]byte, usage x509.ExtKeyUsage) (string, error) {
 	switch {
 	case len(raw) == 0:
@@ -47,6 +48,9 @@ func (c *Credentials) verifyPeer(raw [][]byte, usage x509.ExtKeyUsage) (string, 
 	}
 	id, err := certID(leaf)
 	if err != nil {
+		return "", fmt.Errorf("transport: tls: %w", err)
+	}
+	if err := checkCluster(leaf, id, c.Cluster); err != nil {
 		return "", fmt.Errorf("transport: tls: %w", err)
 	}
 	if err := verifyChain(leaf, raw[1:], c.CAs, usage); err != nil {
