@@ -6,8 +6,8 @@
  * once in a child made by fork() after the library was loaded - before it
  * enters Go, because entering the Go runtime in such a child can hang: the
  * runtime's threads do not exist there - and otherwise calls the Go export
- * graft__go_<name> (see the .go files). graft_strerror and graft_version
- * need no Go at all.
+ * graft__go_<name> (see the .go files). graft_strerror, graft_version and
+ * graft_version_number need no Go at all.
  */
 #include "graft.h"
 
@@ -212,3 +212,5 @@ const char *graft_strerror(int code) {
 const char *graft_version(void) {
     return GRAFT__XSTR(GRAFT_VERSION_MAJOR) "." GRAFT__XSTR(GRAFT_VERSION_MINOR) "." GRAFT__XSTR(GRAFT_VERSION_PATCH);
 }
+
+int graft_version_number(void) { return GRAFT_VERSION_NUMBER; }

@@ -135,9 +135,11 @@ extern "C" {
 #define GRAFT_VERSION_MAJOR 0
 #define GRAFT_VERSION_MINOR 1
 #define GRAFT_VERSION_PATCH 0
-/* MAJOR * 10000 + MINOR * 100 + PATCH, for #if comparisons. */
+/* MAJOR * 1000000 + MINOR * 1000 + PATCH (0.1.0 is 1000), for #if
+ * comparisons; graft_version_number() gives the library's. The same scheme
+ * as SQLITE_VERSION_NUMBER. */
 #define GRAFT_VERSION_NUMBER \
-    (GRAFT_VERSION_MAJOR * 10000 + GRAFT_VERSION_MINOR * 100 + GRAFT_VERSION_PATCH)
+    (GRAFT_VERSION_MAJOR * 1000000 + GRAFT_VERSION_MINOR * 1000 + GRAFT_VERSION_PATCH)
 
 /* ------------------------------------------------------------------------ */
 /* Types                                                                    */
@@ -650,6 +652,17 @@ GRAFT_API const char *graft_strerror(int code);
  *  never freed). Compare with GRAFT_VERSION_* to detect a header/library
  *  mismatch. Any thread. Since 0.1. */
 GRAFT_API const char *graft_version(void);
+
+/** graft_version_number - the library's version as one integer, MAJOR *
+ *  1000000 + MINOR * 1000 + PATCH (as sqlite3_libversion_number), to compare
+ *  at run time with GRAFT_VERSION_NUMBER, the header's: a program built
+ *  against a newer header than the library it loaded can refuse to start,
+ *  or avoid the functions the library lacks ("Since" in each function's
+ *  comment). The shared library's symbols carry the version node of the
+ *  release that added them (GRAFT_0.1 for every function of 0.1), so a
+ *  binary linked against a later libgraft fails at load time, naming the
+ *  node, rather than at the first call. Any thread. Since 0.1. */
+GRAFT_API int graft_version_number(void);
 
 #endif /* GRAFT_TYPES_ONLY */
 

@@ -92,7 +92,7 @@ test-c: $(BUILD)/test_api $(BUILD)/test_api_static $(BUILD)/test_events $(BUILD)
 	cd $(BUILD) && GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) timeout 300 ./test_api
 	cd $(BUILD) && GRAFT_EPOLL_WORKER=$(abspath $(BUILD)/epoll_worker) timeout 300 ./test_events
 	cd $(BUILD) && GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) GRAFT_QUICK=1 timeout 300 ./test_api_static
-	$(GO) test -count=1 ./capi/
+	GRAFT_REQUIRE_LIB=1 $(GO) test -count=1 ./capi/
 	$(GO) test -count=1 -tags grafttest -run TestTestHooks ./capi/
 	@! grep -q GRAFT_TEST_ $(BUILD)/libgraft.so $(BUILD)/libgraft.a || { echo "graft: the released library reads GRAFT_TEST_* variables"; exit 1; }
 	@echo "graft: the released libgraft.so and libgraft.a do not contain GRAFT_TEST_*"

@@ -256,6 +256,9 @@ static void version_and_strerror(void) {
     char want[32];
     snprintf(want, sizeof want, "%d.%d.%d", GRAFT_VERSION_MAJOR, GRAFT_VERSION_MINOR, GRAFT_VERSION_PATCH);
     CHECK_STR(graft_version(), want);
+    CHECK(graft_version_number() == GRAFT_VERSION_NUMBER);
+    CHECK(graft_version_number() ==
+          GRAFT_VERSION_MAJOR * 1000000 + GRAFT_VERSION_MINOR * 1000 + GRAFT_VERSION_PATCH);
     for (int code = GRAFT_OK; code >= GRAFT_ENOPEER; code--) {
         const char *s = graft_strerror(code);
         CHECKF(s && *s && strcmp(s, "unknown error") != 0, "code %d", code);
@@ -949,7 +952,7 @@ int main(void) {
         fprintf(stderr, "cannot generate certificates\n");
         return 2;
     }
-    RUN(version_and_strerror, "graft_version matches the header; every code has a text");
+    RUN(version_and_strerror, "graft_version and graft_version_number match the header; every code has a text");
     RUN(config_misuse, "NULL, made-up and freed configs give EINVAL/ECLOSED");
     RUN(node_misuse, "NULL, made-up, closed nodes: no crash, right codes");
     RUN(bad_configs, "bad ids, peers, timeouts, addresses, certificates, state file");
