@@ -1,52 +1,64 @@
 //! Finds libgraft and links it into every binary that uses this crate.
 //!
-//! Where the library comes from, in order:
+//! Where the library comes from, in order (the `-sys` convention: an
+//! installed library first, a build from source last):
 //!
 //! 1. `GRAFT_LIB_DIR`: a folder holding `libgraft.a` (preferred) or
 //!    `libgraft.so`. Trusted as is.
-//! 2. The checkout's build folder (`../../build` from this manifest), if its
-//!    `libgraft.a` is newer than every Go source.
-//! 3. Otherwise `go build -buildmode=c-archive ./capi` into `OUT_DIR`
-//!    (Go 1.26+ and a C compiler on PATH; about 25 s cold, 2-3 s warm).
+//! 2. pkg-config: the `graft` package (`make install` writes graft.pc;
+//!    `PKG_CONFIG_PATH` finds one under another PREFIX), its `libdir`
+//!    holding `libgraft.a` (preferred) or `libgraft.so`. `GRAFT_NO_PKG_CONFIG=1`
+//!    skips this step.
+//! 3. The last resort, when this crate sits in a graft checkout
+//!    (`bindings/rust`): `go build -buildmode=c-archive ./capi` with its
+//!    output in `OUT_DIR` (Go 1.26+ and a C compiler on PATH; about 25 s
+//!    cold, 2-3 s warm). `-mod=readonly`: go.mod and go.sum are read, never
+//!    rewritten; nothing is written into the source tree.
 //!
 //! Why the static archive: cargo passes `rustc-link-lib=static=...` on to
 //! every crate that depends on this one (the archive is bundled into the
 //! rlib), so any binary built from it runs without `LD_LIBRARY_PATH`. An
 //! rpath set here would reach only this crate's own tests and examples
-//! (see ../../shared/FFI-FACTS.md). Linking `libgraft.so` from
-//! `GRAFT_LIB_DIR` works too, but then dependent binaries need the library
-//! on their search path: a warning says so.
+//! (see ../../shared/FFI-FACTS.md). Linking `libgraft.so` works too, but
+//! then dependent binaries need the library on their search path: a
+//! warning says so.
 //!
-//! It also compiles a tiny C program against include/graft.h, when a C
-//! compiler is there, that prints the sizes, offsets and codes of the C
-//! header; the unit tests compare them with the `ffi` module.
+//! It also compiles a tiny C program against graft.h (the checkout's, else
+//! the installed one), when a C compiler is there, that prints the sizes,
+//! offsets and codes of the C header; the unit tests compare them with the
+//! `ffi` module.
 
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::SystemTime;
+
+/// Where the library was found: its folder, whether it is the static
+/// archive, and the folder of the graft.h that goes with it (if known).
+struct Found {
+    dir: PathBuf,
+    is_static: bool,
+    include: Option<PathBuf>,
+}
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    // The checkout this crate sits in, if it does (a packaged crate does not).
     let repo = manifest.join("../..");
     let repo = repo.canonicalize().unwrap_or(repo);
+    let checkout = repo.join("capi").is_dir() && repo.join("go.mod").is_file();
 
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-env-changed=GRAFT_LIB_DIR");
-    println!("cargo:rerun-if-env-changed=GO");
-    println!("cargo:rerun-if-env-changed=CC");
-    let go_src = go_sources(&repo);
-    for p in &go_src {
-        println!("cargo:rerun-if-changed={}", p.display());
+    for var in ["GRAFT_LIB_DIR", "GRAFT_NO_PKG_CONFIG", "PKG_CONFIG", "PKG_CONFIG_PATH", "GO", "CC"] {
+        println!("cargo:rerun-if-env-changed={var}");
     }
 
-    let (dir, kind) = find_library(&repo, &out, &go_src);
+    let found = from_lib_dir().or_else(from_pkg_config).unwrap_or_else(|| from_checkout(&repo, checkout, &out));
+    let dir = &found.dir;
     println!("cargo:rustc-link-search=native={}", dir.display());
-    if kind == "static" {
-        let a = dir.join("libgraft.a");
-        println!("cargo:rerun-if-changed={}", a.display());
+    if found.is_static {
+        println!("cargo:rerun-if-changed={}", dir.join("libgraft.a").display());
         println!("cargo:rustc-link-lib=static=graft");
         // What a Go c-archive needs from the system (the Rust std already
         // links libc, pthread, dl and m; listed anyway so the order is right).
@@ -67,112 +79,101 @@ fn main() {
     }
     println!("cargo:lib_dir={}", dir.display());
 
-    header_facts(&repo, &out);
+    // The checkout's header is the one the library of this checkout is
+    // built from; an installed library comes with its own.
+    let include = if checkout { Some(repo.join("include")) } else { found.include };
+    header_facts(include.as_deref(), &out);
 }
 
-/// The Go sources the library is built from (folders and files).
-fn go_sources(repo: &Path) -> Vec<PathBuf> {
-    ["capi", "election", "transport", "include/graft.h", "go.mod", "go.sum"]
-        .iter()
-        .map(|p| repo.join(p))
-        .filter(|p| p.exists())
-        .collect()
+/// The library in `dir`: `libgraft.a` if there, else `libgraft.so`.
+fn library_in(dir: PathBuf, include: Option<PathBuf>) -> Option<Found> {
+    if dir.join("libgraft.a").is_file() {
+        Some(Found { dir, is_static: true, include })
+    } else if dir.join("libgraft.so").is_file() {
+        Some(Found { dir, is_static: false, include })
+    } else {
+        None
+    }
 }
 
-/// Newest modification time of the Go sources (recursing into folders,
-/// skipping tests).
-fn newest(paths: &[PathBuf]) -> Option<SystemTime> {
-    fn walk(p: &Path, best: &mut Option<SystemTime>) {
-        let Ok(meta) = fs::metadata(p) else { return };
-        if meta.is_dir() {
-            if let Ok(rd) = fs::read_dir(p) {
-                for e in rd.flatten() {
-                    walk(&e.path(), best);
-                }
-            }
-        } else if p.to_string_lossy().ends_with("_test.go") {
-            // Tests are not part of the library.
-        } else if let Ok(t) = meta.modified() {
-            if best.map_or(true, |b| t > b) {
-                *best = Some(t);
-            }
-        }
+/// Step 1: `GRAFT_LIB_DIR`, which must hold the library when set.
+fn from_lib_dir() -> Option<Found> {
+    let dir = PathBuf::from(env::var_os("GRAFT_LIB_DIR").filter(|d| !d.is_empty())?);
+    let include = Some(dir.join("../include")).filter(|i| i.join("graft.h").is_file());
+    match library_in(dir.clone(), include) {
+        Some(found) => Some(found),
+        None => panic!("graft: GRAFT_LIB_DIR={} holds neither libgraft.a nor libgraft.so", dir.display()),
     }
-    let mut best = None;
-    for p in paths {
-        walk(p, &mut best);
-    }
-    best
 }
 
-fn find_library(repo: &Path, out: &Path, go_src: &[PathBuf]) -> (PathBuf, &'static str) {
-    if let Some(dir) = env::var_os("GRAFT_LIB_DIR").filter(|d| !d.is_empty()) {
-        let dir = PathBuf::from(dir);
-        if dir.join("libgraft.a").is_file() {
-            return (dir, "static");
-        }
-        if dir.join("libgraft.so").is_file() {
-            return (dir, "dylib");
-        }
-        panic!("graft: GRAFT_LIB_DIR={} holds neither libgraft.a nor libgraft.so", dir.display());
+/// Step 2: the `graft` pkg-config package, if pkg-config knows one.
+fn from_pkg_config() -> Option<Found> {
+    if env::var_os("GRAFT_NO_PKG_CONFIG").is_some_and(|v| !v.is_empty() && v != "0") {
+        return None;
     }
-
-    let build = repo.join("build");
-    let archive = build.join("libgraft.a");
-    if archive.is_file() {
-        let built = fs::metadata(&archive).and_then(|m| m.modified()).ok();
-        match (built, newest(go_src)) {
-            (Some(b), Some(src)) if b >= src => return (build, "static"),
-            (Some(_), None) => return (build, "static"),
-            _ => println!("cargo:warning=graft: {} is older than the Go sources: rebuilding", archive.display()),
-        }
-    }
-
-    if !repo.join("capi").is_dir() {
-        panic!(
-            "graft: no libgraft found: set GRAFT_LIB_DIR to a folder holding libgraft.a \
-             (built by `make lib` in the graft checkout)"
+    let pkg_config = env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".into());
+    let variable = |name: &str| -> Option<PathBuf> {
+        let o = Command::new(&pkg_config).args(["--variable", name, "graft"]).output().ok()?;
+        let v = String::from_utf8(o.stdout).ok()?;
+        let v = v.trim();
+        (o.status.success() && !v.is_empty()).then(|| PathBuf::from(v))
+    };
+    let libdir = variable("libdir")?;
+    let include = variable("includedir").filter(|i| i.join("graft.h").is_file());
+    let found = library_in(libdir.clone(), include);
+    if found.is_none() {
+        println!(
+            "cargo:warning=graft: pkg-config names {} as libgraft's folder, but it holds no libgraft: ignored",
+            libdir.display()
         );
+    }
+    found
+}
+
+/// Step 3: build libgraft.a from the checkout into `out`.
+fn from_checkout(repo: &Path, checkout: bool, out: &Path) -> Found {
+    if !checkout {
+        panic!(
+            "graft: no libgraft found: install it (`make install` in a graft checkout puts \
+             graft.pc where pkg-config finds it; PKG_CONFIG_PATH for another PREFIX) or set \
+             GRAFT_LIB_DIR to a folder holding libgraft.a"
+        );
+    }
+    for p in ["capi", "election", "transport", "include/graft.h", "go.mod", "go.sum"] {
+        println!("cargo:rerun-if-changed={}", repo.join(p).display());
     }
     let go = env::var("GO").unwrap_or_else(|_| "go".into());
     let target = out.join("libgraft.a");
     let status = Command::new(&go)
         .current_dir(repo)
-        .env("GOFLAGS", env::var("GOFLAGS").unwrap_or_else(|_| "-mod=mod".into()))
+        .env("GOFLAGS", "-mod=readonly")
         .args(["build", "-buildmode=c-archive", "-ldflags=-s -w", "-o"])
         .arg(&target)
         .arg("./capi")
         .status()
         .unwrap_or_else(|e| {
             panic!(
-                "graft: libgraft not built and `{go}` cannot run ({e}): install Go 1.26+ \
-                 or run `make lib`, or set GRAFT_LIB_DIR"
+                "graft: no installed libgraft (GRAFT_LIB_DIR unset, pkg-config knows no graft) \
+                 and `{go}` cannot run to build it from {} ({e}): install Go 1.26+, or run \
+                 `make install` there, or set GRAFT_LIB_DIR",
+                repo.display()
             )
         });
     if !status.success() {
-        panic!("graft: `{go} build -buildmode=c-archive ./capi` failed ({status})");
+        panic!("graft: `{go} build -buildmode=c-archive ./capi` in {} failed ({status})", repo.display());
     }
     let _ = fs::remove_file(out.join("libgraft.h")); // cgo's own header
-    (out.to_path_buf(), "static")
+    Found { dir: out.to_path_buf(), is_static: true, include: None }
 }
 
 /// Compile and run a C program printing what the `ffi` module must match;
 /// write it as Rust constants to OUT_DIR/header_facts.rs. Without a C
 /// compiler (or the header) the file says so and the test is skipped.
-fn header_facts(repo: &Path, out: &Path) {
-    let header = repo.join("include/graft.h");
-    let dest = out.join("header_facts.rs");
-    let fallback = |why: &str| {
-        println!("cargo:warning=graft: header layout check skipped: {why}");
-        fs::write(
-            &dest,
-            "/// Not measured (no C compiler or header).\npub const FACTS: Option<&[(&str, i64)]> = None;\n",
-        )
-        .unwrap();
+fn header_facts(include: Option<&Path>, out: &Path) {
+    let Some(include) = include.filter(|i| i.join("graft.h").is_file()) else {
+        return fallback_facts(out, "graft.h not found (no checkout, no installed header)");
     };
-    if !header.is_file() {
-        return fallback("include/graft.h not found");
-    }
+    let header = include.join("graft.h");
     println!("cargo:rerun-if-changed={}", header.display());
 
     let mut c = String::from(
@@ -181,7 +182,7 @@ fn header_facts(repo: &Path, out: &Path) {
          #define OFF(f) P(\"offset.\" #f, offsetof(graft_stats, f))\n\
          #define EOFF(f) P(\"event_offset.\" #f, offsetof(graft_event, f))\n\
          #define C(x) P(#x, x)\nint main(void) {\n\
-         printf(\"/// Measured from include/graft.h by build.rs.\\npub const FACTS: Option<&[(&str, i64)]> = Some(&[\\n\");\n\
+         printf(\"/// Measured from graft.h by build.rs.\\npub const FACTS: Option<&[(&str, i64)]> = Some(&[\\n\");\n\
          P(\"sizeof\", sizeof(graft_stats));\nP(\"alignof\", _Alignof(graft_stats));\n\
          P(\"event_sizeof\", sizeof(graft_event));\nP(\"event_alignof\", _Alignof(graft_event));\n",
     );
@@ -202,7 +203,7 @@ fn header_facts(repo: &Path, out: &Path) {
     let ok = Command::new(&cc)
         .arg("-std=c11")
         .arg("-I")
-        .arg(repo.join("include"))
+        .arg(include)
         .arg("-o")
         .arg(&exe)
         .arg(&src)
@@ -210,12 +211,22 @@ fn header_facts(repo: &Path, out: &Path) {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        return fallback(&format!("`{cc}` could not compile {}", src.display()));
+        return fallback_facts(out, &format!("`{cc}` could not compile {}", src.display()));
     }
     match Command::new(&exe).output() {
-        Ok(o) if o.status.success() => fs::write(&dest, o.stdout).unwrap(),
-        _ => fallback("the probe program failed"),
+        Ok(o) if o.status.success() => fs::write(out.join("header_facts.rs"), o.stdout).unwrap(),
+        _ => fallback_facts(out, "the probe program failed"),
     }
+}
+
+/// Write a header_facts.rs that says nothing was measured, and why.
+fn fallback_facts(out: &Path, why: &str) {
+    println!("cargo:warning=graft: header layout check skipped: {why}");
+    fs::write(
+        out.join("header_facts.rs"),
+        "/// Not measured (no C compiler or header).\npub const FACTS: Option<&[(&str, i64)]> = None;\n",
+    )
+    .unwrap();
 }
 
 /// Every field of graft_stats (checked against `ffi::graft_stats`).

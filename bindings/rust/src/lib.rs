@@ -66,10 +66,12 @@
 //!
 //! # Linking
 //!
-//! build.rs links `libgraft.a` from `GRAFT_LIB_DIR`, else from the
-//! checkout's `build/` folder, else builds it with `go`. The archive is
-//! bundled into this crate, so binaries of crates depending on `graft` run
-//! on their own, without `LD_LIBRARY_PATH`.
+//! build.rs links libgraft from `GRAFT_LIB_DIR`, else from where
+//! pkg-config's `graft` package says (`make install` writes graft.pc), else,
+//! inside a graft checkout, builds `libgraft.a` with `go` into cargo's
+//! `OUT_DIR` (never into the source tree). The static archive is preferred
+//! and bundled into this crate, so binaries of crates depending on `graft`
+//! run on their own, without `LD_LIBRARY_PATH`.
 
 #![deny(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn)]
@@ -136,3 +138,8 @@ pub fn version() -> &'static str {
 
 #[cfg(test)]
 mod tests;
+
+/// The README's example, compiled by `cargo test` as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;
