@@ -6,8 +6,9 @@
 #
 # The crate links build/libgraft.a statically (GRAFT_LIB_DIR points at it), so
 # every binary it produces, also those of crates depending on it, runs on
-# its own. Without GRAFT_LIB_DIR, bindings/rust/build.rs finds build/ itself
-# or builds the archive with go.
+# its own. Without GRAFT_LIB_DIR, bindings/rust/build.rs asks pkg-config for
+# an installed graft (make install), else builds the archive with go into
+# cargo's OUT_DIR.
 
 RUST_DIR := bindings/rust
 RUST_ENV := GRAFT_LIB_DIR=$(abspath $(BUILD))
