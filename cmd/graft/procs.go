@@ -1,0 +1,118 @@
+package main
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/graftlib/graft/election"
+	"golang.org/x/sys/unix"
+)
+
+// monoNow reads CLOCK_MONOTONIC in nanoseconds: the clock of
+// GRAFT_LEASE_DEADLINE_NS and of the pipe between graft and its watchdog.
+func monoNow() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+// monoOffset is CLOCK_MONOTONIC minus election.SystemClock, measured once
+// as in capi/clock.go: each sample reads CLOCK_MONOTONIC first, so every
+// sample is too small and the largest is kept; a converted deadline can
+// only come out early, never late.
+var monoOffset = sync.OnceValue(func() int64 {
+	clock := election.SystemClock()
+	best := int64(0)
+	for i := 0; i < 16; i++ {
+		c := monoNow()
+		g := int64(clock.Now())
+		if d := c - g; i == 0 || d > best {
+			best = d
+		}
+	}
+	return best
+})
+
+// monoNS converts an instant of election.SystemClock to CLOCK_MONOTONIC ns.
+func monoNS(d time.Duration) int64 { return int64(d) + monoOffset() }
+
+// descendants returns the live (not zombie) processes below pid, read from
+// /proc: every process whose chain of parents reaches pid.
+func descendants(pid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	parent := map[int]int{}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		pp, _ := strconv.Atoi(f[1])
+		parent[p] = pp
+	}
+	var out []int
+	for p := range parent {
+		for q, n := parent[p], 0; n < 64 && q > 1; q, n = parent[q], n+1 {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// killTree sends sig to the process group pgid and to every live
+// descendant of pid (grandchildren that left the group, or that were
+// re-parented to pid, a subreaper, when their parent died).
+func killTree(pid, pgid int, sig unix.Signal) int {
+	if pgid > 0 {
+		_ = unix.Kill(-pgid, sig)
+	}
+	d := descendants(pid)
+	for _, p := range d {
+		_ = unix.Kill(p, sig)
+	}
+	return len(d)
+}
+
+// reap collects every exited child of this process without blocking and
+// reports the status of want if it was among them.
+func reap(want int) (status unix.WaitStatus, done bool) {
+	for {
+		var ws unix.WaitStatus
+		p, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if p <= 0 || err != nil {
+			return status, done
+		}
+		if p == want {
+			status, done = ws, true
+		}
+	}
+}
+
+// becomeSubreaper makes this process the parent of every orphan below it
+// (PR_SET_CHILD_SUBREAPER), so that a grandchild whose parent died stays
+// in reach instead of moving to init.
+func becomeSubreaper() error {
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+}
