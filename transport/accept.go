@@ -181,7 +181,7 @@ func (q *QUIC) acceptLoop() {
 		if !p.dialer {
 			p.handOver(c) // the pair's connection: send on it too (conn.go)
 		} else {
-			p.knocked(knock{began, addrPort(c.RemoteAddr())}) // our connection may be stale (conn.go)
+			p.knocked(knock{began, addrPort(c.RemoteAddr()), c}) // our connection may be stale (conn.go)
 		}
 	}
 }

@@ -212,6 +212,22 @@ func (p *peer) handOver(c *quic.Conn) {
 type knock struct {
 	at   time.Time      // its first packet
 	from netip.AddrPort // its source
+	c    *quic.Conn
+}
+
+// withdrawn waits up to knockSettle for the knocker to close its knock as
+// not needed (codeKnockDone): it dialled while this node's connection was
+// on its way, and only now the knock arrived (seen: a knock dialled at
+// Start before this node had bound its port came 200 ms later, with the
+// first retransmission of its Initial, and made this node redial a
+// connection that was fine).
+func (k knock) withdrawn() bool {
+	select {
+	case <-k.c.Context().Done():
+		return knockClosed(context.Cause(k.c.Context()))
+	case <-time.After(knockSettle):
+		return false
+	}
 }
 
 // knocked tells the peer goroutine of a dialer that the peer knocked. Only
@@ -241,7 +257,8 @@ func (p *peer) run() {
 	connected := false // ever, for Stats.Reconnects
 	flushing := false
 	var conn *quic.Conn
-	var connAt time.Time // when conn was obtained
+	var connAt time.Time   // when conn was obtained
+	var closedAt time.Time // when the peer last closed conn (Close)
 	// Acceptor only: the knock connection, whether one is being dialled,
 	// when it must close, and when the next may begin.
 	var knock *quic.Conn
@@ -286,7 +303,18 @@ func (p *peer) run() {
 		connected = true
 		conn, connAt = c, time.Now()
 		p.q.logf(p.id, "%s %s at %s", how, p.id, c.RemoteAddr())
-		closeKnock("connected")
+		if knock != nil {
+			// What was just sent on the knock may still be on its way:
+			// close it a little later (the knock's datagrams are read only
+			// while it is open).
+			k := knock
+			knock = nil
+			p.q.wg.Add(1) // run holds one: Close has not begun to wait
+			time.AfterFunc(knockSettle, func() {
+				defer p.q.wg.Done()
+				k.CloseWithError(codeKnockDone, "connected")
+			})
+		}
 		kbo.reset()
 		// Send what queued meanwhile at once: the acceptor's wait consumed
 		// the wake-up, and a full queue gives none (Send only drops).
@@ -353,6 +381,21 @@ func (p *peer) run() {
 					return
 				}
 			} else {
+				if d := time.Until(closedAt.Add(closedWait)); d > 0 {
+					// The peer closed: it is shutting down, and dialling
+					// now may reach its closing process. It knocks when it
+					// is back.
+					select {
+					case <-time.After(d):
+					case <-p.knocks:
+					case <-flush:
+						flushing = true
+						p.flushed <- 0
+						continue
+					case <-ctx.Done():
+						return
+					}
+				}
 				c, err := p.dial(ctx)
 				if err != nil {
 					if ctx.Err() != nil {
@@ -386,8 +429,12 @@ func (p *peer) run() {
 		case <-ctx.Done():
 			return
 		case <-conn.Context().Done():
-			p.q.logf(p.id, "connection with %s lost: %v", p.id, context.Cause(conn.Context()))
+			cause := context.Cause(conn.Context())
+			p.q.logf(p.id, "connection with %s lost: %v", p.id, cause)
 			conn = nil
+			if peerClosed(cause) {
+				closedAt = time.Now()
+			}
 			// An acceptor gives the dialer time to redial before it knocks.
 			if t := time.Now().Add(knockInterval); t.After(nextKnock) {
 				nextKnock = t
@@ -395,10 +442,10 @@ func (p *peer) run() {
 			continue
 		case k := <-p.knocks:
 			// The peer dialled us, so its end of conn is gone (it restarted)
-			// unless conn is younger than the knock: redial at once. Knocks
-			// from another address than the peer's are honoured once
-			// (dup.go).
-			if k.at.Sub(connAt) > knockGrace && (k.from == addrPort(p.addr) || p.honourKnock(k.from)) {
+			// unless conn is younger than the knock, or the knock is
+			// withdrawn: redial at once. Knocks from another address than
+			// the peer's are honoured once (dup.go).
+			if k.at.Sub(connAt) > knockGrace && !k.withdrawn() && (k.from == addrPort(p.addr) || p.honourKnock(k.from)) {
 				p.q.logf(p.id, "%s knocked: our connection is stale; redialling", p.id)
 				conn.CloseWithError(codeStale, "stale: you knocked")
 				conn = nil
@@ -447,6 +494,13 @@ func (p *peer) dial(ctx context.Context) (*quic.Conn, error) {
 		return nil, errors.New("transport: peer does not support QUIC datagrams")
 	}
 	return c, nil
+}
+
+// peerClosed reports whether a connection ended because the peer closed
+// it on its Close (code 0).
+func peerClosed(err error) bool {
+	var ae *quic.ApplicationError
+	return errors.As(err, &ae) && ae.Remote && ae.ErrorCode == 0
 }
 
 // isHandshakeError reports whether a dial failed in the TLS handshake

@@ -45,6 +45,8 @@ const (
 	knockInterval = 100 * time.Millisecond // at least this between two knocks at one peer
 	knockLinger   = 500 * time.Millisecond // a knock closes then if the dialer's connection has not come
 	knockGrace    = 50 * time.Millisecond  // a connection younger than this at a knock is kept
+	knockSettle   = 20 * time.Millisecond  // a knock closed as not needed within this is no knock
+	closedWait    = knockLinger            // a dialer whose peer closed waits this long for its knock before it dials
 )
 
 // Config configures a QUIC transport. Cluster, ID, Listen and the three TLS

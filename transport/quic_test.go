@@ -162,9 +162,11 @@ func TestQUIC_OneConnectionPerPair(t *testing.T) {
 		slices.Sort(ids)
 		return ids
 	}
-	require.Empty(t, inbound(ns["a"]))
-	require.Equal(t, []string{"a"}, inbound(ns["b"]))
-	require.Equal(t, []string{"a", "b"}, inbound(ns["c"]))
+	// Knocks (conn.go) are inbound too while they last, a moment.
+	eventually(t, func() bool {
+		return len(inbound(ns["a"])) == 0 && slices.Equal([]string{"a"}, inbound(ns["b"])) &&
+			slices.Equal([]string{"a", "b"}, inbound(ns["c"]))
+	}, "inbound connections: a %v, b %v, c %v", inbound(ns["a"]), inbound(ns["b"]), inbound(ns["c"]))
 	for _, n := range ns {
 		require.Zero(t, n.Stats().Reconnects)
 		require.NoError(t, n.Close())
