@@ -44,7 +44,8 @@ import (
 //     its own (same TLS, same ALPN; the knock goroutine, so run keeps
 //     waiting), sends its queue on it as datagrams while it lasts (the
 //     dialer reads every inbound connection), and closes it (codeKnockDone)
-//     when the dialer's connection arrives, or after knockLinger. Knocks at
+//     knockSettle after the dialer's connection arrives (so that what it
+//     sent on the knock is read), or after knockLinger. Knocks at
 //     one peer are at least knockInterval apart, further (backoff up to
 //     backoffMax) while they fail, and wait knockInterval after a lost
 //     connection, which the dialer is probably redialling already.
@@ -54,7 +55,14 @@ import (
 //     unless the connection is less than knockGrace older than the knock
 //     (the acceptor may not have seen it yet when it knocked; if it is
 //     stale all the same, the next knock, knockInterval later, finds it
-//     old enough, and a reset still works). A knock also ends a backoff
+//     old enough, and a reset still works), or the acceptor closes the
+//     knock within knockSettle (it had the connection when its knock
+//     completed: a knock dialled before this node bound its port arrives
+//     with the retransmission of its Initial, 200 ms late), or it comes
+//     from another address than the peer's a second time (dup.go). A
+//     dialer whose peer closed the connection (its Close) waits up to
+//     closedWait for its knock before it redials, rather than reach the
+//     closing process. A knock also ends a backoff
 //     wait, but does not cancel a dial in progress: its Initial may have
 //     reached the new process, which would count the abandoned handshake
 //     as failed (Stats.Dropped.HandshakeFailed). Knocks are no connections in Stats.Reconnects; the
