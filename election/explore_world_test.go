@@ -1,0 +1,216 @@
+package election
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"time"
+)
+
+// This file is the explorer's world: the real cores of a small cluster,
+// their clocks, storage and the messages in flight, cloned whole at every
+// choice. explore_choice_test.go applies the choices, explore_test.go
+// searches.
+
+// lowSource is the explorer's randomness: every draw of the core is the
+// lowest of its range (randomBetween(lo, hi) returns lo, or lo + 1 ns when
+// hi-lo+1 is a power of two). The explorer lets a timer fire at any
+// instant after it is due, so the lowest draw plus lateness covers every
+// draw. It has no state, so clones share it.
+type lowSource struct{}
+
+func (lowSource) Uint64() uint64 { return 1 }
+
+// lowRand is the *rand.Rand every explored core uses.
+var lowRand = rand.New(lowSource{})
+
+// xStore is a node's Storage in the explorer: the saved state and every
+// vote ever saved by term, judged on each Save like the simulator's.
+type xStore struct {
+	id    string
+	hs    HardState
+	votes map[uint64]string
+	bad   string // the first violation a save showed
+}
+
+func (s *xStore) Load() (HardState, error) { return s.hs, nil }
+
+func (s *xStore) Save(hs HardState) error {
+	if msg := saveViolation(s.id, s.hs, hs, s.votes); msg != "" && s.bad == "" {
+		s.bad = msg
+	}
+	s.hs = hs
+	if hs.VotedFor != "" {
+		s.votes[hs.Term] = hs.VotedFor
+	}
+	return nil
+}
+
+func (s *xStore) clone() *xStore {
+	c := *s
+	c.votes = maps.Clone(s.votes)
+	return &c
+}
+
+// xNode is one node: a process (r, nil while down) with its clock, and
+// what outlives the process: its storage and its invariant facts.
+type xNode struct {
+	id    string
+	cfg   Config
+	r     *raft
+	store *xStore
+	// The process clock reads 0 at real instant start and runs at rate:
+	// like SystemClock, a new process counts from zero again.
+	start time.Duration
+	rate  float64
+	facts nodeFacts
+}
+
+// local returns the node's clock at real time t.
+func (n *xNode) local(t time.Duration) time.Duration {
+	return time.Duration(float64(t-n.start) * n.rate)
+}
+
+// realAt returns the first real instant, not before now, at which the
+// node's clock reads at least d.
+func (n *xNode) realAt(now, d time.Duration) time.Duration {
+	if d == math.MaxInt64 {
+		return math.MaxInt64
+	}
+	t := max(n.start+time.Duration(math.Ceil(float64(d)/n.rate)), now)
+	for n.local(t) < d {
+		t++
+	}
+	for t > now && n.local(t-1) >= d {
+		t--
+	}
+	return t
+}
+
+// xMsg is a message in flight. A delayed one is not the network's next
+// delivery (the deviation search, explore_test.go): a duplicate, or one
+// the search chose to hold back.
+type xMsg struct {
+	m       Message
+	seq     uint64 // send order
+	delayed bool
+}
+
+// xWorld is one state of the explored cluster.
+type xWorld struct {
+	now   time.Duration // real time
+	nodes []*xNode
+	net   []xMsg // in flight, in send order
+	seq   uint64
+	cut   uint64 // bit i: what node i sends is lost (its outgoing links are cut)
+
+	leaders     map[uint64]string // term -> its leader (the safety check's); shared, copied before a write
+	owned       uint64            // nodes this state has copied from the one it was cloned from
+	leadAgainOK bool              // -explore.leadonce=false
+	// What the search spent of its budgets on this path.
+	crashes, handovers, dups, cuts int
+}
+
+// newWorld builds the start state: fresh nodes a, b, c ... whose clocks
+// run at rates (one per node), all reading 0 at real time 0.
+func newWorld(cfg Config, rates []float64) *xWorld {
+	w := &xWorld{leaders: map[uint64]string{}}
+	ids := make([]string, len(rates))
+	for i := range ids {
+		ids[i] = string(rune('a' + i))
+	}
+	for i, id := range ids {
+		c := cfg
+		c.Cluster, c.ID = "explore", id
+		c.Peers = slices.DeleteFunc(slices.Clone(ids), func(p string) bool { return p == id })
+		n := &xNode{id: id, cfg: c, rate: rates[i], store: &xStore{id: id, votes: map[uint64]string{}}}
+		w.nodes = append(w.nodes, n)
+		if err := w.startProcess(n); err != nil {
+			panic(err)
+		}
+	}
+	return w
+}
+
+// startProcess starts a process of n at now, with a clock that reads 0.
+func (w *xWorld) startProcess(n *xNode) error {
+	n.start = w.now
+	c := n.cfg
+	c.Storage = n.store
+	r, err := newRaft(c, n.store, simHooks, 0, 0)
+	if err != nil {
+		return fmt.Errorf("explore: node %s could not start: %w", n.id, err)
+	}
+	r.rng = lowRand
+	r.resetElectionTimer(0) // the draw newRaft made, again with lowRand
+	r.takeEvents()
+	n.r = r
+	return nil
+}
+
+// clone returns a copy of w that shares its nodes until own copies one:
+// a choice changes one node, the others stay shared between the states.
+func (w *xWorld) clone() *xWorld {
+	c := *w
+	c.nodes = slices.Clone(w.nodes)
+	c.net = slices.Clone(w.net)
+	c.owned = 0
+	return &c
+}
+
+// own returns node i of w, copied first if w still shares it.
+func (w *xWorld) own(i int) *xNode {
+	if w.owned&(1<<i) != 0 {
+		return w.nodes[i]
+	}
+	n := *w.nodes[i]
+	n.store = n.store.clone()
+	if n.r != nil {
+		n.r = cloneRaft(n.r, n.store)
+	}
+	w.nodes[i] = &n
+	w.owned |= 1 << i
+	return &n
+}
+
+// cloneRaft copies a core between steps (outbox and events empty). The
+// candidacy may be the very map of the current grants (becomeCandidate
+// shares them): the copy shares its copy the same way.
+func cloneRaft(r *raft, store Storage) *raft {
+	c := *r
+	c.store = store
+	c.granted = maps.Clone(r.granted)
+	c.rejected = maps.Clone(r.rejected)
+	if sameMap(r.candidacy, r.granted) {
+		c.candidacy = c.granted
+	} else {
+		c.candidacy = maps.Clone(r.candidacy)
+	}
+	c.acked = maps.Clone(r.acked)
+	c.msgs, c.events = nil, nil
+	return &c
+}
+
+// sameMap reports whether a and b are the same (non-nil) map.
+func sameMap(a, b map[string]bool) bool {
+	return a != nil && b != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// isolated reports whether what node i sends is lost.
+func (w *xWorld) isolated(i int) bool { return w.cut&(1<<i) != 0 }
+
+// index returns the index of the node with id, or -1.
+func (w *xWorld) index(id string) int {
+	if len(id) == 1 && int(id[0]-'a') < len(w.nodes) {
+		return int(id[0] - 'a') // the names newWorld gives
+	}
+	for i, n := range w.nodes {
+		if n.id == id {
+			return i
+		}
+	}
+	return -1
+}
