@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graftlib/graft/transport"
+)
+
+// certsDir writes development certificates for a and b.
+func certsDir(t *testing.T) string {
+	dir := filepath.Join(t.TempDir(), "certs")
+	if err := transport.GenerateCerts(dir, []string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestRun_BadFlags: every bad or missing setting exits 2 with one line
+// naming it, before anything starts.
+func TestRun_BadFlags(t *testing.T) {
+	certs := certsDir(t)
+	ok := []string{"--cluster", "c", "--id", "a", "--listen", "127.0.0.1:1", "--state", "/tmp/x", "--certs", certs}
+	with := func(extra ...string) []string { return append(append([]string{}, ok...), extra...) }
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bogus"}, "-bogus"},
+		{with("--"), "no command"},
+		{[]string{"--id", "a", "--", "true"}, "--cluster"},
+		{[]string{"--cluster", "c", "--", "true"}, "--id"},
+		{[]string{"--cluster", "c", "--id", "a", "--", "true"}, "--listen"},
+		{[]string{"--cluster", "c", "--id", "a", "--listen", "127.0.0.1:1", "--", "true"}, "--state"},
+		{[]string{"--cluster", "c", "--id", "a", "--listen", "127.0.0.1:1", "--state", "s", "--", "true"}, "--certs"},
+		{with("--listen", "nohostport", "--", "true"), "--listen"},
+		{with("--peer", "b", "--", "true"), "--peer"},
+		{with("--peer", "b=nohostport", "--", "true"), "--peer"},
+		{with("--peer", "b=h:1", "--peer", "b=h:2", "--", "true"), "--peer"},
+		{with("--peer", "a=h:1", "--", "true"), "--peer"},
+		{with("--heartbeat", "0", "--", "true"), "--heartbeat"},
+		{with("--heartbeat", "soon", "--", "true"), "--heartbeat"},
+		{with("--heartbeat", "200ms", "--", "true"), "--heartbeat"},
+		{with("--election", "300ms", "--", "true"), "--election"},
+		{with("--election", "450ms-300ms", "--", "true"), "--election"},
+		{with("--on-exit", "later", "--", "true"), "--on-exit"},
+		{with("--grace", "-1s", "--", "true"), "--grace"},
+		{with("--http", "a:b:c", "--", "true"), "--http"},
+		{with("--cert", "x.pem", "--", "true"), "--certs"},
+		{with("--config", "/nonexistent.toml", "--", "true"), "--config"},
+		{with("--", "/nonexistent/cmd"), "/nonexistent/cmd"},
+		{[]string{"--cluster", "c", "--id", "a", "--listen", "127.0.0.1:1", "--state", "s", "--cert", "/no.pem", "--key", "/no.pem", "--ca", "/no.pem", "--", "true"}, "--cert"},
+	}
+	for _, tc := range cases {
+		var out, errb bytes.Buffer
+		code := dispatch(append([]string{"run"}, tc.args...), &out, &errb)
+		msg := errb.String()
+		if code != 2 || strings.Count(msg, "\n") != 1 || !strings.Contains(msg, tc.want) {
+			t.Errorf("graft run %s: status %d, stderr %q; want 2 and one line naming %s", strings.Join(tc.args, " "), code, msg, tc.want)
+		}
+	}
+	t.Logf("%d bad settings: each exit 2 with one line naming it", len(cases))
+}
+
+// TestRun_ConfigEnvFlagsPrecedence: flags win over GRAFT_* variables,
+// which win over the --config file; bad values name their source.
+func TestRun_ConfigEnvFlagsPrecedence(t *testing.T) {
+	certs := certsDir(t)
+	file := filepath.Join(t.TempDir(), "graft.toml")
+	os.WriteFile(file, []byte(`cluster = "from-file"
+id = "a"
+listen = "127.0.0.1:7001"
+state = "/tmp/a.state"
+certs = "`+certs+`"
+peer = ["b=127.0.0.1:7002"]
+heartbeat = "20ms"
+election = "100ms-200ms"
+on-exit = "restart"
+grace = "1s"
+`), 0o644)
+	env := map[string]string{"GRAFT_CONFIG": file, "GRAFT_HEARTBEAT": "30ms", "GRAFT_GRACE": "2s", "GRAFT_PEER": "b=127.0.0.1:8002"}
+	getenv := func(k string) string { return env[k] }
+	s, err := parseRun([]string{"--grace", "3s", "--", "true"}, getenv, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Cluster != "from-file" || s.Heartbeat != 30*time.Millisecond || s.Grace != 3*time.Second ||
+		s.ElectionMin != 100*time.Millisecond || s.OnExit != "restart" || len(s.Peers) != 1 || s.Peers[0].Addr != "127.0.0.1:8002" {
+		t.Errorf("merged settings wrong: %+v", s)
+	}
+	env["GRAFT_ON_EXIT"] = "never"
+	if _, err := parseRun([]string{"--", "true"}, getenv, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "GRAFT_ON_EXIT") {
+		t.Errorf("bad GRAFT_ON_EXIT: %v", err)
+	}
+	delete(env, "GRAFT_ON_EXIT")
+	for _, bad := range []struct{ text, want string }{
+		{`heartbeat = 20`, "key heartbeat"},
+		{`colour = "red"`, `unknown key "colour"`},
+		{`peer = "b=h:1"`, "key peer"},
+		{`cluster = `, "graft.toml"},
+	} {
+		os.WriteFile(file, []byte(bad.text+"\n"), 0o644)
+		if _, err := parseRun([]string{"--", "true"}, getenv, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("config %q: %v, want an error naming %s", bad.text, err, bad.want)
+		}
+	}
+}
