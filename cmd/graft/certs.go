@@ -7,8 +7,9 @@ import (
 	"github.com/graftlib/graft/transport"
 )
 
-// version is graft's version (include/graft.h GRAFT_VERSION_*).
-const version = "0.1.0"
+// version is graft's version: include/graft.h GRAFT_VERSION_* (make sets it
+// with -ldflags -X; a test checks that this default matches).
+var version = "0.1.0"
 
 // certsMain is `graft certs DIR ID...`: the development certificates of
 // `make certs` (transport.GenerateCerts; an existing ca.pem is reused).

@@ -109,3 +109,22 @@ grace = "1s"
 		}
 	}
 }
+
+// TestVersion_MatchesHeader: graft's default version is graft.h's.
+func TestVersion_MatchesHeader(t *testing.T) {
+	b, err := os.ReadFile("../../include/graft.h")
+	if err != nil {
+		t.Skip(err)
+	}
+	var parts []string
+	for _, name := range []string{"MAJOR", "MINOR", "PATCH"} {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "#define GRAFT_VERSION_"+name+" "); ok {
+				parts = append(parts, strings.TrimSpace(v))
+			}
+		}
+	}
+	if want := strings.Join(parts, "."); version != want {
+		t.Errorf("version %q, graft.h says %q", version, want)
+	}
+}

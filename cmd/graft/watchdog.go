@@ -182,6 +182,8 @@ func (w *watchdog) start(term uint64, deadline int64) {
 		w.report("ended %d exit 127", term)
 		return
 	}
+	// ForkExec returns once the exec succeeded (CLONE_VFORK): CMD runs.
+	now = monoNow()
 	w.run = &childRun{pid: pid, term: term, deadline: deadline, started: now}
 	w.report("started %d %d %d", pid, term, now)
 }
