@@ -10,6 +10,10 @@
 #                    grandchildren, --on-exit modes, bad settings, config
 #                    file and environment, /leader and /metrics. About 30 s
 #                    once built (the first -race build takes a minute more).
+#   make graft-trials  CMD_TRIALS leader faults in turn (SIGSTOP, SIGKILL,
+#                    SIGTERM) with a child that ignores SIGTERM: how long
+#                    before the lease deadline each group was gone (p50,
+#                    p99), lease to child start, RSS at rest.
 
 GRAFT_CMD_SRC := $(wildcard cmd/graft/*.go) cmd/graft/go.mod cmd/graft/go.sum \
 	$(wildcard election/*.go) $(wildcard transport/*.go)
@@ -32,3 +36,8 @@ install-cmd: $(BUILD)/graft
 test-cmd: check-go ## graft command tests (-race): 3 graft run processes, pause/kill/handover, no child overlap
 	cd cmd/graft && $(GO) vet ./... && test -z "$$(gofmt -l .)"
 	cd cmd/graft && $(GO) test -race -count=1 -timeout 300s -v ./...
+
+CMD_TRIALS ?= 60
+.PHONY: graft-trials
+graft-trials: check-go ## graft run under CMD_TRIALS=60 leader faults: group-gone margin p50/p99, start delay, RSS (~40 s)
+	cd cmd/graft && GRAFT_CMD_TRIALS=$(CMD_TRIALS) $(GO) test -count=1 -timeout 600s -run '^TestRun_Trials$$' -v .
