@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -69,6 +71,17 @@ func TestRun_LeaderStoppedKilledTerminated(t *testing.T) {
 	}
 	if fams["graft_term"] == nil || fams["graft_transport_dropped_total"] == nil {
 		t.Errorf("/metrics lacks graft_term or graft_transport_dropped_total")
+	}
+
+	// graft status, human and JSON.
+	var out, errb bytes.Buffer
+	if code := dispatch([]string{"status", "--http", lead.http}, &out, &errb); code != 0 || !strings.Contains(out.String(), "lease: held") {
+		t.Errorf("graft status: %d %q %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	var st status
+	if code := dispatch([]string{"status", "--json", "--http", lead.http}, &out, &errb); code != 0 || json.Unmarshal(out.Bytes(), &st) != nil || !st.Command.Running || st.Command.PID != r1.pid {
+		t.Errorf("graft status --json: %d %q", code, out.String())
 	}
 
 	// SIGSTOP the leading graft: its child is gone by the deadline.
@@ -161,6 +174,21 @@ func TestRun_OnExit(t *testing.T) {
 			t.Errorf("graft status %d, runs %d; want 7 and 1", p.status, len(c.runs()))
 		}
 	})
+	t.Run("exit with an orphaned grandchild", func(t *testing.T) {
+		c := newCluster(t, 1, []string{"--on-exit", "exit", "--grace", "100ms"}, func(self, log string) []string {
+			return []string{"sh", "-c", `setsid "$0" __testchild "$1" ignore & sleep 0.2; exit 5`, self, log}
+		})
+		p := c.nodes[0]
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			t.Fatal("graft --on-exit=exit did not exit")
+		}
+		rs := c.runs()
+		if p.status != 5 || len(rs) != 1 || alive(rs[0].pid) {
+			t.Errorf("graft status %d (want 5), runs %d (want 1), grandchild alive %v", p.status, len(rs), len(rs) == 1 && alive(rs[0].pid))
+		}
+	})
 	t.Run("restart runs it again", func(t *testing.T) {
 		c := newCluster(t, 1, []string{"--on-exit", "restart"}, childCmd("exit:0:20ms"))
 		waitFor(t, "three runs", 10*time.Second, func() bool { return len(c.runs()) >= 3 })
@@ -183,4 +211,26 @@ func TestRun_OnExit(t *testing.T) {
 		c.stopAll()
 		c.checkLifetimes()
 	})
+}
+
+// TestRun_WatchdogKilled: if the watchdog dies, CMD dies with it
+// (PR_SET_PDEATHSIG) and graft, left without its guard, exits 1.
+func TestRun_WatchdogKilled(t *testing.T) {
+	c := newCluster(t, 1, nil, childCmd("normal"))
+	r := c.waitRun(0, 15*time.Second)
+	p := c.nodes[0]
+	wd := watchdogOf(p.cmd.Process.Pid)
+	if wd == 0 {
+		t.Fatal("no watchdog process")
+	}
+	_ = syscall.Kill(wd, syscall.SIGKILL)
+	waitFor(t, "the child gone", 2*time.Second, func() bool { return !alive(r.pid) })
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("graft did not exit after its watchdog died")
+	}
+	if p.status != 1 {
+		t.Errorf("graft status %d after its watchdog died, want 1", p.status)
+	}
 }
