@@ -54,8 +54,9 @@ test-go: check-go ## Go tests (election, transport, the fault checker) with -rac
 	$(GO) test -race -count=1 -timeout 600s ./election/... ./transport/... ./tests/faults/checker/...
 
 .PHONY: test
-test: ## run every test: Go (-race), C, Python, Rust, the README quick starts
+test: ## run every test: Go (-race), the simulator families, C, Python, Rust, the README quick starts
 	@$(MAKE) --no-print-directory test-go
+	@$(MAKE) --no-print-directory test-sim
 	@$(MAKE) --no-print-directory test-c
 	@$(MAKE) --no-print-directory test-python
 	@$(MAKE) --no-print-directory test-rust
