@@ -81,6 +81,12 @@ type simNode struct {
 	leaseEnd time.Duration // real instant the current lease ends; lease held while now < leaseEnd
 	maxTerm  uint64        // highest term ever seen in memory, across restarts
 	reported State         // the last state change reported by the core's events
+	// The lease as the core's events reported it in this process's life:
+	// held since an "acquired" of evTerm, until the "lost".
+	evHeld     bool
+	evTerm     uint64
+	evDeadline time.Duration // on the node's clock
+	resumedAt  time.Duration // real instant of the last resume from a pause
 }
 
 // local returns the node's clock at real time t.
@@ -259,6 +265,7 @@ func (s *sim) start(n *simNode) {
 	}
 	n.r, n.up, n.pausedUntil, n.pending = r, true, 0, nil
 	n.reported = StateFollower
+	n.evHeld = false // a new process: the old lease died with the old one
 	s.tracef("%s started at term %d (vote %q)", n.id, r.term, r.vote)
 	s.activated(n)
 }
@@ -324,6 +331,7 @@ func (s *sim) resume(n *simNode) {
 		return
 	}
 	n.pausedUntil = 0
+	n.resumedAt = s.now
 	s.tracef("%s resumed with %d messages waiting", n.id, len(n.pending))
 	pend := n.pending
 	n.pending = nil
@@ -365,6 +373,8 @@ func (s *sim) activated(n *simNode) {
 				s.inv.fail("node %s reported a change from %s to %s, but its last reported state was %s", n.id, e.from, e.to, n.reported)
 			}
 			n.reported = e.to
+		case evLease:
+			s.checkLeaseEvent(n, e)
 		}
 	}
 	if n.reported != n.r.role.state() {
@@ -378,6 +388,39 @@ func (s *sim) activated(n *simNode) {
 		s.onStep(n)
 	}
 	s.rearm(n)
+}
+
+// checkLeaseEvent checks the lease events' contract (issue 13): every
+// "lost" follows exactly one "acquired" of the same term (its deadline the
+// acquired one or later, after renewals), terms of
+// acquisitions never go down within a process's life, an "acquired"
+// carries a deadline still ahead, and a "lost" that is due because the
+// deadline passed comes at the deadline itself, or at once on resume when
+// the process was paused over it. A lease that was lost is never reported
+// in the event after a state change (becomeFollower reports it first).
+func (s *sim) checkLeaseEvent(n *simNode, e event) {
+	now := n.local(s.now)
+	if e.held {
+		switch {
+		case n.evHeld:
+			s.inv.fail("node %s: lease acquired at term %d while the one of term %d was not reported lost", n.id, e.term, n.evTerm)
+		case e.term < n.evTerm:
+			s.inv.fail("node %s: lease acquired at term %d after one at term %d", n.id, e.term, n.evTerm)
+		case e.deadline <= now:
+			s.inv.fail("node %s: lease acquired at term %d with a deadline already past", n.id, e.term)
+		}
+		n.evHeld, n.evTerm, n.evDeadline = true, e.term, e.deadline
+		return
+	}
+	switch {
+	case !n.evHeld:
+		s.inv.fail("node %s: lease of term %d reported lost, but none was reported acquired", n.id, e.term)
+	case e.term != n.evTerm || e.deadline < n.evDeadline:
+		s.inv.fail("node %s: lost (term %d, deadline %s) does not match the lease acquired (term %d, deadline %s; renewals only move it later)", n.id, e.term, e.deadline, n.evTerm, n.evDeadline)
+	case s.now > n.realAt(0, e.deadline) && s.now != n.resumedAt:
+		s.inv.fail("node %s: lease of term %d reported lost at %s, after its deadline (real %s) and not on a resume", n.id, e.term, s.now, n.realAt(0, e.deadline))
+	}
+	n.evHeld = false
 }
 
 func (s *sim) rearm(n *simNode) {
