@@ -162,7 +162,8 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// MaxIDLength is the longest node or cluster id accepted (bytes).
+// MaxIDLength is the longest cluster id accepted (bytes); node ids follow
+// ValidNodeID.
 const MaxIDLength = 255
 
 // Validate checks c and returns a *ConfigError naming the first field that
@@ -173,12 +174,12 @@ func (c Config) Validate() error {
 	if err := validID("Cluster", c.Cluster); err != nil {
 		return err
 	}
-	if err := validID("ID", c.ID); err != nil {
+	if err := validNodeID("ID", c.ID); err != nil {
 		return err
 	}
 	seen := make(map[string]bool, len(c.Peers))
 	for _, p := range c.Peers {
-		if err := validID("Peers", p); err != nil {
+		if err := validNodeID("Peers", p); err != nil {
 			return err
 		}
 		if p == c.ID {
@@ -219,6 +220,18 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// validNodeID checks a node id of field (ID, Peers) with ValidNodeID's rule.
+func validNodeID(field, id string) error {
+	if id == "" {
+		return configErr(field, "is empty")
+	}
+	if why := nodeIDProblem(id); why != "" {
+		return configErr(field, "(%.40q) %s", id, why)
+	}
+	return nil
+}
+
+// validID checks a cluster id: printable, at most MaxIDLength bytes.
 func validID(field, id string) error {
 	if id == "" {
 		return configErr(field, "is empty")

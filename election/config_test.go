@@ -24,8 +24,9 @@ func TestConfig_Validate(t *testing.T) {
 	}{
 		{"empty cluster", func(c *Config) { c.Cluster = "" }, "Cluster", "is empty"},
 		{"empty id", func(c *Config) { c.ID = "" }, "ID", "is empty"},
-		{"long id", func(c *Config) { c.ID = strings.Repeat("x", MaxIDLength+1) }, "ID", "longer than"},
-		{"space in id", func(c *Config) { c.ID = "a b" }, "ID", "space or control"},
+		{"long id", func(c *Config) { c.ID = strings.Repeat("x", MaxNodeIDLength+1) }, "ID", "1 to 253 characters"},
+		{"space in id", func(c *Config) { c.ID = "a b" }, "ID", "character ' '"},
+		{"bad peer id", func(c *Config) { c.Peers = []string{"b", "-c"} }, "Peers", "must not start with '-'"},
 		{"empty peer", func(c *Config) { c.Peers = []string{"b", ""} }, "Peers", "is empty"},
 		{"self peer", func(c *Config) { c.Peers = []string{"b", "a"} }, "Peers", "itself"},
 		{"duplicate peer", func(c *Config) { c.Peers = []string{"b", "b"} }, "Peers", "twice"},

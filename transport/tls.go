@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
+
+	"github.com/graftlib/graft/election"
 )
 
 // ALPN is the application protocol negotiated on every connection; a
@@ -160,23 +161,8 @@ func PeerID(cs tls.ConnectionState) (string, error) {
 	return id, nil
 }
 
-// validID reports whether id can name a node in a certificate and a file:
-// 1 to 253 characters from [A-Za-z0-9._-], not starting with '.' or '-',
-// and not "ca" (reserved for the CA files).
+// validID reports whether id can name a node: election.ValidNodeID, the
+// one rule for node ids (it is also a DNS SAN and part of file names here).
 func validID(id string) error {
-	if id == "" || len(id) > 253 {
-		return fmt.Errorf("node id %q must have 1 to 253 characters", id)
-	}
-	if id == "ca" {
-		return errors.New(`node id "ca" is reserved for the CA files`)
-	}
-	if id[0] == '.' || id[0] == '-' {
-		return fmt.Errorf("node id %q must not start with %q", id, id[0])
-	}
-	if i := slices.IndexFunc([]byte(id), func(b byte) bool {
-		return !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '.' || b == '_' || b == '-')
-	}); i >= 0 {
-		return fmt.Errorf("node id %q: character %q not allowed (use A-Z a-z 0-9 . _ -)", id, id[i])
-	}
-	return nil
+	return election.ValidNodeID(id)
 }
