@@ -219,7 +219,10 @@ func graft__go_node_close(h *C.graft_node) (rc C.int) {
 		return C.int(codeFork)
 	}
 	// Close waits for the callbacks; from the node's own callback it
-	// returns ErrBusy at once and does nothing.
+	// returns ErrBusy at once and does nothing; from another node's it
+	// waits for none (the final ones may run after: they push nothing into
+	// the shut queue below, and call the C callbacks, whose ctx graft.h
+	// keeps alive until the change to GRAFT_CLOSED).
 	if err := nd.n.Close(); errors.Is(err, election.ErrBusy) {
 		return C.int(codeBusy)
 	}

@@ -46,6 +46,7 @@ func fillStats(s *C.graft_stats, nd *node) {
 	s.since_leader_contact_ns = C.int64_t(es.SinceLeaderContact)
 	s.callback_delay_last_ns = C.uint64_t(es.CallbackDelayLast)
 	s.callback_delay_max_ns = C.uint64_t(es.CallbackDelayMax)
+	s.callbacks_dropped = C.uint64_t(es.CallbacksDropped)
 	for k := 0; k < len(es.Sent) && k < len(s.msgs_sent); k++ {
 		s.msgs_sent[k] = C.uint64_t(es.Sent[k])
 		s.msgs_received[k] = C.uint64_t(es.Received[k])

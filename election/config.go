@@ -85,8 +85,10 @@ type Config struct {
 	LogLevel LogLevel
 	// Callbacks (the On* fields) are called in order, one at a time,
 	// on a goroutine of their own: a slow callback delays later callbacks,
-	// never the election. They may call the Node's query methods; Close
-	// from a callback returns ErrBusy.
+	// never the election; the queue is bounded and coalesced when full
+	// (see the package doc). They may call the Node's query methods and
+	// other nodes' methods; Close of their own node returns ErrBusy, Close
+	// of another node does not wait for its callbacks (see Node.Close).
 
 	// Clock replaces the monotonic clock (tests, fault injection). Optional.
 	Clock Clock

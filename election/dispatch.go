@@ -9,10 +9,19 @@ import (
 	"time"
 )
 
+// callbackQueueLimit bounds the callbacks waiting to run. The election loop
+// must never block, so a push that finds the queue full does not wait: it
+// coalesces the queue (coalesce.go) to what a slow consumer still needs,
+// the latest state and leader, the lease events it has not seen cancelled,
+// and the newest errors and log lines. So a callback that takes a second
+// while leadership moves a thousand times a second costs a bounded queue
+// and a bounded delay, not memory and hours of stale callbacks.
+const callbackQueueLimit = 256
+
 // dispatcher runs callbacks in order, one at a time, on a goroutine of its
-// own, so that the election loop never waits for the application. Its
-// queue is unbounded: the loop must not block, and events are few (a
-// handful per election), so memory is not at risk.
+// own, so that the election loop never waits for the application. It
+// queues events, not closures, so that a full queue can be coalesced and a
+// closing node can keep only what the application must still be told.
 //
 // Each callback's delay, from the instant it was queued to the instant it
 // starts, is kept (the last and the largest) for Stats: a slow callback
@@ -22,41 +31,62 @@ type dispatcher struct {
 	cond    *sync.Cond
 	queue   []queued
 	closing bool
+	// What the application was last told, updated as a callback is taken
+	// from the queue: the state its last state change led to, and whether
+	// its last lease event was a gain (a loss is then owed to it).
+	told     State
+	toldHeld bool
+
 	done    chan struct{}
 	gid     atomic.Uint64 // the goroutine running callbacks
 	now     func() time.Duration
+	deliver func(event)
 	onPanic func(any)
+
+	dropped atomic.Uint64 // callbacks never run: coalesced, or queued at stop
 
 	// Written only by the dispatcher goroutine, read by anyone.
 	delayLast atomic.Int64 // of the callback running now, or last run
 	delayMax  atomic.Int64
 }
 
-// queued is a callback and the instant (of the node's Clock) it was queued.
+// queued is an event for a callback and the instant (of the node's Clock)
+// it was queued.
 type queued struct {
-	f  func()
+	e  event
 	at time.Duration
 }
 
+// callbackGoroutines holds the ids of every dispatcher goroutine of the
+// process: a Close called from any node's callback must not wait for
+// callbacks (two callbacks closing each other's node would wait forever).
+var callbackGoroutines sync.Map // uint64 -> struct{}
+
 // newDispatcher starts the callback goroutine. now is the node's Clock,
-// read once per push and once per callback run.
-func newDispatcher(now func() time.Duration, onPanic func(any)) *dispatcher {
-	d := &dispatcher{done: make(chan struct{}), now: now, onPanic: onPanic}
+// read once per push and once per callback run; deliver calls the
+// application's callback for an event; initial is the node's state before
+// its first state change.
+func newDispatcher(now func() time.Duration, deliver func(event), onPanic func(any), initial State) *dispatcher {
+	d := &dispatcher{done: make(chan struct{}), now: now, deliver: deliver, onPanic: onPanic, told: initial}
 	d.cond = sync.NewCond(&d.mu)
 	go d.run()
 	return d
 }
 
-// push queues f, stamped with the current time; after stop it is
-// discarded.
-func (d *dispatcher) push(f func()) {
+// push queues e, stamped with the current time, coalescing the queue when
+// it is full; after stop it is discarded.
+func (d *dispatcher) push(e event) {
 	at := d.now()
 	d.mu.Lock()
-	if !d.closing {
-		d.queue = append(d.queue, queued{f: f, at: at})
-		d.cond.Signal()
+	defer d.mu.Unlock()
+	if d.closing {
+		return
 	}
-	d.mu.Unlock()
+	if len(d.queue) >= callbackQueueLimit {
+		d.queue = d.coalesce(d.queue)
+	}
+	d.queue = append(d.queue, queued{e: e, at: at})
+	d.cond.Signal()
 }
 
 // delays returns the delay of the callback running now (or of the last one
@@ -74,7 +104,10 @@ func (d *dispatcher) pending() int {
 
 func (d *dispatcher) run() {
 	defer close(d.done)
-	d.gid.Store(goroutineID())
+	id := goroutineID()
+	d.gid.Store(id)
+	callbackGoroutines.Store(id, struct{}{})
+	defer callbackGoroutines.Delete(id)
 	for {
 		d.mu.Lock()
 		for len(d.queue) == 0 && !d.closing {
@@ -87,9 +120,20 @@ func (d *dispatcher) run() {
 		q := d.queue[0]
 		d.queue[0] = queued{}
 		d.queue = d.queue[1:]
+		d.tell(q.e)
 		d.mu.Unlock()
 		d.record(max(d.now()-q.at, 0))
-		d.call(q.f)
+		d.call(q.e)
+	}
+}
+
+// tell notes what e tells the application (d.mu held).
+func (d *dispatcher) tell(e event) {
+	switch e.kind {
+	case evState:
+		d.told = e.to
+	case evLease:
+		d.toldHeld = e.held
 	}
 }
 
@@ -103,31 +147,55 @@ func (d *dispatcher) record(delay time.Duration) {
 	}
 }
 
-func (d *dispatcher) call(f func()) {
+func (d *dispatcher) call(e event) {
 	defer func() {
 		if p := recover(); p != nil && d.onPanic != nil {
 			d.onPanic(p)
 		}
 	}()
-	f()
+	d.deliver(e)
 }
 
-// stop runs what is queued, then ends the goroutine and waits for it.
-// Once stop returns no callback runs again.
-func (d *dispatcher) stop() {
+// stop ends the dispatcher without waiting for it (wait does). The
+// callbacks still queued are dropped and counted; what the application
+// must still be told runs after the callback running now, if any: the loss
+// of a lease it was told it holds, then final (see finalEvents). Events pushed
+// afterwards are discarded. Idempotent.
+func (d *dispatcher) stop(final ...event) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closing {
+		return
+	}
 	d.closing = true
+	at := d.now()
+	kept := d.finalEvents(d.queue, final)
+	d.dropped.Add(uint64(len(d.queue) + len(final) - len(kept)))
+	d.queue = d.queue[:0:0]
+	for _, e := range kept {
+		d.queue = append(d.queue, queued{e: e, at: at})
+	}
 	d.cond.Signal()
-	d.mu.Unlock()
-	<-d.done
 }
 
-// inCallback reports whether the caller runs on the dispatcher goroutine.
+// wait returns once the dispatcher goroutine has ended (after stop): no
+// callback runs again.
+func (d *dispatcher) wait() { <-d.done }
+
+// inCallback reports whether the caller runs on this dispatcher's
+// goroutine.
 func (d *dispatcher) inCallback() bool { return d.gid.Load() == goroutineID() }
 
+// inAnyCallback reports whether the caller runs on the callback goroutine
+// of any node of the process.
+func inAnyCallback() bool {
+	_, ok := callbackGoroutines.Load(goroutineID())
+	return ok
+}
+
 // goroutineID returns the current goroutine's id. Go hides it on purpose;
-// it is used only to refuse Close from inside a callback, which would
-// otherwise wait for itself forever.
+// it is used only to tell a Close called from a callback, which must not
+// wait for callbacks, from any other.
 func goroutineID() uint64 {
 	var buf [64]byte
 	b := buf[:runtime.Stack(buf[:], false)]

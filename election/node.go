@@ -97,13 +97,14 @@ func New(cfg Config, tr Transport) (*Node, error) {
 		return nil, err
 	}
 	n.r = r
-	n.disp = newDispatcher(clock.Now, func(p any) {
+	n.disp = newDispatcher(clock.Now, n.deliverEvent, func(p any) {
 		n.logDirect(LogError, fmt.Sprintf("node %s: a callback panicked: %v", cfg.ID, p))
-	})
+	}, r.role.state())
 	n.publish()
 	if err := tr.Start(n.deliver, n.reportTransport); err != nil {
 		tr.Close()
 		n.disp.stop()
+		n.disp.wait()
 		releaseStore()
 		return nil, fmt.Errorf("election: starting the transport: %w", err)
 	}
@@ -131,7 +132,7 @@ func (n *Node) reportTransport(err error) {
 	if n.closed.Load() || n.cfg.OnError == nil {
 		return
 	}
-	n.disp.push(func() { n.cfg.OnError(err) })
+	n.disp.push(event{kind: evError, err: err})
 }
 
 // ReportError delivers err to OnError through the callback goroutine, in
@@ -256,25 +257,51 @@ func (n *Node) queueEvents() {
 }
 
 func (n *Node) dispatch(e event) {
+	if n.wants(e) {
+		n.disp.push(e)
+	}
+}
+
+// wants reports whether the application has a callback for e.
+func (n *Node) wants(e event) bool {
 	c := &n.cfg
-	switch {
-	case e.kind == evState && c.OnStateChange != nil:
-		n.disp.push(func() { c.OnStateChange(e.from, e.to, e.term) })
-	case e.kind == evLeader && c.OnLeaderChange != nil:
-		n.disp.push(func() { c.OnLeaderChange(e.leader, e.term) })
-	case e.kind == evError && c.OnError != nil:
-		n.disp.push(func() { c.OnError(e.err) })
-	case e.kind == evLog && c.OnLog != nil:
-		n.disp.push(func() { c.OnLog(e.level, e.msg) })
-	case e.kind == evLease && c.OnLease != nil:
-		n.disp.push(func() { c.OnLease(e.held, Lease{Term: e.term, Deadline: e.deadline}) })
+	switch e.kind {
+	case evState:
+		return c.OnStateChange != nil
+	case evLeader:
+		return c.OnLeaderChange != nil
+	case evError:
+		return c.OnError != nil
+	case evLog:
+		return c.OnLog != nil
+	case evLease:
+		return c.OnLease != nil
+	}
+	return false
+}
+
+// deliverEvent calls the application's callback for e (on the callback
+// goroutine).
+func (n *Node) deliverEvent(e event) {
+	c := &n.cfg
+	switch e.kind {
+	case evState:
+		c.OnStateChange(e.from, e.to, e.term)
+	case evLeader:
+		c.OnLeaderChange(e.leader, e.term)
+	case evError:
+		c.OnError(e.err)
+	case evLog:
+		c.OnLog(e.level, e.msg)
+	case evLease:
+		c.OnLease(e.held, Lease{Term: e.term, Deadline: e.deadline})
 	}
 }
 
 // logDirect queues a log line from outside the loop.
 func (n *Node) logDirect(level LogLevel, msg string) {
 	if n.cfg.OnLog != nil && level >= n.cfg.LogLevel {
-		n.disp.push(func() { n.cfg.OnLog(level, msg) })
+		n.disp.push(event{kind: evLog, level: level, msg: msg})
 	}
 }
 
@@ -407,6 +434,7 @@ func (n *Node) Stats() Stats {
 		s.State, s.Leader = StateClosed, ""
 	}
 	s.CallbacksQueued = uint64(n.disp.pending())
+	s.CallbacksDropped = n.disp.dropped.Load()
 	s.CallbackDelayLast, s.CallbackDelayMax = n.disp.delays()
 	switch c := v.contact; {
 	case s.State == StateLeader:
@@ -421,39 +449,65 @@ func (n *Node) Stats() Stats {
 
 // Close stops the node: a leader first hands over to a peer when it can
 // (waiting at most ElectionMin for the peer to take over), then the loop
-// and the transport stop, the final state change (to StateClosed) is
-// delivered, and Close waits for the callback goroutine. Once Close
-// returns no callback runs again. The state file is kept. Close is
-// idempotent and safe from any goroutine, except from the node's own
-// callbacks, where it returns ErrBusy.
+// and the transport stop and the callback goroutine ends. The state file
+// is kept. Close is idempotent and safe from any goroutine.
+//
+// Close has a bounded cost: the callbacks still queued when the loop stops
+// are dropped (counted in Stats.CallbacksDropped), except the loss of a
+// lease the application was told it holds and the final state change (to
+// StateClosed, from the last state the application was told of); Close
+// waits for the callback running now, then for those. Once Close returns no
+// callback runs again, with two exceptions:
+//
+//   - called from one of the node's own callbacks, Close returns ErrBusy
+//     and does nothing (it would wait for itself);
+//   - called from a callback of another node, Close stops this node but
+//     does not wait for its callbacks (two callbacks closing each other's
+//     node would wait for each other forever): the one running now and the
+//     final ones run after Close returns, on the node's callback goroutine.
+//     A later Close from outside any callback waits for them.
 func (n *Node) Close() error {
 	if n.disp.inCallback() {
 		return ErrBusy
 	}
-	n.closeOnce.Do(func() {
-		term := n.Term()
-		if n.IsLeader() && n.StepDown() == nil {
-			n.waitTermAbove(term, n.cfg.ElectionMin)
-		}
-		n.closed.Store(true)
-		close(n.quit)
-		<-n.done
-		// The last state the callbacks were told of: read once the loop,
-		// which may still have stepped after the closed flag, is gone.
-		from := n.r.role.state()
-		n.releaseStore() // the loop, the only writer, is gone
-		n.closeErr = n.tr.Close()
-		n.r.stop()
-		n.queueEvents() // the lease's loss, if it still held one
-		n.publish()
-		if n.cfg.OnStateChange != nil {
-			term := n.Term()
-			n.disp.push(func() { n.cfg.OnStateChange(from, StateClosed, term) })
-		}
-		n.logDirect(LogInfo, fmt.Sprintf("node %s closed at term %d", n.cfg.ID, n.Term()))
-		n.disp.stop()
-	})
+	n.closeOnce.Do(n.shutdown)
+	if !inAnyCallback() {
+		n.disp.wait()
+	}
 	return n.closeErr
+}
+
+// shutdown is Close's work but the wait for the callbacks: nothing in it
+// waits for a callback, so it ends whatever the callbacks do.
+func (n *Node) shutdown() {
+	term := n.Term()
+	if n.IsLeader() && n.StepDown() == nil {
+		n.waitTermAbove(term, n.cfg.ElectionMin)
+	}
+	n.closed.Store(true)
+	close(n.quit)
+	<-n.done
+	n.releaseStore() // the loop, the only writer, is gone
+	n.closeErr = n.tr.Close()
+	n.r.stop()
+	var final []event
+	for _, e := range n.r.takeEvents() { // the lease's loss, if it still held one
+		if n.wants(e) {
+			final = append(final, e)
+		}
+	}
+	n.publish()
+	// The final state change starts from the state the callbacks were last
+	// told of (the dispatcher fills it in), not from the core's: the changes
+	// still queued are dropped.
+	closedEv := event{kind: evState, to: StateClosed, term: n.Term()}
+	logEv := event{kind: evLog, level: LogInfo, msg: fmt.Sprintf("node %s closed at term %d", n.cfg.ID, n.Term())}
+	for _, e := range []event{closedEv, logEv} {
+		if n.wants(e) && (e.kind != evLog || e.level >= n.cfg.LogLevel) {
+			final = append(final, e)
+		}
+	}
+	n.disp.stop(final...)
 }
 
 // waitTermAbove waits until the node sees a term above term (the peer it

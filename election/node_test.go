@@ -854,3 +854,91 @@ func TestNode_LeaseNeverPairsWithAnOlderTerm(t *testing.T) {
 		}
 	}
 }
+
+func TestNode_CallbacksClosingEachOthersNodeNeverHang(t *testing.T) {
+	// Two nodes whose callbacks, running at the same time, close each
+	// other's node: each Close stops the node without waiting for its
+	// callbacks (the other one is the caller), so both return.
+	var a, b atomic.Pointer[Node]
+	var inside sync.WaitGroup
+	inside.Add(2)
+	closed := make(chan error, 2)
+	closer := func(other *atomic.Pointer[Node]) func(_, to State, _ uint64) {
+		var once sync.Once
+		return func(_, to State, _ uint64) {
+			if to != StateLeader {
+				return
+			}
+			once.Do(func() {
+				inside.Done()
+				inside.Wait() // both callbacks run now
+				for other.Load() == nil {
+					runtime.Gosched()
+				}
+				closed <- other.Load().Close()
+			})
+		}
+	}
+	na, _ := singleNode(t, func(c *Config) { c.ID = "a"; c.OnStateChange = closer(&b) })
+	nb, _ := singleNode(t, func(c *Config) { c.ID = "b"; c.OnStateChange = closer(&a) })
+	a.Store(na)
+	b.Store(nb)
+	for range 2 {
+		select {
+		case err := <-closed:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the two closes wait for each other")
+		}
+	}
+	done := make(chan struct{})
+	go func() { na.Close(); nb.Close(); close(done) }()
+	select {
+	case <-done: // and a later close from outside waits for the callbacks
+	case <-time.After(10 * time.Second):
+		t.Fatal("a later close hangs")
+	}
+	require.Equal(t, StateClosed, na.State())
+	require.Equal(t, StateClosed, nb.State())
+}
+
+func TestNode_SlowCallbacksWhileLeadershipMoves(t *testing.T) {
+	// Callbacks that take 20 ms while leadership moves as fast as it can:
+	// the queue stays bounded, and Close waits only for the callback
+	// running and the final ones, dropping the rest (counted).
+	const slow = 20 * time.Millisecond
+	c := newTestCluster(t, 3, func(c *Config) {
+		c.OnStateChange = func(State, State, uint64) { time.Sleep(slow) }
+		c.OnLeaderChange = func(string, uint64) { time.Sleep(slow) }
+		c.OnLease = func(bool, Lease) { time.Sleep(slow) }
+		c.OnLog = func(LogLevel, string) { time.Sleep(slow) }
+		c.LogLevel = LogDebug
+	})
+	deadline := time.Now().Add(time.Second)
+	largest := uint64(0)
+	for time.Now().Before(deadline) {
+		for _, n := range c.nodes {
+			if n.IsLeader() {
+				n.StepDown()
+			}
+			largest = max(largest, n.Stats().CallbacksQueued)
+		}
+		runtime.Gosched()
+	}
+	require.LessOrEqual(t, largest, uint64(callbackQueueLimit))
+	for _, n := range c.nodes {
+		queued := n.Stats().CallbacksQueued
+		start := time.Now()
+		require.NoError(t, n.Close())
+		took := time.Since(start)
+		t.Logf("close with %d queued: %v, %d dropped", queued, took, n.Stats().CallbacksDropped)
+		// The running callback, the lease's loss, the final state change
+		// and log lines, and a hand-over: well under the queue's worth.
+		require.Less(t, took, 2*time.Second)
+	}
+	dropped := uint64(0)
+	for _, n := range c.nodes {
+		dropped += n.Stats().CallbacksDropped
+	}
+	require.NotZero(t, dropped)
+}

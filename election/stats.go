@@ -16,7 +16,11 @@ type Stats struct {
 	StepDowns        uint64 // leaderships ended by check-quorum
 	Transfers        uint64 // leaderships handed over (StepDown, Close)
 	StorageErrors    uint64 // failed saves of the term and vote
-	CallbacksQueued  uint64 // callbacks waiting to run (a gauge)
+	CallbacksQueued  uint64 // callbacks waiting to run (a gauge, at most 256)
+	// CallbacksDropped counts callbacks never run: coalesced away when the
+	// queue was full (a slow consumer gets the latest state and leader, not
+	// every step), or still queued when Close stopped the node.
+	CallbacksDropped uint64
 
 	// Messages by kind (index with a MsgKind): handed to the transport,
 	// received and accepted by the core, and dropped (refused by the

@@ -58,9 +58,22 @@
  *   change is delivered before the leader change it caused; terms never go
  *   down). A slow callback delays the node's later callbacks, never the
  *   election: keep them short and hand long work to your own threads.
+ *   The queue of a node's callbacks is bounded (256): when a slow callback
+ *   lets it fill, it is coalesced to what a slow consumer needs: one state
+ *   change to the latest state (state changes always chain: each from is
+ *   the previous to), the latest leader, the lease events still paired and
+ *   in order (a gain and its loss that both never ran are dropped together,
+ *   never one alone), the newest errors and log lines. graft_stats'
+ *   callbacks_dropped counts what was left out.
  *   A callback may call the query functions, graft_node_step_down, and any
  *   function on other nodes or configs. graft_node_close on the callback's own
- *   node returns GRAFT_EBUSY (it would wait for itself). Once graft_node_close
+ *   node returns GRAFT_EBUSY (it would wait for itself). graft_node_close of
+ *   another node from a callback stops that node but does not wait for its
+ *   callbacks (two callbacks closing each other's node would wait for each
+ *   other forever): its callback running then, if any, and its final ones
+ *   (the loss of its lease, the change to GRAFT_CLOSED, which is the last)
+ *   may run after the close returned, so the ctx pointers of its config must
+ *   live until that change to GRAFT_CLOSED. Otherwise, once graft_node_close
  *   returns, no callback of that node runs again, and the ctx pointers given
  *   to its config may be freed. A callback must not unwind (longjmp, C++
  *   exception) out into the library; a crash in a callback ends the process
@@ -231,7 +244,7 @@ typedef struct graft_stats {
     uint64_t step_downs;           /* leaderships ended by check-quorum */
     uint64_t transfers;            /* leaderships handed over (step_down, close) */
     uint64_t storage_errors;       /* failed saves of the term and vote */
-    uint64_t callbacks_queued;     /* gauge: callbacks waiting to run */
+    uint64_t callbacks_queued;     /* gauge: callbacks waiting to run (<= 256) */
     int64_t  since_leader_contact_ns; /* time since a leader was last heard from;
                                       0 on the leader, -1 if never */
     /* Election messages by graft_msg_kind: handed to the transport, received
@@ -267,6 +280,10 @@ typedef struct graft_stats {
                                       reads its own), else of the last one
                                       run; 0 before the first */
     uint64_t callback_delay_max_ns;  /* largest callback_delay_last_ns so far */
+    /* Callbacks never run: coalesced away when the queue was full, or still
+     * queued when graft_node_close stopped the node (see CALLBACKS). Since
+     * 0.1 (appended: a caller whose size ends before it is not filled). */
+    uint64_t callbacks_dropped;
 } graft_stats;
 
 /** Callback types. ctx is the pointer given with the callback. */
@@ -488,12 +505,17 @@ GRAFT_API int graft_node_new(const graft_config *c, graft_node **out, char *errb
  *  most the minimum election timeout), so that the cluster does not wait an
  *  election timeout. Then the node stops, its sockets close, the loss of a
  *  lease it still held and the final state change (to GRAFT_CLOSED) are
- *  delivered and every thread of the node ends. Threads blocked in
+ *  delivered and every thread of the node ends. Close waits for the
+ *  callback running, if any, and those two: the callbacks still queued are
+ *  dropped (graft_stats' callbacks_dropped counts them), so a close never
+ *  runs a backlog. Threads blocked in
  *  graft_node_wait_lease return GRAFT_ECLOSED. The descriptor of
  *  graft_node_event_fd is closed and events still queued are discarded:
  *  remove it from your event loop first (its number may be reused at once).
  *  Once it returns no callback of n runs again. The state file is kept.
- *  NULL is a no-op. Any thread except a callback of n itself.
+ *  NULL is a no-op. Any thread except a callback of n itself; from a
+ *  callback of another node it does not wait for n's callbacks, which may
+ *  still run after it returns, the change to GRAFT_CLOSED last (CALLBACKS).
  *  Returns 0; GRAFT_EBUSY from a callback of n (nothing is done: close it
  *  from another thread); GRAFT_ECLOSED if n was already closed; GRAFT_EINVAL
  *  if n is not a node; GRAFT_EFORK. Since 0.1. */

@@ -265,6 +265,7 @@ const STATS_FIELDS: &[&str] = &[
     "drop_invalid_packet",
     "callback_delay_last_ns",
     "callback_delay_max_ns",
+    "callbacks_dropped",
 ];
 
 /// Every field of graft_event (checked against `ffi::graft_event`).

@@ -717,6 +717,122 @@ static void close_from_callback(void) {
     CHECK_EQ(graft_node_close(c.nodes[0]), GRAFT_OK);
 }
 
+/* Two nodes whose callbacks, running at the same time, close each other's
+ * node (issue 19: each waited for the other's callback forever). */
+typedef struct {
+    graft_node *other; /* atomic */
+    int *inside;       /* both callbacks count in here */
+    int rc, done;      /* the close's result, then 1 (atomic) */
+    int closed;        /* the change to GRAFT_CLOSED ran (atomic) */
+} mutual;
+
+static void cb_mutual(void *ctx, graft_state from, graft_state to, uint64_t term) {
+    mutual *m = ctx;
+    (void)from, (void)term;
+    if (to == GRAFT_CLOSED)
+        __atomic_store_n(&m->closed, 1, __ATOMIC_RELEASE);
+    if (to != GRAFT_LEADER || __atomic_load_n(&m->done, __ATOMIC_ACQUIRE))
+        return;
+    __atomic_add_fetch(m->inside, 1, __ATOMIC_ACQ_REL);
+    WAIT_UNTIL(__atomic_load_n(m->inside, __ATOMIC_ACQUIRE) >= 2 && __atomic_load_n(&m->other, __ATOMIC_ACQUIRE),
+               DEADLINE_MS); /* both callbacks run now */
+    __atomic_store_n(&m->rc, graft_node_close(__atomic_load_n(&m->other, __ATOMIC_ACQUIRE)), __ATOMIC_RELEASE);
+    __atomic_store_n(&m->done, 1, __ATOMIC_RELEASE);
+}
+
+static void close_each_other(void) {
+    cluster a, b;
+    cluster_init(&a, 1, "mutual-a");
+    cluster_init(&b, 1, "mutual-b");
+    int inside = 0;
+    mutual ma = {.inside = &inside, .rc = 1}, mb = {.inside = &inside, .rc = 1};
+    cluster *cs[2] = {&a, &b};
+    mutual *ms[2] = {&ma, &mb};
+    for (int i = 0; i < 2; i++) {
+        graft_config *cfg = node_config(cs[i], 0);
+        CHECK_EQ(graft_config_on_state_change(cfg, cb_mutual, ms[i]), GRAFT_OK);
+        char err[512] = "";
+        CHECKF(graft_node_new(cfg, &cs[i]->nodes[0], err, sizeof err) == GRAFT_OK, "%s", err);
+        graft_config_free(cfg);
+    }
+    __atomic_store_n(&ma.other, b.nodes[0], __ATOMIC_RELEASE);
+    __atomic_store_n(&mb.other, a.nodes[0], __ATOMIC_RELEASE);
+    int ok = WAIT_UNTIL(__atomic_load_n(&ma.done, __ATOMIC_ACQUIRE) && __atomic_load_n(&mb.done, __ATOMIC_ACQUIRE),
+                        2 * DEADLINE_MS);
+    CHECKF(ok, "the two closes wait for each other");
+    if (!ok)
+        return; /* the nodes are stuck: leave them */
+    CHECK_EQ(ma.rc, GRAFT_OK);
+    CHECK_EQ(mb.rc, GRAFT_OK);
+    /* the final callbacks may run after such a close; the change to
+     * GRAFT_CLOSED is the last, and the ctx lives until then */
+    CHECK(WAIT_UNTIL(__atomic_load_n(&ma.closed, __ATOMIC_ACQUIRE) && __atomic_load_n(&mb.closed, __ATOMIC_ACQUIRE),
+                     DEADLINE_MS));
+    CHECK_EQ(graft_node_close(a.nodes[0]), GRAFT_ECLOSED);
+    CHECK_EQ(graft_node_close(b.nodes[0]), GRAFT_ECLOSED);
+}
+
+/* Callbacks that take 30 ms while leadership moves as fast as step_down
+ * moves it (issue 19: the queue grew without bound, a close ran all of
+ * it): the queue stays bounded, the rest is coalesced (callbacks_dropped),
+ * and a close takes the callback running and the final ones only. */
+static int slow_cb_ms = 30;
+static void cb_slow_state(void *ctx, graft_state from, graft_state to, uint64_t term) {
+    (void)ctx, (void)from, (void)to, (void)term;
+    sleep_ms(slow_cb_ms);
+}
+static void cb_slow_leader(void *ctx, const char *leader, uint64_t term) {
+    (void)ctx, (void)leader, (void)term;
+    sleep_ms(slow_cb_ms);
+}
+static void cb_slow_log(void *ctx, int level, const char *msg) {
+    (void)ctx, (void)level, (void)msg;
+    sleep_ms(slow_cb_ms);
+}
+
+static void slow_callbacks_bounded(void) {
+    cluster c;
+    cluster_init(&c, 3, "slowcb");
+    for (int i = 0; i < 3; i++) {
+        graft_config *cfg = node_config(&c, i);
+        CHECK_EQ(graft_config_on_state_change(cfg, cb_slow_state, NULL), GRAFT_OK);
+        CHECK_EQ(graft_config_on_leader_change(cfg, cb_slow_leader, NULL), GRAFT_OK);
+        CHECK_EQ(graft_config_on_log(cfg, cb_slow_log, NULL), GRAFT_OK);
+        char err[512] = "";
+        CHECKF(graft_node_new(cfg, &c.nodes[i], err, sizeof err) == GRAFT_OK, "%s", err);
+        graft_config_free(cfg);
+    }
+    uint64_t end = now_ms() + 3000, queued_max = 0;
+    int moves = 0;
+    while (now_ms() < end) {
+        for (int i = 0; i < 3; i++) {
+            if (graft_node_is_leader(c.nodes[i]) && graft_node_step_down(c.nodes[i]) == GRAFT_OK)
+                moves++;
+            graft_stats st = {.size = sizeof st};
+            if (graft_node_stats(c.nodes[i], &st) == GRAFT_OK && st.callbacks_queued > queued_max)
+                queued_max = st.callbacks_queued;
+        }
+        sleep_ms(1);
+    }
+    CHECKF(queued_max <= 256, "%llu callbacks queued", (unsigned long long)queued_max);
+    uint64_t dropped = 0;
+    for (int i = 0; i < 3; i++) {
+        graft_stats st = {.size = sizeof st};
+        CHECK_EQ(graft_node_stats(c.nodes[i], &st), GRAFT_OK);
+        dropped += st.callbacks_dropped;
+        uint64_t t0 = now_ms();
+        CHECK_EQ(graft_node_close(c.nodes[i]), GRAFT_OK);
+        uint64_t took = now_ms() - t0;
+        CHECKF(took < 3000, "close of %s took %llu ms with %llu queued", c.ids[i], (unsigned long long)took,
+               (unsigned long long)st.callbacks_queued);
+        printf("     %s: close with %llu queued took %llu ms\n", c.ids[i], (unsigned long long)st.callbacks_queued,
+               (unsigned long long)took);
+    }
+    printf("     %d hand-overs in 3 s, at most %llu callbacks queued, %llu dropped\n", moves,
+           (unsigned long long)queued_max, (unsigned long long)dropped);
+    CHECK(dropped > 0);
+}
+
 static void three_nodes(void) {
     cluster c;
     cluster_init(&c, 3, "three");
@@ -961,6 +1077,8 @@ int main(void) {
     RUN(state_file_has_one_owner, "a second node on a state file (this process, another) is GRAFT_ESTORAGE");
     RUN(single_node, "elects itself; lease, leader, stats; nothing after close");
     RUN(close_from_callback, "graft_node_close from its own callback is GRAFT_EBUSY");
+    RUN(close_each_other, "two callbacks closing each other's node both return (no deadlock)");
+    RUN(slow_callbacks_bounded, "slow callbacks while leadership moves: queue bounded, close quick");
     RUN(three_nodes, "3 nodes over QUIC: one leader, hooks, handover, callback order");
     RUN(fork_child, "a forked child gets GRAFT_EFORK; the parent runs on");
     RUN(leader_killed_failover, "SIGKILL the leader process: another takes over");

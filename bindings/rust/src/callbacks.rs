@@ -39,10 +39,39 @@ pub(crate) struct Callbacks {
     pub panics: AtomicU64,
 }
 
+thread_local! {
+    /// How many of this crate's callbacks the current thread is inside.
+    static IN_CALLBACK: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether the current thread runs one of this crate's callbacks (of any
+/// node): a close from there does not wait for the closed node's
+/// callbacks (graft.h, CALLBACKS), which may run after it returned.
+pub(crate) fn in_callback() -> bool {
+    IN_CALLBACK.with(|d| d.get() > 0)
+}
+
+/// Counts the current thread in a callback while it lives.
+struct InCallback;
+
+impl InCallback {
+    fn enter() -> InCallback {
+        IN_CALLBACK.with(|d| d.set(d.get() + 1));
+        InCallback
+    }
+}
+
+impl Drop for InCallback {
+    fn drop(&mut self) {
+        IN_CALLBACK.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
 impl Callbacks {
     /// Run `f`, catching a panic: count it, print it, tell `on_error`.
     /// Returns `None` if `f` panicked.
     fn guard<R>(&self, what: &str, f: impl FnOnce() -> R) -> Option<R> {
+        let _inside = InCallback::enter();
         match catch_unwind(AssertUnwindSafe(f)) {
             Ok(r) => Some(r),
             Err(payload) => {

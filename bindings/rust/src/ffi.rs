@@ -105,6 +105,7 @@ pub struct graft_stats {
     pub drop_invalid_packet: u64,
     pub callback_delay_last_ns: u64,
     pub callback_delay_max_ns: u64,
+    pub callbacks_dropped: u64,
 }
 
 impl graft_stats {

@@ -626,6 +626,18 @@ impl Node {
     /// that is calling it): the close then completes on a new thread as
     /// soon as that callback returns. [`ErrorKind::Fork`](crate::ErrorKind::Fork)
     /// in a forked child.
+    ///
+    /// From a callback of *another* node, close stops this node without
+    /// waiting for its callbacks (two callbacks closing each other's node
+    /// would otherwise wait for each other forever): the callback running
+    /// then and the final ones (the lease's loss, the change to
+    /// [`State::Closed`], last) may run after close returned, so this
+    /// node's closures are kept (leaked) rather than freed.
+    ///
+    /// A close never runs a backlog: callbacks still queued when the node
+    /// stops are dropped ([`Stats::callbacks_dropped`](crate::Stats)),
+    /// except the loss of a lease the closures were told of and the final
+    /// change to [`State::Closed`].
     pub fn close(mut self) -> Result<()> {
         self.close_inner()
     }
@@ -654,6 +666,13 @@ impl Node {
                 );
             }
             return Err(Error::from_code(rc));
+        }
+        if callbacks::in_callback() && rc == ffi::GRAFT_OK {
+            // Closed from a callback of another node: the library did not
+            // wait for this node's callbacks (two such closes would wait
+            // for each other), which may still run, so the closures stay:
+            // leaked, nobody can tell when the last callback returned.
+            return Ok(());
         }
         // graft_node_close returned: no callback runs again (graft.h), so
         // the closures can go. (In a forked child no library thread exists.)

@@ -65,6 +65,7 @@ fn ffi_matches_header() {
         drop_invalid_packet,
         callback_delay_last_ns,
         callback_delay_max_ns,
+        callbacks_dropped,
     );
     let measured = header::FACTS.unwrap().iter().filter(|(n, _)| n.starts_with("offset.")).count();
     assert_eq!(measured, offs.len(), "every field of graft_stats is checked");

@@ -174,7 +174,7 @@ pub struct Stats {
     pub transfers: u64,
     /// Failed saves of the term and vote.
     pub storage_errors: u64,
-    /// Gauge: callbacks waiting to run.
+    /// Gauge: callbacks waiting to run (at most 256).
     pub callbacks_queued: u64,
     /// Time since a leader was last heard from: zero on the leader, `None`
     /// if never.
@@ -222,6 +222,11 @@ pub struct Stats {
     pub callback_delay_last: Duration,
     /// The largest `callback_delay_last` so far.
     pub callback_delay_max: Duration,
+    /// Callbacks never run: coalesced away when the node's queue (at most
+    /// 256) was full, a slow consumer being told the latest state and
+    /// leader and the lease events still paired, or still queued when the
+    /// node was closed (a close runs no backlog).
+    pub callbacks_dropped: u64,
     /// Panics caught in this node's callbacks (counted by the binding).
     pub callback_panics: u64,
 }
@@ -266,6 +271,7 @@ impl Stats {
             drop_invalid_packet: s.drop_invalid_packet,
             callback_delay_last: Duration::from_nanos(s.callback_delay_last_ns),
             callback_delay_max: Duration::from_nanos(s.callback_delay_max_ns),
+            callbacks_dropped: s.callbacks_dropped,
             callback_panics,
         }
     }
