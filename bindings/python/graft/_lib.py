@@ -98,6 +98,7 @@ class graft_stats(Structure):
         ("drop_invalid_packet", c_uint64),
         ("callback_delay_last_ns", c_uint64),
         ("callback_delay_max_ns", c_uint64),
+        ("callbacks_dropped", c_uint64),
     ]
 
 

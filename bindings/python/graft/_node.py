@@ -7,7 +7,16 @@ The callbacks given to :class:`Node` (``on_state_change``, ``on_leader_change``,
 thread of its own, one at a time per node and in the order the events happened,
 with the GIL taken (ctypes does that). They may call the node's queries and
 :meth:`Node.step_down`, but :meth:`Node.close` of their own node raises
-:class:`BusyError` (close would wait for the callback itself). A callback that
+:class:`BusyError` (close would wait for the callback itself). They may close
+another node: that close stops the node without waiting for its callbacks (two
+callbacks closing each other's node would otherwise wait for each other
+forever); its callback running then and its final ones (the change to
+``State.CLOSED`` last) may run after close returned, so its ctypes callbacks
+are kept for the life of the process. The library queues at most 256
+callbacks per node: a slow callback makes it coalesce the rest (the latest
+state and leader, the lease events still paired), and a close drops what is
+still queued but the lease's loss and the change to ``State.CLOSED``
+(``Stats.callbacks_dropped`` counts both). A callback that
 takes long delays the node's later callbacks, never the election; one waiting
 for the GIL while the main thread runs Python code is late by milliseconds.
 
@@ -19,13 +28,25 @@ from before ``graft_node_new`` runs until :meth:`Node.close` has returned
 (after which the library promises no call), so the library can never call
 freed memory, not even for a node whose construction was interrupted.
 
-Ctrl-C
-------
+Ctrl-C and exit
+---------------
 A KeyboardInterrupt can arrive at any instant, also while ``Node()`` runs. The
 library writes the new handle straight into an object the module already holds,
 so a node is owned from the instant it exists: whatever is raised afterwards,
 the half-built node is closed when it is collected (or at exit), never left
 running with nobody holding its port and state file.
+
+:meth:`Node.close` on the main thread waits in 50 ms slices, so Ctrl-C raises
+KeyboardInterrupt at once even while a callback of the node runs: the node's
+election and sockets stop all the same (a close waits for nothing else), and
+the close finishes on a thread of its own once the running callback returns.
+
+At interpreter exit every node still open is closed, all at once, and the exit
+waits at most :data:`EXIT_TIMEOUT` seconds for callbacks still running; a
+Ctrl-C during the exit stops the wait at once. Either way every node's election
+and sockets have stopped, and callbacks that return later call nothing of
+yours. ``Node()`` raises :class:`ClosedError` once the exit began (a node
+started by a callback then would never be closed).
 
 fork()
 ------
@@ -46,6 +67,7 @@ import ctypes
 import logging
 import math
 import os
+import signal
 import sys
 import threading
 import time
@@ -123,6 +145,10 @@ class _Owner:
         rc = lib.graft_node_close(h) if h is not None else 0
         if rc in (0, ErrorCode.ECLOSED):
             self.box.value = None
+            if h is not None and _in_callback():
+                # From a callback: the library did not wait for this node's
+                # callbacks, which may still run (graft.h, CALLBACKS).
+                _lingering.append(self.callbacks)
             self.callbacks = ()  # the library calls none of them any more
             _open.discard(self)
         return rc
@@ -133,15 +159,90 @@ class _Owner:
 # leader hands over cleanly and no half-built node outlives the program.
 _open: "set[_Owner]" = set()
 
+# The ctypes callbacks of nodes closed from a callback of another node: the
+# library did not wait for their callbacks, which may still run, and nobody
+# can tell when the last one returned, so they are kept for good.
+_lingering: "list[Tuple[Any, ...]]" = []
+
+EXIT_TIMEOUT = 5.0
+"""Seconds the interpreter's exit waits for the callbacks of the nodes it
+closes (each close stops its node's election and sockets at once, then waits
+for the node's running callback)."""
+
+_exit = threading.Event()  # set once the exit hook began: no new node
+_exit_done = False  # the exit hook is over: callbacks call nothing of ours
+
+# How many of this module's callbacks the current thread is inside: a close
+# from there does not wait for the closed node's callbacks.
+_inside = threading.local()
+
+
+def _in_callback() -> bool:
+    return getattr(_inside, "depth", 0) > 0
+
+
+def _enter() -> bool:
+    """Count the current thread into a callback; False once the interpreter
+    exit is over (the callback must then call nothing)."""
+    _inside.depth = getattr(_inside, "depth", 0) + 1
+    return not _exit_done
+
+
+def _leave() -> None:
+    _inside.depth -= 1
+
+
+def _quiet_close(owner: "_Owner") -> None:
+    try:
+        owner.close()
+    except BaseException:  # noqa: BLE001 - exit must go on
+        pass
+
 
 def _close_all_at_exit() -> None:
+    """Close every open node, all at once, each on a thread of its own, and
+    wait at most EXIT_TIMEOUT for them; a Ctrl-C stops the wait. Nodes that
+    callbacks start meanwhile are refused (Node() raises ClosedError)."""
+    global _exit_done
     if os.getpid() != _lib.load_pid:
         return  # a fork child: the library cannot run here
-    for owner in list(_open):
-        try:
-            owner.close()
-        except Exception:  # noqa: BLE001 - exit must go on
-            pass
+    _exit.set()
+    interrupted = threading.Event()
+    previous = None
+    try:  # Ctrl-C: stop waiting, never an exception out of the hook
+        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    except (ValueError, OSError):
+        pass  # not the main thread: a KeyboardInterrupt is caught below
+    try:
+        deadline = time.monotonic() + EXIT_TIMEOUT
+        closers: "dict[_Owner, threading.Thread]" = {}
+        while not interrupted.is_set():
+            for owner in list(_open):
+                if owner not in closers:
+                    t = threading.Thread(target=_quiet_close, args=(owner,), name="graft-exit-close", daemon=True)
+                    closers[owner] = t
+                    try:
+                        t.start()
+                    except RuntimeError:  # no thread at this point of the exit
+                        _quiet_close(owner)
+            alive = [t for t in closers.values() if t.is_alive()]
+            if not alive and not (_open - closers.keys()):
+                break
+            if time.monotonic() >= deadline:
+                _log.warning("graft: exit waited %.1f s for the callbacks of %d node(s): leaving them running",
+                             EXIT_TIMEOUT, len(alive))
+                break
+            if alive:
+                alive[0].join(_WAIT_SLICE)
+    except BaseException:  # noqa: BLE001 - a KeyboardInterrupt: exit goes on
+        pass
+    finally:
+        _exit_done = True
+        if previous is not None:
+            try:
+                signal.signal(signal.SIGINT, previous)
+            except (ValueError, OSError, TypeError):
+                pass
 
 
 atexit.register(_close_all_at_exit)
@@ -285,6 +386,8 @@ class Node:
         self._event_fd: Optional[int] = None
         self._close_listeners: "list[Callable[[], Any]]" = []
         _lib.ensure()  # ForkError before anything else calls the library
+        if _exit.is_set():
+            raise ClosedError(ErrorCode.ECLOSED, f"graft: node {self._id}: the interpreter is exiting: no new node")
 
         raw_cluster = _lib.encode(cluster, "cluster")
         raw_id = _lib.encode(node_id, "node_id")
@@ -368,22 +471,32 @@ class Node:
         node_id = self._id
 
         def on_state(_ctx: Any, old: int, new: int, term: int) -> None:
+            if not _enter():
+                return _leave()
             try:
                 node = ref()
                 if node is not None:
                     node._state_event(old, new, term)
             except BaseException:  # noqa: BLE001 - never let it reach C
                 _report("on_state_change", node_id)
+            finally:
+                _leave()
 
         def on_leader(_ctx: Any, leader: Optional[bytes], term: int) -> None:
+            if not _enter():
+                return _leave()
             try:
                 node = ref()
                 if node is not None:
                     node._leader_event(_lib.decode(leader) or None, term)
             except BaseException:  # noqa: BLE001
                 _report("on_leader_change", node_id)
+            finally:
+                _leave()
 
         def on_error(_ctx: Any, code: int, message: Optional[bytes]) -> None:
+            if not _enter():
+                return _leave()
             try:
                 node = ref()
                 err = error_for(code, _lib.decode(message) or None)
@@ -394,8 +507,12 @@ class Node:
                                  extra={"graft_node": node_id})
             except BaseException:  # noqa: BLE001
                 _report("on_error", node_id)
+            finally:
+                _leave()
 
         def on_log(_ctx: Any, level: int, message: Optional[bytes]) -> None:
+            if not _enter():
+                return _leave()
             try:
                 node = ref()
                 pylevel = _LOG_LEVELS[level] if 0 <= level < len(_LOG_LEVELS) else logging.WARNING
@@ -405,6 +522,8 @@ class Node:
                     _log.log(pylevel, "%s", _lib.decode(message), extra={"graft_node": node_id})
             except BaseException:  # noqa: BLE001
                 _report("on_log", node_id)
+            finally:
+                _leave()
 
         return (_lib.STATE_FN(on_state), _lib.LEADER_FN(on_leader),
                 _lib.ERROR_FN(on_error), _lib.LOG_FN(on_log))
@@ -434,12 +553,16 @@ class Node:
 
         if on_lease is not None:
             def lease_fn(_ctx: Any, held: int, term: int, deadline_ns: int) -> None:
+                if not _enter():
+                    return _leave()
                 try:
                     node = ref()
                     if node is not None and node._on_lease is not None:
                         node._on_lease(bool(held), Lease(term, deadline_ns / 1e9))
                 except BaseException:  # noqa: BLE001 - never let it reach C
                     _report("on_lease", node_id)
+                finally:
+                    _leave()
 
         if position is not None:
             def position_fn(_ctx: Any, buf: Any, cap: int) -> int:
@@ -584,6 +707,7 @@ class Node:
             drop_invalid_packet=s.drop_invalid_packet,
             callback_delay_last=s.callback_delay_last_ns / 1e9,
             callback_delay_max=s.callback_delay_max_ns / 1e9,
+            callbacks_dropped=s.callbacks_dropped,
         )
 
     # ------------------------------------------------------------------ commands
@@ -702,6 +826,14 @@ class Node:
         change to ``State.CLOSED`` is delivered and no callback runs again.
         Idempotent: closing a closed node does nothing.
 
+        Callbacks still queued are dropped (but the lease's loss and the
+        change to ``State.CLOSED``): a close waits only for the callback
+        running. On the main thread it waits in 50 ms slices, so Ctrl-C
+        raises KeyboardInterrupt at once; the node's election and sockets
+        stop all the same, and the close completes on a thread of its own.
+        From a callback of another node it does not wait for this node's
+        callbacks (see the module's notes).
+
         Raises:
             BusyError: called from a callback of this node (close it from
                 another thread); nothing is done.
@@ -712,6 +844,31 @@ class Node:
         owner = self._owner
         if owner is None or owner.handle is None:
             return
+        if threading.current_thread() is not threading.main_thread() or _in_callback():
+            self._close(owner)
+            return
+        outcome: "list[Optional[BaseException]]" = []
+
+        def run() -> None:
+            try:
+                self._close(owner)
+                outcome.append(None)
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                outcome.append(e)
+
+        t = threading.Thread(target=run, name="graft-close", daemon=True)
+        try:
+            t.start()
+        except RuntimeError:  # no new thread (interpreter shutdown)
+            self._close(owner)
+            return
+        while t.is_alive():
+            t.join(_WAIT_SLICE)  # Ctrl-C raises here; the close goes on
+        if outcome and outcome[0] is not None:
+            raise outcome[0]
+
+    def _close(self, owner: _Owner) -> None:
+        """close's work, on whichever thread waits for it."""
         rc = owner.close()
         # ECLOSED: a concurrent close won; it returns only once stopped too.
         if rc != ErrorCode.ECLOSED:

@@ -141,3 +141,8 @@ class Stats:
     it and shows here. 0.0 before the first callback."""
     callback_delay_max: float
     """The largest ``callback_delay_last`` so far, in seconds."""
+    callbacks_dropped: int = 0
+    """Callbacks never run: coalesced away when the node's queue (at most
+    256) was full (a slow consumer is told the latest state and leader, the
+    lease events still paired), or still queued when the node was closed
+    (a close runs no backlog)."""

@@ -1,0 +1,168 @@
+"""Close from callbacks, Ctrl-C during close, and the interpreter's exit
+(issue 19).
+
+Before: two callbacks closing each other's node waited for each other
+forever; Ctrl-C during close() waited for the node's running callback; a
+Ctrl-C at exit escaped the exit hook (it caught only Exception) and left the
+other nodes running into interpreter shutdown; a callback that never
+returned made the exit hang; a node started by a callback during the exit
+was never closed. Each scenario runs in a child process with a deadline.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from conftest import child_env, free_udp_ports
+
+# Each script gets the certificates folder, a scratch folder and ports; it
+# starts single-node clusters (each elects itself) with short timings.
+PRELUDE = r"""
+import atexit, os, signal, sys, threading, time
+nodes = []
+# Registered before graft is imported: runs after graft's exit hook.
+atexit.register(lambda: print("AFTER-EXIT " + " ".join(f"{n._id}={n.state.name}" for n in nodes), flush=True))
+import graft
+certs, tmp, ports = sys.argv[1], sys.argv[2], [int(p) for p in sys.argv[3].split(",")]
+
+def start(i, **kw):
+    node = graft.Node(f"c{i}", "n1", f"127.0.0.1:{ports[i]}", state_path=os.path.join(tmp, f"{i}.graft"),
+                      tls=graft.tls_files(certs, "n1"), heartbeat=0.02, election_timeout=(0.12, 0.18), **kw)
+    nodes.append(node)
+    return node
+
+def leading(i):
+    return lambda old, new, term: new == graft.State.LEADER and i
+"""
+
+
+def run(certs, tmp_path, script, nports=2, timeout=40.0, interrupt_at=None):
+    """Run PRELUDE + script; returns (stdout, stderr, seconds). interrupt_at:
+    seconds after which to send SIGINT, once per entry."""
+    ports = ",".join(str(p) for p in free_udp_ports(nports))
+    p = subprocess.Popen([sys.executable, "-c", PRELUDE + script, str(certs), str(tmp_path), ports],
+                         env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    try:
+        for at in interrupt_at or ():
+            # Wait for the child to get there ("READY" lines are not needed:
+            # the scripts print what they reached).
+            time.sleep(max(0.0, at - (time.monotonic() - t0)))
+            p.send_signal(2)
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError(f"the child hung for {timeout} s\nstdout: {out}\nstderr: {err[-3000:]}")
+    took = time.monotonic() - t0
+    assert "Segmentation" not in err and "SIGSEGV" not in err, err[-3000:]
+    return out, err, took
+
+
+def test_callbacks_closing_each_others_node_both_return(certs, tmp_path):
+    out, err, _ = run(certs, tmp_path, r"""
+inside = threading.Barrier(2)
+done = []
+other = {}
+def closer(me):
+    def cb(old, new, term):
+        if new == graft.State.CLOSED:
+            print(f"{me} CLOSED", flush=True)
+        if new != graft.State.LEADER or me in done:
+            return
+        inside.wait(10)  # both callbacks run now
+        while me not in other:
+            time.sleep(0.001)
+        other[me].close()
+        done.append(me)
+        print(f"{me} closed the other", flush=True)
+    return cb
+a = start(0, on_state_change=closer("a"))
+b = start(1, on_state_change=closer("b"))
+other["a"], other["b"] = b, a
+t0 = time.monotonic()
+while len(done) < 2 and time.monotonic() - t0 < 20:
+    time.sleep(0.01)
+print("DONE", sorted(done), a.state.name, b.state.name, flush=True)
+""")
+    assert "DONE ['a', 'b'] CLOSED CLOSED" in out, f"{out}\n{err[-3000:]}"
+    assert "a CLOSED" in out and "b CLOSED" in out, out
+
+
+def test_ctrl_c_during_close_raises_at_once(certs, tmp_path):
+    out, err, took = run(certs, tmp_path, r"""
+ready = threading.Event()
+def slow(old, new, term):
+    if new == graft.State.LEADER:
+        ready.set()
+        time.sleep(60)  # a callback that takes a minute
+n = start(0, on_state_change=slow)
+ready.wait(10)
+t0 = time.monotonic()
+print("CLOSING", flush=True)
+try:
+    n.close()
+    print("CLOSED without interrupt", flush=True)
+except KeyboardInterrupt:
+    print(f"INTERRUPTED after {time.monotonic() - t0:.2f} s, state {n.state.name}", flush=True)
+os._exit(0)  # the exit itself is another test
+""", nports=1, interrupt_at=[2.5])
+    assert "INTERRUPTED after" in out, f"{out}\n{err[-3000:]}"
+    after = float(out.split("INTERRUPTED after ")[1].split(" s")[0])
+    assert after < 5, out
+    assert "state CLOSED" in out, out  # the election stopped all the same
+    print(out.strip())
+
+
+def test_exit_with_a_callback_that_never_returns_ends(certs, tmp_path):
+    out, err, took = run(certs, tmp_path, r"""
+ready = threading.Event()
+def stuck(old, new, term):
+    if new == graft.State.LEADER:
+        ready.set()
+        threading.Event().wait()  # never returns
+n = start(0, on_state_change=stuck)
+ready.wait(10)
+print("EXITING", flush=True)
+""", nports=1, timeout=40)
+    assert "EXITING" in out, out
+    assert "AFTER-EXIT n1=CLOSED" in out, f"{out}\n{err[-3000:]}"
+    assert took < 20, took
+    print(f"exit took {took:.1f} s in all")
+
+
+def test_ctrl_c_at_exit_still_closes_every_node(certs, tmp_path):
+    out, err, took = run(certs, tmp_path, r"""
+ready = []
+def slow(old, new, term):
+    if new == graft.State.LEADER:
+        ready.append(1)
+        time.sleep(3)  # each close waits for this callback
+for i in range(3):
+    start(i, on_state_change=slow)
+while len(ready) < 3:
+    time.sleep(0.01)
+print("EXITING", flush=True)
+""", nports=3, interrupt_at=[2.0, 2.3], timeout=40)
+    assert "AFTER-EXIT" in out, f"{out}\n{err[-3000:]}"
+    states = out.split("AFTER-EXIT ")[1].split()
+    assert len(states) == 3 and all(s.endswith("=CLOSED") for s in states), f"{out}\n{err[-3000:]}"
+    assert "Traceback" not in err, err[-3000:]
+
+
+def test_a_node_started_by_a_callback_during_exit_is_refused(certs, tmp_path):
+    out, err, _ = run(certs, tmp_path, r"""
+def on_closed(old, new, term):
+    if new == graft.State.CLOSED:
+        try:
+            start(1)
+            print("STARTED during exit", flush=True)
+        except graft.ClosedError as e:
+            print("REFUSED", e, flush=True)
+n = start(0, on_state_change=on_closed)
+n.wait_for_leader(10)
+""")
+    assert "REFUSED" in out, f"{out}\n{err[-3000:]}"
+    assert "AFTER-EXIT n1=CLOSED" in out and "STARTED" not in out, out
