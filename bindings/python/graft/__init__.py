@@ -26,7 +26,11 @@ Host rules (see the module docs of :mod:`graft._node`):
 * the library does not survive ``fork()``: a node used in a forked child
   raises :class:`ForkError`; use ``multiprocessing.get_context("spawn")``;
 * Ctrl-C works: the library leaves SIGINT/SIGTERM to Python, and
-  :meth:`Node.wait_for_leader` and :meth:`Node.wait_lease` wait in short slices;
+  :meth:`Node.wait_for_leader`, :meth:`Node.wait_lease` and :meth:`Node.close`
+  (on the main thread) wait in short slices;
+* at exit every open node is closed, all at once; the exit waits at most
+  :data:`EXIT_TIMEOUT` (5 s) for callbacks still running, and a Ctrl-C then
+  stops the wait; ``Node()`` raises :class:`ClosedError` once the exit began;
 * one Go runtime per process: do not load another Go-built shared library.
 
 The shared library is found through ``GRAFT_LIBRARY``, the copy shipped in the
@@ -56,7 +60,7 @@ from ._errors import (
 )
 from ._events import Event, EventKind
 from ._lib import LibraryNotFoundError
-from ._node import Node, generate_certs, tls_files
+from ._node import EXIT_TIMEOUT, Node, generate_certs, tls_files
 from ._types import Lease, MsgKind, State, Stats
 
 
@@ -78,6 +82,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "EXIT_TIMEOUT",
     "BusyError",
     "ClosedError",
     "ConfigError",
