@@ -50,7 +50,14 @@ func newSupervisor(s *settings) *supervisor {
 // loop runs until graft is told to stop (or, with --on-exit=exit, CMD
 // exits) and returns the exit status.
 func (sup *supervisor) loop(sigs <-chan os.Signal) int {
-	renew := time.NewTicker(max(sup.s.Heartbeat/4, 5*time.Millisecond))
+	// The lease's deadline moves at each acknowledged heartbeat; forwarding
+	// it every quarter heartbeat keeps the watchdog's copy at most that
+	// stale, far inside the third of the lease before SIGTERM. The ticker
+	// runs only while a run is under way: an idle graft does not wake up.
+	every := max(sup.s.Heartbeat/4, 5*time.Millisecond)
+	renew := time.NewTicker(every)
+	renew.Stop()
+	ticking := false
 	defer renew.Stop()
 	stepDown := make(chan error, 1)
 	for {
@@ -99,6 +106,15 @@ func (sup *supervisor) loop(sigs <-chan os.Signal) int {
 			break
 		}
 		sup.maybeStart()
+		sup.mu.Lock()
+		if sup.running != ticking {
+			if ticking = sup.running; ticking {
+				renew.Reset(every)
+			} else {
+				renew.Stop()
+			}
+		}
+		sup.mu.Unlock()
 	}
 	sup.node.Close() // hands leadership over when it leads
 	sup.wd.close()
@@ -116,7 +132,7 @@ func (sup *supervisor) event(e wdEvent, stepDown chan<- error) {
 		sup.runPID = e.pid
 		if sup.leaseAt != 0 {
 			sup.startDelay = time.Duration(e.at - sup.leaseAt)
-			logf("node %s term %d: command started (pid %d) %.2f ms after the lease", sup.s.ID, e.term, e.pid, float64(sup.startDelay)/1e6)
+			logf("node %s term %d: command started (pid %d) %.2f ms after the lease lease_ns=%d", sup.s.ID, e.term, e.pid, float64(sup.startDelay)/1e6, sup.leaseAt)
 			sup.leaseAt = 0
 		}
 	case "ended":

@@ -50,6 +50,7 @@ type watchdog struct {
 	killMargin time.Duration // SIGKILL this long before the deadline
 	path       string
 	argv       []string
+	self       string   // this binary: CMD starts as `graft __exec PATH ARGV...`
 	events     *os.File // to graft
 
 	run *childRun // nil while idle
@@ -73,12 +74,16 @@ type childRun struct {
 // fd 3 carries commands from graft, fd 4 reports back.
 func watchdogMain(args []string) int {
 	runtime.LockOSThread() // PR_SET_PDEATHSIG follows the thread that forked
+	var err error
 	if len(args) < 6 {
 		fmt.Fprintln(os.Stderr, "graft: watchdog: not for direct use")
 		return 2
 	}
+	var prio priority
+	if msg := prio.raise(); msg != "" {
+		fmt.Fprintln(os.Stderr, "graft: watchdog:", msg)
+	}
 	w := &watchdog{node: args[0], path: args[4], argv: args[5:]}
-	var err error
 	for i, d := range []*time.Duration{&w.grace, &w.termLead, &w.killMargin} {
 		if *d, err = time.ParseDuration(args[1+i]); err != nil {
 			fmt.Fprintln(os.Stderr, "graft: watchdog:", err)
@@ -129,6 +134,7 @@ func watchdogMain(args []string) int {
 		case <-timer.C:
 		}
 		w.step()
+		_ = prio.keep()
 	}
 }
 
