@@ -5,12 +5,15 @@ turns a negative code into the matching subclass of :class:`GraftError`. Some
 subclasses also derive from a builtin exception so that generic handlers work:
 a bad configuration is a :class:`ValueError`, a misuse from the wrong place is
 a :class:`RuntimeError`.
+
+This module imports nothing of the package: ``_lib`` imports it, and hands it
+the library's descriptions of the codes through :func:`set_describer`.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Dict, NoReturn, Optional, Type
+from typing import Callable, Dict, NoReturn, Optional, Type
 
 
 class ErrorCode(enum.IntEnum):
@@ -141,14 +144,28 @@ _BY_CODE: Dict[int, Type[GraftError]] = {
 }
 
 
+def _no_describer(code: int) -> str:
+    """Until ``_lib`` is imported: the code's name."""
+    try:
+        return f"graft: {ErrorCode(code).name}"
+    except ValueError:
+        return f"graft: error {code}"
+
+
+_describe: Callable[[int], str] = _no_describer
+
+
+def set_describer(describe: Callable[[int], str]) -> None:
+    """Make ``describe(code)`` (``_lib.strerror``: graft_strerror) the
+    default message of :func:`error_for`."""
+    global _describe
+    _describe = describe
+
+
 def error_for(code: int, message: Optional[str] = None) -> GraftError:
     """The exception for a negative return code; ``message`` defaults to
     the library's description of the code (graft_strerror)."""
-    if not message:
-        from ._lib import strerror
-
-        message = strerror(code)
-    return _BY_CODE.get(code, GraftError)(code, message)
+    return _BY_CODE.get(code, GraftError)(code, message or _describe(code))
 
 
 def check(rc: int, message: Optional[str] = None) -> int:

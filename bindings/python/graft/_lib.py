@@ -48,6 +48,9 @@ from ctypes import (
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from . import _errors
+from ._errors import ConfigError, ErrorCode, raise_fork
+
 #: Longest node or cluster id plus its NUL (GRAFT_ID_MAX).
 ID_MAX = 256
 #: Slots of the per-kind arrays of graft_stats (GRAFT_MSG_KIND_SLOTS).
@@ -161,6 +164,7 @@ _PROTOTYPES = {
     "graft_generate_certs": (c_int, [c_char_p, POINTER(c_char_p), c_size_t]),
     "graft_strerror": (c_char_p, [c_int]),
     "graft_version": (c_char_p, []),
+    "graft_version_number": (c_int, []),
 }
 
 _LIBNAME = "libgraft.so"
@@ -244,8 +248,6 @@ def ensure() -> None:
     """Load the library unless it is loaded; raise ForkError in a fork()
     child of the process that loaded it."""
     if load_pid is not None and load_pid != os.getpid():
-        from ._errors import raise_fork
-
         raise_fork()
     _loaded()
 
@@ -260,6 +262,11 @@ def strerror(code: int) -> str:
     return (lib.graft_strerror(code) or b"unknown error").decode("utf-8", "replace")
 
 
+# _errors describes codes with graft_strerror from now on (it does not
+# import this module: the import runs one way, _lib -> _errors).
+_errors.set_describer(strerror)
+
+
 def version() -> str:
     """The library's version string, "MAJOR.MINOR.PATCH" (graft_version)."""
     return (lib.graft_version() or b"").decode("ascii", "replace")
@@ -267,8 +274,6 @@ def version() -> str:
 
 def encode(value: object, what: str) -> bytes:
     """A str or path argument as UTF-8 bytes for C; NUL bytes are refused."""
-    from ._errors import ConfigError, ErrorCode
-
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if isinstance(value, bytes):

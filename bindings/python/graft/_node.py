@@ -306,11 +306,13 @@ class Node:
             :class:`StorageError` naming the holder's pid.
         tls: ``(cert, key, ca)`` PEM files for mutual TLS (required);
             :func:`generate_certs` and :func:`tls_files` make them for tests.
-        heartbeat: seconds between a leader's heartbeats (default 0.05).
+        heartbeat: seconds between a leader's heartbeats (None: the
+            library's default, 0.05).
         election_timeout: ``(min, max)`` seconds a follower waits without a
-            leader before it campaigns (default ``(0.3, 0.45)``); ``min`` is
-            also the leader lease. Needs ``min >= 3 * heartbeat`` and
-            ``max > min``.
+            leader before it campaigns (None: the library's default,
+            ``(0.3, 0.45)``); ``min`` is also the leader lease. Needs
+            ``min >= 3 * heartbeat`` and ``max > min``. Only the timings
+            given are sent to the library; the others keep its defaults.
         max_clock_drift: bound on clock rate error, 0.01 = 1% (the default);
             the lease is shortened by it. None or 0 keeps the default (the
             margin cannot be turned off).
@@ -365,8 +367,8 @@ class Node:
         peers: Optional[Mapping[str, str]] = None,
         state_path: Optional[PathLike] = None,
         tls: Optional[Tuple[PathLike, PathLike, PathLike]] = None,
-        heartbeat: float = 0.05,
-        election_timeout: Tuple[float, float] = (0.3, 0.45),
+        heartbeat: Optional[float] = None,
+        election_timeout: Optional[Tuple[float, float]] = None,
         max_clock_drift: Optional[float] = None,
         on_state_change: Optional[StateCallback] = None,
         on_leader_change: Optional[LeaderCallback] = None,
@@ -404,12 +406,16 @@ class Node:
             if isinstance(tls, (str, bytes, os.PathLike)) or len(tls) != 3:
                 raise ConfigError(ErrorCode.EINVAL, f"graft: tls must be (cert, key, ca) files, not {tls!r}")
             raw_tls = tuple(_lib.encode(f, name) for f, name in zip(tls, ("tls cert", "tls key", "tls ca")))
-        hb_ms = _ms(heartbeat, "heartbeat")
-        if isinstance(election_timeout, (str, bytes)) or not isinstance(election_timeout, Sequence) \
-                or len(election_timeout) != 2:
-            raise ConfigError(ErrorCode.EINVAL, f"graft: election_timeout must be (min, max) seconds, not {election_timeout!r}")
-        emin_ms = _ms(election_timeout[0], "election_timeout min")
-        emax_ms = _ms(election_timeout[1], "election_timeout max")
+        # 0 keeps the library's default (graft_config_set_timeouts).
+        hb_ms = _ms(heartbeat, "heartbeat") if heartbeat is not None else 0
+        emin_ms = emax_ms = 0
+        if election_timeout is not None:
+            if isinstance(election_timeout, (str, bytes)) or not isinstance(election_timeout, Sequence) \
+                    or len(election_timeout) != 2:
+                raise ConfigError(ErrorCode.EINVAL,
+                                  f"graft: election_timeout must be (min, max) seconds, not {election_timeout!r}")
+            emin_ms = _ms(election_timeout[0], "election_timeout min")
+            emax_ms = _ms(election_timeout[1], "election_timeout max")
         if max_clock_drift is not None and (isinstance(max_clock_drift, bool)
                                             or not isinstance(max_clock_drift, (int, float))):
             raise ConfigError(ErrorCode.EINVAL, f"graft: max_clock_drift must be a number, not {max_clock_drift!r}")
@@ -433,7 +439,8 @@ class Node:
                 check(lib.graft_config_set_state_path(cfg, raw_state))
             if raw_tls is not None:
                 check(lib.graft_config_set_tls(cfg, *raw_tls))
-            check(lib.graft_config_set_timeouts(cfg, hb_ms, emin_ms, emax_ms))
+            if hb_ms or emin_ms:
+                check(lib.graft_config_set_timeouts(cfg, hb_ms, emin_ms, emax_ms))
             if max_clock_drift is not None:
                 check(lib.graft_config_set_max_clock_drift(cfg, float(max_clock_drift)))
             callbacks = self._make_callbacks()
