@@ -208,6 +208,7 @@ extern "C" {
     pub fn graft_generate_certs(dir: *const c_char, node_ids: *const *const c_char, n: usize) -> c_int;
     pub fn graft_strerror(code: c_int) -> *const c_char;
     pub fn graft_version() -> *const c_char;
+    pub fn graft_version_number() -> c_int;
 }
 
 /// `struct timespec` of 64-bit Linux (time_t and long are both 64 bits).

@@ -136,6 +136,15 @@ pub fn version() -> &'static str {
     v.to_str().unwrap_or("unknown")
 }
 
+/// The library's version as one number, `MAJOR * 1_000_000 + MINOR * 1_000
+/// + PATCH` (graft_version_number, as `sqlite3_libversion_number`): 1000
+/// for 0.1.0.
+pub fn version_number() -> u32 {
+    // SAFETY: graft_version_number takes nothing and returns a constant.
+    let n = unsafe { ffi::graft_version_number() };
+    n as u32
+}
+
 #[cfg(test)]
 mod tests;
 

@@ -155,6 +155,8 @@ fn every_code_has_a_kind_and_a_message() {
 fn version_matches_header() {
     let want = format!("{}.{}.{}", ffi::GRAFT_VERSION_MAJOR, ffi::GRAFT_VERSION_MINOR, ffi::GRAFT_VERSION_PATCH);
     assert_eq!(version(), want);
+    let number = ffi::GRAFT_VERSION_MAJOR * 1_000_000 + ffi::GRAFT_VERSION_MINOR * 1_000 + ffi::GRAFT_VERSION_PATCH;
+    assert_eq!(version_number(), u32::from(number));
 }
 
 #[test]
