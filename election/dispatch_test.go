@@ -141,14 +141,18 @@ func TestDispatcher_FullQueueCoalesces(t *testing.T) {
 	d.push(event{kind: evLease, held: true, term: 1})
 	require.Eventually(t, func() bool { return len(d.events()) == 3 }, 5*time.Second, time.Millisecond)
 	release := d.block()
-	largest := 0
+	largest, largestCap := 0, 0
 	for term := uint64(2); term < 20_000; term += 2 {
 		leadershipRound(d, term)
 		largest = max(largest, d.pending())
+		d.mu.Lock()
+		largestCap = max(largestCap, cap(d.queue))
+		d.mu.Unlock()
 	}
 	d.push(event{kind: evLease, held: false, term: 19_999})
 	d.push(event{kind: evState, from: StateLeader, to: StateFollower, term: 20_000})
 	require.LessOrEqual(t, largest, callbackQueueLimit)
+	require.LessOrEqual(t, largestCap, 2*callbackQueueLimit, "the memory held is bounded too")
 	release()
 	require.Eventually(t, func() bool { return d.pending() == 0 }, 5*time.Second, time.Millisecond)
 

@@ -790,6 +790,19 @@ static void cb_slow_log(void *ctx, int level, const char *msg) {
     sleep_ms(slow_cb_ms);
 }
 
+/* The resident set of this process, in KiB (0 if unknown). */
+static long rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
 static void slow_callbacks_bounded(void) {
     cluster c;
     cluster_init(&c, 3, "slowcb");
@@ -802,6 +815,7 @@ static void slow_callbacks_bounded(void) {
         CHECKF(graft_node_new(cfg, &c.nodes[i], err, sizeof err) == GRAFT_OK, "%s", err);
         graft_config_free(cfg);
     }
+    long rss0 = rss_kib();
     uint64_t end = now_ms() + 3000, queued_max = 0;
     int moves = 0;
     while (now_ms() < end) {
@@ -815,6 +829,7 @@ static void slow_callbacks_bounded(void) {
         sleep_ms(1);
     }
     CHECKF(queued_max <= 256, "%llu callbacks queued", (unsigned long long)queued_max);
+    printf("     RSS %ld KiB before, %ld KiB after 3 s\n", rss0, rss_kib());
     uint64_t dropped = 0;
     for (int i = 0; i < 3; i++) {
         graft_stats st = {.size = sizeof st};

@@ -52,7 +52,11 @@ fn three_nodes_elect_one_leader() {
         let ev = events.lock().unwrap();
         (1..=3).all(|i| ev.iter().any(|e| e.starts_with(&format!("n{i} leader=Some(\"{lid}\")"))))
     });
-    assert!(events.lock().unwrap().iter().any(|e| e.starts_with(&format!("{lid} candidate->leader"))));
+    let seen = events.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|e| e.starts_with(&format!("{lid} candidate->leader"))),
+        "no {lid} candidate->leader among the callbacks: {seen:?}"
+    );
     let s = nodes[l].stats();
     assert_eq!(s.state, State::Leader);
     assert_eq!(s.leader.as_deref(), Some(lid.as_str()));
