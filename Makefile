@@ -48,9 +48,7 @@ deps-rust:
 	@command -v $(CARGO) >/dev/null || { echo "graft: needs cargo (Rust) on PATH: https://rustup.rs"; exit 1; }
 
 .PHONY: test-go
-test-go: check-go ## Go tests (election, transport, the fault checker) with -race, and go vet
-	$(GO) vet ./...
-	$(GO) vet -tags grafttest ./capi/
+test-go: check-go vet ## Go tests (election, transport, the fault checker) with -race, after make vet
 	$(GO) test -race -count=1 -timeout 600s ./election/... ./transport/... ./tests/faults/checker/...
 
 .PHONY: test
@@ -77,9 +75,10 @@ certs: examples-c ## dev certificates for CERT_IDS="n1 n2 n3" into $(BUILD)/cert
 	$(BUILD)/gencerts $(BUILD)/certs $(CERT_IDS)
 
 .PHONY: vet
-vet: check-go ## go vet and gofmt
-	$(GO) vet ./election/... ./transport/...
-	@test -z "$$(gofmt -l election transport capi)" || { gofmt -l election transport capi; exit 1; }
+vet: check-go ## go vet of every package (capi's test build too) and gofmt of every folder
+	$(GO) vet ./...
+	$(GO) vet -tags grafttest ./capi/
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 
 .PHONY: clean
 clean: ## remove build outputs
