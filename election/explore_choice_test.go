@@ -25,7 +25,8 @@ const (
 	xRestart               // a stopped node starts a new process, its clock at 0 again
 	xStepDown              // a leader hands over (transferLeadership)
 	xClose                 // a leader hands over and its process stops (Close)
-	xCut                   // what node sends is lost from now on (its outgoing links are cut)
+	xCut                   // what node sends is lost for ElectionMax (its outgoing links are cut)
+	xPause                 // node's process is paused for ElectionMax
 )
 
 // choice is one thing that may happen: kind, the node it happens to, and
@@ -46,6 +47,7 @@ type xBounds struct {
 	handovers  int    // StepDown and Close on a path
 	dups       int    // duplicated deliveries on a path
 	cuts       int    // nodes cut off (outgoing links) on a path
+	pauses     int    // process pauses on a path
 }
 
 // choices returns the choices of w within the budgets b. The depth search
@@ -61,14 +63,14 @@ func (w *xWorld) choices(b xBounds) []choice {
 	full := len(w.net)+len(w.nodes)-1 > b.inFlight
 	first := true // the oldest message not held back: the network's next
 	for i, x := range w.net {
-		isFirst := first && !x.delayed
-		first = first && x.delayed
+		isFirst := first && !x.delayed && !w.paused(w.index(x.m.To))
+		first = first && !isFirst
 		if isIn(seen, x.m) {
 			continue // a copy of a message already offered: the same outcome
 		}
 		seen = append(seen, x.m)
 		to := w.index(x.m.To)
-		up := w.nodes[to].r != nil
+		up := w.running(to)
 		if up && (!dev || x.delayed || isFirst) {
 			out = append(out, choice{xDeliver, to, i})
 			if w.dups < b.dups {
@@ -89,11 +91,17 @@ func (w *xWorld) choices(b xBounds) []choice {
 			out = append(out, choice{xRestart, i, 0})
 			continue
 		}
+		if w.crashes < b.crashes {
+			out = append(out, choice{xCrash, i, 0})
+		}
+		if w.paused(i) {
+			continue
+		}
 		if n.local(w.now) >= n.r.nextDeadline() {
 			out = append(out, choice{xTick, i, 0})
 		}
-		if w.crashes < b.crashes {
-			out = append(out, choice{xCrash, i, 0})
+		if w.pauses < b.pauses {
+			out = append(out, choice{xPause, i, 0})
 		}
 		if n.r.role == roleLeader && w.handovers < b.handovers {
 			out = append(out, choice{xStepDown, i, 0})
@@ -127,8 +135,8 @@ func isIn(ms []Message, m Message) bool {
 
 // next is the choice the system makes when nothing goes wrong: a stopped
 // node starts again at once (as under a supervisor), else the network
-// delivers the oldest message not held back, else the earliest due timer
-// fires, else time passes. The deviation search counts every other
+// delivers the oldest message not held back (to a node not paused), else
+// the earliest due timer fires, else time passes. The deviation search counts every other
 // choice.
 func (w *xWorld) next() choice {
 	for i, n := range w.nodes {
@@ -137,13 +145,13 @@ func (w *xWorld) next() choice {
 		}
 	}
 	for i, x := range w.net {
-		if !x.delayed {
-			return choice{xDeliver, w.index(x.m.To), i}
+		if to := w.index(x.m.To); !x.delayed && !w.paused(to) {
+			return choice{xDeliver, to, i}
 		}
 	}
 	best, at := -1, time.Duration(0)
 	for i, n := range w.nodes {
-		if n.r == nil || n.local(w.now) < n.r.nextDeadline() {
+		if !w.running(i) || n.local(w.now) < n.r.nextDeadline() {
 			continue
 		}
 		if t := n.realAt(0, n.r.nextDeadline()); best < 0 || t < at {
@@ -158,7 +166,7 @@ func (w *xWorld) next() choice {
 
 // nextInstant returns the first real instant after now at which a timing
 // condition of some node changes: a timer falls due, a refusal window
-// (leaderContact + ElectionMin) or a lease ends, a leader's latest
+// (leaderContact + ElectionMin), a lease, a cut or a pause ends, a leader's latest
 // acknowledgement gets too old for a handover, or a stamp in flight to a
 // leader stops lying in its future. Between such instants nothing the
 // cores decide depends on time; the explorer only stops at them.
@@ -169,8 +177,10 @@ func (w *xWorld) nextInstant() (time.Duration, bool) {
 			best = t
 		}
 	}
-	for _, n := range w.nodes {
+	for i, n := range w.nodes {
 		consider(n.facts.leaseEnd)
+		consider(w.cutEnd[i])
+		consider(w.pauseEnd[i])
 		r := n.r
 		if r == nil {
 			continue
@@ -251,9 +261,12 @@ func (w *xWorld) apply(c choice, b xBounds) (*xWorld, outcome, string) {
 		if c.kind == xClose {
 			w.crash(c.node)
 		}
+	case xPause:
+		w.pauses++
+		w.pauseEnd[c.node] = w.now + w.nodes[c.node].cfg.ElectionMax
 	case xCut:
 		w.cuts++
-		w.cut |= 1 << c.node
+		w.cutEnd[c.node] = w.now + w.nodes[c.node].cfg.ElectionMax
 	}
 	if bad != "" {
 		return w, outViolate, bad

@@ -250,13 +250,11 @@ func (e *encoder) world(b []byte) []byte {
 	b = e.uint(b, uint64(w.handovers))
 	b = e.uint(b, uint64(w.dups))
 	b = e.uint(b, uint64(w.cuts))
-	var cut uint64
-	for i := range n {
-		if w.isolated(i) {
-			cut |= 1 << e.perm[i]
-		}
+	b = e.uint(b, uint64(w.pauses))
+	for name := range n {
+		b = e.rel(b, w.cutEnd[e.inverse(name)], w.now, true)
+		b = e.rel(b, w.pauseEnd[e.inverse(name)], w.now, true)
 	}
-	b = e.uint(b, cut)
 	for t := uint64(1); t <= e.b.maxTerm; t++ {
 		b = e.id(b, w.leaders[t])
 	}

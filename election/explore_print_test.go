@@ -75,8 +75,10 @@ func (w *xWorld) describe(c choice) string {
 		return name() + ": StepDown (hands over)"
 	case xClose:
 		return name() + ": Close (hands over, process stops)"
+	case xPause:
+		return name() + ": process paused for ElectionMax"
 	case xCut:
-		return "every link from " + name() + " cut: what it sends is lost"
+		return "every link from " + name() + " cut for ElectionMax: what it sends is lost"
 	}
 	return "?"
 }
@@ -123,6 +125,9 @@ func (w *xWorld) nodeString(n *xNode) string {
 	}
 	local := n.local(w.now)
 	s := fmt.Sprintf("%s: %s t%d", n.id, roleName(r.role), r.term)
+	if w.paused(w.index(n.id)) {
+		s = fmt.Sprintf("%s: (paused until %s) %s t%d", n.id, ms(w.pauseEnd[w.index(n.id)]), roleName(r.role), r.term)
+	}
 	if r.vote != "" {
 		s += " voted " + r.vote
 	}

@@ -100,9 +100,9 @@ func search(start *xWorld, b xBounds, more func(added int) bool) xReport {
 	}
 	var rep xReport
 	for k := 1; k <= limit; k++ {
-		s := &searcher{b: b, limit: k, enc: newEncoder(), seen: map[uint64]uint32{}, more: more}
+		s := &searcher{b: b, limit: k, enc: newEncoder(), seen: map[uint64]reached{}, more: more}
 		s.rep = xReport{complete: true, start: start}
-		s.visit(start, 0)
+		s.visit(start, 0, 0)
 		s.walk(start, nil, 0, 0)
 		s.rep.states = len(s.seen)
 		rep.transitions += s.rep.transitions
@@ -120,20 +120,38 @@ type searcher struct {
 	b       xBounds
 	limit   int // the cost bound of this iteration
 	enc     *encoder
-	seen    map[uint64]uint32 // least cost each state was reached at
+	seen    map[uint64]reached
 	more    func(added int) bool
 	counted int
 	rep     xReport
 }
 
-// visit records that w was reached at cost; false if it was reached at
-// no more cost before.
-func (s *searcher) visit(w *xWorld, cost int) bool {
+// reached holds, for each cost up to maxCost, the least depth a state was
+// reached at with that cost (0xff: never). A state reached again is
+// explored again unless an earlier visit cost no more and was no deeper:
+// with both a cost and a depth bound, either can leave more to explore.
+type reached [maxCost + 1]uint8
+
+// maxCost is the highest cost whose depths reached keeps; higher costs
+// count as maxCost, and depths above 254 as 254.
+const maxCost = 7
+
+// visit records that w was reached at cost and depth; false if an earlier
+// visit dominates it.
+func (s *searcher) visit(w *xWorld, cost, depth int) bool {
 	k := s.enc.key(w, s.b)
-	if old, ok := s.seen[k]; ok && old <= uint32(cost) {
-		return false
+	c, d := min(cost, maxCost), uint8(min(depth, 254))
+	r, ok := s.seen[k]
+	if !ok {
+		r = reached{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	}
-	s.seen[k] = uint32(cost)
+	for i := 0; i <= c; i++ {
+		if r[i] <= d {
+			return false
+		}
+	}
+	r[c] = d
+	s.seen[k] = r
 	return true
 }
 
@@ -166,7 +184,7 @@ func (s *searcher) walk(w *xWorld, path *xPath, cost, depth int) bool {
 				case outBound:
 					s.rep.bounded++
 				case outOK:
-					if s.visit(nw, cost+1) && !s.walk(nw, &xPath{path, c}, cost+1, depth+1) {
+					if s.visit(nw, cost+1, depth+1) && !s.walk(nw, &xPath{path, c}, cost+1, depth+1) {
 						return false
 					}
 				}
@@ -185,7 +203,7 @@ func (s *searcher) walk(w *xWorld, path *xPath, cost, depth int) bool {
 		case out == outBound:
 			s.rep.bounded++
 			return true
-		case !s.visit(nw, cost):
+		case !s.visit(nw, cost, depth+1):
 			return true
 		}
 		w, path, depth = nw, &xPath{path, c}, depth+1

@@ -5,22 +5,23 @@ package election
 // schedule of a small cluster within bounds and checks the invariants of
 // invariants_test.go (the same code the simulator runs) after every step.
 //
-// A state is the whole cluster: for each node its *raft as newRaft built
-// it (copied at every choice, never a model of it), its process clock, its
+// A state is the whole cluster: for each node its *raft as newRaft built it
+// (copied at every choice, never a model of it), its process clock, its
 // storage with every vote it ever saved, and what the invariants remember
 // of it; the messages in flight; real time. The choices
 // (explore_choice_test.go): deliver a message in flight, deliver it and
 // keep a duplicate, fire a due timer, let time pass to the next instant at
 // which some timing condition changes (a timer, a refusal window, a lease,
 // a stamp), crash a node, start a crashed node again with a fresh process
-// clock that reads 0 like SystemClock's (so its heartbeat stamps repeat
-// the values of its previous life), StepDown on a leader, Close on a
-// leader (hand over, then stop), and cut every link from a node (what it
-// sends is lost: an asymmetric partition). Losing a message is offered
-// only when the network is nearly full, to make room: a message never
-// delivered is as good as lost. Each node's clock runs at 1-ρ or 1+ρ of
-// real time (ρ = -explore.drift); every mix of fast and slow nodes is a
-// start state.
+// clock that reads 0 like SystemClock's (so its heartbeat stamps repeat the
+// values of its previous life), StepDown on a leader, Close on a leader
+// (hand over, then stop), pause a node's process for ElectionMax (it
+// handles nothing, its messages wait, it still believes it leads), and cut
+// every link from a node for ElectionMax (what it sends is lost: an
+// asymmetric partition). Losing a message is offered only when the network
+// is nearly full, to make room: a message never delivered is as good as
+// lost. Each node's clock runs at 1-ρ or 1+ρ of real time (ρ =
+// -explore.drift); every mix of fast and slow nodes is a start state.
 //
 // The core's randomness draws the lowest value of every range (lowSource)
 // and a due timer may fire at any later instant the search stops at, which
@@ -43,8 +44,8 @@ package election
 // keep a duplicate, or hold it back for any later instant. Such paths may
 // be long, but they depart from the healthy schedule only a few times,
 // which is how the schedules of issue 12 look (a duplicate, a handover, a
-// late vote). The budgets (-explore.crashes, -handovers, -dups, -cuts)
-// bound the faults of a path in both searches.
+// late vote). The budgets (-explore.crashes, -handovers, -dups, -pauses,
+// -cuts) bound the faults of a path in both searches.
 //
 // What it cannot cover: clusters of a few nodes only (3 by default), terms
 // up to -explore.terms, a handful of messages in flight and of faults;
@@ -79,6 +80,7 @@ var (
 	exploreHandovers  = flag.Int("explore.handovers", 1, "TestExplore: StepDown and Close on a path")
 	exploreDups       = flag.Int("explore.dups", 1, "TestExplore: duplicated deliveries on a path")
 	exploreCuts       = flag.Int("explore.cuts", 0, "TestExplore: nodes whose outgoing links are cut, on a path")
+	explorePauses     = flag.Int("explore.pauses", 0, "TestExplore: process pauses on a path")
 	exploreDrift      = flag.Float64("explore.drift", DefaultMaxClockDrift, "TestExplore: clock drift bound ρ: clocks run at 1-ρ or 1+ρ")
 	exploreStart      = flag.String("explore.start", "fresh", "TestExplore: start state: fresh (no term yet) or leader (a leader with a lease, reached by the healthy schedule)")
 	exploreLeadOnce   = flag.Bool("explore.leadonce", true, "TestExplore: check that a node leads each term once (off: see where a re-election leads)")
@@ -89,7 +91,7 @@ var (
 func flagBounds() xBounds {
 	return xBounds{
 		maxTerm: *exploreTerms, inFlight: *exploreInFlight, depth: *exploreDepth, deviations: *exploreDeviations,
-		crashes: *exploreCrashes, handovers: *exploreHandovers, dups: *exploreDups, cuts: *exploreCuts,
+		crashes: *exploreCrashes, handovers: *exploreHandovers, dups: *exploreDups, cuts: *exploreCuts, pauses: *explorePauses,
 	}
 }
 
@@ -98,6 +100,9 @@ func flagBounds() xBounds {
 // or with start "leader" where the healthy schedule has taken it: a
 // leader holding a lease, nothing in flight.
 func startWorlds(nodes int, drift float64, start string, leadOnce bool, tweak func(*Config)) ([]*xWorld, error) {
+	if nodes < 2 || nodes > maxNodes {
+		return nil, fmt.Errorf("explore: -explore.nodes=%d: want 2 to %d", nodes, maxNodes)
+	}
 	cfg := DefaultConfig()
 	cfg.MaxClockDrift = drift
 	if tweak != nil {
@@ -162,13 +167,16 @@ func runExplore(t *testing.T, b xBounds, tweak func(*Config)) xReport {
 }
 
 func (b xBounds) String() string {
-	return fmt.Sprintf("depth %d, deviations %d, terms %d, in flight %d, crashes %d, handovers %d, dups %d, cuts %d",
-		b.depth, b.deviations, b.maxTerm, b.inFlight, b.crashes, b.handovers, b.dups, b.cuts)
+	return fmt.Sprintf("depth %d, deviations %d, terms %d, in flight %d, crashes %d, handovers %d, dups %d, cuts %d, pauses %d",
+		b.depth, b.deviations, b.maxTerm, b.inFlight, b.crashes, b.handovers, b.dups, b.cuts, b.pauses)
 }
 
 // TestExplore runs the explorer at the bounds the flags set (make
 // test-explore, make verify) and fails with a counterexample transcript.
 func TestExplore(t *testing.T) {
+	if *exploreDeviations > maxCost {
+		t.Fatalf("-explore.deviations=%d: at most %d", *exploreDeviations, maxCost)
+	}
 	if *exploreDepth == 0 {
 		t.Skip("set -explore.depth to run the explorer (make test-explore, make verify)")
 	}

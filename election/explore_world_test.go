@@ -105,13 +105,19 @@ type xWorld struct {
 	nodes []*xNode
 	net   []xMsg // in flight, in send order
 	seq   uint64
-	cut   uint64 // bit i: what node i sends is lost (its outgoing links are cut)
+	// cutEnd[i] is the real instant until which what node i sends is lost
+	// (its outgoing links are cut): a cut lasts ElectionMax.
+	cutEnd [maxNodes]time.Duration
+	// pauseEnd[i] is the real instant until which node i's process is
+	// paused: it handles nothing, its messages wait, its clock runs on and
+	// it still believes what it believed (a lease too).
+	pauseEnd [maxNodes]time.Duration
 
 	leaders     map[uint64]string // term -> its leader (the safety check's); shared, copied before a write
 	owned       uint64            // nodes this state has copied from the one it was cloned from
 	leadAgainOK bool              // -explore.leadonce=false
 	// What the search spent of its budgets on this path.
-	crashes, handovers, dups, cuts int
+	crashes, handovers, dups, cuts, pauses int
 }
 
 // newWorld builds the start state: fresh nodes a, b, c ... whose clocks
@@ -200,7 +206,16 @@ func sameMap(a, b map[string]bool) bool {
 }
 
 // isolated reports whether what node i sends is lost.
-func (w *xWorld) isolated(i int) bool { return w.cut&(1<<i) != 0 }
+func (w *xWorld) isolated(i int) bool { return w.cutEnd[i] > w.now }
+
+// paused reports whether node i's process is paused.
+func (w *xWorld) paused(i int) bool { return w.pauseEnd[i] > w.now }
+
+// running reports whether node i has a process that handles things now.
+func (w *xWorld) running(i int) bool { return w.nodes[i].r != nil && !w.paused(i) }
+
+// maxNodes is the largest cluster the explorer takes.
+const maxNodes = 8
 
 // index returns the index of the node with id, or -1.
 func (w *xWorld) index(id string) int {
