@@ -166,3 +166,45 @@ n.wait_for_leader(10)
 """)
     assert "REFUSED" in out, f"{out}\n{err[-3000:]}"
     assert "AFTER-EXIT n1=CLOSED" in out and "STARTED" not in out, out
+
+
+def test_exit_after_slow_callbacks_while_leadership_moves_is_quick(certs, tmp_path):
+    # 50 ms callbacks on three nodes of one cluster while step_down moves
+    # leadership for 2 s: before, each node's queue grew without bound and
+    # the exit ran all of it (80 s in the issue's run); now the queue stays
+    # at most 256, the rest is coalesced, and exit closes with no backlog.
+    out, err, took = run(certs, tmp_path, r"""
+ids = ["n1", "n2", "n3"]
+addrs = {i: f"127.0.0.1:{ports[k]}" for k, i in enumerate(ids)}
+slow = lambda *a: time.sleep(0.05)
+ns = [graft.Node("moving", i, addrs[i], peers={p: a for p, a in addrs.items() if p != i},
+                 state_path=os.path.join(tmp, f"{i}.graft"), tls=graft.tls_files(certs, i),
+                 heartbeat=0.02, election_timeout=(0.12, 0.18), on_state_change=slow,
+                 on_leader_change=slow, on_log=slow, log_level=10) for i in ids]
+nodes.extend(ns)
+ns[0].wait_for_leader(10)
+moves, queued, end = 0, 0, time.monotonic() + 2
+while time.monotonic() < end:
+    for n in ns:
+        if n.is_leader:
+            try:
+                n.step_down()
+                moves += 1
+            except graft.GraftError:
+                pass
+        queued = max(queued, n.stats().callbacks_queued)
+    time.sleep(0.001)
+dropped = sum(getattr(n.stats(), "callbacks_dropped", -1) for n in ns)
+print(f"MOVED {moves} times, at most {queued} queued, {dropped} dropped", flush=True)
+print(f"EXIT-START {time.monotonic()}", flush=True)  # one clock with the parent's
+""", nports=3, timeout=60)
+    ended = time.monotonic()
+    assert "MOVED" in out, f"{out}\n{err[-3000:]}"
+    print(out.split("\n")[0])
+    queued = int(out.split("at most ")[1].split(" ")[0])
+    assert queued <= 256, out
+    exit_s = ended - float(out.split("EXIT-START ")[1].split()[0])
+    states = out.split("AFTER-EXIT ")[1].split()
+    assert all(s.endswith("=CLOSED") for s in states), out
+    print(f"exit took {exit_s:.2f} s")
+    assert exit_s < 10, f"the exit took {exit_s:.1f} s: {out}"
