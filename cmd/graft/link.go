@@ -18,6 +18,7 @@ type link struct {
 	proc   *os.Process
 	mu     sync.Mutex // one writer at a time on cmds
 	cmds   *os.File
+	lease  *leasePage   // the lease, shared with the watchdog
 	events chan wdEvent // closed when the watchdog is gone
 }
 
@@ -46,17 +47,23 @@ func startWatchdog(node string, grace, termLead, killMargin time.Duration, path 
 	if err != nil {
 		return nil, err
 	}
+	page, err := newLeasePage()
+	if err != nil {
+		return nil, err
+	}
+	pageFile := os.NewFile(uintptr(page.fd), "graft-lease")
+	defer pageFile.Close() // the mapping stays
 	args := append([]string{"__watchdog", node, grace.String(), termLead.String(), killMargin.String(), path}, argv...)
 	cmd := exec.Command(self, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{cr, ew}
+	cmd.ExtraFiles = []*os.File{cr, ew, pageFile} // fds 3, 4, 5
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("graft: cannot start the watchdog: %w", err)
 	}
 	cr.Close()
 	ew.Close()
-	l := &link{proc: cmd.Process, cmds: cw, events: make(chan wdEvent, 16)}
+	l := &link{proc: cmd.Process, cmds: cw, lease: page, events: make(chan wdEvent, 16)}
 	go func() {
 		defer close(l.events)
 		sc := bufio.NewScanner(er)

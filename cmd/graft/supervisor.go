@@ -51,10 +51,12 @@ func newSupervisor(s *settings) *supervisor {
 // exits) and returns the exit status.
 func (sup *supervisor) loop(sigs <-chan os.Signal) int {
 	// The lease's deadline moves at each acknowledged heartbeat; forwarding
-	// it every quarter heartbeat keeps the watchdog's copy at most that
-	// stale, far inside the third of the lease before SIGTERM. The ticker
-	// runs only while a run is under way: an idle graft does not wake up.
-	every := max(sup.s.Heartbeat/4, 5*time.Millisecond)
+	// it every half heartbeat keeps the watchdog's copy at most that stale
+	// (a stale copy is early, never late), far inside the third of the
+	// lease before SIGTERM. A quarter heartbeat cost the leader's graft
+	// and watchdog 1.65% of a core at rest against 1.15% for a library
+	// node. The ticker runs only while a run is under way.
+	every := max(sup.s.Heartbeat/2, 5*time.Millisecond)
 	renew := time.NewTicker(every)
 	renew.Stop()
 	ticking := false
@@ -177,7 +179,7 @@ func (sup *supervisor) renew() {
 	}
 	if ns := monoNS(dl); ns > sup.sent {
 		sup.sent = ns
-		_ = sup.wd.send("renew %d", ns)
+		sup.wd.lease.store(term, ns)
 	}
 }
 
@@ -196,5 +198,6 @@ func (sup *supervisor) maybeStart() {
 	sup.running, sup.stopSent, sup.runTerm, sup.sent = true, false, term, monoNS(dl)
 	sup.runStart = time.Now()
 	sup.runs++
+	sup.wd.lease.store(term, sup.sent)
 	_ = sup.wd.send("start %d %d", term, sup.sent)
 }
