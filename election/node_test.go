@@ -832,7 +832,9 @@ func TestNode_LeaseNeverPairsWithAnOlderTerm(t *testing.T) {
 					default:
 					}
 					if nd := n.Load(); nd != nil {
-						if term, _, ok := nd.Lease(); ok && term != 6 {
+						// Under load the node may lose its lease and win
+						// term 7 too; a lease of term 5 is the bug.
+						if term, _, ok := nd.Lease(); ok && term < 6 {
 							bad <- term
 							return
 						}
@@ -849,7 +851,7 @@ func TestNode_LeaseNeverPairsWithAnOlderTerm(t *testing.T) {
 		require.NoError(t, nd.Close())
 		select {
 		case term := <-bad:
-			t.Fatalf("round %d: Lease answered a valid lease with term %d, the election was for term 6", i, term)
+			t.Fatalf("round %d: Lease answered a valid lease with term %d, the first election was for term 6", i, term)
 		default:
 		}
 	}
