@@ -169,8 +169,7 @@ func parseRun(args []string, getenv func(string) string, out io.Writer) (*settin
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-			return nil, err
+			return nil, err // fs.Usage printed it
 		}
 		return nil, usagef("graft run: %v", err)
 	}

@@ -139,7 +139,14 @@ func (sup *supervisor) event(e wdEvent, stepDown chan<- error) {
 		}
 	case "ended":
 		sup.running, sup.runPID, sup.lastStatus = false, 0, e.status
-		if e.how != "exit" || sup.shutting {
+		if e.how != "exit" {
+			// Stopped for the lease (or refused: the deadline was within
+			// the SIGTERM lead): a heartbeat before trying again, so that a
+			// lease in its last moments is not retried in a tight loop.
+			sup.retryAt = time.Now().Add(sup.s.Heartbeat)
+			return
+		}
+		if sup.shutting {
 			return
 		}
 		switch sup.s.OnExit {
