@@ -6,12 +6,14 @@
 #   make graft       build/graft: graft run -- CMD, certs, status, version
 #   make install     also installs graft into PREFIX/bin
 #   make test-cmd    its tests (-race): three real graft run processes on
-#                    loopback, leader stopped/terminated/killed,
+#                    loopback, leader stopped/terminated/killed (as root
+#                    also isolated with iptables),
 #                    grandchildren, --on-exit modes, bad settings, config
 #                    file and environment, /leader and /metrics. About 30 s
 #                    once built (the first -race build takes a minute more).
 #   make graft-trials  CMD_TRIALS leader faults in turn (SIGSTOP, SIGKILL,
-#                    SIGTERM) with a child that ignores SIGTERM: how long
+#                    SIGTERM; as root also cut off from its peers with
+#                    iptables) with a child that ignores SIGTERM: how long
 #                    before the lease deadline each group was gone (p50,
 #                    p99), lease to child start, RSS at rest.
 

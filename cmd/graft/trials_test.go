@@ -16,7 +16,8 @@ import (
 // faults on a three-process cluster whose child ignores SIGTERM (so every
 // stop that is not a clean exit ends in SIGKILL, the worst case): the
 // leading graft is in turn stopped (SIGSTOP), killed (SIGKILL) and
-// terminated (SIGTERM, --grace 100ms). It prints the margin between each
+// terminated (SIGTERM, --grace 100ms), and as root cut off from its peers
+// (iptables). It prints the margin between each
 // group's end and its lease deadline (p50, p99, min), the delay from lease
 // to child start, the gap between children, and the RSS of graft and its
 // watchdog at rest.
@@ -32,6 +33,10 @@ func TestRun_Trials(t *testing.T) {
 		t.Logf("at rest: %s graft RSS %s, watchdog RSS %s", p.id, rss(p.cmd.Process.Pid), rss(watchdogOf(p.cmd.Process.Pid)))
 	}
 	kinds := []string{"SIGSTOP", "SIGKILL", "SIGTERM"}
+	fw := newFirewall(t)
+	if fw != nil {
+		kinds = append(kinds, "isolated") // root: cut off by iptables
+	}
 	margins := map[string][]float64{}
 	for i := 0; i < n; i++ {
 		rs := c.runs()
@@ -45,12 +50,17 @@ func TestRun_Trials(t *testing.T) {
 			_ = p.cmd.Process.Signal(syscall.SIGKILL)
 		case "SIGTERM":
 			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		case "isolated":
+			fw.isolate(c.listenPort(p.id))
 		}
 		waitFor(t, "the old child gone", 3*time.Second, func() bool { return !alive(cur.pid) })
 		c.waitRun(len(rs), 10*time.Second)
-		if kind == "SIGSTOP" {
+		switch kind {
+		case "SIGSTOP":
 			_ = p.cmd.Process.Signal(syscall.SIGCONT)
-		} else {
+		case "isolated":
+			fw.heal()
+		default:
 			c.restart(p.id)
 		}
 		if e, ok := endingOf(c.endings(), cur); ok {
@@ -61,7 +71,7 @@ func TestRun_Trials(t *testing.T) {
 	c.stopAll()
 	c.checkLifetimes()
 	for _, k := range kinds {
-		t.Logf("%s of the leading graft, %d trials: last child line before the lease deadline by %s", k, len(margins[k]), pcts(margins[k]))
+		t.Logf("leading graft %s, %d trials: last child line before the lease deadline by %s", k, len(margins[k]), pcts(margins[k]))
 	}
 	// From the lease callback to the child's own first line: the
 	// watchdog's fork, `graft __exec`, CMD's exec and its start-up.
