@@ -48,6 +48,9 @@ type xBounds struct {
 	dups       int    // duplicated deliveries on a path
 	cuts       int    // nodes cut off (outgoing links) on a path
 	pauses     int    // process pauses on a path
+	// symmetry merges the states that differ only in the names of the
+	// nodes (see -explore.symmetry).
+	symmetry bool
 }
 
 // choices returns the choices of w within the budgets b. The depth search
@@ -136,13 +139,18 @@ func isIn(ms []Message, m Message) bool {
 // next is the choice the system makes when nothing goes wrong: a stopped
 // node starts again at once (as under a supervisor), else the network
 // delivers the oldest message not held back (to a node not paused), else
-// the earliest due timer fires, else time passes. The deviation search counts every other
-// choice.
+// the earliest due timer fires, else time passes. Ties go to the node
+// first in the canonical naming (w.canon). The deviation search counts
+// every other choice.
 func (w *xWorld) next() choice {
+	down := -1
 	for i, n := range w.nodes {
-		if n.r == nil {
-			return choice{xRestart, i, 0} // a supervisor restarts it
+		if n.r == nil && (down < 0 || w.canon[i] < w.canon[down]) {
+			down = i
 		}
+	}
+	if down >= 0 {
+		return choice{xRestart, down, 0} // a supervisor restarts it
 	}
 	for i, x := range w.net {
 		if to := w.index(x.m.To); !x.delayed && !w.paused(to) {
@@ -154,7 +162,7 @@ func (w *xWorld) next() choice {
 		if !w.running(i) || n.local(w.now) < n.r.nextDeadline() {
 			continue
 		}
-		if t := n.realAt(0, n.r.nextDeadline()); best < 0 || t < at {
+		if t := n.realAt(0, n.r.nextDeadline()); best < 0 || t < at || t == at && w.canon[i] < w.canon[best] {
 			best, at = i, t
 		}
 	}
@@ -166,9 +174,9 @@ func (w *xWorld) next() choice {
 
 // nextInstant returns the first real instant after now at which a timing
 // condition of some node changes: a timer falls due, a refusal window
-// (leaderContact + ElectionMin), a lease, a cut or a pause ends, a leader's latest
-// acknowledgement gets too old for a handover, or a stamp in flight to a
-// leader stops lying in its future. Between such instants nothing the
+// (leaderContact + ElectionMin), a lease, a cut or a pause ends, a
+// leader's latest acknowledgement gets too old for a handover, or a stamp
+// in flight to a leader stops lying in its future. Between such instants nothing the
 // cores decide depends on time; the explorer only stops at them.
 func (w *xWorld) nextInstant() (time.Duration, bool) {
 	best := time.Duration(math.MaxInt64)
@@ -307,8 +315,8 @@ func (w *xWorld) safety(bad *string) *safety {
 func (w *xWorld) run(i int, f func(r *raft, now time.Duration)) string {
 	n := w.own(i)
 	f(n.r, n.local(w.now))
-	if n.r.role == roleLeader && w.leaders[n.r.term] != n.id {
-		w.leaders = maps.Clone(w.leaders) // the safety check writes it
+	if _, ok := w.leaders[n.r.term]; n.r.role == roleLeader && !ok {
+		w.leaders = maps.Clone(w.leaders) // the safety check adds to it; others share it
 	}
 	bad := n.store.bad
 	for _, e := range n.r.takeEvents() {

@@ -142,10 +142,20 @@ func newEncoder() *encoder { return &encoder{self: -1} }
 // key returns the hash of w's canonical encoding: the least encoding over
 // the renamings that order the nodes by their signatures (the nodes with
 // equal signatures are tried in every order, which gives the same least
-// encoding for every renaming of w).
+// encoding for every renaming of w). It leaves the renaming in w.canon.
 func (e *encoder) key(w *xWorld, b xBounds) uint64 {
 	e.w, e.b = w, b
 	n := len(w.nodes)
+	if len(e.perm) != n {
+		e.perm = make([]int, n)
+	}
+	if !b.symmetry {
+		for i := range e.perm {
+			e.perm[i] = i
+		}
+		e.best = e.world(e.best[:0])
+		return maphash.Bytes(exploreSeed, e.best)
+	}
 	for len(e.sigs) < n {
 		e.sigs = append(e.sigs, nil)
 	}
@@ -157,9 +167,6 @@ func (e *encoder) key(w *xWorld, b xBounds) uint64 {
 	}
 	e.self = -1
 	slices.SortStableFunc(e.order, func(i, j int) int { return bytes.Compare(e.sigs[i], e.sigs[j]) })
-	if len(e.perm) != n {
-		e.perm = make([]int, n)
-	}
 	e.best = e.best[:0]
 	e.arrange(0)
 	return maphash.Bytes(exploreSeed, e.best)
@@ -174,6 +181,9 @@ func (e *encoder) arrange(pos int) {
 		e.buf = e.world(e.buf[:0])
 		if len(e.best) == 0 || bytes.Compare(e.buf, e.best) < 0 {
 			e.best = append(e.best[:0], e.buf...)
+			for i, p := range e.perm {
+				e.w.canon[i] = uint8(p)
+			}
 		}
 		return
 	}

@@ -42,72 +42,49 @@ type xReport struct {
 	path        []choice // the counterexample, from start
 }
 
-// explore searches from each start state within b and stops at the first
-// violation. The start states differ in their clock rates, so they share
-// no state: each is searched on its own, GOMAXPROCS at a time. maxStates
-// (0: none) caps the states of all searches together.
+// explore searches from each start state in turn within b and stops at
+// the first violation. maxStates (0: none) caps the states of each
+// iteration of a search.
 func explore(starts []*xWorld, b xBounds, maxStates int) xReport {
 	t0 := time.Now()
-	reps := make([]xReport, len(starts))
-	var stop atomic.Bool
-	var states atomic.Int64
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
-	for i, s := range starts {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			reps[i] = search(s, b, func(n int) bool {
-				if stop.Load() {
-					return false
-				}
-				return maxStates == 0 || states.Add(int64(n)) <= int64(maxStates)
-			})
-			if reps[i].violation != "" {
-				stop.Store(true)
-			}
-		})
-	}
-	wg.Wait()
 	rep := xReport{complete: true}
-	for _, r := range reps {
+	for _, s := range starts {
+		r := search(s, b, maxStates)
 		rep.states += r.states
 		rep.transitions += r.transitions
 		rep.bounded += r.bounded
 		rep.cut += r.cut
 		rep.depth, rep.cost = max(rep.depth, r.depth), max(rep.cost, r.cost)
 		rep.complete = rep.complete && r.complete
-		if r.violation != "" && (rep.violation == "" || len(r.path) < len(rep.path)) {
+		if r.violation != "" {
 			rep.violation, rep.start, rep.path = r.violation, r.start, r.path
+			break
 		}
 	}
 	rep.elapsed = time.Since(t0)
 	return rep
 }
 
-// search explores from start and stops at the first violation. more is
-// asked before each expansion, with the states added since; false stops
-// the search (another one found a violation, or the states ran out).
+// search explores from start and stops at the first violation.
 //
 // It deepens iteratively: a depth-first search with the cost bound 1, 2,
 // ... up to b's, where the cost is the depth, or with b.deviations the
-// deviations. So a counterexample is one of least cost, and only the path
-// being explored and the hashes of the states seen are in memory.
-func search(start *xWorld, b xBounds, more func(added int) bool) xReport {
+// deviations. So a counterexample is one of least cost, and only the paths
+// being explored and the hashes of the states seen are in memory. Each
+// iteration walks the healthy schedule from start and hands the states
+// one deviation away to GOMAXPROCS workers, which share what they have
+// seen.
+func search(start *xWorld, b xBounds, maxStates int) xReport {
 	limit := b.deviations
 	if limit == 0 {
 		limit = b.depth
 	}
 	var rep xReport
+	transitions := 0
 	for k := 1; k <= limit; k++ {
-		s := &searcher{b: b, limit: k, enc: newEncoder(), seen: map[uint64]reached{}, more: more}
-		s.rep = xReport{complete: true, start: start}
-		s.visit(start, 0, 0)
-		s.walk(start, nil, 0, 0)
-		s.rep.states = len(s.seen)
-		rep.transitions += s.rep.transitions
-		s.rep.transitions = rep.transitions
-		rep = s.rep
+		rep = iteration(start, b, k, maxStates)
+		transitions += rep.transitions
+		rep.transitions = transitions
 		if rep.violation != "" || !rep.complete {
 			break
 		}
@@ -115,16 +92,102 @@ func search(start *xWorld, b xBounds, more func(added int) bool) xReport {
 	return rep
 }
 
-// searcher is one depth-first search with a cost bound.
-type searcher struct {
-	b       xBounds
-	limit   int // the cost bound of this iteration
-	enc     *encoder
-	seen    map[uint64]reached
-	more    func(added int) bool
-	counted int
-	rep     xReport
+// iteration is one depth-first search from start with the cost bound
+// limit.
+func iteration(start *xWorld, b xBounds, limit, maxStates int) xReport {
+	seen := newSeenSet()
+	var stop atomic.Bool
+	newSearcher := func() *searcher {
+		return &searcher{b: b, limit: limit, enc: newEncoder(), seen: seen, stop: &stop, maxStates: maxStates,
+			rep: xReport{complete: true, start: start}}
+	}
+	root := newSearcher()
+	root.collect = true
+	root.visit(start, 0, 0)
+	root.walk(start, nil, 0, 0)
+	if root.rep.violation != "" {
+		root.rep.states = seen.len()
+		return root.rep
+	}
+	items := root.items
+	var next atomic.Int64
+	workers := make([]*searcher, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i := range workers {
+		s := newSearcher()
+		workers[i] = s
+		wg.Go(func() {
+			for j := int(next.Add(1) - 1); j < len(items); j = int(next.Add(1) - 1) {
+				it := items[j]
+				items[j] = xItem{}
+				if !s.walk(it.w, it.path, 1, it.depth) {
+					stop.Store(true)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rep := root.rep
+	for _, s := range workers {
+		rep.transitions += s.rep.transitions
+		rep.bounded += s.rep.bounded
+		rep.cut += s.rep.cut
+		rep.depth, rep.cost = max(rep.depth, s.rep.depth), max(rep.cost, s.rep.cost)
+		rep.complete = rep.complete && s.rep.complete
+		if s.rep.violation != "" && (rep.violation == "" || len(s.rep.path) < len(rep.path)) {
+			rep.violation, rep.path = s.rep.violation, s.rep.path
+		}
+	}
+	if rep.violation != "" {
+		rep.complete = true // stopped by the violation, not by a bound
+	}
+	rep.states = seen.len()
+	return rep
 }
+
+// xItem is a state one deviation from the healthy schedule, waiting for a
+// worker.
+type xItem struct {
+	w     *xWorld
+	path  *xPath
+	depth int
+}
+
+// searcher is one worker of a depth-first search with a cost bound.
+type searcher struct {
+	b         xBounds
+	limit     int // the cost bound of this iteration
+	enc       *encoder
+	seen      *seenSet
+	stop      *atomic.Bool
+	maxStates int
+	rep       xReport
+	// collect makes walk keep the states one deviation away in items
+	// instead of exploring them.
+	collect bool
+	items   []xItem
+}
+
+// seenSet holds, for each state reached, the least depths it was reached
+// at by cost; shared by the workers of a search, in locked shards.
+type seenSet struct {
+	shards [64]struct {
+		mu sync.Mutex
+		m  map[uint64]reached
+	}
+	n atomic.Int64
+}
+
+func newSeenSet() *seenSet {
+	s := &seenSet{}
+	for i := range s.shards {
+		s.shards[i].m = map[uint64]reached{}
+	}
+	return s
+}
+
+func (s *seenSet) len() int { return int(s.n.Load()) }
 
 // reached holds, for each cost up to maxCost, the least depth a state was
 // reached at with that cost (0xff: never). A state reached again is
@@ -136,14 +199,17 @@ type reached [maxCost + 1]uint8
 // count as maxCost, and depths above 254 as 254.
 const maxCost = 7
 
-// visit records that w was reached at cost and depth; false if an earlier
-// visit dominates it.
-func (s *searcher) visit(w *xWorld, cost, depth int) bool {
-	k := s.enc.key(w, s.b)
+// visit records that state k was reached at cost and depth; false if an
+// earlier visit dominates it.
+func (s *seenSet) visit(k uint64, cost, depth int) bool {
 	c, d := min(cost, maxCost), uint8(min(depth, 254))
-	r, ok := s.seen[k]
+	sh := &s.shards[k%uint64(len(s.shards))]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r, ok := sh.m[k]
 	if !ok {
 		r = reached{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+		s.n.Add(1)
 	}
 	for i := 0; i <= c; i++ {
 		if r[i] <= d {
@@ -151,7 +217,26 @@ func (s *searcher) visit(w *xWorld, cost, depth int) bool {
 		}
 	}
 	r[c] = d
-	s.seen[k] = r
+	sh.m[k] = r
+	return true
+}
+
+// visit records that w was reached at cost and depth; false if an earlier
+// visit dominates it.
+func (s *searcher) visit(w *xWorld, cost, depth int) bool {
+	return s.seen.visit(s.enc.key(w, s.b), cost, depth)
+}
+
+// more reports whether the search goes on: no violation found elsewhere
+// and the states not run out.
+func (s *searcher) more() bool {
+	if s.stop.Load() {
+		return false
+	}
+	if s.maxStates > 0 && s.seen.len() >= s.maxStates {
+		s.rep.complete = false
+		return false
+	}
 	return true
 }
 
@@ -168,11 +253,9 @@ func (s *searcher) walk(w *xWorld, path *xPath, cost, depth int) bool {
 			s.rep.cut++
 			return true
 		}
-		if !s.more(len(s.seen) - s.counted) {
-			s.rep.complete = false
+		if !s.more() {
 			return false
 		}
-		s.counted = len(s.seen)
 		if cost < s.limit {
 			for _, c := range w.choices(b) {
 				s.rep.transitions++
@@ -184,7 +267,11 @@ func (s *searcher) walk(w *xWorld, path *xPath, cost, depth int) bool {
 				case outBound:
 					s.rep.bounded++
 				case outOK:
-					if s.visit(nw, cost+1, depth+1) && !s.walk(nw, &xPath{path, c}, cost+1, depth+1) {
+					switch {
+					case !s.visit(nw, cost+1, depth+1):
+					case s.collect:
+						s.items = append(s.items, xItem{nw, &xPath{path, c}, depth + 1})
+					case !s.walk(nw, &xPath{path, c}, cost+1, depth+1):
 						return false
 					}
 				}

@@ -81,6 +81,7 @@ var (
 	exploreDups       = flag.Int("explore.dups", 1, "TestExplore: duplicated deliveries on a path")
 	exploreCuts       = flag.Int("explore.cuts", 0, "TestExplore: nodes whose outgoing links are cut, on a path")
 	explorePauses     = flag.Int("explore.pauses", 0, "TestExplore: process pauses on a path")
+	exploreSymmetry   = flag.Bool("explore.symmetry", false, "TestExplore: merge states that differ only in node names (faster, but the core breaks a few ties by name: see docs/verification.md)")
 	exploreDrift      = flag.Float64("explore.drift", DefaultMaxClockDrift, "TestExplore: clock drift bound ρ: clocks run at 1-ρ or 1+ρ")
 	exploreStart      = flag.String("explore.start", "fresh", "TestExplore: start state: fresh (no term yet) or leader (a leader with a lease, reached by the healthy schedule)")
 	exploreLeadOnce   = flag.Bool("explore.leadonce", true, "TestExplore: check that a node leads each term once (off: see where a re-election leads)")
@@ -91,35 +92,49 @@ var (
 func flagBounds() xBounds {
 	return xBounds{
 		maxTerm: *exploreTerms, inFlight: *exploreInFlight, depth: *exploreDepth, deviations: *exploreDeviations,
-		crashes: *exploreCrashes, handovers: *exploreHandovers, dups: *exploreDups, cuts: *exploreCuts, pauses: *explorePauses,
+		crashes: *exploreCrashes, handovers: *exploreHandovers, dups: *exploreDups, cuts: *exploreCuts, pauses: *explorePauses, symmetry: *exploreSymmetry,
 	}
 }
 
-// startWorlds returns the start states: a cluster of nodes for every
-// number of slow clocks (rate 1-drift; the others run at 1+drift), fresh,
-// or with start "leader" where the healthy schedule has taken it: a
-// leader holding a lease, nothing in flight.
-func startWorlds(nodes int, drift float64, start string, leadOnce bool, tweak func(*Config)) ([]*xWorld, error) {
-	if nodes < 2 || nodes > maxNodes {
-		return nil, fmt.Errorf("explore: -explore.nodes=%d: want 2 to %d", nodes, maxNodes)
+// startOptions shape the start states.
+type startOptions struct {
+	nodes    int
+	drift    float64
+	start    string // fresh or leader
+	leadOnce bool   // check that a node leads each term once
+	symmetry bool   // the search merges renamed states
+	tweak    func(*Config)
+}
+
+// startWorlds returns the start states: a cluster for every assignment of
+// slow (1-drift) and fast (1+drift) clocks to the nodes (with symmetry,
+// one per number of slow clocks), fresh, or with start "leader" where the
+// healthy schedule has taken it: a leader holding a lease, nothing in
+// flight.
+func startWorlds(o startOptions) ([]*xWorld, error) {
+	if o.nodes < 2 || o.nodes > maxNodes {
+		return nil, fmt.Errorf("explore: -explore.nodes=%d: want 2 to %d", o.nodes, maxNodes)
 	}
 	cfg := DefaultConfig()
-	cfg.MaxClockDrift = drift
-	if tweak != nil {
-		tweak(&cfg)
+	cfg.MaxClockDrift = o.drift
+	if o.tweak != nil {
+		o.tweak(&cfg)
 	}
 	var out []*xWorld
-	for slow := 0; slow <= nodes; slow++ {
-		rates := make([]float64, nodes)
+	for slow := 0; slow < 1<<o.nodes; slow++ {
+		if o.symmetry && slow&(slow+1) != 0 {
+			continue // with symmetry, only the first k nodes slow
+		}
+		rates := make([]float64, o.nodes)
 		for i := range rates {
-			rates[i] = 1 + drift
-			if i < slow {
-				rates[i] = 1 - drift
+			rates[i] = 1 + o.drift
+			if slow&(1<<i) != 0 {
+				rates[i] = 1 - o.drift
 			}
 		}
 		w := newWorld(cfg, rates)
-		w.leadAgainOK = !leadOnce
-		switch start {
+		w.leadAgainOK = !o.leadOnce
+		switch o.start {
 		case "fresh":
 		case "leader":
 			var err error
@@ -127,7 +142,7 @@ func startWorlds(nodes int, drift float64, start string, leadOnce bool, tweak fu
 				return nil, err
 			}
 		default:
-			return nil, fmt.Errorf("explore: -explore.start=%q: want fresh or leader", start)
+			return nil, fmt.Errorf("explore: -explore.start=%q: want fresh or leader", o.start)
 		}
 		out = append(out, w)
 	}
@@ -155,7 +170,8 @@ func (w *xWorld) settle() (*xWorld, error) {
 
 // runExplore runs the search the flags describe and reports it.
 func runExplore(t *testing.T, b xBounds, tweak func(*Config)) xReport {
-	starts, err := startWorlds(*exploreNodes, *exploreDrift, *exploreStart, *exploreLeadOnce, tweak)
+	starts, err := startWorlds(startOptions{nodes: *exploreNodes, drift: *exploreDrift, start: *exploreStart,
+		leadOnce: *exploreLeadOnce, symmetry: b.symmetry, tweak: tweak})
 	require.NoError(t, err)
 	rep := explore(starts, b, *exploreMaxStates)
 	t.Logf("explored %d states (%d choices tried; %d states beyond a bound, %d paths at the depth bound) from %d start states (%s): deepest path %d, deviations %d, in %s; bounds: %s",
@@ -206,7 +222,8 @@ func TestExplore_KnowsEveryField(t *testing.T) {
 // leader cut off keeps its lease while the others elect another.
 func TestExplore_FindsDualLeaseWithoutCheckQuorum(t *testing.T) {
 	b := xBounds{maxTerm: 2, inFlight: 4, depth: 14, crashes: 0, handovers: 0, dups: 0}
-	starts, err := startWorlds(3, DefaultMaxClockDrift, "leader", true, func(c *Config) { c.DisableCheckQuorum = true })
+	starts, err := startWorlds(startOptions{nodes: 3, drift: DefaultMaxClockDrift, start: "leader", leadOnce: true,
+		tweak: func(c *Config) { c.DisableCheckQuorum = true }})
 	require.NoError(t, err)
 	rep := explore(starts, b, 0)
 	require.NotEmpty(t, rep.violation, "no violation in %d states", rep.states)

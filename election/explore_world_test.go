@@ -113,9 +113,13 @@ type xWorld struct {
 	// it still believes what it believed (a lease too).
 	pauseEnd [maxNodes]time.Duration
 
-	leaders     map[uint64]string // term -> its leader (the safety check's); shared, copied before a write
-	owned       uint64            // nodes this state has copied from the one it was cloned from
-	leadAgainOK bool              // -explore.leadonce=false
+	leaders map[uint64]string // term -> its leader (the safety check's); shared, copied before a write
+	owned   uint64            // nodes this state has copied from the one it was cloned from
+	// canon[i] is node i's name in the canonical encoding (encoder.key
+	// sets it): the healthy schedule breaks ties by it, so that it does
+	// the same in every renaming of a state.
+	canon       [maxNodes]uint8
+	leadAgainOK bool // -explore.leadonce=false
 	// What the search spent of its budgets on this path.
 	crashes, handovers, dups, cuts, pauses int
 }
@@ -129,6 +133,7 @@ func newWorld(cfg Config, rates []float64) *xWorld {
 		ids[i] = string(rune('a' + i))
 	}
 	for i, id := range ids {
+		w.canon[i] = uint8(i)
 		c := cfg
 		c.Cluster, c.ID = "explore", id
 		c.Peers = slices.DeleteFunc(slices.Clone(ids), func(p string) bool { return p == id })

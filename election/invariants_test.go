@@ -77,10 +77,12 @@ func (c *safety) step(v stepView, f *nodeFacts, others iter.Seq2[string, time.Du
 		c.fail("node %s: memory (term %d, vote %q) differs from disk (term %d, vote %q)", v.id, r.term, r.vote, v.saved.Term, v.saved.VotedFor)
 	}
 	if r.role == roleLeader {
-		if l, ok := c.leaders[r.term]; ok && l != v.id {
+		switch l, ok := c.leaders[r.term]; {
+		case !ok:
+			c.leaders[r.term] = v.id
+		case l != v.id:
 			c.fail("two leaders in term %d: %s and %s", r.term, l, v.id)
 		}
-		c.leaders[r.term] = v.id
 	}
 	c.leadsOnce(v.id, r, f)
 	lu := r.leaseUntil()
