@@ -11,8 +11,10 @@ was never closed. Each scenario runs in a child process with a deadline.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 from conftest import child_env, free_udp_ports
@@ -38,24 +40,47 @@ def leading(i):
 """
 
 
-def run(certs, tmp_path, script, nports=2, timeout=40.0, interrupt_at=None):
-    """Run PRELUDE + script; returns (stdout, stderr, seconds). interrupt_at:
-    seconds after which to send SIGINT, once per entry."""
+def run(certs, tmp_path, script, nports=2, timeout=40.0, interrupt_after=None):
+    """Run PRELUDE + script; returns (stdout, stderr, seconds).
+    interrupt_after: (marker, delays): once the child printed a line with
+    marker, send SIGINT after each delay (seconds after the marker)."""
     ports = ",".join(str(p) for p in free_udp_ports(nports))
     p = subprocess.Popen([sys.executable, "-c", PRELUDE + script, str(certs), str(tmp_path), ports],
                          env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.monotonic()
+    lines: "list[str]" = []
+    seen = threading.Event()
+
+    def read() -> None:
+        assert p.stdout is not None
+        for line in p.stdout:
+            lines.append(line)
+            if interrupt_after and interrupt_after[0] in line:
+                seen.set()
+
+    errs: "list[str]" = []
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    err_reader = threading.Thread(target=lambda: errs.append(p.stderr.read() if p.stderr else ""), daemon=True)
+    err_reader.start()
     try:
-        for at in interrupt_at or ():
-            # Wait for the child to get there ("READY" lines are not needed:
-            # the scripts print what they reached).
-            time.sleep(max(0.0, at - (time.monotonic() - t0)))
-            p.send_signal(2)
-        out, err = p.communicate(timeout=timeout)
+        if interrupt_after:
+            if not seen.wait(timeout):
+                raise subprocess.TimeoutExpired(p.args, timeout)
+            marked = time.monotonic()
+            for delay in interrupt_after[1]:
+                time.sleep(max(0.0, marked + delay - time.monotonic()))  # into the step the marker announced
+                p.send_signal(signal.SIGINT)
+        p.wait(timeout=max(1.0, timeout - (time.monotonic() - t0)))
     except subprocess.TimeoutExpired:
         p.kill()
-        out, err = p.communicate()
-        raise AssertionError(f"the child hung for {timeout} s\nstdout: {out}\nstderr: {err[-3000:]}")
+        p.wait()
+        reader.join(5)
+        err_reader.join(5)
+        raise AssertionError(f"the child hung for {timeout} s\nstdout: {''.join(lines)}\nstderr: {''.join(errs)[-3000:]}")
+    reader.join(5)
+    err_reader.join(5)
+    out, err = "".join(lines), "".join(errs)
     took = time.monotonic() - t0
     assert "Segmentation" not in err and "SIGSEGV" not in err, err[-3000:]
     return out, err, took
@@ -108,7 +133,7 @@ try:
 except KeyboardInterrupt:
     print(f"INTERRUPTED after {time.monotonic() - t0:.2f} s, state {n.state.name}", flush=True)
 os._exit(0)  # the exit itself is another test
-""", nports=1, interrupt_at=[2.5])
+""", nports=1, interrupt_after=("CLOSING", [0.3]))
     assert "INTERRUPTED after" in out, f"{out}\n{err[-3000:]}"
     after = float(out.split("INTERRUPTED after ")[1].split(" s")[0])
     assert after < 5, out
@@ -145,7 +170,7 @@ for i in range(3):
 while len(ready) < 3:
     time.sleep(0.01)
 print("EXITING", flush=True)
-""", nports=3, interrupt_at=[2.0, 2.3], timeout=40)
+""", nports=3, interrupt_after=("EXITING", [0.3, 0.6]), timeout=40)
     assert "AFTER-EXIT" in out, f"{out}\n{err[-3000:]}"
     states = out.split("AFTER-EXIT ")[1].split()
     assert len(states) == 3 and all(s.endswith("=CLOSED") for s in states), f"{out}\n{err[-3000:]}"
