@@ -12,6 +12,7 @@ run: a missing tool must never pass silently.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 import threading
@@ -22,6 +23,12 @@ from typing import Callable, Dict, Iterator, List, Optional, TypeVar
 import pytest
 
 import graft
+
+# A shell that starts a job in the background (CI runners, `nohup ... &`)
+# starts it with SIGINT ignored, and an ignored signal stays ignored in every
+# child: the Ctrl-C tests' children would never see theirs. A handler here
+# is reset to the default in each child at exec, so they get KeyboardInterrupt.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 HERE = Path(__file__).resolve().parent
 TOP = HERE.parent.parent.parent
