@@ -52,9 +52,10 @@ test-go: check-go vet ## Go tests (election, transport, the fault checker) with 
 	$(GO) test -race -count=1 -timeout 600s ./election/... ./transport/... ./tests/faults/checker/...
 
 .PHONY: test
-test: ## run every test: Go (-race), the simulator families, C, Python, Rust, the graft command, the README quick starts
+test: ## run every test: Go (-race), the simulator families, the explorer, C, Python, Rust, the graft command, the README quick starts
 	@$(MAKE) --no-print-directory test-go
 	@$(MAKE) --no-print-directory test-sim
+	@$(MAKE) --no-print-directory test-explore
 	@$(MAKE) --no-print-directory test-c
 	@$(MAKE) --no-print-directory test-python
 	@$(MAKE) --no-print-directory test-rust
