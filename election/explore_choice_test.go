@@ -61,7 +61,7 @@ type xBounds struct {
 // any time, so reordering two messages costs two.
 func (w *xWorld) choices(b xBounds) []choice {
 	dev := b.deviations > 0
-	var out []choice
+	out := make([]choice, 0, 3*len(w.net)+4*len(w.nodes)+1)
 	seen := make([]Message, 0, len(w.net))
 	full := len(w.net)+len(w.nodes)-1 > b.inFlight
 	first := true // the oldest message not held back: the network's next

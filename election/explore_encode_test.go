@@ -280,7 +280,17 @@ func (e *encoder) rel(b []byte, d, local time.Duration, clamp bool) []byte {
 	if clamp && d <= local {
 		return append(b, 0)
 	}
-	return e.int(b, int64(d-local))
+	return e.int(b, quantum(d-local))
+}
+
+// quantum rounds a span of time to the microsecond. Clocks run at rates
+// of real time in whole nanoseconds, so the same schedule reached two ways
+// can differ by a nanosecond of rounding; without this the search would
+// keep both, and which states it reaches would depend on its order.
+// Timings closer than a microsecond count as equal (the cores' timings are
+// tens of milliseconds apart).
+func quantum(d time.Duration) int64 {
+	return int64(d.Round(time.Microsecond) / time.Microsecond)
 }
 
 // timer encodes the instant d at which a timer of a clock that reads local
@@ -448,5 +458,5 @@ func (e *encoder) stamp(b []byte, m Message) []byte {
 			return e.int(append(b, 3), m.Stamp)
 		}
 	}
-	return e.int(append(b, 1), int64(s-local))
+	return e.int(append(b, 1), quantum(s-local))
 }

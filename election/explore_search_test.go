@@ -93,13 +93,15 @@ func search(start *xWorld, b xBounds, maxStates int) xReport {
 }
 
 // iteration is one depth-first search from start with the cost bound
-// limit.
+// limit, by GOMAXPROCS workers that share the states seen and hand
+// subtrees to each other when one runs out of work.
 func iteration(start *xWorld, b xBounds, limit, maxStates int) xReport {
 	seen := newSeenSet()
+	q := newWorkQueue()
 	var stop atomic.Bool
 	newSearcher := func() *searcher {
 		return &searcher{b: b, limit: limit, enc: newEncoder(), seen: seen, stop: &stop, maxStates: maxStates,
-			rep: xReport{complete: true, start: start}}
+			q: q, rep: xReport{complete: true, start: start}}
 	}
 	root := newSearcher()
 	root.collect = true
@@ -109,21 +111,22 @@ func iteration(start *xWorld, b xBounds, limit, maxStates int) xReport {
 		root.rep.states = seen.len()
 		return root.rep
 	}
-	items := root.items
-	var next atomic.Int64
 	workers := make([]*searcher, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for i := range workers {
 		s := newSearcher()
 		workers[i] = s
 		wg.Go(func() {
-			for j := int(next.Add(1) - 1); j < len(items); j = int(next.Add(1) - 1) {
-				it := items[j]
-				items[j] = xItem{}
-				if !s.walk(it.w, it.path, 1, it.depth) {
-					stop.Store(true)
+			for {
+				it, ok := q.pop()
+				if !ok {
 					return
 				}
+				if !s.walk(it.w, it.path, it.cost, it.depth) {
+					stop.Store(true)
+					q.stop()
+				}
+				q.finish()
 			}
 		})
 	}
@@ -146,12 +149,82 @@ func iteration(start *xWorld, b xBounds, limit, maxStates int) xReport {
 	return rep
 }
 
-// xItem is a state one deviation from the healthy schedule, waiting for a
-// worker.
+// xItem is a subtree waiting for a worker: the state a deviation reached.
 type xItem struct {
-	w     *xWorld
-	path  *xPath
-	depth int
+	w           *xWorld
+	path        *xPath
+	cost, depth int
+}
+
+// workQueue holds the subtrees waiting for a worker, newest first.
+type workQueue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	items  []xItem
+	active int          // workers exploring an item
+	idle   atomic.Int32 // workers waiting for one
+	done   bool
+}
+
+func newWorkQueue() *workQueue {
+	q := &workQueue{}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+// hungry reports whether a worker waits for work: a walk then hands its
+// subtrees over instead of exploring them itself.
+func (q *workQueue) hungry() bool { return q.idle.Load() > 0 }
+
+func (q *workQueue) push(it xItem) {
+	q.mu.Lock()
+	q.items = append(q.items, it)
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
+// pop waits for an item; false when the search is over (no item left and
+// no worker that could make one).
+func (q *workQueue) pop() (xItem, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.items) == 0 && !q.done {
+		if q.active == 0 {
+			q.done = true
+			q.cond.Broadcast()
+			break
+		}
+		q.idle.Add(1)
+		q.cond.Wait()
+		q.idle.Add(-1)
+	}
+	if len(q.items) == 0 || q.done {
+		return xItem{}, false
+	}
+	it := q.items[len(q.items)-1]
+	q.items[len(q.items)-1] = xItem{}
+	q.items = q.items[:len(q.items)-1]
+	q.active++
+	return it, true
+}
+
+// finish ends the work on a popped item.
+func (q *workQueue) finish() {
+	q.mu.Lock()
+	q.active--
+	if q.active == 0 && len(q.items) == 0 {
+		q.done = true
+		q.cond.Broadcast()
+	}
+	q.mu.Unlock()
+}
+
+// stop ends the search.
+func (q *workQueue) stop() {
+	q.mu.Lock()
+	q.done, q.items = true, nil
+	q.mu.Unlock()
+	q.cond.Broadcast()
 }
 
 // searcher is one worker of a depth-first search with a cost bound.
@@ -163,10 +236,10 @@ type searcher struct {
 	stop      *atomic.Bool
 	maxStates int
 	rep       xReport
-	// collect makes walk keep the states one deviation away in items
-	// instead of exploring them.
+	q         *workQueue
+	// collect makes walk hand every state one deviation away to the
+	// queue instead of exploring it (the first walk from the start).
 	collect bool
-	items   []xItem
 }
 
 // seenSet holds, for each state reached, the least depths it was reached
@@ -269,8 +342,8 @@ func (s *searcher) walk(w *xWorld, path *xPath, cost, depth int) bool {
 				case outOK:
 					switch {
 					case !s.visit(nw, cost+1, depth+1):
-					case s.collect:
-						s.items = append(s.items, xItem{nw, &xPath{path, c}, depth + 1})
+					case s.collect || s.q.hungry():
+						s.q.push(xItem{nw, &xPath{path, c}, cost + 1, depth + 1})
 					case !s.walk(nw, &xPath{path, c}, cost+1, depth+1):
 						return false
 					}

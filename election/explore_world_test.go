@@ -43,15 +43,16 @@ func (s *xStore) Save(hs HardState) error {
 		s.bad = msg
 	}
 	s.hs = hs
-	if hs.VotedFor != "" {
+	if hs.VotedFor != "" && s.votes[hs.Term] != hs.VotedFor {
+		s.votes = maps.Clone(s.votes) // shared with the states it was copied from
 		s.votes[hs.Term] = hs.VotedFor
 	}
 	return nil
 }
 
+// clone copies s; the copies share the votes until one saves a new one.
 func (s *xStore) clone() *xStore {
 	c := *s
-	c.votes = maps.Clone(s.votes)
 	return &c
 }
 
@@ -167,7 +168,7 @@ func (w *xWorld) startProcess(n *xNode) error {
 func (w *xWorld) clone() *xWorld {
 	c := *w
 	c.nodes = slices.Clone(w.nodes)
-	c.net = slices.Clone(w.net)
+	c.net = append(make([]xMsg, 0, len(w.net)+len(w.nodes)), w.net...)
 	c.owned = 0
 	return &c
 }
