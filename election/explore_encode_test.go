@@ -19,14 +19,18 @@ import (
 //   - Time is relative: every instant of a node's clock is encoded as its
 //     distance from that clock's reading now (a stamp in flight from the
 //     clock of the process that made it, absolute while that node is down,
-//     since its next process counts from zero), a lease end as its
-//     distance from real now.
-//   - Values whose exact size no longer matters are clamped: a timer that
-//     is due, a refusal window that has ended, the election instant of a
-//     leader that has its quorum (kept only as its order among the stamps
-//     in flight).
-//   - Symmetry: node names carry no meaning beyond the node's clock rate,
-//     so the encoding is the least over every renaming of the nodes.
+//     since its next process counts from zero), a lease, pause or cut end
+//     as its distance from real now; all to the microsecond (quantum).
+//   - Values whose exact size no longer matters are clamped: a refusal
+//     window that has ended, a timer that is due (in the depth search),
+//     the election instant of a leader that has its quorum, an
+//     acknowledgement below the quorum stamp, a stamp its leader can never
+//     count again.
+//   - With -explore.symmetry, the encoding is the least over every
+//     renaming of the nodes. It is off by default: the core breaks a few
+//     ties by name (the handover target among equally recent
+//     acknowledgements, the order of a broadcast), so a renamed state is
+//     not always equivalent.
 //   - The core's statistics and its record of what it reported are left
 //     out: they never change what it does.
 

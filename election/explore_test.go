@@ -28,12 +28,14 @@ package election
 // covers every draw: a longer timeout is a late timer.
 //
 // States are deduplicated by a hash of a canonical encoding
-// (explore_encode_test.go): times relative to now, values clamped where
-// their size no longer matters, and the least encoding over every renaming
-// of the nodes (symmetry reduction). The search (explore_search_test.go)
-// deepens iteratively, so a counterexample is one of least cost; it is
-// printed as a transcript of the choices with the nodes' states after
-// each.
+// (explore_encode_test.go): times relative to now and to the microsecond,
+// values clamped where their size no longer matters, and with
+// -explore.symmetry the least encoding over every renaming of the nodes
+// (off by default: the core breaks a few ties by name, so a renamed state
+// is not always equivalent). The search (explore_search_test.go) deepens
+// iteratively, GOMAXPROCS workers sharing the states seen, so a
+// counterexample is one of least cost; it is printed as a transcript of
+// the choices with the nodes' states after each.
 //
 // Two costs bound a path. -explore.depth counts every choice: every
 // interleaving up to that length. -explore.deviations counts only the
@@ -50,14 +52,11 @@ package election
 // What it cannot cover: clusters of a few nodes only (3 by default), terms
 // up to -explore.terms, a handful of messages in flight and of faults;
 // real time stops only at the instants where some timing condition
-// changes, so actions in between are not tried; the application's vote
-// hooks always grant; no storage failures; the healthy schedule breaks
-// ties between timers due at the same instant by node name, so what a
-// deviation budget reaches can depend on the naming (both orders are
-// legal, one at a deviation's cost); and the hash is 64 bits (a collision
-// could hide a state, with odds around n²/2⁶⁵ for n states).
-// docs/verification.md says what it found and what make test and make
-// verify run.
+// changes, so actions in between are not tried; timings closer than a
+// microsecond count as equal; the application's vote hooks always grant;
+// no storage failures; and the hash is 64 bits (a collision could hide a
+// state, with odds around n²/2⁶⁵ for n states). docs/verification.md says
+// what it found and what make test and make verify run.
 
 import (
 	"flag"
