@@ -198,12 +198,9 @@ func (ev *hostEvent) fill(out *C.graft_event) {
 //export graft__go_node_event_fd
 func graft__go_node_event_fd(h *C.graft_node) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
-	nd, code := nodeOf(h)
+	nd, code := liveNodeOf(h)
 	if code != codeOK {
 		return C.int(code)
-	}
-	if !nd.alive() {
-		return C.int(codeFork)
 	}
 	fd, err := nd.events.descriptor()
 	switch {

@@ -41,6 +41,17 @@ func nodeOf(h *C.graft_node) (*node, int) {
 	return lookup[*node](nodeID(h))
 }
 
+// liveNodeOf is nodeOf for a command that must run in the process that
+// created the node (close, step down, the event descriptor): GRAFT_EFORK
+// from a fork child.
+func liveNodeOf(h *C.graft_node) (*node, int) {
+	nd, code := nodeOf(h)
+	if code == codeOK && !nd.alive() {
+		return nil, codeFork
+	}
+	return nd, code
+}
+
 // ms converts a millisecond setting; 0 keeps the default.
 func ms(v uint32, def time.Duration) time.Duration {
 	if v == 0 {
@@ -211,12 +222,9 @@ func graft__go_node_close(h *C.graft_node) (rc C.int) {
 	if h == nil {
 		return C.int(codeOK)
 	}
-	nd, code := nodeOf(h)
+	nd, code := liveNodeOf(h)
 	if code != codeOK {
 		return C.int(code)
-	}
-	if !nd.alive() {
-		return C.int(codeFork)
 	}
 	// Close waits for the callbacks; from the node's own callback it
 	// returns ErrBusy at once and does nothing; from another node's it
@@ -338,12 +346,9 @@ func graft__go_node_wait_lease(h *C.graft_node, timeoutMS C.int, term, deadline 
 //export graft__go_node_step_down
 func graft__go_node_step_down(h *C.graft_node) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
-	nd, code := nodeOf(h)
+	nd, code := liveNodeOf(h)
 	if code != codeOK {
 		return C.int(code)
-	}
-	if !nd.alive() {
-		return C.int(codeFork)
 	}
 	return C.int(codeOf(nd.n.StepDown()))
 }

@@ -409,9 +409,9 @@ func (n *Node) Lease() (term uint64, deadline time.Duration, ok bool) {
 // deadline handed out before (by Lease, WaitLease or OnLease): the
 // successor may hold a lease one round trip later, so code that kept such
 // a deadline elsewhere must stop acting when StepDown (or Close) is
-// called, not when the deadline passes; OnLease reports the loss. It returns ErrNotLeader
-// if the node does not lead, ErrNoTransferTarget if no peer answered within
-// ElectionMin, ErrClosed after Close.
+// called, not when the deadline passes; OnLease reports the loss. It
+// returns ErrNotLeader if the node does not lead, ErrNoTransferTarget if no
+// peer answered within ElectionMin, ErrClosed after Close.
 func (n *Node) StepDown() error {
 	var err error
 	if e := n.do(func(now time.Duration) { err = n.r.transferLeadership(now) }); e != nil {

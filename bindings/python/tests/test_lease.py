@@ -4,9 +4,6 @@ vote hooks current_position / grant_vote."""
 from __future__ import annotations
 
 import logging
-import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -14,8 +11,8 @@ import pytest
 
 import graft
 
-from conftest import child_env, free_udp_ports, one_leader, wait_until
-from test_processes import WAIT_SCRIPT
+from conftest import one_leader, wait_until
+from test_processes import WAIT_SCRIPT, ctrl_c_while_waiting
 
 
 class Journal:
@@ -217,25 +214,6 @@ assert WAIT_LEASE_SCRIPT.count("wait_lease") == 2
 
 
 def test_ctrl_c_interrupts_wait_lease(certs, tmp_path):
-    ports = free_udp_ports(3)
-    args = [sys.executable, "-c", WAIT_LEASE_SCRIPT] + [f"127.0.0.1:{p}" for p in ports] + \
-        [str(tmp_path / "n1.graft"), str(certs)]
-    p = subprocess.Popen(args, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert p.stdout.readline().strip() == "WAITING"
-        t0 = time.monotonic()
-        p.send_signal(signal.SIGINT)
-        line = [""]
-        reader = threading.Thread(target=lambda: line.__setitem__(0, p.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(10)  # never hang the suite on a child that missed it
-        assert line[0].strip() == "INTERRUPTED", line
-        took = time.monotonic() - t0
-        _, err = p.communicate(timeout=10)
-        assert "KeyboardInterrupt" in err and p.returncode != 0, err
-        print(f"KeyboardInterrupt in wait_lease after {took * 1000:.0f} ms")
-        assert took < 1.0, took
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    took = ctrl_c_while_waiting(WAIT_LEASE_SCRIPT, certs, tmp_path)
+    print(f"KeyboardInterrupt in wait_lease after {took * 1000:.0f} ms")
+    assert took < 1.0, took
