@@ -66,7 +66,9 @@ type Config struct {
 	Peers map[string]string
 	// CertFile, KeyFile and CAFile are PEM files: this node's certificate
 	// and key, and the cluster CA that signed every node's certificate
-	// (see GenerateCerts).
+	// (see GenerateCerts). The CA file may hold several CAs. The node
+	// notices when the files change and uses them for new connections
+	// (see ReloadTLS).
 	CertFile, KeyFile, CAFile string
 	// MaxMessageSize is the largest encoded message accepted or sent, in
 	// bytes. Zero means DefaultMaxMessageSize (4096); at least 256.
@@ -94,7 +96,7 @@ type Config struct {
 // concurrent use.
 type QUIC struct {
 	cfg   Config
-	creds *Credentials
+	creds *credStore
 	udp   *net.UDPConn
 	tr    *quic.Transport
 	ln    *quic.Listener
@@ -151,15 +153,11 @@ func New(cfg Config) (*QUIC, error) {
 		}
 		peerAddrs[id] = a
 	}
-	creds, err := LoadTLS(cfg.CertFile, cfg.KeyFile, cfg.CAFile, cfg.ID)
+	creds, err := newCredStore(cfg) // reloaded when the files change (reload.go)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkCluster(creds.Leaf, cfg.ID, cfg.Cluster); err != nil {
-		return nil, &CertError{File: cfg.CertFile, Err: err}
-	}
-	creds.Cluster = cfg.Cluster
-	key, err := resetKey(creds)
+	key, err := resetKey(creds.cur.Load())
 	if err != nil {
 		return nil, &CertError{File: cfg.KeyFile, Err: err}
 	}
@@ -183,6 +181,7 @@ func New(cfg Config) (*QUIC, error) {
 		q.peers[id] = newPeer(q, id, a) // before Listen: serverTLS reads q.peers
 		q.peerAt[a.String()] = id
 	}
+	q.tlsHooks()
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.qconf = &quic.Config{
 		HandshakeIdleTimeout:           handshakeTimeout,
@@ -307,9 +306,10 @@ func (q *QUIC) Start(deliver func(election.Message), report func(error)) error {
 	q.started = true
 	q.deliver = deliver
 	q.rep.start(report)
-	q.wg.Add(2 + len(q.peers))
+	q.wg.Add(3 + len(q.peers))
 	go q.acceptLoop()
 	go q.readNonQUIC()
+	go q.watchTLS()
 	for _, p := range q.peers {
 		go p.run()
 	}

@@ -1,11 +1,14 @@
 package transport
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/graftlib/graft/election"
 )
@@ -34,26 +37,37 @@ type Credentials struct {
 // certificate chains to the CA, is valid now, may be used for both server
 // and client authentication (checkLeaf), has at most one intermediate
 // (maxPeerChain), and names exactly one node id (its DNS subject
-// alternative name), which must be id. Every error is a *CertError
-// naming the file at fault.
+// alternative name), which must be id. The CA file may hold several CA
+// certificates (a bundle: the old and the new CA while a cluster rotates
+// its CA); a peer certificate that chains to any of them is trusted. Every
+// error is a *CertError naming the file at fault.
 func LoadTLS(certFile, keyFile, caFile, id string) (*Credentials, error) {
-	caPEM, err := os.ReadFile(caFile)
+	var pems [3][]byte
+	for i, f := range [3]string{certFile, keyFile, caFile} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, &CertError{File: f, Err: err}
+		}
+		pems[i] = b
+	}
+	return parseTLS(pems, [3]string{certFile, keyFile, caFile}, id, time.Now())
+}
+
+// parseTLS is LoadTLS on the contents of the three files (certificate,
+// key, CA), which files names for errors, checked at the instant now.
+func parseTLS(pems [3][]byte, files [3]string, id string, now time.Time) (*Credentials, error) {
+	certFile, keyFile, caFile := files[0], files[1], files[2]
+	pool, err := parseCAs(pems[2])
 	if err != nil {
 		return nil, &CertError{File: caFile, Err: err}
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, &CertError{File: caFile, Err: errors.New("no PEM certificate found")}
-	}
-	certPEM, err := os.ReadFile(certFile)
-	if err != nil {
+	if err := wholePEM(pems[0]); err != nil {
 		return nil, &CertError{File: certFile, Err: err}
 	}
-	keyPEM, err := os.ReadFile(keyFile)
-	if err != nil {
+	if err := wholePEM(pems[1]); err != nil {
 		return nil, &CertError{File: keyFile, Err: err}
 	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	cert, err := tls.X509KeyPair(pems[0], pems[1])
 	if err != nil {
 		return nil, &CertError{File: certFile, Err: fmt.Errorf("with key %s: %w", keyFile, err)}
 	}
@@ -73,6 +87,9 @@ func LoadTLS(certFile, keyFile, caFile, id string) (*Credentials, error) {
 	if len(cert.Certificate) > maxPeerChain {
 		return nil, &CertError{File: certFile, Err: fmt.Errorf("%d certificates, peers accept at most %d (the node's and one intermediate)", len(cert.Certificate), maxPeerChain)}
 	}
+	if err := checkValidity(leaf, now); err != nil {
+		return nil, &CertError{File: certFile, Err: err}
+	}
 	if err := checkLeaf(leaf, x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth); err != nil {
 		return nil, &CertError{File: certFile, Err: err}
 	}
@@ -80,6 +97,66 @@ func LoadTLS(certFile, keyFile, caFile, id string) (*Credentials, error) {
 		return nil, &CertError{File: certFile, Err: fmt.Errorf("not valid for CA %s: %w", caFile, err)}
 	}
 	return &Credentials{ID: id, Cert: cert, Leaf: leaf, CAs: pool}, nil
+}
+
+// checkValidity refuses a certificate that has expired or is not valid yet
+// at now, saying when (crypto/x509's own error does not say which).
+func checkValidity(c *x509.Certificate, now time.Time) error {
+	switch {
+	case now.After(c.NotAfter):
+		return fmt.Errorf("certificate expired at %s (now %s)", c.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	case now.Before(c.NotBefore):
+		return fmt.Errorf("certificate not valid before %s (now %s)", c.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// parseCAs parses a CA file: one or more PEM CERTIFICATE blocks, text
+// between them ignored (bundles often carry comments). Unlike
+// x509.CertPool.AppendCertsFromPEM, which skips what it cannot parse, a
+// block that is not a valid certificate, or a file cut inside a block, is
+// an error: a half-written bundle must not silently drop a CA.
+func parseCAs(b []byte) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	n := 0
+	for rest := b; ; {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			if bytes.Contains(rest, []byte("-----BEGIN")) {
+				return nil, fmt.Errorf("PEM block %d is damaged or cut off", n+1)
+			}
+			break
+		}
+		n++
+		if blk.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("PEM block %d is a %q, not a CERTIFICATE", n, blk.Type)
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("PEM block %d: %w", n, err)
+		}
+		pool.AddCert(c)
+	}
+	if n == 0 {
+		return nil, errors.New("no PEM certificate found")
+	}
+	return pool, nil
+}
+
+// wholePEM refuses a file whose last PEM block is damaged or cut off
+// (tls.X509KeyPair stops silently at such a block if one came before).
+func wholePEM(b []byte) error {
+	n := 0
+	for rest := b; ; n++ {
+		var blk *pem.Block
+		if blk, rest = pem.Decode(rest); blk == nil {
+			if bytes.Contains(rest, []byte("-----BEGIN")) {
+				return fmt.Errorf("PEM block %d is damaged or cut off", n+1)
+			}
+			return nil
+		}
+	}
 }
 
 // certID returns the node id a certificate names: its single DNS subject
@@ -106,17 +183,9 @@ func certID(c *x509.Certificate) (string, error) {
 // naming exactly one node id. Whether that id is a peer is checked after
 // the handshake (see QUIC), so it can be counted.
 func (c *Credentials) ServerConfig() *tls.Config {
-	return &tls.Config{
-		MinVersion:             tls.VersionTLS13,
-		Certificates:           []tls.Certificate{c.Cert},
-		ClientAuth:             tls.RequireAnyClientCert,
-		NextProtos:             []string{ALPN},
-		SessionTicketsDisabled: true,
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			_, err := c.verifyPeer(raw, x509.ExtKeyUsageClientAuth)
-			return err
-		},
-	}
+	cfg := serverConfig(c.self)
+	cfg.GetCertificate, cfg.Certificates = nil, []tls.Certificate{c.Cert} // fixed: tests may replace it
+	return cfg
 }
 
 // ClientConfig returns the TLS configuration for dialling peer: TLS 1.3
@@ -126,14 +195,46 @@ func (c *Credentials) ServerConfig() *tls.Config {
 // chaining to the CA and naming exactly peer (compared exactly, no
 // wildcards).
 func (c *Credentials) ClientConfig(peer string) *tls.Config {
+	cfg := clientConfig(c.self, peer)
+	cfg.GetClientCertificate, cfg.Certificates = nil, []tls.Certificate{c.Cert}
+	return cfg
+}
+
+// self returns c: the credentials source of a fixed Credentials.
+func (c *Credentials) self() *Credentials { return c }
+
+// serverConfig is ServerConfig with the credentials that creds returns at
+// each handshake (a credStore's current ones, reload.go): the certificate
+// presented and the CAs that verify the client's.
+func serverConfig(creds func() *Credentials) *tls.Config {
 	return &tls.Config{
-		MinVersion:         tls.VersionTLS13,
-		Certificates:       []tls.Certificate{c.Cert},
-		ServerName:         peer,
-		NextProtos:         []string{ALPN},
+		MinVersion:             tls.VersionTLS13,
+		ClientAuth:             tls.RequireAnyClientCert,
+		NextProtos:             []string{ALPN},
+		SessionTicketsDisabled: true,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return &creds().Cert, nil
+		},
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			_, err := creds().verifyPeer(raw, x509.ExtKeyUsageClientAuth)
+			return err
+		},
+	}
+}
+
+// clientConfig is ClientConfig with the credentials that creds returns at
+// each handshake.
+func clientConfig(creds func() *Credentials, peer string) *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		ServerName: peer,
+		NextProtos: []string{ALPN},
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return &creds().Cert, nil
+		},
 		InsecureSkipVerify: true, // verifyPeer verifies
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			id, err := c.verifyPeer(raw, x509.ExtKeyUsageServerAuth)
+			id, err := creds().verifyPeer(raw, x509.ExtKeyUsageServerAuth)
 			if err != nil {
 				return err
 			}
