@@ -49,12 +49,15 @@ var (
 	worker        = flag.String("worker", "../build/leader_worker", "the C leader_worker (memory row); \"\" skips it")
 	root          = flag.String("root", "..", "the graft repository, for make bench-c/bench-python/bench-rust")
 	api           = flag.Bool("api", true, "run make bench-c, bench-python, bench-rust when the targets exist")
-	only          = flag.String("only", "", "comma-separated sections to run (failover,handover,disruption,idle,first,memory,compare,api); empty: all")
+	only          = flag.String("only", "", "comma-separated sections to run (failover,handover,disruption,idle,first,memory,compare,api,events,run,flood); empty: all")
 	goTool        = flag.String("go", "go", "the go command, to build the node programs")
 	quietFlag     = flag.Duration("quiet", 150*time.Millisecond, "a leader is stable once nothing happened for this long")
 	settleFlag    = flag.Duration("settle", 3500*time.Millisecond, "after restarting a node, wait this long before the next trial on its cluster (longer than graft's 3 s QUIC idle timeout)")
 	bedsFlag      = flag.Int("beds", 3, "identical clusters the failover and handover trials rotate over, so that one settles while the others are measured")
 	freshTrials   = flag.Int("fresh-trials", 20, "extra 3-node failover trials with no settle time after the restart (a peer restarted 0.25 s before the kill)")
+	floodSecs     = flag.Int("flood-secs", 5, "seconds of each flood mode (flood section)")
+	floodRate     = flag.Int("flood-rate", 0, "packets (or handshakes) per second of the flooder; 0: full speed")
+	floodAfter    = flag.Duration("flood-after", 5*time.Second, "when after each flood the leader's RSS is read again")
 	render        = flag.Bool("render", false, "only redraw results.md and the charts from -out/results.json")
 	keep          = flag.Bool("keep", false, "keep the work folder (node logs: nodes.log)")
 )
@@ -287,6 +290,12 @@ func run(env *testbed.Env, res *Results) {
 
 	if want("compare") {
 		compare(env, res)
+	}
+
+	if want("flood") {
+		log.Printf("flood: a stranger floods the leader of 3 testnode processes, %d s per mode", *floodSecs)
+		f := flood(env, *root, *goTool, *floodSecs, *floodRate, *floodAfter)
+		res.Flood = &f
 	}
 
 	if want("api") && *api {

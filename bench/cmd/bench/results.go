@@ -29,6 +29,7 @@ type Results struct {
 	FirstLeader   FirstLeader      `json:"first_leader"`
 	Compare       Compare          `json:"compare"`
 	API           []API            `json:"api"`
+	Flood         *Flood           `json:"flood,omitempty"`
 }
 
 // Host describes the machine.

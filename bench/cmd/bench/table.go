@@ -124,6 +124,9 @@ func table(r *Results, charts []string) string {
 			}
 		}
 	}
+	if r.Flood != nil {
+		floodTable(&b, r.Flood)
+	}
 	p("")
 	p("### API cost (the bindings' own benchmarks, run by this harness)")
 	p("")

@@ -150,7 +150,7 @@ func (c *Cluster) handle(n *Node, line string) {
 	if !ok {
 		n.Lines = append(n.Lines, line)
 		if strings.HasPrefix(line, "READY ") {
-			if a := fields(line)["alias"]; a != "" {
+			if a := Fields(line)["alias"]; a != "" {
 				c.alias[a] = n.ID
 			}
 		}

@@ -21,10 +21,14 @@ type Event struct {
 	Leader string // "" when none
 }
 
-// fields splits "KEY a=b c=d" into its key=value pairs.
-func fields(line string) map[string]string {
+// Fields splits "KEY a=b c=d" into its key=value pairs.
+func Fields(line string) map[string]string {
 	f := map[string]string{}
-	for _, kv := range strings.Fields(line)[1:] {
+	words := strings.Fields(line)
+	if len(words) == 0 {
+		return f
+	}
+	for _, kv := range words[1:] {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			f[k] = v
 		}
@@ -37,7 +41,7 @@ func parseEvent(line string) (Event, bool) {
 	if !strings.HasPrefix(line, "EVENT ") {
 		return Event{}, false
 	}
-	f := fields(line)
+	f := Fields(line)
 	t, err := strconv.ParseFloat(f["t"], 64)
 	if err != nil {
 		return Event{}, false

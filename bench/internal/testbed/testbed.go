@@ -64,6 +64,26 @@ func NewEnv(goTool, work, worker string, log io.Writer) (*Env, error) {
 	return e, nil
 }
 
+// BuildRoot builds packages of the graft module itself (paths relative to
+// root, the repository: "./transport/internal/flooder") into e.Bin, for the
+// programs the graft module keeps internal (the flood test's node and
+// flooder), which the bench module cannot import but can run.
+func (e *Env) BuildRoot(goTool, root string, pkgs ...string) error {
+	cmd := exec.Command(goTool, append([]string{"build", "-o", e.Bin + "/"}, pkgs...)...)
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("testbed: building %v in %s: %w", pkgs, root, err)
+	}
+	return nil
+}
+
+// Certs returns the folder with the certificates of n1..n9 and their CA.
+func (e *Env) Certs() string { return e.certs }
+
+// Dir makes a new scratch folder named after name in the work folder.
+func (e *Env) Dir(name string) (string, error) { return e.dir(name) }
+
 // IDs returns n1..nN.
 func IDs(n int) []string {
 	ids := make([]string, n)

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/graftlib/graft/bench/internal/cluster"
+	"github.com/graftlib/graft/bench/internal/testbed"
+)
+
+// The flood rows (issue 18): three graft nodes as processes (the flood
+// test's own node program, transport/internal/testnode, which measures how
+// late heartbeats and their answers arrive), and a stranger with no
+// certificate (transport/internal/flooder) flooding the leader's UDP port
+// at full speed in each mode in turn. Both programs are the ones `make
+// flood` runs; here they are built from the repository and driven by the
+// harness, which also samples the leader's RSS.
+
+// FloodWindow is one measuring window at the leader: without flood (the
+// baseline) or under one flood mode.
+type FloodWindow struct {
+	Mode string `json:"mode"` // "" for the baseline; garbage, hello, chain
+	Name string `json:"name"`
+	// The flooder's own report: packets (or handshakes) sent, over secs.
+	Sent int64   `json:"sent,omitempty"`
+	Secs float64 `json:"secs"`
+	// Heartbeat delay at the leader over the window: how late each
+	// follower's answer came after the previous one, less the heartbeat
+	// interval (a lost answer counts as one interval late), in ms.
+	HbN    int     `json:"hb_n"`
+	HbP50  float64 `json:"hb_p50_ms"`
+	HbP99  float64 `json:"hb_p99_ms"`
+	HbMax  float64 `json:"hb_max_ms"`
+	CPUPct float64 `json:"leader_cpu_pct"` // of one core, over the window
+	// The leader's VmRSS: before the window, its peak (sampled every 50
+	// ms), and -flood-after after the flood ended.
+	RSSBeforeKiB int    `json:"rss_before_kib"`
+	RSSPeakKiB   int    `json:"rss_peak_kib"`
+	RSSAfterKiB  int    `json:"rss_after_kib"`
+	Goroutines   int    `json:"goroutines_at_end"`
+	Handshakes   uint64 `json:"handshake_failed_counted"`
+	// Changes seen by any node from the window's start to the RSS reading
+	// after it: EVENT lines naming another leader (or none), another term.
+	LeaderChanges int `json:"leader_changes"`
+	TermChanges   int `json:"term_changes"`
+}
+
+// Flood is the flood section's result.
+type Flood struct {
+	Nodes    int           `json:"nodes"`
+	Timing   string        `json:"timing"`
+	Secs     int           `json:"secs_per_mode"`
+	Rate     int           `json:"rate"` // 0: full speed
+	AfterSec float64       `json:"rss_after_s"`
+	Leader   string        `json:"leader"`
+	Term     uint64        `json:"term"`
+	Base     FloodWindow   `json:"baseline"`
+	Modes    []FloodWindow `json:"modes"`
+	Err      string        `json:"error,omitempty"`
+}
+
+var floodModes = []struct{ mode, name string }{
+	{"garbage", "garbage Initials (fresh connection ids, payload never decrypts)"},
+	{"hello", "Initials with real ClientHellos"},
+	{"chain", "junk certificate chains from 4 dialers"},
+}
+
+// flood runs the flood section. Errors end it early and are recorded.
+func flood(env *testbed.Env, root, goTool string, secs, rate int, after time.Duration) Flood {
+	r := Flood{Nodes: 3, Timing: "default (heartbeat 50 ms, election 300–450 ms)", Secs: secs, Rate: rate, AfterSec: after.Seconds()}
+	if err := floodRun(env, root, goTool, secs, rate, after, &r); err != nil {
+		r.Err = err.Error()
+		log.Printf("flood: %v", err)
+	}
+	return r
+}
+
+func floodRun(env *testbed.Env, root, goTool string, secs, rate int, after time.Duration, r *Flood) error {
+	if err := env.BuildRoot(goTool, root, "./transport/internal/testnode", "./transport/internal/flooder"); err != nil {
+		return err
+	}
+	dir, err := env.Dir("flood")
+	if err != nil {
+		return err
+	}
+	ids := testbed.IDs(3)
+	listen := map[string]string{}
+	for _, id := range ids {
+		p, err := testbed.FreePort("udp")
+		if err != nil {
+			return err
+		}
+		listen[id] = fmt.Sprintf("127.0.0.1:%d", p)
+	}
+	c := cluster.New(cluster.Spec{Name: "flood", IDs: ids, Log: env.Log, Command: func(id string) (string, []string) {
+		args := []string{"-id", id, "-listen", listen[id], "-state", filepath.Join(dir, id+".state"), "-certs", env.Certs(), "-poll", "0"}
+		for _, p := range ids {
+			if p != id {
+				args = append(args, "-peer", p+"="+listen[p])
+			}
+		}
+		return filepath.Join(env.Bin, "testnode"), args
+	}})
+	defer c.Close()
+	if _, err := c.StartAll(); err != nil {
+		return err
+	}
+	leader, term, err := testnodeLeader(c, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	r.Leader, r.Term = leader, term
+	pid := c.Pids()[leader]
+	time.Sleep(time.Second) // settle after the election: pacing, not synchronisation
+
+	// The baseline: a window of the same length without flood.
+	w, err := floodWindow(c, leader, term, pid, after, func() (string, error) {
+		time.Sleep(time.Duration(secs) * time.Second)
+		return "", nil
+	})
+	w.Name = "no flood (baseline)"
+	r.Base = w
+	if err != nil {
+		return err
+	}
+	log.Printf("  %s", w.line())
+	for _, m := range floodModes {
+		w, err := floodWindow(c, leader, term, pid, after, func() (string, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+30)*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, filepath.Join(env.Bin, "flooder"), "-target", listen[leader], "-mode", m.mode,
+				"-duration", strconv.Itoa(secs)+"s", "-rate", strconv.Itoa(rate), "-ca", filepath.Join(env.Certs(), "ca.pem")).Output()
+			if err != nil {
+				return "", fmt.Errorf("flooder -mode %s: %v: %s", m.mode, err, out)
+			}
+			return string(out), nil
+		})
+		w.Mode, w.Name = m.mode, m.name
+		r.Modes = append(r.Modes, w)
+		if err != nil {
+			return err
+		}
+		log.Printf("  %s", w.line())
+	}
+	return nil
+}
+
+// floodWindow measures one window at the leader around run (the flood, or
+// a sleep): heartbeat delays and CPU from testnode's STATS lines (SIGUSR1
+// before and after), RSS sampled meanwhile and read again after, and the
+// changes any node reported until then.
+func floodWindow(c *cluster.Cluster, leader string, term uint64, pid int, after time.Duration, run func() (string, error)) (FloodWindow, error) {
+	var w FloodWindow
+	events := map[string]int{}
+	for _, id := range c.IDs() {
+		events[id] = len(linesOf(c, id, "EVENT"))
+	}
+	st0, err := testnodeStats(c, leader)
+	if err != nil {
+		return w, err
+	}
+	rss0, _ := cluster.RSSKiB(pid)
+	w.RSSBeforeKiB, w.RSSPeakKiB = rss0, rss0
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if v, err := cluster.RSSKiB(pid); err == nil {
+				w.RSSPeakKiB = max(w.RSSPeakKiB, v)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond): // sampling period
+			}
+		}
+	}()
+	began := time.Now()
+	out, err := run()
+	close(stop)
+	<-sampled
+	if err != nil {
+		return w, err
+	}
+	w.Secs = time.Since(began).Seconds()
+	if f := cluster.Fields(strings.TrimSpace(out)); out != "" {
+		w.Sent, _ = strconv.ParseInt(f["sent"], 10, 64)
+		w.Secs = num(f, "secs")
+	}
+	st1, err := testnodeStats(c, leader)
+	if err != nil {
+		return w, err
+	}
+	w.HbN = int(num(st1, "hb_n"))
+	w.HbP50, w.HbP99, w.HbMax = num(st1, "hb_p50_us")/1e3, num(st1, "hb_p99_us")/1e3, num(st1, "hb_max_us")/1e3
+	w.CPUPct = (num(st1, "cpu_us") - num(st0, "cpu_us")) / float64(time.Since(began).Microseconds()) * 100
+	w.Goroutines = int(num(st1, "goroutines"))
+	w.Handshakes = uint64(num(st1, "handshake_failed") - num(st0, "handshake_failed"))
+	time.Sleep(after) // the RSS after the flood: pacing, the window is the measurement
+	w.RSSAfterKiB, _ = cluster.RSSKiB(pid)
+	for _, id := range c.IDs() {
+		evs := linesOf(c, id, "EVENT")
+		for _, e := range evs[min(events[id], len(evs)):] {
+			if e["leader"] != leader {
+				w.LeaderChanges++
+			}
+			if e["term"] != strconv.FormatUint(term, 10) {
+				w.TermChanges++
+			}
+		}
+	}
+	return w, nil
+}
+
+func (w FloodWindow) line() string {
+	return fmt.Sprintf("%s: heartbeat delay p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d); leader CPU %.0f%%, RSS %.1f -> peak %.1f -> %.1f MiB %.0f s after; %d leader, %d term changes",
+		w.Name, w.HbP50, w.HbP99, w.HbMax, w.HbN, w.CPUPct, kib(w.RSSBeforeKiB), kib(w.RSSPeakKiB), kib(w.RSSAfterKiB), floodAfter.Seconds(), w.LeaderChanges, w.TermChanges)
+}
+
+func kib(k int) float64 { return float64(k) / 1024 }
+
+// testnodeStats asks node id for a STATS line (SIGUSR1) and returns it.
+func testnodeStats(c *cluster.Cluster, id string) (map[string]string, error) {
+	n := len(linesOf(c, id, "STATS"))
+	if _, err := c.Signal(id, syscall.SIGUSR1); err != nil {
+		return nil, err
+	}
+	ls, err := waitLines(c, id, "STATS", n, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return ls[n], nil
+}
+
+// testnodeLeader waits until one testnode leads (lead=1) and the others
+// follow it in its term, and returns it and the term.
+func testnodeLeader(c *cluster.Cluster, timeout time.Duration) (string, uint64, error) {
+	end := time.Now().Add(timeout)
+	for time.Now().Before(end) {
+		last := map[string]map[string]string{}
+		leader := ""
+		for _, id := range c.IDs() {
+			evs := linesOf(c, id, "EVENT")
+			if len(evs) == 0 {
+				break
+			}
+			last[id] = evs[len(evs)-1]
+			if last[id]["lead"] == "1" {
+				leader = id
+			}
+		}
+		if leader != "" && len(last) == len(c.IDs()) {
+			agree := true
+			for _, id := range c.IDs() {
+				if last[id]["leader"] != leader || last[id]["term"] != last[leader]["term"] {
+					agree = false
+				}
+			}
+			if agree {
+				t, _ := strconv.ParseUint(last[leader]["term"], 10, 64)
+				return leader, t, nil
+			}
+		}
+		time.Sleep(10 * time.Millisecond) // polling period
+	}
+	return "", 0, fmt.Errorf("flood: no leader all three agree on within %s", timeout)
+}
