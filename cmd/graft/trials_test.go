@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -38,6 +39,8 @@ func TestRun_Trials(t *testing.T) {
 		kinds = append(kinds, "isolated") // root: cut off by iptables
 	}
 	margins := map[string][]float64{}
+	gone := map[string][]float64{} // deadline minus the watchdog's "group gone", ms
+	unmatched := map[string]int{}  // trials whose run had no watchdog report
 	for i := 0; i < n; i++ {
 		rs := c.runs()
 		cur := rs[len(rs)-1]
@@ -65,6 +68,9 @@ func TestRun_Trials(t *testing.T) {
 		}
 		if e, ok := endingOf(c.endings(), cur); ok {
 			margins[kind] = append(margins[kind], float64(e.deadline-c.runByPID(cur.pid).end)/1e6)
+			gone[kind] = append(gone[kind], float64(e.deadline-e.gone)/1e6)
+		} else {
+			unmatched[kind]++
 		}
 		time.Sleep(300 * time.Millisecond) // let the restarted node rejoin
 	}
@@ -90,6 +96,14 @@ func TestRun_Trials(t *testing.T) {
 		}
 	}
 	t.Logf("lease acquired to the child's first line (%d): %s", len(delays), pcts(delays))
+	// GRAFT_CMD_TRIALS_OUT=FILE: the samples as JSON, for make bench.
+	if out := os.Getenv("GRAFT_CMD_TRIALS_OUT"); out != "" {
+		b, _ := json.Marshal(map[string]any{"kinds": kinds, "trials": n, "margin_last_line_ms": margins,
+			"margin_gone_ms": gone, "unmatched": unmatched, "start_delay_ms": delays})
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 // pcts formats p50, p99 and the extremes in ms.
