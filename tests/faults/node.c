@@ -12,6 +12,11 @@
  *   STATE t= from= to= term=                 state-change callback
  *   LEADER t= leader= term=                  leader-change callback
  *   TERM t= term=                            poller: graft_node_term changed
+ *   LEASE t= held= term= deadline= cbdelay=  lease callback (graft_config_on_lease): held 1
+ *                                            acquired, 0 lost; t is when it ran, cbdelay
+ *                                            its own delay in the library's queue
+ *                                            (graft_stats.callback_delay_last_ns, read
+ *                                            inside the callback; -1 if unknown)
  *   LEAD t= t0= term= deadline=              poller: graft_node_lease returned 1 with a new
  *                                            term or deadline (t0: before the call, t: after)
  *   NOLEAD t= t0= last=                      poller: graft_node_lease went 1 -> 0 (last: the
@@ -69,6 +74,9 @@
 static int log_fd = 2;
 static volatile sig_atomic_t stop;
 static graft_node *node;
+/* node, for the lease callback: written once graft_node_new returned, which
+ * a plain pointer read on the callback thread would race with. */
+static _Atomic(graft_node *) live_node;
 
 static unsigned long long now_ns(void) {
     struct timespec ts;
@@ -123,6 +131,23 @@ static void on_state(void *ctx, graft_state from, graft_state to, uint64_t term)
 static void on_leader(void *ctx, const char *id, uint64_t term) {
     (void)ctx;
     logline(now_ns(), "LEADER", "leader=%s term=%llu", *id ? id : "-", (unsigned long long)term);
+}
+
+/* on_lease logs each lease event with the instant it ran and its own
+ * delay in the library's callback queue, so that the checker can tell how
+ * late a "lost" was and why: the deadline timer, or the queue. */
+static void on_lease(void *ctx, int held, uint64_t term, uint64_t deadline_ns) {
+    (void)ctx;
+    unsigned long long t = now_ns();
+    long long cbdelay = -1;
+    graft_node *n = atomic_load(&live_node);
+    graft_stats st;
+    memset(&st, 0, sizeof st);
+    st.size = sizeof st;
+    if (n && graft_node_stats(n, &st) == GRAFT_OK)
+        cbdelay = (long long)st.callback_delay_last_ns;
+    logline(t, "LEASE", "held=%d term=%llu deadline=%llu cbdelay=%lld", held, (unsigned long long)term,
+            (unsigned long long)deadline_ns, cbdelay);
 }
 
 static void on_error(void *ctx, int code, const char *msg) {
@@ -313,6 +338,7 @@ int main(int argc, char **argv) {
     rc |= graft_config_on_state_change(c, on_state, NULL);
     rc |= graft_config_on_leader_change(c, on_leader, NULL);
     rc |= graft_config_on_error(c, on_error, NULL);
+    rc |= graft_config_on_lease(c, on_lease, NULL);
     if (rc != GRAFT_OK) {
         fprintf(stderr, "node: config: %s\n", graft_strerror(rc));
         return 1;
@@ -344,6 +370,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "node: %s (%s)\n", err, graft_strerror(rc));
         return 1;
     }
+    atomic_store(&live_node, node);
     logline(now_ns(), "START", "id=%s term=%llu pid=%d rate=%s anchor=%llu anchor1=%llu envrate=%s", id,
             (unsigned long long)graft_node_term(node), (int)getpid(), rate, anchor, anchor1, envrate);
 

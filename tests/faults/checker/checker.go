@@ -24,7 +24,21 @@ type Params struct {
 	// RejoinWindow is how long after a heal a higher term counts as a
 	// disruption by the rejoining node. Default 5 × ElectionMax.
 	RejoinWindow time.Duration
+	// TimerSlack is how late a lease loss due at its deadline may be
+	// queued for its callback: the lateness of the library's deadline
+	// timer, the callback delay itself excluded (events.go). Default
+	// DefaultTimerSlack.
+	TimerSlack time.Duration
 }
+
+// DefaultTimerSlack bounds the lateness of the library's deadline timer
+// (the loss queued for its callback after the deadline). The timer is the
+// node's own: a loss was queued 46 µs after the deadline in a short run,
+// and 0.8-1.2 ms after a SIGCONT (the runtime waking up); the bound leaves
+// room for a loaded two-core machine while still failing a loss that
+// waits for the next check-quorum tick (up to a heartbeat, 20 ms in the
+// fault tests) or a later one.
+const DefaultTimerSlack = 10 * time.Millisecond
 
 func (p Params) withDefaults() Params {
 	if p.FailoverBound == 0 {
@@ -32,6 +46,9 @@ func (p Params) withDefaults() Params {
 	}
 	if p.RejoinWindow == 0 {
 		p.RejoinWindow = 5 * p.ElectionMax
+	}
+	if p.TimerSlack == 0 {
+		p.TimerSlack = DefaultTimerSlack
 	}
 	return p
 }
@@ -95,6 +112,20 @@ type Report struct {
 	// StepDowns are the successful step-downs of handover mode, each as
 	// the time from the node's election to the step-down's return.
 	StepDowns []time.Duration
+
+	// The lease events (events.go): each node's leases as an event-driven
+	// application sees them, their overlaps across nodes (longer than
+	// Tolerance) and the longest of any length, the closest handover
+	// between them (-1 when none), the LEASE lines read, pairing errors,
+	// and how late each loss due at its deadline ran.
+	EventLeases      map[string][]Lease
+	EventOverlaps    []Overlap
+	MaxEventOverlap  time.Duration
+	MinEventHandover time.Duration
+	LeaseEvents      int
+	Unpaired         []string
+	LostDelays       []LostDelay
+	LateLosses       []string // queued more than TimerSlack after the deadline
 }
 
 // Violations lists every broken guarantee, one sentence each; empty when
@@ -107,6 +138,11 @@ func (r *Report) Violations() []string {
 	for _, o := range r.Overlaps {
 		v = append(v, fmt.Sprintf("%s (term %d) and %s (term %d) both held a lease for %s at t=%d", o.A, o.TermA, o.B, o.TermB, o.Dur(), o.From))
 	}
+	for _, o := range r.EventOverlaps {
+		v = append(v, fmt.Sprintf("by their lease events, %s (term %d) and %s (term %d) both led for %s at t=%d", o.A, o.TermA, o.B, o.TermB, o.Dur(), o.From))
+	}
+	v = append(v, r.Unpaired...)
+	v = append(v, r.LateLosses...)
 	v = append(v, r.ReLeads...)
 	v = append(v, r.TermErrors...)
 	for _, f := range r.Failovers {
@@ -129,6 +165,11 @@ func (r *Report) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "terms with a leader: %d, terms with >1 leader: %d\n", len(r.LeadersPerTerm), len(r.MultiLeader))
 	fmt.Fprintf(&b, "lease overlaps > %s: %d (longest overlap of any length: %s)\n", r.Params.Tolerance, len(r.Overlaps), r.MaxOverlap)
+	fmt.Fprintf(&b, "lease events: %d; event-lease overlaps > %s: %d (longest of any length: %s); closest handover by events: %s; unpaired: %d\n",
+		r.LeaseEvents, r.Params.Tolerance, len(r.EventOverlaps), r.MaxEventOverlap, r.MinEventHandover, len(r.Unpaired))
+	late, timer, queue := r.LostStats()
+	fmt.Fprintf(&b, "losses at the deadline: %d, ran after it %s (timer %s, callback queue %s); queued > %s late: %d\n",
+		len(r.LostDelays), StatsFine(late), StatsFine(timer), StatsFine(queue), r.Params.TimerSlack, len(r.LateLosses))
 	fmt.Fprintf(&b, "terms led again after a step-down: %d\n", len(r.ReLeads))
 	fmt.Fprintf(&b, "closest handover: %s; longest lease: %s\n", r.MinHandover, r.LongestLease)
 	fmt.Fprintf(&b, "step-downs right after an election: %d, time from the election %s\n", len(r.StepDowns), Stats(r.StepDowns))
@@ -167,15 +208,29 @@ func (r *Report) Outages() []time.Duration {
 	return out
 }
 
-// Stats formats median, p99 and max of ds.
-func Stats(ds []time.Duration) string {
+// LostStats splits the losses at their deadline: how late each ran, how
+// late its deadline timer queued it, and its own delay in the queue.
+func (r *Report) LostStats() (late, timer, queue []time.Duration) {
+	for _, d := range r.LostDelays {
+		late, timer, queue = append(late, d.Late), append(timer, d.Timer()), append(queue, d.Queue)
+	}
+	return late, timer, queue
+}
+
+// Stats formats median, p99 and max of ds, to 0.1 ms.
+func Stats(ds []time.Duration) string { return statsTo(ds, 100*time.Microsecond) }
+
+// StatsFine formats median, p99 and max of ds, to the microsecond.
+func StatsFine(ds []time.Duration) string { return statsTo(ds, time.Microsecond) }
+
+func statsTo(ds []time.Duration, unit time.Duration) string {
 	if len(ds) == 0 {
 		return "-"
 	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	q := func(p float64) time.Duration { return s[int(math.Ceil(p*float64(len(s))))-1] }
-	r := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
+	r := func(d time.Duration) time.Duration { return d.Round(unit) }
 	return fmt.Sprintf("median %s p99 %s max %s", r(q(0.5)), r(q(0.99)), r(s[len(s)-1]))
 }
 
@@ -191,7 +246,7 @@ var rejoinKinds = map[string]bool{
 // Check checks a run against p.
 func Check(run *Run, p Params) *Report {
 	p = p.withDefaults()
-	r := &Report{Params: p, LeadersPerTerm: map[uint64][]string{}, Leases: map[string][]Lease{}}
+	r := &Report{Params: p, LeadersPerTerm: map[uint64][]string{}, Leases: map[string][]Lease{}, EventLeases: map[string][]Lease{}}
 	end := endTime(run)
 
 	ids := make([]string, 0, len(run.Nodes))
@@ -216,6 +271,7 @@ func Check(run *Run, p Params) *Report {
 		r.checkReLead(id, lines)
 		r.stepDownTimes(lines)
 		r.Leases[id] = r.leases(id, lines, end)
+		r.EventLeases[id] = r.eventLeases(id, lines, end)
 		for _, c := range r.Leases[id] {
 			addLeader(c.Term, id)
 		}
@@ -236,18 +292,29 @@ func Check(run *Run, p Params) *Report {
 	}
 	slices.Sort(r.MultiLeader)
 
-	// Overlaps between every pair of nodes.
-	merged := r.Leases
-	r.MinHandover = -1
+	// Overlaps between every pair of nodes, in both views.
+	r.Overlaps, r.MaxOverlap, r.MinHandover = compare(ids, r.Leases, end, p.Tolerance)
+	r.EventOverlaps, r.MaxEventOverlap, r.MinEventHandover = compare(ids, r.EventLeases, end, p.Tolerance)
+
+	r.checkHeals(run, ids, end)
+	return r
+}
+
+// compare finds the overlaps of two nodes' leases longer than tol, the
+// longest overlap of any length, and the closest handover: the shortest
+// time from the end of one node's lease (before end) to the start of
+// another's (-1 when there was none).
+func compare(ids []string, leases map[string][]Lease, end int64, tol time.Duration) (over []Overlap, longest, closest time.Duration) {
+	closest = -1
 	for _, a := range ids {
 		for _, b := range ids {
 			if a == b {
 				continue
 			}
-			for _, x := range merged[a] {
-				for _, y := range merged[b] {
-					if g := time.Duration(y.From - x.To); y.From >= x.To && x.To < end && (r.MinHandover < 0 || g < r.MinHandover) {
-						r.MinHandover = g
+			for _, x := range leases[a] {
+				for _, y := range leases[b] {
+					if g := time.Duration(y.From - x.To); y.From >= x.To && x.To < end && (closest < 0 || g < closest) {
+						closest = g
 					}
 				}
 			}
@@ -255,19 +322,15 @@ func Check(run *Run, p Params) *Report {
 	}
 	for i, a := range ids {
 		for _, b := range ids[i+1:] {
-			for _, o := range intersect(merged[a], merged[b]) {
-				if o.Dur() > r.MaxOverlap {
-					r.MaxOverlap = o.Dur()
-				}
-				if o.Dur() > p.Tolerance {
-					r.Overlaps = append(r.Overlaps, o)
+			for _, o := range intersect(leases[a], leases[b]) {
+				longest = max(longest, o.Dur())
+				if o.Dur() > tol {
+					over = append(over, o)
 				}
 			}
 		}
 	}
-
-	r.checkHeals(run, ids, end)
-	return r
+	return over, longest, closest
 }
 
 // Held reports whether node held a lease at t.

@@ -28,8 +28,14 @@
 //	                                          t; kick=1 for the leader in office when the mode
 //	                                          came on (not just elected)
 //	HANDOVER t= on=                           handover mode switched on or off
+//	LEASE   t= held= term= deadline= cbdelay= lease callback: held 1 acquired, 0 lost, run at
+//	                                          t; cbdelay its own delay in the library's
+//	                                          callback queue (-1 unknown); see events.go
 //	CLOSING t=                                SIGTERM received, graft_node_close follows
+//	CLOSED  t= rc=                            graft_node_close returned
 //	KILLED  t=                                appended by the harness after SIGKILL
+//	STOPPED t= / CONT t=                      appended by the harness just before it sends
+//	                                          SIGSTOP / SIGCONT
 //
 //	events.log:  BEGIN t= | FAULT t= n= kind= desc= | HEAL t= n= kind= | END t=
 //
@@ -66,6 +72,14 @@
 //
 // So Params.Tolerance is zero by default: any overlap of two nodes' leases
 // is a violation. Leases are cut at END.
+//
+// The lease events are a second view, checked the same way (events.go):
+// the leases an event-driven application acts on, from "acquired" to
+// "lost" (or the deadline, or the node's own step-down, or its kill). Every
+// "lost" must pair with the "acquired" before it, and a loss due at the
+// deadline must be queued for its callback within Params.TimerSlack of it
+// (of the resume, for a process stopped at the deadline): it may run later
+// only by its own delay in the callback queue, which it reports.
 //
 // A node started with GRAFT_TEST_CLOCK_RATE=r (test build of the library)
 // reports deadlines in its own skewed clock, which runs r times as fast as

@@ -99,6 +99,10 @@ func (c *cluster) start(i int) error {
 	return nil
 }
 
+// signal sends sig to node i. A SIGSTOP or SIGCONT is noted in its log
+// (STOPPED, CONT) with the instant taken before the signal is sent: the
+// checker measures how late a lease loss came from the later of its
+// deadline and the resume, since a stopped process can report nothing.
 func (c *cluster) signal(i int, sig syscall.Signal) error {
 	c.mu.Lock()
 	cmd := c.procs[i]
@@ -106,7 +110,28 @@ func (c *cluster) signal(i int, sig syscall.Signal) error {
 	if cmd == nil {
 		return fmt.Errorf("node %d is not running", i)
 	}
+	switch sig {
+	case syscall.SIGSTOP:
+		if err := c.note(i, "STOPPED", monoNS()); err != nil {
+			return err
+		}
+	case syscall.SIGCONT:
+		if err := c.note(i, "CONT", monoNS()); err != nil {
+			return err
+		}
+	}
 	return cmd.Process.Signal(sig)
+}
+
+// note appends "KIND t=T" to node i's log.
+func (c *cluster) note(i int, kind string, t int64) error {
+	f, err := os.OpenFile(c.logPath(i), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = fmt.Fprintf(f, "%s t=%d\n", kind, t)
+	return err
 }
 
 // handoverFile exists while handover mode is on: every node steps down
@@ -135,13 +160,7 @@ func (c *cluster) kill(i int) error {
 	cmd.Process.Signal(syscall.SIGCONT)
 	cmd.Process.Kill()
 	cmd.Wait()
-	f, err := os.OpenFile(c.logPath(i), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = fmt.Fprintf(f, "KILLED t=%d\n", monoNS())
-	return err
+	return c.note(i, "KILLED", monoNS())
 }
 
 // stopAll ends every node: SIGTERM (graft_node_close), then SIGKILL after

@@ -161,11 +161,20 @@ type totals struct {
 	reLeads      int
 	stepDowns    []time.Duration
 	longestLease time.Duration
+	// the lease events
+	events                  int
+	eventOverlaps, unpaired int
+	lateLosses              int
+	maxEventOverlap         time.Duration
+	minEventHandover        time.Duration
+	late, timer, queue      []time.Duration
+	resumedLosses           int
+	withEventOverlaps       int
 }
 
 func runAll(n int, seed uint64, nocq bool, hooks, mode string, kinds []string, dir, certs, bin string, relay *Relay, replay string) bool {
 	start := time.Now()
-	t := totals{faults: map[string]int{}, minHandover: -1}
+	t := totals{faults: map[string]int{}, minHandover: -1, minEventHandover: -1}
 	for k := 0; k < n; k++ {
 		s := newSchedule(seed+uint64(k), nocq || hooks != "", kinds)
 		sdir := filepath.Join(dir, fmt.Sprint(s.seed))
@@ -217,6 +226,7 @@ func runAll(n int, seed uint64, nocq bool, hooks, mode string, kinds []string, d
 			t.reLeads += len(r.ReLeads)
 			t.stepDowns = append(t.stepDowns, r.StepDowns...)
 			t.longestLease = max(t.longestLease, r.LongestLease)
+			t.addEvents(r)
 			switch {
 			case hooks != "":
 				ev := hooksEvidence(run, r)
@@ -236,6 +246,10 @@ func runAll(n int, seed uint64, nocq bool, hooks, mode string, kinds []string, d
 					failed = true
 					why = append(why, fmt.Sprintf("check-quorum disabled, yet the checker found no overlap (longest %s)", r.MaxOverlap))
 				}
+				if len(r.EventOverlaps) == 0 {
+					failed = true
+					why = append(why, fmt.Sprintf("check-quorum disabled, yet the lease events show no overlap (longest %s)", r.MaxEventOverlap))
+				}
 			default:
 				if v := r.Violations(); len(v) > 0 {
 					failed = true
@@ -250,8 +264,9 @@ func runAll(n int, seed uint64, nocq bool, hooks, mode string, kinds []string, d
 		fmt.Printf("    %s in %s", status, time.Since(t0).Round(10*time.Millisecond))
 		if r != nil {
 			a, _ := r.FailoverTimes()
-			fmt.Printf(": terms with a leader %d, overlaps %d (longest %s), rejoin disruptions %d, after heal %s, leaderless %s",
-				len(r.LeadersPerTerm), len(r.Overlaps), r.MaxOverlap, len(r.Disruptions), checker.Stats(a), checker.Stats(r.Outages()))
+			late, _, _ := r.LostStats()
+			fmt.Printf(": terms with a leader %d, overlaps %d (longest %s), by events %d, rejoin disruptions %d, after heal %s, leaderless %s, losses at the deadline ran %s after it",
+				len(r.LeadersPerTerm), len(r.Overlaps), r.MaxOverlap, len(r.EventOverlaps), len(r.Disruptions), checker.Stats(a), checker.Stats(r.Outages()), checker.StatsFine(late))
 		}
 		fmt.Println()
 		if failed {
@@ -281,6 +296,7 @@ func runAll(n int, seed uint64, nocq bool, hooks, mode string, kinds []string, d
 	if !nocq {
 		fmt.Printf("  closest handover (one lease's end to the next lease first seen): %s; longest lease %s\n", t.minHandover, t.longestLease)
 	}
+	t.printEvents(nocq)
 	fmt.Printf("  step-downs right after an election (handover mode): %d, time from the election %s\n", len(t.stepDowns), checker.Stats(t.stepDowns))
 	fmt.Printf("  term regressions: %d; rejoin disruptions: %d\n", t.termErrors, t.disruptions)
 	fmt.Printf("  failover after heal (bound %s): all %d heals %s; the %d with no leader at the heal %s\n",
@@ -300,4 +316,37 @@ func runAll(n int, seed uint64, nocq bool, hooks, mode string, kinds []string, d
 		fmt.Println("  the test build honoured the GRAFT_TEST_* variables in every schedule: the release check can fail")
 	}
 	return true
+}
+
+// addEvents adds a schedule's lease-event figures.
+func (t *totals) addEvents(r *checker.Report) {
+	t.events += r.LeaseEvents
+	t.eventOverlaps += len(r.EventOverlaps)
+	if len(r.EventOverlaps) > 0 {
+		t.withEventOverlaps++
+	}
+	t.unpaired += len(r.Unpaired)
+	t.lateLosses += len(r.LateLosses)
+	t.maxEventOverlap = max(t.maxEventOverlap, r.MaxEventOverlap)
+	if r.MinEventHandover >= 0 && (t.minEventHandover < 0 || r.MinEventHandover < t.minEventHandover) {
+		t.minEventHandover = r.MinEventHandover
+	}
+	late, timer, queue := r.LostStats()
+	t.late, t.timer, t.queue = append(t.late, late...), append(t.timer, timer...), append(t.queue, queue...)
+	for _, d := range r.LostDelays {
+		if d.Resumed {
+			t.resumedLosses++
+		}
+	}
+}
+
+// printEvents prints the lease-event figures of the whole run.
+func (t *totals) printEvents(nocq bool) {
+	fmt.Printf("  lease events: %d; overlaps by events: %d in %d schedules (longest %s); unpaired: %d\n",
+		t.events, t.eventOverlaps, t.withEventOverlaps, t.maxEventOverlap, t.unpaired)
+	if !nocq {
+		fmt.Printf("  closest handover by events (one node's loss or deadline to another's acquired): %s\n", t.minEventHandover)
+	}
+	fmt.Printf("  losses due at the deadline: %d (%d at a resume from SIGSTOP); ran after it %s; timer %s; callback queue %s; queued late: %d\n",
+		len(t.late), t.resumedLosses, checker.StatsFine(t.late), checker.StatsFine(t.timer), checker.StatsFine(t.queue), t.lateLosses)
 }
