@@ -687,6 +687,14 @@ func TestNode_LogsAndReportError(t *testing.T) {
 	})
 	require.Eventually(t, n.IsLeader, 5*time.Second, time.Millisecond)
 	n.ReportError(errors.New("from above"))
+	// Delivered in order, but only before Close: Close drops the callbacks
+	// still queued (issue 19), so a Close right after it lost the error
+	// whenever the callback goroutine had not taken it yet (most runs).
+	require.Eventually(t, func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.errs) == 1
+	}, 5*time.Second, time.Millisecond)
 	require.NoError(t, n.Close())
 	mu.Lock()
 	defer mu.Unlock()
