@@ -1,6 +1,7 @@
 package election
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -279,5 +280,58 @@ func TestAdversary_CoreLeaseEventsUnderRandomSchedules(t *testing.T) {
 			}
 		}
 		require.False(t, held, "seed %d: stop left the lease held", seed)
+	}
+}
+
+// doneProbe is a context whose Done reports that it was called: WaitLease
+// calls it in its select, after it took the wake-up channel and found no
+// lease, so from then on it can only be woken.
+type doneProbe struct {
+	context.Context
+	once   sync.Once
+	called chan struct{}
+}
+
+func (c *doneProbe) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.called) })
+	return c.Context.Done()
+}
+
+func TestAdversary_WaitLeaseWakesOnARenewalAfterALapse(t *testing.T) {
+	// A leader paused past its deadline: Lease says no, so a WaitLease
+	// called now waits. On resume the same term's lease is renewed (OnLease
+	// says lost, then acquired): the waiter must wake with it. It used to
+	// be woken only by a lease of a new term, or by a leadership that did
+	// not hold one before, so it slept on while its node held the lease.
+	clk := &fakeClock{}
+	var log leaseLog
+	n, _ := singleNode(t, func(c *Config) { c.Clock = clk; log.hook(c) })
+	first, err := n.WaitLease(context.Background())
+	require.NoError(t, err)
+
+	clk.Advance(first.Deadline+time.Millisecond, false) // the pause
+	_, _, ok := n.Lease()
+	require.False(t, ok)
+	probe := &doneProbe{Context: context.Background(), called: make(chan struct{})}
+	got := make(chan Lease, 1)
+	go func() {
+		l, err := n.WaitLease(probe)
+		if err == nil {
+			got <- l
+		}
+	}()
+	select {
+	case <-probe.called:
+	case <-time.After(5 * time.Second):
+		t.Fatal("WaitLease never reached its wait")
+	}
+	clk.Advance(0, true) // resumed: the heartbeat tick renews the lease
+	require.Eventually(t, func() bool { return len(log.get()) == 3 }, 5*time.Second, time.Millisecond, "lost and acquired again")
+	select {
+	case l := <-got:
+		require.Equal(t, first.Term, l.Term)
+		require.Greater(t, l.Deadline, clk.Now(), "a lease that holds")
+	case <-time.After(5 * time.Second):
+		t.Fatalf("WaitLease slept through the renewal: OnLease said %+v, Lease says held", log.get())
 	}
 }

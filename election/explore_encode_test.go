@@ -47,6 +47,7 @@ var raftFields = map[string]string{
 	"heartbeatDue": "encoded", "electedAt": "encoded", "acked": "encoded",
 	"reportedLeader": "events only", "reportedTerm": "events only",
 	"msgs": "empty between steps", "events": "empty between steps", "stats": "statistics",
+	"leaseGains": "events only",
 }
 
 // raftExtras are fields that some versions of the core have and others

@@ -17,7 +17,7 @@ type Lease struct {
 }
 
 // leaseSignal wakes the goroutines in WaitLease: publish closes the current
-// channel and installs a new one whenever the lease starts to hold.
+// channel and installs a new one whenever the core reports a lease gained.
 type leaseSignal chan struct{}
 
 // WaitLease blocks until this node holds the lease and returns it: at once
@@ -42,10 +42,14 @@ func (n *Node) WaitLease(ctx context.Context) (Lease, error) {
 	}
 }
 
-// signalLease wakes the waiters of WaitLease if the published view holds a
-// lease that the previous one did not.
+// signalLease wakes the waiters of WaitLease if the core gained a lease
+// since the previous view: a new leadership's first lease, and also a
+// renewal after the deadline had passed (a pause, a late timer), which is a
+// new lease of the same term. Comparing the views' leases instead missed
+// that one: the lapsed lease still had a deadline, so a waiter that found
+// it lapsed slept on while its node held the renewed lease.
 func (n *Node) signalLease(old, v *view) {
-	if v.state != StateLeader || v.leaseUntil <= 0 || (old != nil && old.state == StateLeader && old.leaseUntil > 0 && old.term == v.term) {
+	if v.leaseGains == 0 || (old != nil && old.leaseGains == v.leaseGains) {
 		return
 	}
 	next := make(leaseSignal)

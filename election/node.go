@@ -210,6 +210,7 @@ type view struct {
 	leader     string
 	leaseUntil time.Duration
 	contact    time.Duration // leaderContact, or -1 before any
+	leaseGains uint64        // the core's "acquired" events so far
 }
 
 // publish makes the core's state visible to the query methods. It runs
@@ -217,7 +218,7 @@ type view struct {
 // lease before the TimeoutNow is sent.
 func (n *Node) publish() {
 	r := n.r
-	v := &view{state: r.role.state(), term: r.term, leader: r.leader, leaseUntil: r.leaseUntil(), contact: -1}
+	v := &view{state: r.role.state(), term: r.term, leader: r.leader, leaseUntil: r.leaseUntil(), contact: -1, leaseGains: r.leaseGains}
 	if r.hasContact {
 		v.contact = r.leaderContact
 	}

@@ -132,6 +132,9 @@ type raft struct {
 	leaseHeld     bool
 	leaseTerm     uint64
 	leaseDeadline time.Duration
+	// leaseGains counts the "acquired" events: Node wakes WaitLease when it
+	// grows, a renewal after a lapse included (same term, new lease).
+	leaseGains uint64
 
 	msgs   []Message
 	events []event
@@ -477,6 +480,7 @@ func (r *raft) updateLease(now time.Duration) {
 	switch {
 	case held && !r.leaseHeld:
 		r.leaseHeld, r.leaseTerm, r.leaseDeadline = true, r.term, lu
+		r.leaseGains++
 		r.events = append(r.events, event{kind: evLease, held: true, term: r.term, deadline: lu})
 		r.logf(LogInfo, "node %s holds the lease at term %d", r.id, r.term)
 	case held:
