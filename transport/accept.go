@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -154,36 +155,74 @@ func (q *QUIC) acceptLoop() {
 			c.CloseWithError(codeNoDatagrams, "datagrams required")
 			continue
 		}
-		q.mu.Lock()
-		if q.inbound == nil { // closing
-			q.mu.Unlock()
-			c.CloseWithError(0, "closing")
+		if !p.dialer && p.where.named() && !q.book.isAt(id, addrPort(c.RemoteAddr())) && q.rivals(id, c) {
+			// The peer's name may map to a new address now (it moved and
+			// restarted before its old connection timed out): look it up
+			// before deciding which connection to keep (dup.go), without
+			// holding up the connections of other peers.
+			q.wg.Add(1)
+			go func() {
+				defer q.wg.Done()
+				before := q.book.of(id)
+				p.resolve(q.ctx) // a failure leaves the addresses known before
+				q.install(c, p, began, before)
+			}()
+			continue
+		}
+		if !q.install(c, p, began, nil) {
 			return
 		}
-		old := q.inbound[id]
-		if !p.dialer && old != nil && old.Context().Err() == nil && old.RemoteAddr().String() != remote {
-			// Two holders of id's certificate at once (dup.go).
-			if keep, _ := q.keepInbound(id, old, c); keep == old {
-				q.mu.Unlock()
-				c.CloseWithError(codeDuplicate, "another connection of this node id is in use")
-				continue
-			}
-		}
-		q.inbound[id] = c
+	}
+}
+
+// rivals reports whether peer id has another inbound connection, alive,
+// from another address than c's.
+func (q *QUIC) rivals(id string, c *quic.Conn) bool {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	old := q.inbound[id]
+	return old != nil && old.Context().Err() == nil && old.RemoteAddr().String() != c.RemoteAddr().String()
+}
+
+// install makes c, accepted from peer p and authenticated, p's inbound
+// connection and reads from it, unless a rival keeps its place (dup.go;
+// before: see keepInbound). It returns false (having closed c) when the
+// transport is closing.
+func (q *QUIC) install(c *quic.Conn, p *peer, began time.Time, before []netip.AddrPort) bool {
+	if c.Context().Err() != nil {
+		return true // lost while its peer's name was looked up
+	}
+	id, remote := p.id, c.RemoteAddr().String()
+	q.mu.Lock()
+	if q.inbound == nil { // closing
 		q.mu.Unlock()
-		if old != nil {
-			// The peer redialled (it restarted, or lost the old connection
-			// first): the old connection is dead or will not be used again.
-			old.CloseWithError(codeReplaced, "replaced by a newer connection")
-		}
-		q.logf(id, "accepted %s from %s", id, remote)
-		q.serve(c, id)
-		if !p.dialer {
-			p.handOver(c) // the pair's connection: send on it too (conn.go)
-		} else {
-			p.knocked(knock{began, addrPort(c.RemoteAddr()), c}) // our connection may be stale (conn.go)
+		c.CloseWithError(0, "closing")
+		return false
+	}
+	old := q.inbound[id]
+	if !p.dialer && old != nil && old.Context().Err() == nil && old.RemoteAddr().String() != remote {
+		// Two holders of id's certificate at once (dup.go).
+		if keep, _ := q.keepInbound(id, old, c, before); keep == old {
+			q.mu.Unlock()
+			c.CloseWithError(codeDuplicate, "another connection of this node id is in use")
+			return true
 		}
 	}
+	q.inbound[id] = c
+	q.mu.Unlock()
+	if old != nil {
+		// The peer redialled (it restarted, or lost the old connection
+		// first): the old connection is dead or will not be used again.
+		old.CloseWithError(codeReplaced, "replaced by a newer connection")
+	}
+	q.logf(id, "accepted %s from %s", id, remote)
+	q.serve(c, id)
+	if !p.dialer {
+		p.handOver(c) // the pair's connection: send on it too (conn.go)
+	} else {
+		p.knocked(knock{began, addrPort(c.RemoteAddr()), c}) // our connection may be stale (conn.go)
+	}
+	return true
 }
 
 // serve starts reading the messages the peer id sends on c, until c is

@@ -17,7 +17,7 @@ import (
 // exists:
 //
 //   - Peers dial from the address they listen on (conn.go), which this node
-//     has in Config.Peers; a stranger on the same host shares their IP but
+//     has in Config.Peers (or what its name resolved to last: resolve.go); a stranger on the same host shares their IP but
 //     cannot send from their port without spoofing (raw sockets). Attempts
 //     from a peer's address have maxPendingPerPeer handshakes in progress
 //     of their own, so strangers can never crowd a peer out.
@@ -53,7 +53,7 @@ var (
 // admission counts the handshakes in progress by source. Its methods are
 // safe for concurrent use.
 type admission struct {
-	peerAddrs map[netip.AddrPort]bool // the peers' configured addresses; read-only
+	book *addrBook // the peers' addresses (resolve.go)
 
 	mu        sync.Mutex
 	strangers int                    // strangers' handshakes in progress
@@ -63,14 +63,16 @@ type admission struct {
 	dups      dupGuard               // addresses of duplicate holders, backing off (dup.go)
 }
 
-func newAdmission(peers []*net.UDPAddr) *admission {
-	a := &admission{peerAddrs: make(map[netip.AddrPort]bool, len(peers)),
+func newAdmission(book *addrBook) *admission {
+	return &admission{book: book,
 		perIP: make(map[netip.Addr]int), perPeer: make(map[netip.AddrPort]int),
 		rate: limiter[struct{}]{interval: time.Second / strangerRate, burst: strangerRate}}
-	for _, p := range peers {
-		a.peerAddrs[addrPort(p)] = true
-	}
-	return a
+}
+
+// isPeer reports whether ap is a peer's address.
+func (a *admission) isPeer(ap netip.AddrPort) bool {
+	_, ok := a.book.at(ap)
+	return ok
 }
 
 // addrPort returns a UDP address as a comparable value (IPv4 unmapped).
@@ -94,7 +96,7 @@ type slot struct {
 // mustValidate is quic.Transport.VerifySourceAddress: true asks quic-go to
 // answer with a Retry before it creates anything for the attempt.
 func (a *admission) mustValidate(from net.Addr) bool {
-	if a.peerAddrs[addrPort(from)] {
+	if a.isPeer(addrPort(from)) {
 		return false
 	}
 	a.mu.Lock()
@@ -105,7 +107,7 @@ func (a *admission) mustValidate(from net.Addr) bool {
 // admit returns a slot for an attempt from, or the reason it is refused.
 func (a *admission) admit(from net.Addr) (*slot, error) {
 	ap := addrPort(from)
-	s := &slot{adm: a, from: ap, peer: a.peerAddrs[ap]}
+	s := &slot{adm: a, from: ap, peer: a.isPeer(ap)}
 	if !s.peer && a.dups.blocked(ap, time.Now()) {
 		return nil, errDuplicateBlocked
 	}

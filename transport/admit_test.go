@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"runtime"
 	"testing"
 	"time"
@@ -15,7 +16,9 @@ import (
 
 func TestAdmission_BoundsStrangersNotPeers(t *testing.T) {
 	peer := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7401}
-	a := newAdmission([]*net.UDPAddr{peer})
+	book := newAddrBook()
+	book.set("b", []netip.AddrPort{addrPort(peer)})
+	a := newAdmission(book)
 	stranger := func(ip byte, port int) net.Addr { return &net.UDPAddr{IP: net.IPv4(10, 0, 0, ip), Port: port} }
 
 	// One IP: maxPendingPerIP, then refused; Retry is asked from retryAbove on.

@@ -133,8 +133,11 @@ type outMsg struct {
 type peer struct {
 	q      *QUIC
 	id     string
-	addr   *net.UDPAddr
-	dialer bool // this node dials the pair's connection (its id sorts first)
+	where  peerAddr // as configured; a name is resolved at each dial (resolve.go)
+	dialer bool     // this node dials the pair's connection (its id sorts first)
+
+	resolving sync.Mutex // one lookup of the name at a time (resolve)
+	dialIdx   int        // which of the resolved addresses to dial next; used by one dialling goroutine at a time
 
 	mu    sync.Mutex
 	queue []outMsg
@@ -152,8 +155,8 @@ type knockResult struct {
 	err error
 }
 
-func newPeer(q *QUIC, id string, addr *net.UDPAddr) *peer {
-	return &peer{q: q, id: id, addr: addr, dialer: q.cfg.ID < id,
+func newPeer(q *QUIC, id string, where peerAddr) *peer {
+	return &peer{q: q, id: id, where: where, dialer: q.cfg.ID < id,
 		wake: make(chan struct{}, 1), accepted: make(chan *quic.Conn, 1), knocks: make(chan knock, 1),
 		knockRes: make(chan knockResult, 1), flushed: make(chan int, 1)}
 }
@@ -176,7 +179,7 @@ func (p *peer) enqueue(kind election.MsgKind, b []byte) bool {
 	if len(p.queue) >= p.q.cfg.QueueLen {
 		p.mu.Unlock()
 		p.q.cnt.drop(ReasonQueueFull)
-		p.q.report(&DropError{Reason: ReasonQueueFull, Peer: p.id, Remote: p.addr.String(),
+		p.q.report(&DropError{Reason: ReasonQueueFull, Peer: p.id, Remote: p.remote(),
 			Err: errors.New("peer down or slow; message dropped")})
 		return false
 	}
@@ -206,14 +209,21 @@ func (p *peer) take() []outMsg {
 }
 
 // handOver gives the peer goroutine a connection accepted from the peer,
-// replacing one handed over earlier and not yet taken. Only acceptLoop
-// calls it, so it never blocks.
+// replacing one handed over earlier and not yet taken. It never blocks,
+// also when acceptLoop and an install after a lookup (accept.go) call it
+// at once.
 func (p *peer) handOver(c *quic.Conn) {
-	select {
-	case <-p.accepted:
-	default:
+	for {
+		select {
+		case p.accepted <- c:
+			return
+		default:
+		}
+		select {
+		case <-p.accepted:
+		default:
+		}
 	}
-	p.accepted <- c
 }
 
 // knock is a connection the peer of a dialer dialled to it.
@@ -252,7 +262,7 @@ func (p *peer) knocked(k knock) {
 // from it, and hands the result to run.
 func (p *peer) knock(ctx context.Context) {
 	defer p.q.wg.Done()
-	c, err := p.dial(ctx)
+	c, _, err := p.dial(ctx)
 	p.knockRes <- knockResult{c, err}
 }
 
@@ -282,7 +292,12 @@ func (p *peer) run() {
 	// knockDone takes the outcome of a knock dial.
 	knockDone := func(r knockResult) {
 		knocking = false
+		var re *resolveError
 		switch {
+		case errors.As(r.err, &re):
+			// Reported as the dialer's failures are: the name may never
+			// resolve here, and this node would not know its peer.
+			p.q.report(&DropError{Reason: ReasonUnreachable, Peer: p.id, Remote: p.where.raw, Err: r.err})
 		case r.err != nil:
 			p.q.logf(p.id, "knocking at %s: %v", p.id, r.err)
 		case conn != nil || flushing:
@@ -404,7 +419,7 @@ func (p *peer) run() {
 						return
 					}
 				}
-				c, err := p.dial(ctx)
+				c, to, err := p.dial(ctx)
 				if err != nil {
 					if ctx.Err() != nil {
 						return
@@ -412,9 +427,10 @@ func (p *peer) run() {
 					if isHandshakeError(err) {
 						// Reachable, but not trusted (or not trusting us):
 						// a certificate problem to fix, not a network one.
-						p.q.drop(ReasonHandshakeFailed, p.id, p.addr.String(), err)
+						p.q.drop(ReasonHandshakeFailed, p.id, to, err)
 					} else {
-						p.q.report(&DropError{Reason: ReasonUnreachable, Peer: p.id, Remote: p.addr.String(), Err: err})
+						// Not answering, or its name does not resolve (yet).
+						p.q.report(&DropError{Reason: ReasonUnreachable, Peer: p.id, Remote: to, Err: err})
 					}
 					select {
 					case <-time.After(bo.next()):
@@ -453,7 +469,7 @@ func (p *peer) run() {
 			// unless conn is younger than the knock, or the knock is
 			// withdrawn: redial at once. Knocks from another address than
 			// the peer's are honoured once (dup.go).
-			if k.at.Sub(connAt) > knockGrace && !k.withdrawn() && (k.from == addrPort(p.addr) || p.honourKnock(k.from)) {
+			if k.at.Sub(connAt) > knockGrace && !k.withdrawn() && (p.q.book.isAt(p.id, k.from) || p.honourKnock(k.from)) {
 				p.q.logf(p.id, "%s knocked: our connection is stale; redialling", p.id)
 				conn.CloseWithError(codeStale, "stale: you knocked")
 				conn = nil
@@ -488,20 +504,29 @@ func (p *peer) run() {
 	}
 }
 
-// dial opens a connection to the peer from the shared UDP socket and checks
-// that it supports datagrams.
-func (p *peer) dial(ctx context.Context) (*quic.Conn, error) {
+// dial resolves the peer's address (resolve.go), opens a connection to it
+// from the shared UDP socket and checks that it supports datagrams. It
+// returns the address dialled (the address as configured if its name did
+// not resolve). When a name resolves to several addresses, each attempt
+// dials the one after the address that failed last.
+func (p *peer) dial(ctx context.Context) (*quic.Conn, string, error) {
+	addrs, err := p.resolve(ctx)
+	if err != nil {
+		return nil, p.where.raw, err
+	}
+	to := addrs[p.dialIdx%len(addrs)]
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	c, err := p.q.tr.Dial(ctx, p.addr, p.q.creds.ClientConfig(p.id), p.q.qconf)
+	c, err := p.q.tr.Dial(ctx, net.UDPAddrFromAddrPort(to), p.q.creds.ClientConfig(p.id), p.q.qconf)
 	if err != nil {
-		return nil, err
+		p.dialIdx++
+		return nil, to.String(), err
 	}
 	if !c.ConnectionState().SupportsDatagrams.Remote {
 		c.CloseWithError(1, "datagrams required")
-		return nil, errors.New("transport: peer does not support QUIC datagrams")
+		return nil, to.String(), errors.New("transport: peer does not support QUIC datagrams")
 	}
-	return c, nil
+	return c, to.String(), nil
 }
 
 // peerClosed reports whether a connection ended because the peer closed

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,6 +32,9 @@ import (
 //     episode lasts, and the episode is reported once, naming both
 //     addresses (ReasonDuplicatePeer). A peer's configured address is
 //     never refused.
+//
+// A peer's configured address is its IP, or the addresses its name
+// resolved to last (resolve.go).
 const (
 	dupBackoffMin = 500 * time.Millisecond
 	dupBackoffMax = time.Minute
@@ -103,11 +107,19 @@ func (g *dupGuard) forgetOldest() {
 // keepInbound decides, for an acceptor, between the alive inbound
 // connection in use of peer id and a newcomer c from another address: it
 // returns the one to keep and the one to close (the caller closes it),
-// and marks and reports the loser.
-func (q *QUIC) keepInbound(id string, inUse, c *quic.Conn) (keep, lose *quic.Conn) {
+// and marks and reports the loser. before holds id's addresses before a
+// lookup of its name that c's arrival caused (accept.go), nil if none: a
+// connection in use from one of them, which the name no longer maps to
+// while it maps to c's address, is the peer's previous incarnation (it
+// moved): c replaces it, and nothing is marked.
+func (q *QUIC) keepInbound(id string, inUse, c *quic.Conn, before []netip.AddrPort) (keep, lose *quic.Conn) {
 	keep, lose = inUse, c
-	if q.adm.peerAddrs[addrPort(c.RemoteAddr())] && !q.adm.peerAddrs[addrPort(inUse.RemoteAddr())] {
+	newAt, oldAt := q.book.isAt(id, addrPort(c.RemoteAddr())), q.book.isAt(id, addrPort(inUse.RemoteAddr()))
+	if newAt && !oldAt {
 		keep, lose = c, inUse
+		if slices.Contains(before, addrPort(inUse.RemoteAddr())) {
+			return keep, lose
+		}
 	}
 	n, backoff := q.adm.dups.mark(addrPort(lose.RemoteAddr()), id, time.Now())
 	q.cnt.drop(ReasonDuplicatePeer)
@@ -133,7 +145,7 @@ func (p *peer) honourKnock(from netip.AddrPort) bool {
 		p.q.report(&DropError{Reason: ReasonDuplicatePeer, Peer: p.id, Remote: from.String(),
 			Err: fmt.Errorf("node %q knocks from %s although this node redialled it at %s for its previous knock; "+
 				"knocks from %s are ignored and refused for %s, longer if they go on (a second process with %q's certificate?)",
-				p.id, from, p.addr, from, backoff, p.id)})
+				p.id, from, p.remote(), from, backoff, p.id)})
 	}
 	return false
 }

@@ -6,10 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
+	"net/netip"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
@@ -58,11 +57,20 @@ type Config struct {
 	// ID is this node's id. The certificate in CertFile must name it.
 	// Ids use the characters A-Z a-z 0-9 . _ - (at most 253).
 	ID string
-	// Listen is the UDP "host:port" to bind, e.g. "0.0.0.0:7400" or
-	// "127.0.0.1:0" (any free port; see QUIC.Addr). New binds it.
+	// Listen is the UDP "host:port" to bind, e.g. "0.0.0.0:7400",
+	// "[::]:7400" (both bind every address, IPv4 and IPv6) or "127.0.0.1:0"
+	// (any free port; see QUIC.Addr). New binds it; a name here is
+	// resolved once, by New.
 	Listen string
-	// Peers maps each other node's id to its UDP "host:port". Only these
-	// ids may connect; this node's own id must not be listed.
+	// Peers maps each other node's id to its UDP "host:port": host is an
+	// IP address ("10.0.0.2", "[fd00::2]") or a DNS name
+	// ("graft-1.graft.ns.svc"), port a number. New checks the syntax only;
+	// a name is resolved at every dial, so a peer back at a new address is
+	// reached again, and a name that does not resolve yet is reported
+	// (ReasonUnreachable) and retried. Only addresses of the listening
+	// socket's IP family are dialled (both for a wildcard Listen). Only
+	// these ids may connect, whatever their address; this node's own id
+	// must not be listed.
 	Peers map[string]string
 	// CertFile, KeyFile and CAFile are PEM files: this node's certificate
 	// and key, and the cluster CA that signed every node's certificate
@@ -106,8 +114,10 @@ type QUIC struct {
 	rep   *reporter
 	log   *logger
 
-	peerAt map[string]string // a peer's configured UDP address -> its id (subject)
-	adm    *admission        // handshakes in progress by source (admit.go)
+	book   *addrBook  // the peers' addresses now (resolve.go)
+	lookup lookupFunc // resolves peers' names; tests replace it before Start
+	ipNet  string     // the IP family the socket can reach: "ip4", "ip6" or "ip"
+	adm    *admission // handshakes in progress by source (admit.go)
 
 	ctx    context.Context // cancelled by Close after the flush
 	cancel context.CancelFunc
@@ -142,14 +152,15 @@ func New(cfg Config) (*QUIC, error) {
 	if err != nil {
 		return nil, &ConfigError{Field: "Listen", Reason: fmt.Sprintf("%q is not a UDP host:port", cfg.Listen), Err: err}
 	}
-	peerAddrs := make(map[string]*net.UDPAddr, len(cfg.Peers))
+	ipNet := ipNetwork(listen.AddrPort().Addr())
+	peerAddrs := make(map[string]peerAddr, len(cfg.Peers))
 	for id, addr := range cfg.Peers {
-		a, err := net.ResolveUDPAddr("udp", addr)
-		if err != nil || a.Port == 0 {
-			if err == nil {
-				err = errors.New("port missing or zero")
-			}
+		a, err := parsePeerAddr(addr)
+		if err != nil {
 			return nil, &ConfigError{Field: "Peers", Reason: fmt.Sprintf("[%q]: %q is not a UDP host:port", id, addr), Err: err}
+		}
+		if !a.named() && !reachable(ipNet, a.ip.Addr()) {
+			return nil, &ConfigError{Field: "Peers", Reason: fmt.Sprintf("[%q]: %q cannot be reached from Listen %q (another IP family; a wildcard Listen such as \"[::]:7400\" reaches both)", id, addr, cfg.Listen)}
 		}
 		peerAddrs[id] = a
 	}
@@ -175,11 +186,15 @@ func New(cfg Config) (*QUIC, error) {
 		inbound: make(map[string]*quic.Conn),
 		rep:     newReporter(cfg.ErrorInterval),
 		log:     newLogger(cfg.Logf, cfg.ErrorInterval),
-		peerAt:  make(map[string]string, len(peerAddrs)),
+		book:    newAddrBook(),
+		lookup:  net.DefaultResolver.LookupNetIP,
+		ipNet:   ipNet,
 	}
 	for id, a := range peerAddrs {
 		q.peers[id] = newPeer(q, id, a) // before Listen: serverTLS reads q.peers
-		q.peerAt[a.String()] = id
+		if !a.named() {
+			q.book.set(id, []netip.AddrPort{a.ip})
+		}
 	}
 	q.tlsHooks()
 	q.ctx, q.cancel = context.WithCancel(context.Background())
@@ -195,7 +210,7 @@ func New(cfg Config) (*QUIC, error) {
 		InitialConnectionReceiveWindow: uint64(16 * cfg.MaxMessageSize),
 		MaxConnectionReceiveWindow:     uint64(32 * cfg.MaxMessageSize),
 	}
-	q.adm = newAdmission(slices.Collect(maps.Values(peerAddrs)))
+	q.adm = newAdmission(q.book)
 	q.tr = &quic.Transport{
 		Conn:                udp,
 		StatelessResetKey:   key,

@@ -3,6 +3,7 @@ package transport
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -213,15 +214,17 @@ func (l *logger) logf(peer, format, line string) {
 }
 
 // subject names whom a report is about, for its rate limit: the peer id
-// if known, else the peer whose configured address remote is (a peer dials
+// if known, else the peer at address remote (resolve.go: a peer dials
 // from the address it listens on, which a stranger on the same host cannot
 // use), else the source IP ("ip 10.0.0.5"), else "".
 func (q *QUIC) subject(peer, remote string) string {
 	if peer != "" {
 		return peer
 	}
-	if id, ok := q.peerAt[remote]; ok {
-		return id
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		if id, ok := q.book.at(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())); ok {
+			return id
+		}
 	}
 	if host, _, err := net.SplitHostPort(remote); err == nil {
 		return "ip " + host
