@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -246,5 +248,24 @@ func TestRun_WatchdogKilled(t *testing.T) {
 	}
 	if p.status != 1 {
 		t.Errorf("graft status %d after its watchdog died, want 1", p.status)
+	}
+}
+
+// TestRun_ChildSignalsAtDefault: CMD starts with no signal ignored (the
+// watchdog's own disposition must not leak through exec: a SIGTERM the
+// child inherits as ignored is never acted on, and a shell cannot even trap
+// it, so every stop would wait out the grace and end in SIGKILL).
+func TestRun_ChildSignalsAtDefault(t *testing.T) {
+	c := newCluster(t, 1, nil, func(self, log string) []string {
+		return []string{"sh", "-c", `grep SigIgn /proc/self/status >> "$0"; exec sleep 1000`, log}
+	})
+	var mask string
+	waitFor(t, "the child's SigIgn line", 15*time.Second, func() bool {
+		b, _ := os.ReadFile(c.log)
+		mask = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(string(b)), "SigIgn:"))
+		return mask != ""
+	})
+	if m, err := strconv.ParseUint(mask, 16, 64); err != nil || m != 0 {
+		t.Errorf("CMD started with ignored signals SigIgn %s (want none)", mask)
 	}
 }

@@ -108,7 +108,12 @@ func watchdogMain(args []string) int {
 	}
 	// SIGTERM too: systemd's KillMode=control-group sends it to every
 	// process of the unit; graft, which gets it as well, ends the run.
-	signal.Ignore(syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGTSTP, syscall.SIGTTOU, syscall.SIGTTIN)
+	// Caught into a channel nobody reads (Notify drops what does not fit),
+	// not signal.Ignore: an ignored signal stays ignored across exec, and
+	// CMD started with SIGTERM ignored (a shell cannot even trap it) so
+	// every stop waited out the grace and ended in SIGKILL; a caught one is
+	// reset to its default in the child.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGTSTP, syscall.SIGTTOU, syscall.SIGTTIN)
 	chld := make(chan os.Signal, 16)
 	signal.Notify(chld, syscall.SIGCHLD)
 
