@@ -4,13 +4,19 @@
 #   make test-faults                       60 schedules (3- and 5-node; about 6 min on 2
 #                                          cores, 5.8 s each), then the
 #                                          no-check-quorum run that must fail the checker,
-#                                          then the release-build check
+#                                          then the release-build check, then the
+#                                          graft-run mode
 #   make test-faults SCHEDULES=200 SEED=7  more schedules, from a chosen seed
 #   make test-faults-nocq                  only the check-quorum-disabled run
 #   make test-faults-release               only the release-build check: with both
 #                                          GRAFT_TEST_* variables set, nodes linked against
 #                                          build/libgraft.so still step an isolated leader
 #                                          down; the same run against the test build must not
+#   make test-faults-run                   only the graft-run mode: RUN_SCHEDULES (24,
+#                                          about 2.5 min) schedules with `graft run` in each
+#                                          namespace and tests/faults/child.c as its
+#                                          command; the children's own logged lifetimes
+#                                          must never overlap between nodes
 #   make test-faults-checker               the checker's unit tests (no root needed)
 #
 # Needs root, iproute2 (`ip netns`) and iptables (installed with apt-get
@@ -25,6 +31,7 @@ SCHEDULES       ?= 60
 SEED            ?= 0
 NOCQ_SCHEDULES  ?= 3
 HOOKS_SCHEDULES ?= 2
+RUN_SCHEDULES   ?= 24
 FAULTS_DIR      ?= /tmp/graft-faults
 
 FAULTS_CFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2
@@ -47,6 +54,14 @@ $(FAULTS_NODE_RELEASE): tests/faults/node.c include/graft.h $(BUILD)/libgraft.so
 	@mkdir -p $(TEST_LIB_DIR)
 	$(CC) $(FAULTS_CFLAGS) -DGRAFT_FAULTS_RELEASE_LIB -Iinclude -o $@ $< -L$(BUILD) -lgraft -Wl,-rpath,$(abspath $(BUILD)) -lpthread
 
+# The command of the graft-run mode: no library, it only writes down its
+# own life.
+FAULTS_CHILD := $(TEST_LIB_DIR)/faults-child
+
+$(FAULTS_CHILD): tests/faults/child.c
+	@mkdir -p $(TEST_LIB_DIR)
+	$(CC) $(FAULTS_CFLAGS) -o $@ $<
+
 $(BUILD)/faults-harness: $(FAULTS_GO_SRC)
 	@mkdir -p $(BUILD)
 	$(GO) build -o $@ ./tests/faults/harness
@@ -67,6 +82,7 @@ test-faults: check-go faults-deps $(FAULTS_NODE) $(BUILD)/faults-harness test-fa
 	$(BUILD)/faults-harness -node $(FAULTS_NODE) -schedules $(SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR) -replay "make test-faults SCHEDULES=1"
 	@$(MAKE) --no-print-directory test-faults-nocq SEED=$(SEED)
 	@$(MAKE) --no-print-directory test-faults-release SEED=$(SEED)
+	@$(MAKE) --no-print-directory test-faults-run SEED=$(SEED)
 
 .PHONY: test-faults-nocq
 test-faults-nocq: check-go faults-deps $(FAULTS_NODE) $(BUILD)/faults-harness ## the checker must catch dual leaders without check-quorum (root)
@@ -76,3 +92,7 @@ test-faults-nocq: check-go faults-deps $(FAULTS_NODE) $(BUILD)/faults-harness ##
 test-faults-release: check-go faults-deps $(FAULTS_NODE) $(FAULTS_NODE_RELEASE) $(BUILD)/faults-harness ## the released library ignores GRAFT_TEST_* (root)
 	$(BUILD)/faults-harness -node $(FAULTS_NODE_RELEASE) -hooks ignored -schedules $(HOOKS_SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR)-release -replay "make test-faults-release HOOKS_SCHEDULES=1"
 	$(BUILD)/faults-harness -node $(FAULTS_NODE) -hooks honoured -schedules $(HOOKS_SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR)-testbuild -replay "make test-faults-release HOOKS_SCHEDULES=1"
+
+.PHONY: test-faults-run
+test-faults-run: check-go faults-deps $(BUILD)/graft $(FAULTS_CHILD) $(BUILD)/faults-harness ## graft run in each namespace: the commands' lifetimes never overlap (root)
+	$(BUILD)/faults-harness -graft $(BUILD)/graft -child $(FAULTS_CHILD) -schedules $(RUN_SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR)-run -replay "make test-faults-run RUN_SCHEDULES=1"

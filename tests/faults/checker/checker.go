@@ -145,14 +145,7 @@ func (r *Report) Violations() []string {
 	v = append(v, r.LateLosses...)
 	v = append(v, r.ReLeads...)
 	v = append(v, r.TermErrors...)
-	for _, f := range r.Failovers {
-		switch {
-		case !f.Found:
-			v = append(v, fmt.Sprintf("fault %d (%s): no leader after the heal", f.N, f.Kind))
-		case f.Took > r.Params.FailoverBound:
-			v = append(v, fmt.Sprintf("fault %d (%s): leader %s after the heal, bound %s", f.N, f.Kind, f.Took, r.Params.FailoverBound))
-		}
-	}
+	v = append(v, failoverViolations(r.Failovers, r.Params.FailoverBound, "leader", "leader")...)
 	for _, d := range r.Disruptions {
 		v = append(v, fmt.Sprintf("fault %d (%s): %s raised the term to %d %s after the heal while %s led term %d",
 			d.N, d.Kind, d.By, d.NewTerm, d.After.Round(time.Microsecond), d.Leader, d.Term))
@@ -180,6 +173,22 @@ func (r *Report) Summary() string {
 	fmt.Fprintf(&b, "longest time without a leader per fault: %s\n", Stats(r.Outages()))
 	fmt.Fprintf(&b, "rejoin disruptions: %d\n", len(r.Disruptions))
 	return b.String()
+}
+
+// failoverViolations lists the heals not followed by what (a leader, a
+// command) within bound: none is "no NONE after the heal", a late one
+// "WHAT <time> after the heal".
+func failoverViolations(fs []Failover, bound time.Duration, none, what string) []string {
+	var v []string
+	for _, f := range fs {
+		switch {
+		case !f.Found:
+			v = append(v, fmt.Sprintf("fault %d (%s): no %s after the heal", f.N, f.Kind, none))
+		case f.Took > bound:
+			v = append(v, fmt.Sprintf("fault %d (%s): %s %s after the heal, bound %s", f.N, f.Kind, what, f.Took, bound))
+		}
+	}
+	return v
 }
 
 // FailoverTimes returns the failover times of every heal with a leader

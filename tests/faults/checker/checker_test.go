@@ -67,7 +67,12 @@ func requireClean(t *testing.T, r *Report) {
 
 func requireViolation(t *testing.T, r *Report, want string) {
 	t.Helper()
-	v := r.Violations()
+	requireAmong(t, r.Violations(), want)
+}
+
+// requireAmong fails unless a violation of v contains want.
+func requireAmong(t *testing.T, v []string, want string) {
+	t.Helper()
 	for _, s := range v {
 		if strings.Contains(s, want) {
 			return

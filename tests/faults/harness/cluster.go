@@ -38,6 +38,10 @@ type cluster struct {
 	nodeBin string
 	nocq    bool
 	hooks   bool // set both GRAFT_TEST_* variables on every node (-hooks)
+	// run is the graft-run mode (runmode.go), nil in the library mode;
+	// ignoreTerm: the commands ignore SIGTERM.
+	run        *runMode
+	ignoreTerm bool
 
 	mu     sync.Mutex
 	procs  map[int]*exec.Cmd
@@ -73,6 +77,9 @@ func (c *cluster) start(i int) error {
 		if j != i {
 			args = append(args, "--peer", fmt.Sprintf("n%d=%s:%d", j, relayIP, listenPort(i, j)))
 		}
+	}
+	if c.run != nil {
+		args = c.graftArgs(i)
 	}
 	cmd := exec.Command("ip", args...) // ip netns exec execs the node: the pid is the node's
 	cmd.Env = os.Environ()
@@ -148,14 +155,38 @@ func (c *cluster) setHandover(on bool) error {
 	return os.Remove(c.handoverFile())
 }
 
-// kill SIGKILLs node i, waits for it and notes it in its log.
-func (c *cluster) kill(i int) error {
+// take removes node i's process from the cluster, to end it.
+func (c *cluster) take(i int) (*exec.Cmd, error) {
 	c.mu.Lock()
 	cmd := c.procs[i]
 	delete(c.procs, i)
 	c.mu.Unlock()
 	if cmd == nil {
-		return fmt.Errorf("node %d is not running", i)
+		return nil, fmt.Errorf("node %d is not running", i)
+	}
+	return cmd, nil
+}
+
+// waitOrKill waits up to d for cmd to exit, then SIGKILLs it; false if it
+// had to.
+func waitOrKill(cmd *exec.Cmd, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-done
+		return false
+	}
+}
+
+// kill SIGKILLs node i, waits for it and notes it in its log.
+func (c *cluster) kill(i int) error {
+	cmd, err := c.take(i)
+	if err != nil {
+		return err
 	}
 	cmd.Process.Signal(syscall.SIGCONT)
 	cmd.Process.Kill()
@@ -163,9 +194,15 @@ func (c *cluster) kill(i int) error {
 	return c.note(i, "KILLED", monoNS())
 }
 
-// stopAll ends every node: SIGTERM (graft_node_close), then SIGKILL after
-// a second.
+// stopAll ends every node: SIGTERM (graft_node_close, or graft run's
+// handover), then SIGKILL after a second. In the graft-run mode it then
+// waits for the watchdogs and commands to finish (3 s at most).
 func (c *cluster) stopAll() {
+	defer func() {
+		if c.run != nil {
+			waitEmpty(3 * time.Second)
+		}
+	}()
 	c.mu.Lock()
 	procs := c.procs
 	c.procs = map[int]*exec.Cmd{}
@@ -177,14 +214,7 @@ func (c *cluster) stopAll() {
 			defer wg.Done()
 			cmd.Process.Signal(syscall.SIGCONT)
 			cmd.Process.Signal(syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() { cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
+			waitOrKill(cmd, time.Second)
 		}()
 	}
 	wg.Wait()
@@ -194,6 +224,9 @@ func (c *cluster) stopAll() {
 // last poller line is a LEAD whose deadline has not passed (with
 // check-quorum off the deadline is far away and NOLEAD ends it).
 func (c *cluster) leader() (int, bool) {
+	if c.run != nil {
+		return c.runningChild()
+	}
 	now := monoNS()
 	for i := 1; i <= c.n; i++ {
 		b, err := os.ReadFile(c.logPath(i))

@@ -53,10 +53,12 @@ func fatalf(format string, args ...any) {
 
 func main() {
 	nodeBin := flag.String("node", "build/faults-node", "the node program (tests/faults/node.c)")
+	graftBin := flag.String("graft", "", "graft-run mode: run this graft binary (graft run) in each namespace instead of -node")
+	childBin := flag.String("child", "", "graft-run mode: the command graft runs (tests/faults/child.c)")
 	schedules := flag.Int("schedules", 30, "number of schedules")
 	seed := flag.Uint64("seed", 0, "seed of the first schedule (0: from the time)")
 	nocq := flag.Bool("nocq", false, "disable check-quorum and require the checker to report overlaps")
-	only := flag.String("kinds", strings.Join(kinds, ","), "the fault kinds to draw from, comma-separated")
+	only := flag.String("kinds", "", "the fault kinds to draw from, comma-separated (default: every kind of the mode)")
 	hooks := flag.String("hooks", "", "ignored|honoured: set both GRAFT_TEST_* variables, isolate the leader, require the library to have ignored or honoured them")
 	dir := flag.String("dir", "/tmp/graft-faults", "work directory (logs of failed schedules are kept here)")
 	replay := flag.String("replay", "make test-faults", "the command printed to replay a schedule")
@@ -69,8 +71,24 @@ func main() {
 	if err != nil {
 		fatalf("%v", err)
 	}
+	var graft *runMode
+	modeKinds := kinds
+	if *graftBin != "" {
+		if *nocq || *hooks != "" {
+			fatalf("-graft: not with -nocq or -hooks (graft has no test hooks)")
+		}
+		g, err1 := filepath.Abs(*graftBin)
+		c, err2 := filepath.Abs(*childBin)
+		if err1 != nil || err2 != nil || *childBin == "" {
+			fatalf("-graft needs -child (tests/faults/child.c)")
+		}
+		graft, bin, modeKinds = newRunMode(g, c), g, runKinds
+		if _, err := os.Stat(c); err != nil {
+			fatalf("child program: %v", err)
+		}
+	}
 	if _, err := os.Stat(bin); err != nil {
-		fatalf("node program: %v (make build/faults-node)", err)
+		fatalf("node program: %v (make build/faults-node, or make graft for -graft)", err)
 	}
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano()%1_000_000_000) + 1
@@ -84,6 +102,9 @@ func main() {
 	case *hooks != "":
 		fatalf("-hooks: want ignored or honoured, not %q", *hooks)
 	}
+	if graft != nil {
+		mode = "graft run: the commands' own lifetimes"
+	}
 	fmt.Printf("faults: %d schedules from seed %d, %s; timings heartbeat %dms, election %d-%dms\n",
 		*schedules, *seed, mode, heartbeatMS, electionMinMS, electionMaxMS)
 
@@ -93,6 +114,9 @@ func main() {
 		fatalf("%v", err)
 	}
 	gen := []string{"gencerts", certs}
+	if graft != nil {
+		gen = []string{"certs", certs}
+	}
 	for i := 1; i <= maxNodes; i++ {
 		gen = append(gen, fmt.Sprintf("n%d", i))
 	}
@@ -130,13 +154,16 @@ func main() {
 	}()
 	defer cleanup()
 
-	drawn := strings.Split(*only, ",")
+	drawn := modeKinds
+	if *only != "" {
+		drawn = strings.Split(*only, ",")
+	}
 	for _, k := range drawn {
-		if !slices.Contains(kinds, k) {
-			fatalf("-kinds: unknown kind %q (known: %s)", k, strings.Join(kinds, ","))
+		if !slices.Contains(modeKinds, k) {
+			fatalf("-kinds: unknown kind %q (known in this mode: %s)", k, strings.Join(modeKinds, ","))
 		}
 	}
-	ok := runAll(*schedules, *seed, *nocq, *hooks, mode, drawn, *dir, certs, bin, relay, *replay)
+	ok := runAll(*schedules, *seed, *nocq, *hooks, mode, drawn, *dir, certs, bin, graft, relay, *replay)
 	if !ok {
 		cleanup()
 		os.Exit(1)
@@ -172,15 +199,15 @@ type totals struct {
 	withEventOverlaps       int
 }
 
-func runAll(n int, seed uint64, nocq bool, hooks, mode string, kinds []string, dir, certs, bin string, relay *Relay, replay string) bool {
+func runAll(n int, seed uint64, nocq bool, hooks, mode string, kinds []string, dir, certs, bin string, graft *runMode, relay *Relay, replay string) bool {
 	start := time.Now()
 	t := totals{faults: map[string]int{}, minHandover: -1, minEventHandover: -1}
 	for k := 0; k < n; k++ {
-		s := newSchedule(seed+uint64(k), nocq || hooks != "", kinds)
+		s := newSchedule(seed+uint64(k), nocq || hooks != "", kinds, graft != nil)
 		sdir := filepath.Join(dir, fmt.Sprint(s.seed))
 		t0 := time.Now()
 		fmt.Printf("schedule %d/%d %s\n", k+1, n, s)
-		_, descs, err := runSchedule(s, sdir, certs, bin, nocq, hooks != "", relay)
+		_, descs, err := runSchedule(s, sdir, certs, bin, nocq, hooks != "", graft, relay)
 		setCurrent(nil)
 		for _, d := range descs {
 			fmt.Printf("    %s\n", d)
@@ -191,84 +218,19 @@ func runAll(n int, seed uint64, nocq bool, hooks, mode string, kinds []string, d
 		if s.skewNode != 0 {
 			t.faults["skew (from the start)"]++
 		}
-		var r *checker.Report
-		var run *checker.Run
-		if err == nil {
-			var rerr error
-			run, rerr = checker.ReadDir(sdir)
-			if rerr != nil {
-				err = rerr
-			} else {
-				r = checker.Check(run, checker.Params{ElectionMax: electionMax})
-			}
-		}
-		failed := err != nil
+		var failed bool
 		var why []string
-		if err != nil {
-			why = append(why, err.Error())
+		var figures string
+		if graft != nil {
+			failed, why, figures = graft.check(sdir, err)
 		} else {
-			t.terms += len(r.LeadersPerTerm)
-			t.multi += len(r.MultiLeader)
-			t.overlaps += len(r.Overlaps)
-			t.maxOverlap = max(t.maxOverlap, r.MaxOverlap)
-			if r.MinHandover >= 0 && (t.minHandover < 0 || r.MinHandover < t.minHandover) {
-				t.minHandover = r.MinHandover
-			}
-			t.termErrors += len(r.TermErrors)
-			t.disruptions += len(r.Disruptions)
-			t.heals += len(r.Failovers)
-			a, l := r.FailoverTimes()
-			t.all, t.noLdr = append(t.all, a...), append(t.noLdr, l...)
-			t.outages = append(t.outages, r.Outages()...)
-			if len(r.Overlaps) > 0 {
-				t.withOverlaps++
-			}
-			t.reLeads += len(r.ReLeads)
-			t.stepDowns = append(t.stepDowns, r.StepDowns...)
-			t.longestLease = max(t.longestLease, r.LongestLease)
-			t.addEvents(r)
-			switch {
-			case hooks != "":
-				ev := hooksEvidence(run, r)
-				switch {
-				case hooks == "ignored" && len(ev) > 0:
-					failed = true
-					why = append(why, "the library honoured the GRAFT_TEST_* variables, or the check failed:")
-					why = append(why, ev...)
-				case hooks == "honoured" && len(ev) == 0:
-					failed = true
-					why = append(why, "the test build ignored the GRAFT_TEST_* variables: the release check cannot fail")
-				case hooks == "honoured":
-					fmt.Printf("    the variables took effect: %s\n", strings.Join(ev, "; "))
-				}
-			case nocq:
-				if len(r.Overlaps) == 0 {
-					failed = true
-					why = append(why, fmt.Sprintf("check-quorum disabled, yet the checker found no overlap (longest %s)", r.MaxOverlap))
-				}
-				if len(r.EventOverlaps) == 0 {
-					failed = true
-					why = append(why, fmt.Sprintf("check-quorum disabled, yet the lease events show no overlap (longest %s)", r.MaxEventOverlap))
-				}
-			default:
-				if v := r.Violations(); len(v) > 0 {
-					failed = true
-					why = append(why, v...)
-				}
-			}
+			failed, why, figures = t.check(sdir, err, nocq, hooks)
 		}
 		status := "ok"
 		if failed {
 			status = "FAILED"
 		}
-		fmt.Printf("    %s in %s", status, time.Since(t0).Round(10*time.Millisecond))
-		if r != nil {
-			a, _ := r.FailoverTimes()
-			late, _, _ := r.LostStats()
-			fmt.Printf(": terms with a leader %d, overlaps %d (longest %s), by events %d, rejoin disruptions %d, after heal %s, leaderless %s, losses at the deadline ran %s after it",
-				len(r.LeadersPerTerm), len(r.Overlaps), r.MaxOverlap, len(r.EventOverlaps), len(r.Disruptions), checker.Stats(a), checker.Stats(r.Outages()), checker.StatsFine(late))
-		}
-		fmt.Println()
+		fmt.Printf("    %s in %s%s\n", status, time.Since(t0).Round(10*time.Millisecond), figures)
 		if failed {
 			t.failed = append(t.failed, s.seed)
 			for _, w := range why {
@@ -291,6 +253,98 @@ func runAll(n int, seed uint64, nocq bool, hooks, mode string, kinds []string, d
 		fmt.Printf(" %s=%d", k, t.faults[k])
 	}
 	fmt.Println()
+	ok := len(t.failed) == 0
+	if graft != nil {
+		graft.print()
+	} else {
+		t.print(nocq, hooks)
+	}
+	if !ok {
+		fmt.Printf("  FAILED schedules (seeds): %v\n", t.failed)
+	}
+	return ok
+}
+
+// check reads a schedule's logs, checks them and adds its figures; err is
+// the schedule's own failure, if any. figures is a few words for the
+// schedule's status line.
+func (t *totals) check(sdir string, err error, nocq bool, hooks string) (failed bool, why []string, figures string) {
+	var r *checker.Report
+	var run *checker.Run
+	if err == nil {
+		var rerr error
+		run, rerr = checker.ReadDir(sdir)
+		if rerr != nil {
+			err = rerr
+		} else {
+			r = checker.Check(run, checker.Params{ElectionMax: electionMax})
+		}
+	}
+	failed = err != nil
+	if err != nil {
+		why = append(why, err.Error())
+	} else {
+		t.terms += len(r.LeadersPerTerm)
+		t.multi += len(r.MultiLeader)
+		t.overlaps += len(r.Overlaps)
+		t.maxOverlap = max(t.maxOverlap, r.MaxOverlap)
+		if r.MinHandover >= 0 && (t.minHandover < 0 || r.MinHandover < t.minHandover) {
+			t.minHandover = r.MinHandover
+		}
+		t.termErrors += len(r.TermErrors)
+		t.disruptions += len(r.Disruptions)
+		t.heals += len(r.Failovers)
+		a, l := r.FailoverTimes()
+		t.all, t.noLdr = append(t.all, a...), append(t.noLdr, l...)
+		t.outages = append(t.outages, r.Outages()...)
+		if len(r.Overlaps) > 0 {
+			t.withOverlaps++
+		}
+		t.reLeads += len(r.ReLeads)
+		t.stepDowns = append(t.stepDowns, r.StepDowns...)
+		t.longestLease = max(t.longestLease, r.LongestLease)
+		t.addEvents(r)
+		switch {
+		case hooks != "":
+			ev := hooksEvidence(run, r)
+			switch {
+			case hooks == "ignored" && len(ev) > 0:
+				failed = true
+				why = append(why, "the library honoured the GRAFT_TEST_* variables, or the check failed:")
+				why = append(why, ev...)
+			case hooks == "honoured" && len(ev) == 0:
+				failed = true
+				why = append(why, "the test build ignored the GRAFT_TEST_* variables: the release check cannot fail")
+			case hooks == "honoured":
+				fmt.Printf("    the variables took effect: %s\n", strings.Join(ev, "; "))
+			}
+		case nocq:
+			if len(r.Overlaps) == 0 {
+				failed = true
+				why = append(why, fmt.Sprintf("check-quorum disabled, yet the checker found no overlap (longest %s)", r.MaxOverlap))
+			}
+			if len(r.EventOverlaps) == 0 {
+				failed = true
+				why = append(why, fmt.Sprintf("check-quorum disabled, yet the lease events show no overlap (longest %s)", r.MaxEventOverlap))
+			}
+		default:
+			if v := r.Violations(); len(v) > 0 {
+				failed = true
+				why = append(why, v...)
+			}
+		}
+	}
+	if r != nil {
+		a, _ := r.FailoverTimes()
+		late, _, _ := r.LostStats()
+		figures = fmt.Sprintf(": terms with a leader %d, overlaps %d (longest %s), by events %d, rejoin disruptions %d, after heal %s, leaderless %s, losses at the deadline ran %s after it",
+			len(r.LeadersPerTerm), len(r.Overlaps), r.MaxOverlap, len(r.EventOverlaps), len(r.Disruptions), checker.Stats(a), checker.Stats(r.Outages()), checker.StatsFine(late))
+	}
+	return failed, why, figures
+}
+
+// print prints the figures of the whole library-mode run.
+func (t *totals) print(nocq bool, hooks string) {
 	fmt.Printf("  terms with a leader: %d; terms with more than one leader: %d\n", t.terms, t.multi)
 	fmt.Printf("  lease overlaps: %d in %d schedules (longest %s); terms led again after a step-down: %d\n", t.overlaps, t.withOverlaps, t.maxOverlap, t.reLeads)
 	if !nocq {
@@ -304,8 +358,7 @@ func runAll(n int, seed uint64, nocq bool, hooks, mode string, kinds []string, d
 	fmt.Printf("  longest time without a leader, per fault that removed it (the failover time): %d faults %s\n",
 		len(t.outages), checker.Stats(t.outages))
 	if len(t.failed) > 0 {
-		fmt.Printf("  FAILED schedules (seeds): %v\n", t.failed)
-		return false
+		return
 	}
 	switch {
 	case nocq:
@@ -315,7 +368,6 @@ func runAll(n int, seed uint64, nocq bool, hooks, mode string, kinds []string, d
 	case hooks == "honoured":
 		fmt.Println("  the test build honoured the GRAFT_TEST_* variables in every schedule: the release check can fail")
 	}
-	return true
 }
 
 // addEvents adds a schedule's lease-event figures.

@@ -37,6 +37,8 @@ type schedule struct {
 	skewNode int    // a node started with a skewed clock, 0 for none
 	skewRate string // its GRAFT_TEST_CLOCK_RATE
 	faults   []fault
+	// ignoreTerm (graft-run mode): the commands ignore SIGTERM.
+	ignoreTerm bool
 }
 
 // skewRates are within the default MaxClockDrift (0.01).
@@ -44,8 +46,10 @@ var skewRates = []string{"0.991", "1.009"}
 
 // newSchedule derives a whole schedule from its seed: even seeds run 3
 // nodes, odd seeds 5. With nocq the schedule is one leader isolation (the
-// fault that must produce two leaders without check-quorum).
-func newSchedule(seed uint64, nocq bool, kinds []string) schedule {
+// fault that must produce two leaders without check-quorum). In the
+// graft-run mode (graftRun) no node starts skewed, and half of the
+// schedules have commands that ignore SIGTERM.
+func newSchedule(seed uint64, nocq bool, kinds []string, graftRun bool) schedule {
 	rng := rand.New(rand.NewPCG(seed, 0x6772616674))
 	s := schedule{seed: seed, n: 3}
 	if seed%2 == 1 {
@@ -55,7 +59,7 @@ func newSchedule(seed uint64, nocq bool, kinds []string) schedule {
 		s.faults = []fault{{kind: "isolate", hold: 800 * time.Millisecond, pick: rng.Uint64()}}
 		return s
 	}
-	if rng.IntN(3) == 0 {
+	if rng.IntN(3) == 0 && !graftRun {
 		s.skewNode, s.skewRate = 1+rng.IntN(s.n), skewRates[rng.IntN(2)]
 	}
 	for k := 2 + rng.IntN(3); k > 0; k-- {
@@ -70,6 +74,7 @@ func newSchedule(seed uint64, nocq bool, kinds []string) schedule {
 		}
 		s.faults = append(s.faults, f)
 	}
+	s.ignoreTerm = graftRun && rng.IntN(2) == 0
 	return s
 }
 
@@ -78,6 +83,9 @@ func (s schedule) String() string {
 	fmt.Fprintf(&b, "seed=%d nodes=%d", s.seed, s.n)
 	if s.skewNode != 0 {
 		fmt.Fprintf(&b, " skew=n%d@%s", s.skewNode, s.skewRate)
+	}
+	if s.ignoreTerm {
+		b.WriteString(" commands-ignore-SIGTERM")
 	}
 	for _, f := range s.faults {
 		fmt.Fprintf(&b, " %s/%s", f.kind, f.hold)
@@ -230,6 +238,10 @@ func (c *cluster) runFault(k int, f fault, relay *Relay) (string, error) {
 		desc = fmt.Sprintf("SIGSTOP %s for %s (lease %dms)", xs, f.hold, electionMinMS)
 		inject = func() error { return c.signal(x, syscall.SIGSTOP) }
 		undo = func() error { return c.signal(x, syscall.SIGCONT) }
+	case "term":
+		x, xs := target(80)
+		desc = "SIGTERM " + xs + " (graft stops its command, hands over, exits), started again at the heal"
+		inject, undo = func() error { return c.terminate(x) }, func() error { return c.start(x) }
 	case "skew":
 		x, xs := target(50)
 		rate := skewRates[rng.IntN(2)]
@@ -254,6 +266,9 @@ func (c *cluster) runFault(k int, f fault, relay *Relay) (string, error) {
 	}
 	if f.handover && f.kind != "handover" {
 		desc += "; handover mode on"
+	}
+	if c.run != nil && f.handover {
+		desc += " (each command exits 0-40 ms after it starts: graft hands over)"
 	}
 
 	c.event("FAULT", "n=%d kind=%s desc=%s", k, f.kind, desc)
@@ -286,7 +301,7 @@ func (c *cluster) runFault(k int, f fault, relay *Relay) (string, error) {
 }
 
 // runSchedule runs s in dir and returns what each fault did.
-func runSchedule(s schedule, dir, certs, nodeBin string, nocq, hooks bool, relay *Relay) (c *cluster, descs []string, err error) {
+func runSchedule(s schedule, dir, certs, nodeBin string, nocq, hooks bool, run *runMode, relay *Relay) (c *cluster, descs []string, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, err
 	}
@@ -295,7 +310,7 @@ func runSchedule(s schedule, dir, certs, nodeBin string, nocq, hooks bool, relay
 		return nil, nil, err
 	}
 	c = &cluster{n: s.n, dir: dir, certs: certs, nodeBin: nodeBin, nocq: nocq, hooks: hooks, events: ev,
-		procs: map[int]*exec.Cmd{}, rates: map[int]string{}}
+		procs: map[int]*exec.Cmd{}, rates: map[int]string{}, run: run, ignoreTerm: s.ignoreTerm}
 	setCurrent(c)
 	defer ev.Close()
 	relay.SetDelay(0, 0)
