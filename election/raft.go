@@ -542,6 +542,9 @@ func (r *raft) stepMsg(now time.Duration, m Message) {
 	}
 	if m.Term > MaxTerm || (m.Term > r.term && m.Term-r.term > TermWindow) {
 		r.drop(m, fmt.Sprintf("term %d out of range (own term %d)", m.Term, r.term))
+		if m.Term <= MaxTerm && !r.inLease(now) && carriesSenderTerm(m) {
+			r.climb(now, m)
+		}
 		return
 	}
 	r.stats.Received[m.Kind]++
@@ -616,6 +619,34 @@ func (r *raft) stepMsg(now time.Duration, m Message) {
 			r.campaign(now, true)
 		}
 	}
+}
+
+// carriesSenderTerm reports whether m's term is its sender's own: every
+// message but a pre-vote and a granted pre-vote answer, whose term is the
+// one proposed.
+func carriesSenderTerm(m Message) bool {
+	return m.Kind != MsgPreVote && !(m.Kind == MsgPreVoteResp && m.Granted)
+}
+
+// climb moves the node TermWindow up towards the term of m, which is
+// beyond the window (and at most MaxTerm), as a follower of no known
+// leader. Dropping such messages for good let a hostile peer split the
+// honest nodes: it pushed one of them more than TermWindow above the
+// others (one TimeoutNow at term+TermWindow does it: the victim campaigns
+// at term+TermWindow+1), and from then on each side dropped every
+// message of the other, forever, restarts included, so a 3-node cluster
+// whose hostile node was stopped never elected again. Climbing by at most
+// TermWindow per message keeps the bound's cost (about 2^31 messages to
+// bring a node to MaxTerm) and lets the honest nodes meet again after as
+// many of each other's answers as the peer sent pushes. Only outside the
+// lease (inLease: a leader, or a follower that heard from one within
+// ElectionMin, stays where it is, as it ignores vote requests there), so
+// that a node pushed far ahead cannot depose a healthy leader again and
+// again while the others climb.
+func (r *raft) climb(now time.Duration, m Message) {
+	to := r.term + TermWindow
+	r.logf(LogWarn, "node %s moves to term %d towards term %d of %s, beyond the term window", r.id, to, m.Term, m.From)
+	r.becomeFollower(now, to, "")
 }
 
 func (r *raft) handleHeartbeat(now time.Duration, m Message) {
