@@ -55,6 +55,10 @@ var (
 	settleFlag    = flag.Duration("settle", 3500*time.Millisecond, "after restarting a node, wait this long before the next trial on its cluster (longer than graft's 3 s QUIC idle timeout)")
 	bedsFlag      = flag.Int("beds", 3, "identical clusters the failover and handover trials rotate over, so that one settles while the others are measured")
 	freshTrials   = flag.Int("fresh-trials", 20, "extra 3-node failover trials with no settle time after the restart (a peer restarted 0.25 s before the kill)")
+	graftBin      = flag.String("graft", "../build/graft", "the graft command (run section; make graft builds it)")
+	runTrialsN    = flag.Int("run-trials", 40, "leader faults of cmd/graft's TestRun_Trials (run section; 0: none)")
+	runHandovers  = flag.Int("run-handovers", 20, "handovers between `graft run` processes for the lease-to-child-start delay")
+	runRest       = flag.Duration("run-rest", 10*time.Second, "window at rest of the `graft run` processes, and of the library node beside them")
 	floodSecs     = flag.Int("flood-secs", 5, "seconds of each flood mode (flood section)")
 	floodRate     = flag.Int("flood-rate", 0, "packets (or handshakes) per second of the flooder; 0: full speed")
 	floodAfter    = flag.Duration("flood-after", 5*time.Second, "when after each flood the leader's RSS is read again")
@@ -290,6 +294,15 @@ func run(env *testbed.Env, res *Results) {
 
 	if want("compare") {
 		compare(env, res)
+	}
+
+	if want("run") {
+		g := *graftBin
+		if abs, err := filepath.Abs(g); err == nil {
+			g = abs
+		}
+		rr := runSection(env, *root, *goTool, g, *runTrialsN, *runHandovers, *runRest)
+		res.Run = &rr
 	}
 
 	if want("flood") {

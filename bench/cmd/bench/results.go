@@ -29,6 +29,7 @@ type Results struct {
 	FirstLeader   FirstLeader      `json:"first_leader"`
 	Compare       Compare          `json:"compare"`
 	API           []API            `json:"api"`
+	Run           *Run             `json:"run,omitempty"`
 	Flood         *Flood           `json:"flood,omitempty"`
 }
 

@@ -124,6 +124,9 @@ func table(r *Results, charts []string) string {
 			}
 		}
 	}
+	if r.Run != nil {
+		runTable(&b, r.Run)
+	}
 	if r.Flood != nil {
 		floodTable(&b, r.Flood)
 	}

@@ -77,3 +77,72 @@ func CPUNanos(pid int) (int64, error) {
 	}
 	return sum, nil
 }
+
+// ResidentUnionKiB returns the memory resident for a set of processes with
+// every physical page counted once, however many of them map it: for two
+// processes running one binary, VmRSS counts its pages in each, this
+// counts them once. It reads /proc/<pid>/pagemap, whose page frame numbers
+// need CAP_SYS_ADMIN (root); without them it returns an error.
+func ResidentUnionKiB(pids ...int) (int, error) {
+	frames := map[uint64]struct{}{}
+	for _, pid := range pids {
+		if err := residentFrames(pid, frames); err != nil {
+			return 0, err
+		}
+	}
+	return len(frames) * os.Getpagesize() / 1024, nil
+}
+
+// residentFrames adds the page frame numbers of every present page of pid
+// to frames.
+func residentFrames(pid int, frames map[uint64]struct{}) error {
+	maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		return err
+	}
+	pm, err := os.Open(fmt.Sprintf("/proc/%d/pagemap", pid))
+	if err != nil {
+		return err
+	}
+	defer pm.Close()
+	page := uint64(os.Getpagesize())
+	const present, pfnMask = 1 << 63, 1<<55 - 1
+	sawPresent := false
+	for _, line := range strings.Split(string(maps), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[1], "---") || strings.HasSuffix(line, "[vsyscall]") {
+			continue // reserved address space (PROT_NONE) holds no pages
+		}
+		lo, hi, ok := strings.Cut(f[0], "-")
+		if !ok {
+			continue
+		}
+		start, err1 := strconv.ParseUint(lo, 16, 64)
+		end, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 != nil || err2 != nil || end <= start {
+			continue
+		}
+		buf := make([]byte, (end-start)/page*8)
+		n, err := pm.ReadAt(buf, int64(start/page*8))
+		if err != nil && n == 0 {
+			continue // the mapping went away meanwhile
+		}
+		for i := 0; i+8 <= n; i += 8 {
+			e := uint64(buf[i]) | uint64(buf[i+1])<<8 | uint64(buf[i+2])<<16 | uint64(buf[i+3])<<24 |
+				uint64(buf[i+4])<<32 | uint64(buf[i+5])<<40 | uint64(buf[i+6])<<48 | uint64(buf[i+7])<<56
+			if e&present == 0 {
+				continue
+			}
+			sawPresent = true
+			if pfn := e & pfnMask; pfn != 0 {
+				frames[pfn] = struct{}{}
+			} else {
+				return fmt.Errorf("cluster: /proc/%d/pagemap hides page frame numbers (needs CAP_SYS_ADMIN)", pid)
+			}
+		}
+	}
+	if !sawPresent {
+		return fmt.Errorf("cluster: /proc/%d/pagemap: no page present", pid)
+	}
+	return nil
+}
