@@ -48,14 +48,14 @@ type RunTrials struct {
 
 // RunRest is one node of a `graft run` cluster at rest.
 type RunRest struct {
-	ID        string  `json:"id"`
-	Leads     bool    `json:"leads"` // its child runs
-	GraftRSS  int     `json:"graft_rss_kib"`
-	WdRSS     int     `json:"watchdog_rss_kib"`
+	ID       string `json:"id"`
+	Leads    bool   `json:"leads"` // its child runs
+	GraftRSS int    `json:"graft_rss_kib"`
+	WdRSS    int    `json:"watchdog_rss_kib"`
 	// PairKiB: the pages resident for graft and its watchdog together,
 	// each counted once (the two run one binary, whose pages VmRSS counts
 	// in both); 0 when page frames cannot be read (not root).
-	PairKiB int `json:"pair_resident_kib"`
+	PairKiB   int     `json:"pair_resident_kib"`
 	GraftCPU  float64 `json:"graft_cpu_ms_per_s"`
 	WdCPU     float64 `json:"watchdog_cpu_ms_per_s"`
 	WatchdogP int     `json:"watchdog_pid"`
