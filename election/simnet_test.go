@@ -380,6 +380,13 @@ func (s *sim) activated(n *simNode) {
 	if n.reported != n.r.role.state() {
 		s.inv.fail("node %s is %s but last reported %s", n.id, n.r.role.state(), n.reported)
 	}
+	// What the events told is the core's lease at this instant: no lease
+	// acts untold, none told held once it has ended (the deadline, a
+	// step-down), and a told deadline never later than the lease's.
+	now := n.local(s.now)
+	if lu := n.r.leaseUntil(); (lu > now) != n.evHeld || (n.evHeld && n.evDeadline > lu) {
+		s.inv.fail("node %s: its lease events say held %v (term %d, deadline %s), its core's lease ends at %s, now %s", n.id, n.evHeld, n.evTerm, n.evDeadline, lu, now)
+	}
 	for _, m := range msgs {
 		s.send(n, m)
 	}
