@@ -345,3 +345,42 @@ func TestAdversary_BeyondTheWindowClimbsOnlyOutsideTheLease(t *testing.T) {
 		}
 	}
 }
+
+func TestAdversary_PushedNodeNeverDeposesAHealthyLeader(t *testing.T) {
+	// Five nodes: the hostile one pushes a follower eight windows up and
+	// falls silent. The leader, with three honest followers, keeps its
+	// lease at its term (inside the lease nobody climbs, so the pushed
+	// node's answers cannot depose it once per heartbeat); when it crashes
+	// later, the other three and the pushed node still elect a leader that
+	// keeps its lease, at the pushed node's height.
+	seeds := 20
+	if raceEnabled {
+		seeds = 5
+	}
+	var worst time.Duration
+	for seed := range uint64(seeds) {
+		s := newSim(seed+100, simOptions{nodes: 5, cfg: DefaultConfig(), drift: DefaultMaxClockDrift})
+		require.NoError(t, s.run(2*time.Second))
+		l := s.leader()
+		require.NotNil(t, l, "seed %d", seed)
+		hostile := s.nodes[(l.idx+1)%5]
+		victim := (l.idx + 2) % 5
+		var pushes []termPush
+		for range 8 {
+			pushes = append(pushes, termPush{victim, MsgHeartbeat, TermWindow})
+		}
+		pushTerms(s, hostile, pushes)
+		s.crash(hostile)
+		term := l.r.term
+		for end := s.now + 3*time.Second; s.now < end; {
+			require.NoError(t, s.run(s.now+10*time.Millisecond), "seed %d", seed)
+			require.True(t, s.leader() == l && l.r.term == term, "seed %d: the leader lost its lease at %s (terms%s)", seed, s.now, liveTerms(s))
+		}
+		s.crash(l)
+		took, err := reunion(s, 30*time.Second)
+		require.NoError(t, err, "seed %d", seed)
+		require.Greater(t, s.leader().r.term, 8*TermWindow, "seed %d", seed)
+		worst = max(worst, took)
+	}
+	t.Logf("failover with a node eight windows up: a lasting lease %s after the leader's crash at worst (%d seeds)", worst, seeds)
+}
