@@ -1,6 +1,6 @@
 # graft — Raft leader election for C, Python, Rust and Go programs.
 #
-#   make demo    a real 3-node cluster on loopback: failover and handover shown
+#   make demo    a real 3-node cluster on loopback: failover and handover, library and graft run
 #   make test    every test in every language (Go with -race, C, Python, Rust)
 #   make help    every target
 #
@@ -48,8 +48,8 @@ deps-rust:
 	@command -v $(CARGO) >/dev/null || { echo "graft: needs cargo (Rust) on PATH: https://rustup.rs"; exit 1; }
 
 .PHONY: test-go
-test-go: check-go vet ## Go tests (election, transport, the fault checker) with -race, after make vet
-	$(GO) test -race -count=1 -timeout 600s ./election/... ./transport/... ./tests/faults/checker/...
+test-go: check-go vet ## Go tests (graft.Start, election, transport, the fault checker) with -race, after make vet
+	$(GO) test -race -count=1 -timeout 600s . ./election/... ./transport/... ./tests/faults/checker/...
 
 .PHONY: test
 test: ## run every test: Go (-race), the simulator families, the explorer, C, Python, Rust, the graft command, the README quick starts
@@ -68,7 +68,7 @@ test-quickstart: certs deps-python deps-rust ## run the README quick starts (C, 
 	tests/quickstart/run.sh $(BUILD)
 
 .PHONY: demo
-demo: check-go examples-c ## a real 3-node cluster on loopback: kill, failover, rejoin, handover
+demo: check-go examples-c graft ## a real 3-node cluster on loopback, the library then graft run: kill, failover, pause, handover (~15 s)
 	$(GO) run ./examples/demo -bin $(BUILD)
 
 CERT_IDS ?= n1 n2 n3

@@ -1,7 +1,7 @@
 // Command leader-worker runs a task on exactly one node of a cluster: the
-// leader. It shows graft from Go: an election.Node over the QUIC transport
-// with mutual TLS, acting only while IsLeader (the lease) holds, the term as
-// a fencing token, and a clean step-down on SIGINT/SIGTERM (Close hands
+// leader. It shows graft from Go: graft.Start runs a node over QUIC with
+// mutual TLS from one configuration; the program acts only while the lease
+// holds, with the term as a fencing token, and a clean step-down on SIGINT/SIGTERM (Close hands
 // leadership to a peer, so the next node takes over in about a round trip).
 //
 // Run three nodes on one host:
@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,7 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/graftlib/graft/election"
+	"github.com/graftlib/graft"
 	"github.com/graftlib/graft/transport"
 )
 
@@ -53,23 +54,17 @@ func main() {
 		log.Fatal("-id, -state and -certs are required (see -h)")
 	}
 
-	tr, err := transport.New(transport.Config{
-		Cluster: "example", ID: *id, Listen: *listen, Peers: peers,
+	// One configuration for the whole node: election and QUIC transport.
+	node, err := graft.Start(graft.Config{
+		Cluster: "example", ID: *id, Listen: *listen, Peers: peers, StatePath: *state,
 		CertFile: filepath.Join(*certs, *id+".pem"),
 		KeyFile:  filepath.Join(*certs, *id+"-key.pem"),
 		CAFile:   filepath.Join(*certs, "ca.pem"),
+		Logger:   slog.Default(),
+		OnLeaderChange: func(leader string, term uint64) {
+			log.Printf("leader is %q at term %d", leader, term)
+		},
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	cfg := election.DefaultConfig()
-	cfg.Cluster, cfg.ID, cfg.StatePath = "example", *id, *state
-	for p := range peers {
-		cfg.Peers = append(cfg.Peers, p)
-	}
-	cfg.OnLeaderChange = func(leader string, term uint64) { log.Printf("leader is %q at term %d", leader, term) }
-	cfg.OnError = func(err error) { log.Printf("error: %v", err) }
-	node, err := election.New(cfg, tr) // the node owns tr from here on, even on failure
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -89,9 +84,8 @@ func main() {
 		case <-tick.C:
 			// Work only while the lease holds; send the term with every write
 			// so that the resource can refuse writes of an older leader.
-			if term, deadline, ok := node.Lease(); ok {
-				left := time.Until(election.MonotonicAt(deadline))
-				log.Printf("leading: work with fencing token %d (lease %s left)", term, left.Round(time.Millisecond))
+			if lease, ok := node.Lease(); ok {
+				log.Printf("leading: work with fencing token %d (lease %s left)", lease.Term, lease.Remaining().Round(time.Millisecond))
 			}
 		}
 	}

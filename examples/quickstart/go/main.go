@@ -9,40 +9,32 @@ import (
 	"log"
 	"os"
 
-	"github.com/graftlib/graft/election"
-	"github.com/graftlib/graft/transport"
+	"github.com/graftlib/graft"
 )
 
 func main() {
 	addrs := map[string]string{"n1": "127.0.0.1:7401", "n2": "127.0.0.1:7402", "n3": "127.0.0.1:7403"}
 	me := os.Args[1]
-	cfg := election.DefaultConfig()
-	cfg.Cluster, cfg.ID, cfg.StatePath = "quickstart", me, "/tmp/quickstart-go-"+me+".state"
-	cfg.OnLease = func(held bool, lease election.Lease) { // act only between acquired and lost
-		if held {
-			fmt.Printf("%s leads: fencing token %d\n", me, lease.Term)
-		} else {
-			fmt.Printf("%s lost the lease of term %d\n", me, lease.Term)
-		}
-	}
 	peers := map[string]string{}
 	for id, addr := range addrs {
 		if id != me {
 			peers[id] = addr
-			cfg.Peers = append(cfg.Peers, id)
 		}
 	}
-	tr, err := transport.New(transport.Config{
-		Cluster: cfg.Cluster, ID: me, Listen: addrs[me], Peers: peers,
-		CertFile: "build/certs/" + me + ".pem", KeyFile: "build/certs/" + me + "-key.pem", CAFile: "build/certs/ca.pem",
+	node, err := graft.Start(graft.Config{
+		Cluster: "quickstart", ID: me, Listen: addrs[me], Peers: peers,
+		StatePath: "/tmp/quickstart-go-" + me + ".state",
+		CertFile:  "build/certs/" + me + ".pem", KeyFile: "build/certs/" + me + "-key.pem", CAFile: "build/certs/ca.pem",
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	node, err := election.New(cfg, tr) // the node owns tr from here on
-	if err != nil {
-		log.Fatal(err)
-	}
 	defer node.Close()
-	select {} // OnLease does the work
+	for change := range node.LeaseChanges() { // act only between acquired and lost
+		if change.Held {
+			fmt.Printf("%s leads: fencing token %d\n", me, change.Lease.Term)
+		} else {
+			fmt.Printf("%s lost the lease of term %d\n", me, change.Lease.Term)
+		}
+	}
 }
