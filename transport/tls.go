@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/graftlib/graft/election"
@@ -61,12 +62,14 @@ func parseTLS(pems [3][]byte, files [3]string, id string, now time.Time) (*Crede
 	if err != nil {
 		return nil, &CertError{File: caFile, Err: err}
 	}
-	if err := wholePEM(pems[0]); err != nil {
+	if err := wholePEM(pems[0], "CERTIFICATE"); err != nil {
 		return nil, &CertError{File: certFile, Err: err}
 	}
-	if err := wholePEM(pems[1]); err != nil {
+	if err := wholePEM(pems[1], "PRIVATE KEY"); err != nil {
 		return nil, &CertError{File: keyFile, Err: err}
 	}
+	// Both files are whole and hold what they should: an error now is a
+	// certificate that does not parse or does not match the key.
 	cert, err := tls.X509KeyPair(pems[0], pems[1])
 	if err != nil {
 		return nil, &CertError{File: certFile, Err: fmt.Errorf("with key %s: %w", keyFile, err)}
@@ -144,19 +147,26 @@ func parseCAs(b []byte) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// wholePEM refuses a file whose last PEM block is damaged or cut off
-// (tls.X509KeyPair stops silently at such a block if one came before).
-func wholePEM(b []byte) error {
-	n := 0
-	for rest := b; ; n++ {
+// wholePEM refuses a file without a PEM block whose type ends in kind
+// ("CERTIFICATE", "PRIVATE KEY": EC and RSA keys have their own), or whose
+// last block is damaged or cut off (tls.X509KeyPair stops silently at such
+// a block if one came before).
+func wholePEM(b []byte, kind string) error {
+	found := false
+	for rest := b; ; {
 		var blk *pem.Block
 		if blk, rest = pem.Decode(rest); blk == nil {
 			if bytes.Contains(rest, []byte("-----BEGIN")) {
-				return fmt.Errorf("PEM block %d is damaged or cut off", n+1)
+				return errors.New("a PEM block is damaged or cut off")
 			}
-			return nil
+			break
 		}
+		found = found || strings.HasSuffix(blk.Type, kind)
 	}
+	if !found {
+		return fmt.Errorf("no PEM %s found", strings.ToLower(kind))
+	}
+	return nil
 }
 
 // certID returns the node id a certificate names: its single DNS subject
