@@ -24,6 +24,21 @@ const maxCertID = 255 - len("-key.pem")
 //export graft__go_generate_certs
 func graft__go_generate_certs(dir *C.char, ids **C.char, n C.size_t) (rc C.int) {
 	defer guard(&rc, C.int(codeInternal))
+	return generateCerts(dir, "", ids, n)
+}
+
+//export graft__go_generate_cluster_certs
+func graft__go_generate_cluster_certs(dir, cluster *C.char, ids **C.char, n C.size_t) (rc C.int) {
+	defer guard(&rc, C.int(codeInternal))
+	if cluster == nil || *cluster == 0 {
+		return C.int(codeInval)
+	}
+	return generateCerts(dir, C.GoString(cluster), ids, n)
+}
+
+// generateCerts is graft_generate_certs, with the node certificates bound
+// to cluster unless it is "" (transport.GenerateClusterCerts).
+func generateCerts(dir *C.char, cluster string, ids **C.char, n C.size_t) C.int {
 	if forked() {
 		return C.int(codeFork)
 	}
@@ -41,7 +56,7 @@ func graft__go_generate_certs(dir *C.char, ids **C.char, n C.size_t) (rc C.int) 
 		}
 		list = append(list, id)
 	}
-	err := transport.GenerateCerts(C.GoString(dir), list)
+	err := transport.GenerateClusterCerts(C.GoString(dir), cluster, list)
 	var pathErr *fs.PathError
 	var errno syscall.Errno
 	switch {
@@ -50,5 +65,5 @@ func graft__go_generate_certs(dir *C.char, ids **C.char, n C.size_t) (rc C.int) 
 	case errors.As(err, &pathErr), errors.As(err, &errno):
 		return C.int(codeStorage)
 	}
-	return C.int(codeInval) // a bad or repeated id
+	return C.int(codeInval) // a bad or repeated id, a bad cluster name
 }

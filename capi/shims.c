@@ -157,6 +157,11 @@ int graft_node_step_down(graft_node *n) {
     return graft__go_node_step_down(n);
 }
 
+int graft_node_reload_tls(graft_node *n, char *errbuf, size_t errlen) {
+    if (FORKED) return GRAFT_EFORK;
+    return graft__go_node_reload_tls(n, errbuf, errlen);
+}
+
 int graft_node_wait_lease(graft_node *n, int timeout_ms, uint64_t *term, uint64_t *deadline_ns) {
     if (FORKED) return GRAFT_EFORK;
     return graft__go_node_wait_lease(n, timeout_ms, term, deadline_ns);
@@ -182,6 +187,12 @@ int graft_node_stats(graft_node *n, graft_stats *out) {
 int graft_generate_certs(const char *dir, const char *const *node_ids, size_t n) {
     if (FORKED) return GRAFT_EFORK;
     return graft__go_generate_certs((char *)dir, (char **)node_ids, n);
+}
+
+int graft_generate_cluster_certs(const char *dir, const char *cluster, const char *const *node_ids,
+                                 size_t n) {
+    if (FORKED) return GRAFT_EFORK;
+    return graft__go_generate_cluster_certs((char *)dir, (char *)cluster, (char **)node_ids, n);
 }
 
 /* Indexed by -code. codes_test.go checks it against the enum. */

@@ -372,7 +372,14 @@ GRAFT_API int graft_config_set_state_path(graft_config *c, const char *path);
 /** graft_config_set_tls - PEM files for mutual TLS: this node's certificate
  *  (whose name is the node id), its private key, and the CA that signed
  *  every node's certificate. Required. graft_generate_certs writes such files
- *  for development. The files are read by graft_node_new.
+ *  for development. The files are read by graft_node_new, and again when
+ *  they change: the node looks at them (stat) every 2 s and at new
+ *  connections, and uses new files for connections made from then on;
+ *  files that fail the checks change nothing and are reported to the error
+ *  callback (GRAFT_ETLS, naming the file). graft_node_reload_tls forces
+ *  it. The CA file may hold several CA certificates (a bundle), so a
+ *  cluster can rotate its CA: add the new CA to every node's CA file,
+ *  reissue the node certificates, then remove the old CA.
  *  Returns 0; GRAFT_EINVAL (a NULL argument, not a config); GRAFT_ECLOSED;
  *  GRAFT_EFORK. Since 0.1. */
 GRAFT_API int graft_config_set_tls(graft_config *c, const char *cert_file,
@@ -580,6 +587,24 @@ GRAFT_API int graft_node_lease(graft_node *n, uint64_t *term, uint64_t *deadline
  *  GRAFT_EINVAL; GRAFT_ECLOSED; GRAFT_EFORK. Since 0.1. */
 GRAFT_API int graft_node_step_down(graft_node *n);
 
+/** graft_node_reload_tls - read the certificate, key and CA files of
+ *  graft_config_set_tls again now, and use them for every connection made
+ *  from now on (connections up stay; peers that reconnect meet the new
+ *  files). The node does this by itself within about 2 s of a change of
+ *  the files; call this after writing new files to know at once whether
+ *  they are good. They are checked as by graft_node_new: the key matches the
+ *  certificate, which names this node, is valid now (not expired), fits
+ *  client and server authentication, is bound to no other cluster, and
+ *  chains to a CA of the CA file. If they fail, the node keeps the files it
+ *  uses and nothing changes. Reloading unchanged files is harmless.
+ *  On failure, if errbuf is not NULL, a message naming the file at fault
+ *  is written into it, truncated to errlen - 1 bytes and NUL-terminated
+ *  ("" on success). Reads three small files: any thread or callback.
+ *  Returns 0; GRAFT_ETLS (a file is missing, unreadable or unsuitable);
+ *  GRAFT_EINVAL (n NULL, not a node); GRAFT_ECLOSED; GRAFT_EFORK.
+ *  Since 0.1. */
+GRAFT_API int graft_node_reload_tls(graft_node *n, char *errbuf, size_t errlen);
+
 /** graft_node_wait_lease - block until this node holds the lease, then
  *  store the term (the fencing token) in *term and the lease's
  *  CLOCK_MONOTONIC deadline in nanoseconds in *deadline_ns, as
@@ -664,6 +689,20 @@ GRAFT_API int graft_node_next_event(graft_node *n, graft_event *ev);
  *  repeated id, an id longer than 247 characters);
  *  GRAFT_ESTORAGE (a file cannot be written); GRAFT_EFORK. Since 0.1. */
 GRAFT_API int graft_generate_certs(const char *dir, const char *const *node_ids, size_t n);
+
+/** graft_generate_cluster_certs - graft_generate_certs, with each node
+ *  certificate also bound to cluster: it names graft://CLUSTER/ID as a URI
+ *  subject alternative name, and nodes of a cluster of another name refuse
+ *  it at the handshake, even when the clusters share the CA (a stale node or
+ *  another cluster can then not take a node's place). Certificates without
+ *  the binding (graft_generate_certs, other CAs) are accepted by every
+ *  cluster. cluster is the name given to graft_config_new, of the
+ *  characters A-Z a-z 0-9 . _ - (at most 253). Any thread.
+ *  Returns 0; GRAFT_EINVAL (as graft_generate_certs, and cluster NULL,
+ *  empty or with another character); GRAFT_ESTORAGE; GRAFT_EFORK.
+ *  Since 0.1. */
+GRAFT_API int graft_generate_cluster_certs(const char *dir, const char *cluster,
+                                           const char *const *node_ids, size_t n);
 
 /** graft_strerror - a static English description of a return code ("node
  *  is closed"); "unknown error" for codes it does not know. Never NULL,

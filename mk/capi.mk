@@ -83,14 +83,19 @@ $(BUILD)/test_api: $(C_TEST_SRC) include/graft.h $(BUILD)/libgraft.so.0
 $(BUILD)/test_events: tests/c/test_events.c tests/c/testlib.h include/graft.h $(BUILD)/libgraft.so.0
 	$(CC) $(C_WARN) -g -O1 $(C_INC) -o $@ tests/c/test_events.c $(C_LINK)
 
+# Certificates that rotate and certificates bound to a cluster (issue 15).
+$(BUILD)/test_tls: tests/c/test_tls.c tests/c/testlib.h include/graft.h $(BUILD)/libgraft.so.0
+	$(CC) $(C_WARN) -g -O1 $(C_INC) -o $@ tests/c/test_tls.c $(C_LINK)
+
 # The same tests linked statically against libgraft.a: the archive works.
 $(BUILD)/test_api_static: $(C_TEST_SRC) include/graft.h $(BUILD)/libgraft.a
 	$(CC) $(C_WARN) -g -O1 $(C_INC) -o $@ tests/c/test_api.c $(BUILD)/libgraft.a -lpthread
 
 .PHONY: test-c
-test-c: $(BUILD)/test_api $(BUILD)/test_api_static $(BUILD)/test_events $(BUILD)/leader_worker $(BUILD)/epoll_worker ## C API tests (needs cc)
+test-c: $(BUILD)/test_api $(BUILD)/test_api_static $(BUILD)/test_events $(BUILD)/test_tls $(BUILD)/leader_worker $(BUILD)/epoll_worker ## C API tests (needs cc)
 	cd $(BUILD) && GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) timeout 300 ./test_api
 	cd $(BUILD) && GRAFT_EPOLL_WORKER=$(abspath $(BUILD)/epoll_worker) timeout 300 ./test_events
+	cd $(BUILD) && timeout 120 ./test_tls
 	cd $(BUILD) && GRAFT_WORKER=$(abspath $(BUILD)/leader_worker) GRAFT_QUICK=1 timeout 300 ./test_api_static
 	GRAFT_REQUIRE_LIB=1 $(GO) test -count=1 ./capi/
 	$(GO) test -count=1 -tags grafttest -run TestTestHooks ./capi/
