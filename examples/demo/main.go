@@ -1,21 +1,31 @@
 // Command demo runs `make demo`: a real three-node graft cluster on
-// loopback, each node a separate process (the C leader-only worker,
-// examples/c/leader_worker.c) talking QUIC with mutual TLS. It shows a live
-// view of every node's state, term and leader, kills the leader with
-// SIGKILL and prints the failover time, restarts the killed node and shows
-// it rejoin as a follower without unseating the new leader, asks the
-// leader to step down and prints the handover time, then stops everything.
+// loopback, twice, each node a separate process talking QUIC with mutual
+// TLS, in about 20 seconds.
 //
-// Run it with `make demo`, or after `make examples-c`:
+// Act 1, the library (library.go): the C leader-only worker
+// (examples/c/leader_worker.c) links libgraft; a live view shows every
+// node's state, term and leader while the leader is killed with SIGKILL
+// (failover), restarted (it rejoins without unseating the new leader) and
+// asked to step down (handover).
+//
+// Act 2, any program (command.go): `graft run -- sh worker.sh` on three
+// nodes; the shell script prints its fencing token (GRAFT_TERM) as it works
+// and runs only while its node holds the lease. The leading graft is
+// killed with SIGKILL (its watchdog stops the script at once, another node
+// takes over), the next one is frozen with SIGSTOP (the watchdog stops the
+// script before the lease deadline although graft cannot run), and the
+// last one gets SIGTERM (it stops the script and hands over). A timeline
+// shows each step to the millisecond.
+//
+// Run it with `make demo`, or after `make examples-c graft`:
 //
 //	go run ./examples/demo -bin build
 //
 // It leaves nothing behind: the certificates and state files live in a
-// temporary folder, and every node process is killed on exit, on Ctrl-C too.
+// temporary folder, and every process is killed on exit, on Ctrl-C too.
 package main
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
 	"net"
@@ -23,191 +33,94 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
-	"time"
 )
 
-var ids = []string{"n1", "n2", "n3"}
-
-// view is what the demo knows of each node, from its EVENT lines.
-type view struct {
-	mu      sync.Mutex
-	state   map[string]string
-	term    map[string]uint64
-	leader  map[string]string
-	token   map[string]string // fencing token of the last WORK line
-	changed chan struct{}     // signalled on every event
+func main() {
+	bin := flag.String("bin", "build", "folder with leader_worker, gencerts and graft")
+	flag.Parse()
+	if err := run(*bin); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
 }
 
-func newView() *view {
-	return &view{state: map[string]string{}, term: map[string]uint64{}, leader: map[string]string{},
-		token: map[string]string{}, changed: make(chan struct{}, 1)}
-}
-
-// parse reads `EVENT t=.. id=.. kind=.. state=.. term=.. leader=..` and
-// `WORK t=.. id=.. token=.. lease_ms=..` lines.
-func (v *view) parse(line string) {
-	kind, rest, _ := strings.Cut(line, " ")
-	f := map[string]string{}
-	for _, kv := range strings.Fields(rest) {
-		if k, val, ok := strings.Cut(kv, "="); ok {
-			f[k] = val
+func run(bin string) error {
+	for _, p := range []string{"leader_worker", "gencerts", "graft"} {
+		if _, err := os.Stat(filepath.Join(bin, p)); err != nil {
+			return fmt.Errorf("%v (make examples-c graft builds it)", err)
 		}
 	}
-	v.mu.Lock()
-	switch kind {
-	case "EVENT":
-		term, _ := strconv.ParseUint(f["term"], 10, 64)
-		v.state[f["id"]], v.term[f["id"]], v.leader[f["id"]] = f["state"], term, f["leader"]
-		if f["state"] != "leader" {
-			v.token[f["id"]] = ""
-		}
-	case "WORK":
-		v.token[f["id"]] = f["token"]
-	default:
-		v.mu.Unlock()
-		return
-	}
-	v.mu.Unlock()
-	select {
-	case v.changed <- struct{}{}:
-	default:
-	}
-}
-
-func (v *view) set(id, state string) {
-	v.mu.Lock()
-	v.state[id], v.leader[id], v.token[id] = state, "-", ""
-	v.mu.Unlock()
-}
-
-// watch shows the live view for a while: the cluster keeps running.
-func watch(v *view, d time.Duration) { waitFor(v, d, func() bool { return false }) }
-
-// leaderOf returns the single node in state leader among ids, if exactly
-// one is, and its term.
-func (v *view) leaderOf() (string, uint64) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	found, term, n := "", uint64(0), 0
-	for _, id := range ids {
-		if v.state[id] == "leader" {
-			found, term = id, v.term[id]
-			n++
-		}
-	}
-	if n != 1 {
-		return "", 0
-	}
-	return found, term
-}
-
-func (v *view) line() string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	var b strings.Builder
-	for _, id := range ids {
-		st := v.state[id]
-		if st == "" {
-			st = "starting"
-		}
-		work := ""
-		if t := v.token[id]; t != "" {
-			work = "works:" + t
-		}
-		fmt.Fprintf(&b, "  %s: %-9s term %-2d leader %-2s %-8s", id, st, v.term[id], v.leader[id], work)
-	}
-	return b.String()
-}
-
-// cluster runs the node processes.
-type cluster struct {
-	bin, dir string
-	addrs    map[string]string
-	procs    map[string]*exec.Cmd
-	exited   map[string]chan struct{} // closed when the process is reaped
-	mu       sync.Mutex
-	v        *view
-}
-
-func (c *cluster) start(id string) error {
-	args := []string{"--id", id, "--listen", c.addrs[id], "--state", filepath.Join(c.dir, id+".state"), "--certs", c.dir}
-	for _, p := range ids {
-		if p != id {
-			args = append(args, "--peer", p+"="+c.addrs[p])
-		}
-	}
-	cmd := exec.Command(filepath.Join(c.bin, "leader_worker"), args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.StdoutPipe()
+	dir, err := os.MkdirTemp("", "graft-demo-")
 	if err != nil {
 		return err
 	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	defer os.RemoveAll(dir)
+	reg := &registry{}
+	defer reg.killAll()
+
+	// Ctrl-C: kill every process and remove the folder, then leave.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		reg.killAll()
+		os.RemoveAll(dir)
+		fmt.Println("\ndemo: interrupted, every process stopped")
+		os.Exit(130)
+	}()
+
+	fmt.Printf("== certificates: a CA and one certificate per node, in %s\n", dir)
+	gen := exec.Command(filepath.Join(bin, "gencerts"), append([]string{dir}, ids...)...)
+	gen.Stdout, gen.Stderr = os.Stdout, os.Stderr
+	if err := gen.Run(); err != nil {
+		return fmt.Errorf("gencerts: %w", err)
+	}
+	addrs, err := freePorts(len(ids))
+	if err != nil {
 		return err
 	}
-	exited := make(chan struct{})
-	c.mu.Lock()
-	c.procs[id], c.exited[id] = cmd, exited
-	c.mu.Unlock()
-	c.v.set(id, "follower") // every node starts as a follower
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			c.v.parse(sc.Text())
-		}
-		cmd.Wait()
-		close(exited)
-	}()
+	if err := libraryAct(bin, dir, addrs, reg); err != nil {
+		return err
+	}
+	fmt.Println()
+	if addrs, err = freePorts(len(ids)); err != nil {
+		return err
+	}
+	if err := commandAct(bin, dir, addrs, reg); err != nil {
+		return err
+	}
+	fmt.Println("demo: done, nothing left behind")
 	return nil
 }
 
-func (c *cluster) signal(id string, sig syscall.Signal) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if p := c.procs[id]; p != nil && p.Process != nil {
-		p.Process.Signal(sig)
+// registry holds the process groups the demo started, to kill them all on
+// any exit.
+type registry struct {
+	mu   sync.Mutex
+	pids []int
+}
+
+func (r *registry) add(pid int) {
+	r.mu.Lock()
+	r.pids = append(r.pids, pid)
+	r.mu.Unlock()
+}
+
+// killAll sends SIGKILL to every group started (a group already gone is
+// no error). graft's watchdogs and commands are in groups of their own:
+// each stops its command as soon as its graft is gone.
+func (r *registry) killAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.pids {
+		syscall.Kill(-p, syscall.SIGCONT)
+		syscall.Kill(-p, syscall.SIGKILL)
 	}
 }
 
-func (c *cluster) killAll() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, p := range c.procs {
-		if p.Process != nil {
-			syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-		}
-	}
-}
-
-// waitFor redraws the live view until cond holds or the timeout passes.
-func waitFor(v *view, timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	last := ""
-	for {
-		if l := v.line(); l != last {
-			fmt.Println(l)
-			last = l
-		}
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		select {
-		case <-v.changed:
-		case <-tick.C:
-		}
-	}
-}
-
+// freePorts returns n loopback addresses with a free UDP port each.
 func freePorts(n int) ([]string, error) {
 	var addrs []string
 	var conns []net.PacketConn
@@ -225,122 +138,4 @@ func freePorts(n int) ([]string, error) {
 		addrs = append(addrs, pc.LocalAddr().String())
 	}
 	return addrs, nil
-}
-
-func main() {
-	bin := flag.String("bin", "build", "folder with leader_worker and gencerts")
-	flag.Parse()
-	if err := run(*bin); err != nil {
-		fmt.Fprintln(os.Stderr, "demo:", err)
-		os.Exit(1)
-	}
-}
-
-func run(bin string) error {
-	dir, err := os.MkdirTemp("", "graft-demo-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	c := &cluster{bin: bin, dir: dir, addrs: map[string]string{}, procs: map[string]*exec.Cmd{}, exited: map[string]chan struct{}{}, v: newView()}
-	defer c.killAll()
-
-	// Ctrl-C: kill the nodes and remove the folder, then leave.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sigs
-		c.killAll()
-		os.RemoveAll(dir)
-		fmt.Println("\ndemo: interrupted, every node stopped")
-		os.Exit(130)
-	}()
-
-	fmt.Printf("== certificates: a CA and one certificate per node, in %s\n", dir)
-	gen := exec.Command(filepath.Join(bin, "gencerts"), append([]string{dir}, ids...)...)
-	gen.Stdout, gen.Stderr = os.Stdout, os.Stderr
-	if err := gen.Run(); err != nil {
-		return fmt.Errorf("gencerts: %w", err)
-	}
-	addrs, err := freePorts(len(ids))
-	if err != nil {
-		return err
-	}
-	for i, id := range ids {
-		c.addrs[id] = addrs[i]
-	}
-
-	fmt.Println("== starting three nodes (separate processes, QUIC on loopback, default timings: heartbeat 50 ms, election 300-450 ms)")
-	t0 := time.Now()
-	for _, id := range ids {
-		if err := c.start(id); err != nil {
-			return err
-		}
-	}
-	if !waitFor(c.v, 10*time.Second, func() bool { l, _ := c.v.leaderOf(); return l != "" }) {
-		return fmt.Errorf("no leader within 10s")
-	}
-	leader, term := c.v.leaderOf()
-	fmt.Printf("-> %s leads at term %d (fencing token), %d ms after start\n", leader, term, time.Since(t0).Milliseconds())
-	watch(c.v, time.Second)
-	fmt.Println()
-
-	fmt.Printf("== killing the leader %s with SIGKILL (no goodbye, no handover)\n", leader)
-	killed := leader
-	tKill := time.Now()
-	c.signal(killed, syscall.SIGKILL)
-	c.v.set(killed, "killed")
-	if !waitFor(c.v, 10*time.Second, func() bool { l, _ := c.v.leaderOf(); return l != "" && l != killed }) {
-		return fmt.Errorf("no new leader within 10s of the kill")
-	}
-	leader, term = c.v.leaderOf()
-	fmt.Printf("-> failover: %s leads at term %d, %d ms after the kill\n", leader, term, time.Since(tKill).Milliseconds())
-	watch(c.v, time.Second)
-	fmt.Println()
-
-	fmt.Printf("== restarting %s from its state file\n", killed)
-	if err := c.start(killed); err != nil {
-		return err
-	}
-	rejoined := waitFor(c.v, 5*time.Second, func() bool {
-		c.v.mu.Lock()
-		defer c.v.mu.Unlock()
-		return c.v.state[killed] == "follower" && c.v.leader[killed] == leader
-	})
-	if l, t := c.v.leaderOf(); !rejoined || l != leader || t != term {
-		return fmt.Errorf("%s did not rejoin quietly (leader %s term %d)", killed, l, t)
-	}
-	watch(c.v, time.Second)
-	if l, t := c.v.leaderOf(); l != leader || t != term {
-		return fmt.Errorf("the returning %s disrupted the leader (now %s at term %d)", killed, l, t)
-	}
-	fmt.Printf("-> %s follows %s; the leader kept term %d (pre-vote: a returning node does not disrupt)\n\n", killed, leader, term)
-
-	fmt.Printf("== asking the leader %s to step down (SIGUSR1: graft_node_step_down)\n", leader)
-	old := leader
-	tStep := time.Now()
-	c.signal(old, syscall.SIGUSR1)
-	if !waitFor(c.v, 5*time.Second, func() bool { l, _ := c.v.leaderOf(); return l != "" && l != old }) {
-		return fmt.Errorf("no handover within 5s")
-	}
-	leader, term = c.v.leaderOf()
-	fmt.Printf("-> handover: %s leads at term %d, %.1f ms after the request\n", leader, term, float64(time.Since(tStep).Microseconds())/1000)
-	watch(c.v, time.Second)
-	fmt.Println()
-
-	fmt.Println("== stopping every node (SIGTERM: the leader hands over, all close)")
-	for _, id := range ids {
-		c.signal(id, syscall.SIGTERM)
-	}
-	for _, id := range ids {
-		c.mu.Lock()
-		exited := c.exited[id]
-		c.mu.Unlock()
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-		}
-	}
-	fmt.Println("demo: done, nothing left behind")
-	return nil
 }
