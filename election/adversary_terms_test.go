@@ -384,3 +384,43 @@ func TestAdversary_PushedNodeNeverDeposesAHealthyLeader(t *testing.T) {
 	}
 	t.Logf("failover with a node eight windows up: a lasting lease %s after the leader's crash at worst (%d seeds)", worst, seeds)
 }
+
+func TestAdversary_NodesSplitByOneTimeoutNowElectAgain(t *testing.T) {
+	// The same attack on real Nodes over the in-memory network: n3 is the
+	// hostile peer (an endpoint that sends one TimeoutNow and never runs a
+	// node), n1 and n2 are honest and a majority. Its victim adopts
+	// term+TermWindow and campaigns one above: out of the other's window.
+	// Before the fix, n1 and n2 then dropped each other's every message,
+	// for good; now they elect a leader again at the victim's height.
+	nw := NewMemNetwork(1)
+	nodes := map[string]*Node{}
+	peers := map[string][]string{"n1": {"n2", "n3"}, "n2": {"n1", "n3"}}
+	for _, id := range []string{"n1", "n2"} {
+		n, err := New(fastConfig(id, peers[id]), nw.Endpoint(id))
+		require.NoError(t, err)
+		t.Cleanup(func() { n.Close() })
+		nodes[id] = n
+	}
+	hostile := nw.Endpoint("n3")
+	leaderOf := func() *Node {
+		var l *Node
+		for _, n := range nodes {
+			if n.IsLeader() {
+				l = n
+			}
+		}
+		return l
+	}
+	require.Eventually(t, func() bool { return leaderOf() != nil }, 10*time.Second, time.Millisecond)
+	victim := nodes["n1"]
+	if leaderOf() == victim {
+		victim = nodes["n2"]
+	}
+	term := victim.Term()
+	require.True(t, hostile.Send(Message{Kind: MsgTimeoutNow, To: victim.ID(), Term: term + TermWindow}))
+	require.Eventually(t, func() bool { return victim.Term() > term+TermWindow }, 10*time.Second, time.Millisecond, "the victim campaigns beyond the window")
+	require.Eventually(t, func() bool {
+		l := leaderOf()
+		return l != nil && nodes["n1"].Term() == nodes["n2"].Term() && l.Term() > term+TermWindow
+	}, 10*time.Second, time.Millisecond, "n1 and n2 never elected again (terms right after the attack: %d and %d)", nodes["n1"].Term(), nodes["n2"].Term())
+}
