@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graftlib/graft/internal/monotime"
 	"github.com/stretchr/testify/require"
 )
 
@@ -33,7 +34,7 @@ func TestMultiProcess_LeaderKilledFailover(t *testing.T) {
 	old, oldTerm := c.leader(30 * time.Second)
 	t.Logf("%s leads term %d", old, oldTerm)
 
-	killedAt := monotonicMS()
+	killedAt := monotime.Millis()
 	c.procs[old].kill()
 	// The first lead=1 line of another node after the kill.
 	var next string

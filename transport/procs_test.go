@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -33,15 +32,6 @@ func buildProgram(tb testing.TB, name string) string {
 	out, err := exec.Command("go", "build", "-o", bin, "./internal/"+name).CombinedOutput()
 	require.NoError(tb, err, "go build ./internal/%s:\n%s", name, out)
 	return bin
-}
-
-// monotonicMS reads CLOCK_MONOTONIC in milliseconds, the clock of the
-// ms= field of testnode's lines.
-func monotonicMS() float64 {
-	var ts syscall.Timespec
-	const clockMonotonic = 1
-	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(&ts)), 0)
-	return float64(ts.Sec)*1e3 + float64(ts.Nsec)/1e6
 }
 
 // line is one parsed output line of testnode: its kind (EVENT, STATS, ...)

@@ -4,40 +4,19 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/graftlib/graft/election"
+	"github.com/graftlib/graft/internal/monotime"
 	"golang.org/x/sys/unix"
 )
 
 // monoNow reads CLOCK_MONOTONIC in nanoseconds: the clock of
 // GRAFT_LEASE_DEADLINE_NS and of the pipe between graft and its watchdog.
-func monoNow() int64 {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Nano()
-}
+func monoNow() int64 { return monotime.Now() }
 
-// monoOffset is CLOCK_MONOTONIC minus election.SystemClock, measured once
-// as in capi/clock.go: each sample reads CLOCK_MONOTONIC first, so every
-// sample is too small and the largest is kept; a converted deadline can
-// only come out early, never late.
-var monoOffset = sync.OnceValue(func() int64 {
-	clock := election.SystemClock()
-	best := int64(0)
-	for i := 0; i < 16; i++ {
-		c := monoNow()
-		g := int64(clock.Now())
-		if d := c - g; i == 0 || d > best {
-			best = d
-		}
-	}
-	return best
-})
-
-// monoNS converts an instant of election.SystemClock to CLOCK_MONOTONIC ns.
-func monoNS(d time.Duration) int64 { return int64(d) + monoOffset() }
+// monoNS converts an instant of election.SystemClock to CLOCK_MONOTONIC ns
+// (early, never late: see monotime.FromSystemClock).
+func monoNS(d time.Duration) int64 { return monotime.FromSystemClock(d) }
 
 // descendants returns the live (not zombie) processes below pid, read from
 // /proc: every process whose chain of parents reaches pid.
