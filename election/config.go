@@ -108,21 +108,17 @@ type LogLevel int
 
 // Log levels.
 const (
-	LogDebug LogLevel = iota
-	LogInfo
-	LogWarn
-	LogError
+	LogDebug LogLevel = iota // debug
+	LogInfo                  // info
+	LogWarn                  // warn
+	LogError                 // error
 )
 
-var logLevelNames = [...]string{"debug", "info", "warn", "error"}
-
-// String returns the name of the level ("info").
-func (l LogLevel) String() string {
-	if l >= 0 && int(l) < len(logLevelNames) {
-		return logLevelNames[l]
-	}
-	return "unknown"
-}
+// LogLevel.String, generated into loglevel_string.go from the line
+// comments above, returns the name of the level ("info"), or "LogLevel(n)"
+// for a value outside the list.
+//
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=LogLevel -linecomment -output=loglevel_string.go
 
 // Default timings. See the Config fields for what they mean and why.
 const (

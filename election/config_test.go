@@ -65,16 +65,16 @@ func TestConfig_Validate(t *testing.T) {
 }
 
 func TestStringers(t *testing.T) {
-	require.Equal(t, []string{"follower", "candidate", "leader", "closed", "unknown"},
+	require.Equal(t, []string{"follower", "candidate", "leader", "closed", "State(9)"},
 		[]string{StateFollower.String(), StateCandidate.String(), StateLeader.String(), StateClosed.String(), State(9).String()})
 	require.Equal(t, "MsgPreVote", MsgPreVote.String())
 	require.Equal(t, "MsgTimeoutNow", MsgTimeoutNow.String())
-	require.Equal(t, "MsgUnknown", MsgKind(99).String())
+	require.Equal(t, "MsgKind(99)", MsgKind(99).String())
 	require.False(t, MsgKind(NumMsgKinds).Valid())
 	require.True(t, MsgVoteResp.IsResponse())
 	require.False(t, MsgVote.IsResponse())
 	require.Equal(t, "warn", LogWarn.String())
-	require.Equal(t, "unknown", LogLevel(-1).String())
+	require.Equal(t, "LogLevel(-1)", LogLevel(-1).String())
 }
 
 func TestClock_SkewedAndSystem(t *testing.T) {

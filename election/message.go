@@ -30,18 +30,10 @@ const (
 	NumMsgKinds = int(MsgTimeoutNow) + 1
 )
 
-var msgKindNames = [...]string{
-	"MsgPreVote", "MsgPreVoteResp", "MsgVote", "MsgVoteResp",
-	"MsgHeartbeat", "MsgHeartbeatResp", "MsgTimeoutNow",
-}
-
-// String returns the name of the kind ("MsgPreVote").
-func (k MsgKind) String() string {
-	if int(k) < len(msgKindNames) {
-		return msgKindNames[k]
-	}
-	return "MsgUnknown"
-}
+// MsgKind.String, generated into msgkind_string.go, returns the name of
+// the kind ("MsgPreVote"), or "MsgKind(n)" for a value outside the list.
+//
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=MsgKind -output=msgkind_string.go
 
 // Valid reports whether k is a known kind.
 func (k MsgKind) Valid() bool { return int(k) < NumMsgKinds }
