@@ -52,7 +52,7 @@ test-go: check-go vet ## Go tests (graft.Start, election, transport, the fault c
 	$(GO) test -race -count=1 -timeout 600s . ./election/... ./transport/... ./tests/faults/checker/...
 
 .PHONY: test
-test: ## run every test: Go (-race), the simulator families, the explorer, C, Python, Rust, the graft command, the README quick starts
+test: ## run every test: Go (-race), the simulator families, the explorer, C, Python, Rust, the graft command, the Kubernetes example and image, the README quick starts
 	@$(MAKE) --no-print-directory test-go
 	@$(MAKE) --no-print-directory test-sim
 	@$(MAKE) --no-print-directory test-explore
@@ -60,6 +60,7 @@ test: ## run every test: Go (-race), the simulator families, the explorer, C, Py
 	@$(MAKE) --no-print-directory test-python
 	@$(MAKE) --no-print-directory test-rust
 	@$(MAKE) --no-print-directory test-cmd
+	@$(MAKE) --no-print-directory test-kubernetes
 	@$(MAKE) --no-print-directory test-quickstart
 	@echo "graft: all tests passed"
 
