@@ -59,9 +59,10 @@ func Build(o Options) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Cached: the digest and the write would each compress it again.
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(layerTar)), nil
-	})
+	}, tarball.WithCompressedCaching)
 	if err != nil {
 		return nil, fmt.Errorf("image: layer: %w", err)
 	}

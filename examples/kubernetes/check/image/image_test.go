@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"debug/elf"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,27 +26,49 @@ import (
 
 var graftBin string
 
-func TestMain(m *testing.M) { os.Exit(repo.TestMain(m, &graftBin)) }
-
-// writeImage writes the image of graftBin as make image does.
-func writeImage(t *testing.T, created time.Time) (path, version string, digest v1.Hash) {
-	t.Helper()
-	version, err := repo.Version()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path = filepath.Join(t.TempDir(), "graft-image.tar")
-	digest, err = Write(Options{Binary: graftBin, Version: version, Created: created}, "graft:"+version, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path, version, digest
+// shared is the image of graftBin, written once as make image writes it:
+// compressing and hashing 17 MB takes seconds under -race.
+var shared struct {
+	once    sync.Once
+	dir     string
+	path    string
+	version string
+	digest  v1.Hash
+	err     error
 }
 
-// readImage writes the image and reads it back from the tarball.
+func TestMain(m *testing.M) {
+	code := repo.TestMain(m, &graftBin)
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// writeImage returns the shared image's tarball, version and digest.
+func writeImage(t *testing.T) (path, version string, digest v1.Hash) {
+	t.Helper()
+	shared.once.Do(func() {
+		if shared.version, shared.err = repo.Version(); shared.err != nil {
+			return
+		}
+		if shared.dir, shared.err = os.MkdirTemp("", "graft-image-"); shared.err != nil {
+			return
+		}
+		shared.path = filepath.Join(shared.dir, "graft-image.tar")
+		o := Options{Binary: graftBin, Version: shared.version, Created: time.Unix(1700000000, 0)}
+		shared.digest, shared.err = Write(o, "graft:"+shared.version, shared.path)
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.path, shared.version, shared.digest
+}
+
+// readImage reads the shared image back from its tarball.
 func readImage(t *testing.T) (v1.Image, string) {
 	t.Helper()
-	path, version, _ := writeImage(t, time.Unix(1700000000, 0))
+	path, version, _ := writeImage(t)
 	img, err := tarball.ImageFromPath(path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +80,7 @@ func readImage(t *testing.T) (v1.Image, string) {
 // load` does (manifest.json, then the config and layers it names) and
 // checks every digest.
 func TestImage_ArchiveAsDockerLoadReadsIt(t *testing.T) {
-	path, version, digest := writeImage(t, time.Unix(1700000000, 0))
+	path, version, digest := writeImage(t)
 	files := tarFiles(t, path)
 	var manifest []struct {
 		Config   string
@@ -181,16 +205,33 @@ func TestImage_HoldsOnlyAStaticGraft(t *testing.T) {
 }
 
 // TestImage_Reproducible: the same binary and time give the same digest; a
-// different time gives another.
+// different time or binary gives another. A tiny executable stands in for
+// graft (the builder treats every binary alike).
 func TestImage_Reproducible(t *testing.T) {
-	_, _, a := writeImage(t, time.Unix(1700000000, 0))
-	_, _, b := writeImage(t, time.Unix(1700000000, 0))
-	_, _, c := writeImage(t, time.Unix(1700000001, 0))
+	bin := filepath.Join(t.TempDir(), "tiny")
+	if err := os.WriteFile(bin, tinyELF(false), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	digest := func(bin string, secs int64) v1.Hash {
+		img, err := Build(Options{Binary: bin, Version: "1", Created: time.Unix(secs, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := img.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a, b, c := digest(bin, 1700000000), digest(bin, 1700000000), digest(bin, 1700000001)
 	if a != b {
 		t.Errorf("two builds differ: %s and %s", a, b)
 	}
 	if a == c {
 		t.Errorf("builds at different times share digest %s", a)
+	}
+	if _, _, g := writeImage(t); g == a {
+		t.Errorf("graft's image and the tiny one share digest %s", a)
 	}
 }
 
@@ -199,11 +240,15 @@ func TestImage_Reproducible(t *testing.T) {
 func TestImage_RefusesWhatCannotRun(t *testing.T) {
 	dir := t.TempDir()
 	dynamic := filepath.Join(dir, "dynamic")
-	if err := os.WriteFile(dynamic, withInterp(t, graftBin), 0o755); err != nil {
+	if err := os.WriteFile(dynamic, tinyELF(true), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	text := filepath.Join(dir, "script")
 	if err := os.WriteFile(text, []byte("#!/bin/sh\necho hi\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	static := filepath.Join(dir, "static")
+	if err := os.WriteFile(static, tinyELF(false), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out.tar")
@@ -211,7 +256,7 @@ func TestImage_RefusesWhatCannotRun(t *testing.T) {
 		{"dynamically linked", dynamic, "graft:1", "dynamically linked"},
 		{"a script", text, "graft:1", "not an ELF executable"},
 		{"missing", filepath.Join(dir, "none"), "graft:1", "no such file"},
-		{"bad tag", graftBin, "graft:a b", "tag"},
+		{"bad tag", static, "graft:a b", "tag"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Write(Options{Binary: c.bin, Version: "1", Created: time.Unix(0, 0)}, c.tag, out)
@@ -223,27 +268,35 @@ func TestImage_RefusesWhatCannotRun(t *testing.T) {
 			}
 		})
 	}
+	if _, err := Write(Options{Binary: static, Version: "1", Created: time.Unix(0, 0)}, "graft:1", out); err != nil {
+		t.Errorf("the same tiny executable without an interpreter: %v", err)
+	}
 }
 
-// withInterp is a copy of the ELF binary at path whose PT_NOTE program
-// header is turned into PT_INTERP, as in a dynamically linked executable.
-func withInterp(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+// tinyELF is a minimal x86-64 executable header: one PT_LOAD program
+// header, and a PT_INTERP one before it when interp is set (as in every
+// dynamically linked executable). It is never run.
+func tinyELF(interp bool) []byte {
 	le := binary.LittleEndian
-	phoff, phentsize, phnum := le.Uint64(b[32:]), uint64(le.Uint16(b[54:])), uint64(le.Uint16(b[56:]))
-	for i := range phnum {
-		p := b[phoff+i*phentsize:]
-		if le.Uint32(p) == 4 { // PT_NOTE
-			le.PutUint32(p, 3) // PT_INTERP
-			return b
-		}
+	progs := []elf.ProgType{elf.PT_LOAD}
+	if interp {
+		progs = []elf.ProgType{elf.PT_INTERP, elf.PT_LOAD}
 	}
-	t.Fatalf("%s has no PT_NOTE program header to turn into PT_INTERP", path)
-	return nil
+	const ehsize, phentsize = 64, 56
+	b := make([]byte, ehsize+phentsize*len(progs))
+	copy(b, elf.ELFMAG)
+	b[elf.EI_CLASS], b[elf.EI_DATA], b[elf.EI_VERSION] = byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB), byte(elf.EV_CURRENT)
+	le.PutUint16(b[16:], uint16(elf.ET_EXEC))
+	le.PutUint16(b[18:], uint16(elf.EM_X86_64))
+	le.PutUint32(b[20:], uint32(elf.EV_CURRENT))
+	le.PutUint64(b[32:], ehsize) // e_phoff
+	le.PutUint16(b[52:], ehsize)
+	le.PutUint16(b[54:], phentsize)
+	le.PutUint16(b[56:], uint16(len(progs)))
+	for i, p := range progs {
+		le.PutUint32(b[ehsize+i*phentsize:], uint32(p))
+	}
+	return b
 }
 
 // tarFiles reads a tarball into memory by file name.
