@@ -7,6 +7,7 @@
 //	STATS  ms=<t> id=<id> cpu_us=<n> bytes_sent=<n> bytes_recv=<n> msgs_sent=<n> msgs_recv=<n> dropped=<n>
 //	       handshake_failed=<n> rss_kb=<n> goroutines=<n> hb_n=<n> hb_p50_us=<n> hb_p99_us=<n> hb_max_us=<n>
 //	ERROR  ms=<t> id=<id> msg=<quoted>
+//	LOG    ms=<t> id=<id> msg=<quoted>      (with -log: the transport's Logf lines)
 //	CLOSED ms=<t> id=<id> term=<n>
 //
 // ms is CLOCK_MONOTONIC in milliseconds (comparable between processes of
@@ -84,6 +85,7 @@ func main() {
 		emin    = flag.Duration("election-min", election.DefaultElectionMin, "minimum election timeout")
 		emax    = flag.Duration("election-max", election.DefaultElectionMax, "maximum election timeout")
 		poll    = flag.Duration("poll", 2*time.Millisecond, "IsLeader poll interval (0: only after changes)")
+		logs    = flag.Bool("log", false, "print the transport's diagnostic lines (LOG lines)")
 	)
 	flag.Var(peers, "peer", "a peer as id=host:port (repeat)")
 	flag.Parse()
@@ -92,6 +94,10 @@ func main() {
 		os.Exit(2)
 	}
 
+	var logf func(string, ...any)
+	if *logs {
+		logf = func(format string, args ...any) { say("LOG", *id, "msg=%q", fmt.Sprintf(format, args...)) }
+	}
 	q, err := transport.New(transport.Config{
 		Cluster:  *cluster,
 		ID:       *id,
@@ -100,6 +106,7 @@ func main() {
 		CertFile: filepath.Join(*certs, *id+".pem"),
 		KeyFile:  filepath.Join(*certs, *id+"-key.pem"),
 		CAFile:   filepath.Join(*certs, "ca.pem"),
+		Logf:     logf,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testnode:", err)
