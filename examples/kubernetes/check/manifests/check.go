@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/graftlib/graft/election"
 	appsv1 "k8s.io/api/apps/v1"
@@ -225,6 +226,13 @@ func (c *checker) flags(sts *appsv1.StatefulSet, gc *corev1.Container, g *GraftR
 	}
 	if sts.Spec.Template.Spec.EnableServiceLinks == nil || *sts.Spec.Template.Spec.EnableServiceLinks {
 		c.errf(sts, "enableServiceLinks must be false: service links (GRAFT_LEADER_SERVICE_HOST, ...) share the GRAFT_ prefix graft run reads its settings from")
+	}
+	grace, err := time.ParseDuration(g.Get("grace"))
+	if err != nil {
+		grace = 5 * time.Second // graft run's default
+	}
+	if tg := sts.Spec.Template.Spec.TerminationGracePeriodSeconds; tg != nil && time.Duration(*tg)*time.Second < grace+5*time.Second {
+		c.errf(sts, "terminationGracePeriodSeconds %d: want --grace (%s) plus time to hand over, or the kubelet's SIGKILL cuts the handover short", *tg, grace)
 	}
 	if _, ok := gc.Resources.Limits[corev1.ResourceCPU]; ok {
 		c.errf(sts, "container %s: no CPU limit (a throttled container pauses graft's watchdog, which could stop the command late)", gc.Name)

@@ -145,6 +145,7 @@ func TestManifests_CheckCatches(t *testing.T) {
 			p.graft.Resources.Limits[corev1.ResourceCPU] = p.graft.Resources.Requests[corev1.ResourceCPU]
 			return ""
 		}, "no CPU limit"},
+		{"a termination grace shorter than --grace", func(t *testing.T, p *parts) string { p.setArg(t, "--grace=", "--grace=30s"); return "" }, "terminationGracePeriodSeconds 20"},
 		{"service links", func(t *testing.T, p *parts) string { p.sts.Spec.Template.Spec.EnableServiceLinks = nil; return "" }, "enableServiceLinks must be false"},
 		{"budget of two", func(t *testing.T, p *parts) string {
 			two := intstr.FromInt32(2)
