@@ -8,16 +8,28 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 )
 
-// Root is the repository's top folder (this file is
-// examples/kubernetes/check/internal/repo/repo.go).
+// Root is the repository's top folder: the nearest folder above the
+// working directory (a test runs in its package's folder) that holds
+// include/graft.h. "" when there is none.
 func Root() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", "..", "..", ".."))
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "include", "graft.h")); err == nil {
+			return dir
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return ""
+		}
+		dir = up
+	}
 }
 
 // Version is graft's version as mk/capi.mk reads it from include/graft.h:
