@@ -34,6 +34,11 @@ type LostDelay struct {
 	Queue time.Duration
 	// Resumed: the node was stopped (SIGSTOP) at the deadline.
 	Resumed bool
+	// Starved: the node's poller (which runs every 250 us) first ran
+	// more than a millisecond after the deadline (or the resume), so
+	// lateness counts from then: the process itself was not running (a
+	// loaded machine), which is no fault of the library's timer.
+	Starved bool
 }
 
 // Timer is how late the loss was queued: Late minus Queue, the lateness
@@ -51,12 +56,18 @@ type eventState struct {
 	started  int64  // START of the current process
 	stops    [][2]int64
 	sds      []stepDown
+	nolead   []Line // the poller's NOLEAD lines
 }
 
 // eventLeases walks a node's LEASE lines: its event leases, the lateness
 // of each loss due at its deadline, and every pairing error.
 func (r *Report) eventLeases(id string, lines []Line, end int64) []Lease {
 	st := &eventState{id: id, end: end, clk: clockOf{rate: 1}, sds: stepDowns(lines), stops: stoppedWindows(lines)}
+	for _, l := range lines {
+		if l.Kind == "NOLEAD" {
+			st.nolead = append(st.nolead, l)
+		}
+	}
 	var out []Lease
 	add := func(to int64) {
 		if l, ok := st.cut(to); ok {
@@ -158,17 +169,37 @@ func (r *Report) lateness(st *eventState, l Line, deadline int64) {
 	if l.T < base || l.T > st.end {
 		return // an early loss (step-down, higher term, close), or after END
 	}
+	starved := false
+	if ran := st.firstPollAfter(deadline, base); ran > base+int64(time.Millisecond) {
+		base, starved = ran, true
+	}
 	q := max(l.Int("cbdelay"), 0)
-	ld := LostDelay{Node: st.id, Term: l.Uint("term"), Late: time.Duration(l.T - base), Queue: time.Duration(q), Resumed: resumed}
+	ld := LostDelay{Node: st.id, Term: l.Uint("term"), Late: max(time.Duration(l.T-base), 0), Queue: time.Duration(q), Resumed: resumed, Starved: starved}
 	r.LostDelays = append(r.LostDelays, ld)
 	if ld.Timer() > r.Params.TimerSlack {
 		after := "its deadline"
-		if resumed {
+		switch {
+		case starved:
+			after = "the process first ran after the deadline (its poller)"
+		case resumed:
 			after = "the resume (stopped at the deadline)"
 		}
 		r.LateLosses = append(r.LateLosses, fmt.Sprintf("%s: the loss of term %d ran %s after %s at t=%d, %s of it in the callback queue: queued %s late (allowed %s)",
 			st.id, ld.Term, ld.Late, after, base, ld.Queue, ld.Timer(), r.Params.TimerSlack))
 	}
+}
+
+// firstPollAfter is when the node's poller first ran after the lease's
+// deadline, at or after from: the start of the poll that found the lease
+// gone (its NOLEAD line, whose last poll saw the lease before the
+// deadline); 0 if there is none.
+func (st *eventState) firstPollAfter(deadline, from int64) int64 {
+	for _, n := range st.nolead {
+		if s := pollStart(n); s >= from && n.Int("last") <= deadline && n.Int("last") >= st.openFrom {
+			return s
+		}
+	}
+	return 0
 }
 
 // cut closes the open event lease at to, cut at END.

@@ -149,3 +149,23 @@ func TestEvents_UnboundedLease(t *testing.T) {
 		t.Fatalf("no lateness for an unbounded lease: %+v", r.LostDelays)
 	}
 }
+
+// A process that did not run at its deadline (its poller, which runs every
+// 250 us, first ran 40 ms later: a loaded machine) is held to the instant
+// it ran again; one whose poller ran on time is not excused.
+func TestEvents_StarvedProcess(t *testing.T) {
+	lost := ev(642, 0, 2, 600, 0, 1000)
+	starved := "NOLEAD @641 t0=640000000 last=590000000"
+	r := Check(eventRun([]string{starved, lost}, []string{n2Acquires}), params)
+	requireClean(t, r)
+	if len(r.LostDelays) != 1 || !r.LostDelays[0].Starved || r.LostDelays[0].Late != 2*time.Millisecond {
+		t.Fatalf("starved loss: %+v", r.LostDelays)
+	}
+	onTime := "NOLEAD @600 t0=600100000 last=599800000"
+	r = Check(eventRun([]string{onTime, lost}, []string{n2Acquires}), params)
+	requireViolation(t, r, "the loss of term 2 ran 42ms after its deadline")
+	// A NOLEAD of an earlier lease (its last poll before this lease began)
+	// says nothing about this one.
+	r = Check(eventRun([]string{"NOLEAD @641 t0=640000000 last=90000000", lost}, []string{n2Acquires}), params)
+	requireViolation(t, r, "the loss of term 2 ran 42ms after its deadline")
+}
