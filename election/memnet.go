@@ -77,12 +77,18 @@ func (nw *MemNetwork) SetFaults(loss, dup float64, delayMin, delayMax time.Durat
 	nw.mu.Unlock()
 }
 
-func (nw *MemNetwork) route(m Message) {
+// route sends m on its way; false if m.To is no endpoint of the network
+// (what a real transport says of an id that is not its peer).
+func (nw *MemNetwork) route(m Message) bool {
 	nw.mu.Lock()
 	dst := nw.endpoints[m.To]
-	if dst == nil || nw.cut[[2]string{m.From, m.To}] || nw.rng.Float64() < nw.loss {
+	if dst == nil {
 		nw.mu.Unlock()
-		return
+		return false
+	}
+	if nw.cut[[2]string{m.From, m.To}] || nw.rng.Float64() < nw.loss {
+		nw.mu.Unlock()
+		return true // lost on the way, as a datagram can be
 	}
 	copies := 1
 	if nw.rng.Float64() < nw.dup {
@@ -104,6 +110,7 @@ func (nw *MemNetwork) route(m Message) {
 		nw.timers.Add(1)
 		time.AfterFunc(d, func() { defer nw.timers.Done(); dst.receive(m) })
 	}
+	return true
 }
 
 // Wait waits for delayed messages still in flight.
@@ -116,6 +123,9 @@ type MemTransport struct {
 	mu      sync.Mutex
 	deliver func(Message)
 	closed  bool
+	// delivering is held shared while deliver runs, and by Close to wait
+	// for those calls: no delivery after Close returns (the contract).
+	delivering sync.RWMutex
 }
 
 var _ Transport = (*MemTransport)(nil)
@@ -129,20 +139,23 @@ func (t *MemTransport) Start(deliver func(Message), report func(error)) error {
 	return nil
 }
 
-// Send routes m through the network; false once closed.
+// Send routes m through the network (it may be lost, delayed or duplicated
+// there); false once closed, and for an id that is not a peer: this node's
+// own, or one the network has no endpoint for.
 func (t *MemTransport) Send(m Message) bool {
 	t.mu.Lock()
 	closed := t.closed
 	t.mu.Unlock()
-	if closed {
+	if closed || m.To == t.id {
 		return false
 	}
 	m.From = t.id // as an authenticating transport would
-	t.nw.route(m)
-	return true
+	return t.nw.route(m)
 }
 
 func (t *MemTransport) receive(m Message) {
+	t.delivering.RLock()
+	defer t.delivering.RUnlock()
 	t.mu.Lock()
 	deliver := t.deliver
 	if t.closed {
@@ -154,10 +167,12 @@ func (t *MemTransport) receive(m Message) {
 	}
 }
 
-// Close stops delivery; idempotent.
+// Close stops delivery and waits for the deliveries under way; idempotent.
 func (t *MemTransport) Close() error {
 	t.mu.Lock()
 	t.closed = true
 	t.mu.Unlock()
+	t.delivering.Lock() // the deliveries that began before closed was set
+	t.delivering.Unlock()
 	return nil
 }

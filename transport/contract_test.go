@@ -92,6 +92,21 @@ func testTransportContract(t *testing.T, mk func(t *testing.T, ids []string) map
 	})
 }
 
+// TestMem_TransportContract runs the same suite on the in-memory transport
+// that the election's unit tests use, so that they test against a
+// transport that keeps the contract too.
+func TestMem_TransportContract(t *testing.T) {
+	leakCheck(t)
+	testTransportContract(t, func(t *testing.T, ids []string) map[string]election.Transport {
+		nw := election.NewMemNetwork(1)
+		out := map[string]election.Transport{}
+		for _, id := range ids {
+			out[id] = nw.Endpoint(id)
+		}
+		return out
+	})
+}
+
 func TestQUIC_TransportContract(t *testing.T) {
 	leakCheck(t)
 	testTransportContract(t, func(t *testing.T, ids []string) map[string]election.Transport {
