@@ -77,33 +77,6 @@ func TestStringers(t *testing.T) {
 	require.Equal(t, "LogLevel(-1)", LogLevel(-1).String())
 }
 
-func TestClock_SkewedAndSystem(t *testing.T) {
-	base := &fakeClock{}
-	c := SkewedClock(base, 1.5, time.Second)
-	require.Equal(t, time.Second, c.Now())
-	base.Advance(time.Second, false)
-	require.Equal(t, 2500*time.Millisecond, c.Now())
-	fired := make(chan struct{})
-	stop := c.AfterFunc(3*time.Second, func() { close(fired) }) // 2s of base time
-	base.Advance(1999*time.Millisecond, true)
-	select {
-	case <-fired:
-		t.Fatal("fired early")
-	default:
-	}
-	base.Advance(time.Millisecond, true)
-	<-fired
-	require.False(t, stop())
-
-	s := SystemClock()
-	a := s.Now()
-	require.GreaterOrEqual(t, s.Now(), a)
-	require.WithinDuration(t, time.Now(), MonotonicAt(s.Now()), time.Second)
-	ch := make(chan struct{})
-	s.AfterFunc(time.Millisecond, func() { close(ch) })
-	<-ch
-}
-
 func TestConfig_ZeroDriftMeansTheDefaultMargin(t *testing.T) {
 	// Issue 12: a Config filled in by hand had MaxClockDrift 0, a lease
 	// without a drift margin, against the documented default of 1%.

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -580,39 +579,6 @@ func TestNode_CorruptStateFileFailsNew(t *testing.T) {
 		require.Contains(t, err.Error(), dir)
 		require.NotNil(t, errors.Unwrap(err))
 	})
-}
-
-func TestFileStorage_AtomicSave(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "state")
-	s := NewFileStorage(path)
-	require.Equal(t, path, s.Path())
-	hs, err := s.Load()
-	require.NoError(t, err)
-	require.Zero(t, hs, "a missing file is a fresh node")
-	for i := range uint64(20) {
-		want := HardState{Term: i, VotedFor: strings.Repeat("x", int(i))}
-		require.NoError(t, s.Save(want))
-		got, err := s.Load()
-		require.NoError(t, err)
-		require.Equal(t, want, got)
-	}
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	require.Len(t, entries, 1, "no temporary file left behind")
-
-	err = NewFileStorage(filepath.Join(dir, "missing", "state")).Save(HardState{Term: 1})
-	var se *StorageError
-	require.ErrorAs(t, err, &se)
-	require.Equal(t, "save", se.Op)
-	require.Contains(t, err.Error(), "missing")
-
-	// The missing folder is found at Load (so New fails at start), not at
-	// the first vote.
-	_, err = NewFileStorage(filepath.Join(dir, "missing", "state")).Load()
-	require.ErrorAs(t, err, &se)
-	require.Equal(t, "load", se.Op)
-	require.Contains(t, err.Error(), filepath.Join(dir, "missing"))
 }
 
 func TestNode_StatsCounters(t *testing.T) {
