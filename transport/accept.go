@@ -165,11 +165,11 @@ func (q *QUIC) acceptLoop() {
 				defer q.wg.Done()
 				before := q.book.of(id)
 				p.resolve(q.ctx) // a failure leaves the addresses known before
-				q.install(c, p, began, before)
+				q.install(c, p, began, true, before)
 			}()
 			continue
 		}
-		if !q.install(c, p, began, nil) {
+		if !q.install(c, p, began, false, nil) {
 			return
 		}
 	}
@@ -186,9 +186,9 @@ func (q *QUIC) rivals(id string, c *quic.Conn) bool {
 
 // install makes c, accepted from peer p and authenticated, p's inbound
 // connection and reads from it, unless a rival keeps its place (dup.go;
-// before: see keepInbound). It returns false (having closed c) when the
-// transport is closing.
-func (q *QUIC) install(c *quic.Conn, p *peer, began time.Time, before []netip.AddrPort) bool {
+// looked and before: see keepInbound). It returns false (having closed c)
+// when the transport is closing.
+func (q *QUIC) install(c *quic.Conn, p *peer, began time.Time, looked bool, before []netip.AddrPort) bool {
 	if c.Context().Err() != nil {
 		return true // lost while its peer's name was looked up
 	}
@@ -202,7 +202,7 @@ func (q *QUIC) install(c *quic.Conn, p *peer, began time.Time, before []netip.Ad
 	old := q.inbound[id]
 	if !p.dialer && old != nil && old.Context().Err() == nil && old.RemoteAddr().String() != remote {
 		// Two holders of id's certificate at once (dup.go).
-		if keep, _ := q.keepInbound(id, old, c, before); keep == old {
+		if keep, _ := q.keepInbound(id, old, c, looked, before); keep == old {
 			q.mu.Unlock()
 			c.CloseWithError(codeDuplicate, "another connection of this node id is in use")
 			return true

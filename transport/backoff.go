@@ -11,6 +11,9 @@ import (
 const (
 	backoffMin = 25 * time.Millisecond
 	backoffMax = time.Second
+	// refusedMin is the first wait before redialling a peer that closed
+	// our connection as a duplicate's (conn.go, run).
+	refusedMin = 100 * time.Millisecond
 )
 
 // backoff computes exponential reconnection delays with jitter: the n-th

@@ -277,6 +277,13 @@ func (p *peer) run() {
 	var conn *quic.Conn
 	var connAt time.Time   // when conn was obtained
 	var closedAt time.Time // when the peer last closed conn (Close)
+	// Dialer only: a connection the peer closed at once as a duplicate's
+	// (dup.go: its name still maps to the address of our previous
+	// incarnation, in its resolver's cache) is dialled again after a
+	// backoff of its own, which a connection lost otherwise resets; the
+	// dial's backoff restarts at each connection made.
+	var refusedUntil time.Time
+	rbo := backoff{min: refusedMin, max: backoffMax}
 	// Acceptor only: the knock connection, whether one is being dialled,
 	// when it must close, and when the next may begin.
 	var knock *quic.Conn
@@ -404,10 +411,10 @@ func (p *peer) run() {
 					return
 				}
 			} else {
-				if d := time.Until(closedAt.Add(closedWait)); d > 0 {
+				if d := max(time.Until(closedAt.Add(closedWait)), time.Until(refusedUntil)); d > 0 {
 					// The peer closed: it is shutting down, and dialling
 					// now may reach its closing process. It knocks when it
-					// is back.
+					// is back. Or it refused us: not in a tight loop.
 					select {
 					case <-time.After(d):
 					case <-p.knocks:
@@ -459,6 +466,11 @@ func (p *peer) run() {
 			if peerClosed(cause) {
 				closedAt = time.Now()
 			}
+			if refusedAsDuplicate(cause) {
+				refusedUntil = time.Now().Add(rbo.next())
+			} else {
+				rbo.reset()
+			}
 			// An acceptor gives the dialer time to redial before it knocks.
 			if t := time.Now().Add(knockInterval); t.After(nextKnock) {
 				nextKnock = t
@@ -500,6 +512,9 @@ func (p *peer) run() {
 			p.q.logf(p.id, "sending to %s: %v", p.id, err)
 			conn.CloseWithError(0, "send failed")
 			conn = nil
+			if refusedAsDuplicate(err) {
+				refusedUntil = time.Now().Add(rbo.next())
+			}
 		}
 	}
 }
@@ -534,6 +549,13 @@ func (p *peer) dial(ctx context.Context) (*quic.Conn, string, error) {
 func peerClosed(err error) bool {
 	var ae *quic.ApplicationError
 	return errors.As(err, &ae) && ae.Remote && ae.ErrorCode == 0
+}
+
+// refusedAsDuplicate reports whether a connection ended because the peer
+// closed it as another holder's of this node's id (codeDuplicate).
+func refusedAsDuplicate(err error) bool {
+	var ae *quic.ApplicationError
+	return errors.As(err, &ae) && ae.Remote && ae.ErrorCode == codeDuplicate
 }
 
 // isHandshakeError reports whether a dial failed in the TLS handshake

@@ -107,22 +107,36 @@ func (g *dupGuard) forgetOldest() {
 // keepInbound decides, for an acceptor, between the alive inbound
 // connection in use of peer id and a newcomer c from another address: it
 // returns the one to keep and the one to close (the caller closes it),
-// and marks and reports the loser. before holds id's addresses before a
-// lookup of its name that c's arrival caused (accept.go), nil if none: a
-// connection in use from one of them, which the name no longer maps to
-// while it maps to c's address, is the peer's previous incarnation (it
-// moved): c replaces it, and nothing is marked.
-func (q *QUIC) keepInbound(id string, inUse, c *quic.Conn, before []netip.AddrPort) (keep, lose *quic.Conn) {
+// and marks and reports the loser.
+//
+// looked says that id's name was looked up because c arrived (accept.go),
+// and before holds id's addresses before that lookup. A connection in use
+// from one of them, which the name no longer maps to while it maps to c's
+// address, is the peer's previous incarnation (it moved): c replaces it,
+// and nothing is marked. A newcomer that the lookup does not confirm is
+// closed but its address not refused: the name may still map to the old
+// address in a resolver's cache (Go's keeps /etc/hosts up to 5 s), and
+// the peer's next attempt looks it up again. A second holder of the
+// certificate then costs a handshake and a lookup per attempt, within the
+// bounds of admission (admit.go), and is reported once per ErrorInterval.
+func (q *QUIC) keepInbound(id string, inUse, c *quic.Conn, looked bool, before []netip.AddrPort) (keep, lose *quic.Conn) {
 	keep, lose = inUse, c
 	newAt, oldAt := q.book.isAt(id, addrPort(c.RemoteAddr())), q.book.isAt(id, addrPort(inUse.RemoteAddr()))
 	if newAt && !oldAt {
 		keep, lose = c, inUse
-		if slices.Contains(before, addrPort(inUse.RemoteAddr())) {
+		if looked && slices.Contains(before, addrPort(inUse.RemoteAddr())) {
 			return keep, lose
 		}
 	}
-	n, backoff := q.adm.dups.mark(addrPort(lose.RemoteAddr()), id, time.Now())
 	q.cnt.drop(ReasonDuplicatePeer)
+	if looked && lose == c {
+		q.report(&DropError{Reason: ReasonDuplicatePeer, Peer: id, Remote: c.RemoteAddr().String(),
+			Err: fmt.Errorf("node %q connected from %s while its name maps to %v, where it is connected too; the connection from %s is closed "+
+				"(the node moved and the name's new address is not seen yet, or a second process has %q's certificate)",
+				id, c.RemoteAddr(), q.book.of(id), c.RemoteAddr(), id)})
+		return keep, lose
+	}
+	n, backoff := q.adm.dups.mark(addrPort(lose.RemoteAddr()), id, time.Now())
 	if n == 1 {
 		q.report(&DropError{Reason: ReasonDuplicatePeer, Peer: id, Remote: lose.RemoteAddr().String(),
 			Err: fmt.Errorf("node %q is also connected from %s; the connection from %s is closed and that address refused for %s, "+

@@ -274,6 +274,52 @@ func TestQUIC_PeerBackAtNewAddress(t *testing.T) {
 	}
 }
 
+// TestQUIC_MovedDialerWhileNameIsStale: the dialer of a pair comes back
+// on another IP while its name still maps to the old one (a resolver's
+// cache) and the old connection seems alive. The acceptor closes the
+// newcomer without refusing its address, says why (once per
+// ErrorInterval), and the dialer retries with a backoff, not in a tight
+// loop; once the name maps to the new address, the next attempt wins.
+func TestQUIC_MovedDialerWhileNameIsStale(t *testing.T) {
+	leakCheck(t)
+	dir := certDir(t, "a", "b")
+	ports := loopbackPorts(t, "a", "b")
+	dns := &fakeDNS{}
+	dns.set("a.graft.test", "127.0.0.1")
+	dns.set("b.graft.test", "127.0.0.1")
+	a := namedNode(t, dir, "a", fmt.Sprintf("127.0.0.1:%d", ports["a"]), ports, dns, nil)
+	b := namedNode(t, dir, "b", fmt.Sprintf("127.0.0.1:%d", ports["b"]), ports, dns, nil)
+	sendUntil(t, a, b, election.Message{Kind: election.MsgHeartbeat, Term: 1})
+	require.NoError(t, a.udp.Close()) // a crashes; b's connection from it looks alive for idleTimeout
+	a2 := namedNode(t, dir, "a", fmt.Sprintf("127.0.0.2:%d", ports["a"]), ports, dns, nil)
+	stale := time.Now()
+
+	dups := func() []error {
+		var out []error
+		for _, err := range b.in.errors() {
+			if errors.Is(err, ErrDuplicatePeer) {
+				out = append(out, err)
+			}
+		}
+		return out
+	}
+	eventually(t, func() bool { return len(dups()) > 0 }, "b did not report the newcomer: %v", b.in.errors())
+	require.Contains(t, dups()[0].Error(), "while its name maps to")
+	require.False(t, b.adm.dups.blocked(netip.MustParseAddrPort(fmt.Sprintf("127.0.0.2:%d", ports["a"])), time.Now()),
+		"the newcomer's address must not be refused")
+	dns.set("a.graft.test", "127.0.0.2")
+	sendUntil(t, a2, b, election.Message{Kind: election.MsgHeartbeat, Term: 2})
+	elapsed := time.Since(stale)
+	require.Less(t, elapsed, idleTimeout-time.Second, "b kept the dead connection until it timed out")
+	// With refusedMin doubling up to backoffMax, a handful of attempts,
+	// not one per round trip.
+	attempts := b.Stats().Dropped.DuplicatePeer
+	require.LessOrEqual(t, attempts, uint64(elapsed/refusedMin)+1, "a2 redialled in a tight loop")
+	require.LessOrEqual(t, len(dups()), int(elapsed/DefaultErrorInterval)+1)
+	t.Logf("stale for %s: %d attempts refused, %d reported", elapsed.Round(time.Millisecond), attempts, len(dups()))
+	a.Close()
+}
+
 // TestQUIC_IPv6AndWildcardListen: a node on [::1], one on "[::]" and one on
 // "0.0.0.0" (both bind IPv4 and IPv6), peers given as IPv6 and IPv4
 // literals; every pair exchanges messages both ways.
