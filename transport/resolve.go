@@ -73,6 +73,19 @@ func parsePeerAddr(s string) (peerAddr, error) {
 	return a, nil
 }
 
+// CheckPeerAddr returns nil if addr is a peer address New accepts:
+// "host:port", host an IP address (IPv6 in brackets) or a DNS name, port a
+// number from 1 to 65535. It checks the syntax only and resolves nothing,
+// so a command can reject a bad address as a usage error before it
+// starts a node. (New also refuses an IP of the other family than the
+// listening socket's.)
+func CheckPeerAddr(addr string) error {
+	if _, err := parsePeerAddr(addr); err != nil {
+		return fmt.Errorf("transport: %q is not a UDP host:port: %w", addr, err)
+	}
+	return nil
+}
+
 // validHostname checks the syntax of a DNS name (RFC 1123, with '_' as
 // Go's resolver allows it): dot-separated labels of 1-63 letters, digits,
 // '-' and '_', not beginning or ending with '-', 253 characters at most

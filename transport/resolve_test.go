@@ -54,7 +54,9 @@ func TestParsePeerAddr(t *testing.T) {
 	} {
 		_, err := parsePeerAddr(in)
 		require.Error(t, err, "%q", in)
+		require.ErrorContains(t, CheckPeerAddr(in), "transport: ")
 	}
+	require.NoError(t, CheckPeerAddr("graft-1.graft.ns.svc:7000"))
 }
 
 func TestIPNetwork(t *testing.T) {
