@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/graftlib/graft/transport"
 )
 
 // settings are the merged configuration of `graft run`. Every field has a
@@ -109,8 +110,9 @@ func addPeer(s *settings, v string) error {
 	if !ok || id == "" || addr == "" {
 		return fmt.Errorf("want ID=HOST:PORT, got %q", v)
 	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return fmt.Errorf("peer %s: want HOST:PORT, got %q", id, addr)
+	if err := transport.CheckPeerAddr(addr); err != nil {
+		// HOST a DNS name or an IP ([::1] for IPv6), resolved at each dial.
+		return fmt.Errorf("peer %s: want HOST:PORT, got %q: %v", id, addr, errors.Unwrap(err))
 	}
 	for _, p := range s.Peers {
 		if p.ID == id {
