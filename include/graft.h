@@ -339,7 +339,8 @@ typedef struct graft_event {
  *  this node (unique in the cluster, the name in its certificate; node ids
  *  are 1..253 characters of A-Z a-z 0-9 . _ -, not starting with . or -,
  *  and not "ca") and listen_addr the UDP
- *  "host:port" to listen on. The strings are copied. Nothing is validated
+ *  "host:port" to listen on ("0.0.0.0:7001" or "[::]:7001" listen on every
+ *  address, IPv4 and IPv6). The strings are copied. Nothing is validated
  *  here: graft_node_new checks everything and says what is wrong. A NULL
  *  string counts as "" (and is then rejected by graft_node_new).
  *  Defaults: heartbeat 50 ms, election timeout 300-450 ms, max clock drift 1%,
@@ -350,8 +351,14 @@ GRAFT_API graft_config *graft_config_new(const char *cluster, const char *node_i
                                          const char *listen_addr);
 
 /** graft_config_add_peer - add a peer: its node id and UDP "host:port".
- *  Membership is static; add every other member of the cluster. Strings are
- *  copied. Duplicates and the node itself are reported by graft_node_new.
+ *  host is an IP address ("10.0.0.2", "[fd00::2]") or a DNS name, port a
+ *  number. A name is resolved at every dial, so a peer back at a new address
+ *  is reached again; one that does not resolve yet is reported through
+ *  graft_config_on_error (GRAFT_ENETWORK) and retried, not refused. A bad
+ *  syntax (no port, port 0, a bad character) makes graft_node_new fail with
+ *  GRAFT_EINVAL. Membership is static; add every other member of the
+ *  cluster. Strings are copied. Duplicates and the node itself are reported
+ *  by graft_node_new.
  *  Returns 0; GRAFT_EINVAL if c is NULL or not a config or node_id or addr is
  *  NULL; GRAFT_ECLOSED if c was freed; GRAFT_EFORK. Since 0.1. */
 GRAFT_API int graft_config_add_peer(graft_config *c, const char *node_id, const char *addr);
