@@ -67,6 +67,7 @@ import ctypes
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -112,6 +113,9 @@ _WAIT_SLICE = 0.05  # seconds: how long wait_for_leader blocks at a time
 _ERRBUF = 1024
 # graft_generate_certs writes <id>-key.pem, which must fit a 255-byte name.
 _CERT_ID_MAX = 247
+
+# The names graft_generate_cluster_certs takes (for the message of a bad one).
+_CLUSTER_NAME = re.compile(rb"[A-Za-z0-9._-]{1,253}")
 
 
 class _Owner:
@@ -827,6 +831,29 @@ class Node:
         """
         check(lib.graft_node_step_down(self._live_handle()))
 
+    def reload_tls(self) -> None:
+        """Read the certificate, key and CA files of ``tls`` again now and
+        use them for every connection made from now on (connections up stay
+        as they are). The node does this by itself within about 2 s of a
+        change of the files (a bad file then goes to ``on_error`` with
+        ``ErrorCode.ETLS``); call this after writing new files to learn at
+        once whether they are good. They are checked as at start: the key
+        matches the certificate, which names this node, is valid now, is
+        bound to no other cluster and chains to a CA of the CA file. The CA
+        file may hold several CAs, so a cluster rotates its CA without a
+        leader change: add the new CA to every node's CA file, reissue the
+        node certificates, then remove the old CA.
+
+        Raises:
+            TLSError: a file is missing, unreadable or unsuitable; the
+                message names it. The node keeps the files it used.
+            ClosedError: the node is closed.
+            ForkError: called in a fork() child.
+        """
+        errbuf = ctypes.create_string_buffer(_ERRBUF)
+        rc = lib.graft_node_reload_tls(self._live_handle(), errbuf, _ERRBUF)
+        check(rc, _lib.decode(errbuf.value))
+
     def close(self) -> None:
         """Stop the node: a leader first hands over to a reachable peer
         (waiting at most the minimum election timeout), then the final
@@ -913,18 +940,26 @@ class Node:
         return f"<graft.Node {self._id} {state}>"
 
 
-def generate_certs(directory: PathLike, ids: Iterable[str]) -> None:
+def generate_certs(directory: PathLike, ids: Iterable[str], cluster: Optional[str] = None) -> None:
     """Write a development CA and one certificate per node id into
     ``directory`` (created if missing): ``ca.pem``, ``ca-key.pem``,
     ``<id>.pem`` and ``<id>-key.pem`` (keys mode 0600). An existing CA in the
     folder is reused. For tests and demos; production certificates come from
     your own CA (each node's certificate names its id as a DNS SAN).
 
+    With ``cluster``, each certificate is also bound to that cluster (the
+    name given to :class:`Node`): it names ``graft://CLUSTER/ID`` as a URI
+    SAN, and nodes of a cluster of another name refuse it, even when the
+    clusters share the CA. Without, certificates are accepted by any cluster
+    of the CA.
+
     Node ids may have up to 253 characters, but here at most 247: the file
     name ``<id>-key.pem`` must fit the 255-byte limit.
 
     Raises:
-        ConfigError: no ids, or a bad, repeated or too long id.
+        ConfigError: no ids, a bad, repeated or too long id, or a cluster
+            name that is empty or has a character other than A-Z a-z 0-9
+            . _ -.
         StorageError: a file cannot be written.
     """
     if isinstance(ids, (str, bytes)):
@@ -936,7 +971,15 @@ def generate_certs(directory: PathLike, ids: Iterable[str]) -> None:
             raise ConfigError(ErrorCode.EINVAL, f"graft: node id of {len(r)} characters: generate_certs takes ids of "
                               f"at most {_CERT_ID_MAX} (the file {r[:20].decode(errors='replace')}...-key.pem must fit 255 bytes)")
     arr = (ctypes.c_char_p * max(len(raw), 1))(*raw)
-    check(lib.graft_generate_certs(_lib.encode(directory, "directory"), arr, len(raw)))
+    d = _lib.encode(directory, "directory")
+    if cluster is None:
+        check(lib.graft_generate_certs(d, arr, len(raw)))
+        return
+    name = _lib.encode(cluster, "cluster")
+    rc = lib.graft_generate_cluster_certs(d, name, arr, len(raw))
+    if rc == ErrorCode.EINVAL and not _CLUSTER_NAME.fullmatch(name):
+        check(rc, f"graft: cluster name {cluster!r}: 1 to 253 characters of A-Z a-z 0-9 . _ -")
+    check(rc)
 
 
 def tls_files(directory: PathLike, node_id: str) -> Tuple[str, str, str]:
