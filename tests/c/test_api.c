@@ -449,6 +449,15 @@ static void bad_configs(void) {
     cfg = base_config(&c);
     graft_config_add_peer(cfg, "n3", "nowhere");
     try_bad("bad peer address", cfg, GRAFT_EINVAL, "nowhere");
+    cfg = base_config(&c);
+    graft_config_add_peer(cfg, "n3", "n3.example:0");
+    try_bad("peer port zero", cfg, GRAFT_EINVAL, "n3.example:0");
+    cfg = base_config(&c);
+    graft_config_add_peer(cfg, "n3", "n3 example:7001");
+    try_bad("space in a peer name", cfg, GRAFT_EINVAL, "n3 example");
+    cfg = base_config(&c);
+    graft_config_add_peer(cfg, "n3", "::1:7001");
+    try_bad("IPv6 peer without brackets", cfg, GRAFT_EINVAL, "::1:7001");
 
     /* certificates */
     cfg = base_config(&c);
