@@ -322,6 +322,25 @@ func TestQUIC_MovedDialerWhileNameIsStale(t *testing.T) {
 	a.Close()
 }
 
+// TestQUIC_PeerNamedLocalhost: the real resolver (no fake): "localhost"
+// comes from /etc/hosts, so no query leaves the machine. Go returns a hosts
+// file's IPv4 address in its 16-byte form; the node on 127.0.0.1 must
+// still count it as IPv4 and dial it.
+func TestQUIC_PeerNamedLocalhost(t *testing.T) {
+	leakCheck(t)
+	ids := []string{"a", "b"}
+	ns := cluster(t, ids, func(c *Config) {
+		for p, addr := range c.Peers {
+			c.Peers[p] = "localhost:" + strings.TrimPrefix(addr, "127.0.0.1:")
+		}
+	})
+	sendUntil(t, ns["a"], ns["b"], election.Message{Kind: election.MsgVote, Term: 1})
+	sendUntil(t, ns["b"], ns["a"], election.Message{Kind: election.MsgVoteResp, Term: 1})
+	for _, id := range ids {
+		require.Zero(t, ns[id].Stats().Dropped.Total()-ns[id].Stats().Dropped.InvalidPacket, "%s: %v", id, ns[id].in.errors())
+	}
+}
+
 // TestQUIC_IPv6AndWildcardListen: a node on [::1], one on "[::]" and one on
 // "0.0.0.0" (both bind IPv4 and IPv6), peers given as IPv6 and IPv4
 // literals; every pair exchanges messages both ways.
