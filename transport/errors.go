@@ -41,8 +41,9 @@ const (
 	// known connection (random bytes, scans, stray packets of a previous
 	// incarnation of a peer).
 	ReasonInvalidPacket
-	// ReasonUnreachable: a peer could not be dialled (reported, not counted
-	// as a drop; see Stats.Reconnects).
+	// ReasonUnreachable: a peer could not be dialled, or its name did not
+	// resolve (reported, not counted as a drop; see Stats.Reconnects). The
+	// error of a failed lookup wraps the resolver's (*net.DNSError).
 	ReasonUnreachable
 	// ReasonDuplicatePeer: a connection (or knock) with a peer's valid
 	// certificate from an address other than the one in use for that peer:
