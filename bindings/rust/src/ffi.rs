@@ -199,6 +199,7 @@ extern "C" {
     pub fn graft_node_is_leader(n: *mut graft_node) -> c_int;
     pub fn graft_node_lease(n: *mut graft_node, term: *mut u64, deadline_ns: *mut u64) -> c_int;
     pub fn graft_node_step_down(n: *mut graft_node) -> c_int;
+    pub fn graft_node_reload_tls(n: *mut graft_node, errbuf: *mut c_char, errlen: usize) -> c_int;
     pub fn graft_node_stats(n: *mut graft_node, out: *mut graft_stats) -> c_int;
     pub fn graft_node_wait_lease(n: *mut graft_node, timeout_ms: c_int, term: *mut u64, deadline_ns: *mut u64)
         -> c_int;
@@ -206,6 +207,12 @@ extern "C" {
     pub fn graft_node_next_event(n: *mut graft_node, ev: *mut graft_event) -> c_int;
 
     pub fn graft_generate_certs(dir: *const c_char, node_ids: *const *const c_char, n: usize) -> c_int;
+    pub fn graft_generate_cluster_certs(
+        dir: *const c_char,
+        cluster: *const c_char,
+        node_ids: *const *const c_char,
+        n: usize,
+    ) -> c_int;
     pub fn graft_strerror(code: c_int) -> *const c_char;
     pub fn graft_version() -> *const c_char;
     pub fn graft_version_number() -> c_int;

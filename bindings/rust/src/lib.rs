@@ -20,6 +20,8 @@
 //!   [`Node::next_event`] with the node's descriptor (`impl AsRawFd`, for
 //!   poll(2), `mio`, `tokio::io::unix::AsyncFd`) or the blocking
 //!   [`Node::events`]; each [`Event`] comes in the order of the callbacks.
+//! - [`Node::reload_tls`] takes rotated certificate files at once (the node
+//!   also notices changed files by itself, within about 2 s);
 //! - [`Node::step_down`] hands leadership over in about one round trip;
 //!   [`Node::close`], or dropping the node, stops it (handing over first).
 //! - Callbacks are closures owned by the node and run on a library thread,
@@ -27,7 +29,8 @@
 //!   boundary and reported, never unwound into the library.
 //! - Failures are [`Error`]s: an [`ErrorKind`], the C code, the library's
 //!   message.
-//! - [`generate_certs`] writes a development CA and node certificates;
+//! - [`generate_certs`] writes a development CA and node certificates
+//!   ([`generate_cluster_certs`] binds them to a cluster);
 //!   [`version`] is the library's version.
 //!
 //! ```no_run
@@ -111,7 +114,29 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// # Ok::<(), graft::Error>(())
 /// ```
 pub fn generate_certs<S: AsRef<str>>(dir: impl AsRef<Path>, ids: &[S]) -> Result<()> {
-    let dir = dir.as_ref();
+    generate(dir.as_ref(), None, ids)
+}
+
+/// [`generate_certs`], with each node certificate also bound to `cluster`
+/// (the name given to [`Node::builder`]): it names `graft://CLUSTER/ID` as a
+/// URI SAN, and nodes of a cluster of another name refuse it, even when the
+/// clusters share the CA. Certificates without the binding are accepted by
+/// any cluster of the CA.
+///
+/// # Errors
+/// As [`generate_certs`], and [`ErrorKind::InvalidArgument`] for a cluster
+/// name that is empty or has a character other than `A-Z a-z 0-9 . _ -`.
+///
+/// ```no_run
+/// graft::generate_cluster_certs("/tmp/certs", "prod", &["n1", "n2", "n3"])?;
+/// # Ok::<(), graft::Error>(())
+/// ```
+pub fn generate_cluster_certs<S: AsRef<str>>(dir: impl AsRef<Path>, cluster: &str, ids: &[S]) -> Result<()> {
+    generate(dir.as_ref(), Some(cluster), ids)
+}
+
+/// graft_generate_certs, or graft_generate_cluster_certs with a cluster.
+fn generate<S: AsRef<str>>(dir: &Path, cluster: Option<&str>, ids: &[S]) -> Result<()> {
     let cdir = CString::new(dir.as_os_str().as_bytes())
         .map_err(|_| Error::invalid(format!("graft: the folder {} contains a NUL byte", dir.display())))?;
     let ids = ids
@@ -122,10 +147,25 @@ pub fn generate_certs<S: AsRef<str>>(dir: impl AsRef<Path>, ids: &[S]) -> Result
         })
         .collect::<Result<Vec<_>>>()?;
     let ptrs: Vec<_> = ids.iter().map(|s| s.as_ptr()).collect();
-    // SAFETY: cdir and every id are NUL-terminated and outlive the call;
-    // ptrs holds ptrs.len() valid pointers (an empty Vec's dangling pointer
-    // is not read when n is 0).
-    error::check(unsafe { ffi::graft_generate_certs(cdir.as_ptr(), ptrs.as_ptr(), ptrs.len()) }).map(drop)
+    let Some(cluster) = cluster else {
+        // SAFETY: cdir and every id are NUL-terminated and outlive the call;
+        // ptrs holds ptrs.len() valid pointers (an empty Vec's dangling
+        // pointer is not read when n is 0).
+        return error::check(unsafe { ffi::graft_generate_certs(cdir.as_ptr(), ptrs.as_ptr(), ptrs.len()) }).map(drop);
+    };
+    let valid = (1..=253).contains(&cluster.len())
+        && cluster.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !valid {
+        return Err(Error::invalid(format!(
+            "graft: cluster name {cluster:?}: 1 to 253 characters of A-Z a-z 0-9 . _ -"
+        )));
+    }
+    let ccluster = CString::new(cluster).expect("checked: no NUL");
+    // SAFETY: as above, and ccluster is NUL-terminated and outlives the call.
+    error::check(unsafe {
+        ffi::graft_generate_cluster_certs(cdir.as_ptr(), ccluster.as_ptr(), ptrs.as_ptr(), ptrs.len())
+    })
+    .map(drop)
 }
 
 /// The library's version, `"MAJOR.MINOR.PATCH"`.

@@ -593,6 +593,36 @@ impl Node {
         check(unsafe { ffi::graft_node_step_down(self.raw) }).map(drop)
     }
 
+    /// Read the certificate, key and CA files given to
+    /// [`Builder::tls`](crate::Builder::tls) again now, and use them for
+    /// every connection made from now on (connections up stay as they are).
+    /// The node does this by itself within about 2 s of a change of the
+    /// files (a bad file then goes to the error callback, with
+    /// [`ErrorKind::Tls`](crate::ErrorKind::Tls)); call this after writing
+    /// new files to learn at once whether they are good. They are checked
+    /// as at start: the key matches the certificate, which names this node,
+    /// is valid now, is bound to no other cluster and chains to a CA of the
+    /// CA file. The CA file may hold several CAs, so a cluster rotates its
+    /// CA without a leader change: add the new CA to every node's CA file,
+    /// reissue the node certificates, then remove the old CA.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Tls`](crate::ErrorKind::Tls), with a message naming the
+    /// file, if a file is missing, unreadable or unsuitable: the node keeps
+    /// the files it used.
+    pub fn reload_tls(&self) -> Result<()> {
+        let mut errbuf = [0 as c_char; 1024];
+        // SAFETY: raw is a live handle; errbuf is valid for errlen bytes of
+        // writes (the library NUL-terminates within them).
+        let rc = unsafe { ffi::graft_node_reload_tls(self.raw, errbuf.as_mut_ptr(), errbuf.len()) };
+        if rc >= 0 {
+            return Ok(());
+        }
+        // SAFETY: errbuf is NUL-terminated by the library (or still all zero).
+        let msg = unsafe { std::ffi::CStr::from_ptr(errbuf.as_ptr()) }.to_string_lossy().into_owned();
+        Err(if msg.is_empty() { Error::from_code(rc) } else { Error::new(rc, msg) })
+    }
+
     /// The node's counters.
     pub fn stats(&self) -> Stats {
         let mut raw = ffi::graft_stats::new();
