@@ -38,6 +38,9 @@ import (
 var (
 	curMu sync.Mutex
 	cur   *cluster
+	// timerSlack is how late a lease loss due at its deadline may be
+	// queued (-timer-slack; checker.Params.TimerSlack).
+	timerSlack = checker.DefaultTimerSlack
 )
 
 func setCurrent(c *cluster) {
@@ -62,6 +65,7 @@ func main() {
 	hooks := flag.String("hooks", "", "ignored|honoured: set both GRAFT_TEST_* variables, isolate the leader, require the library to have ignored or honoured them")
 	dir := flag.String("dir", "/tmp/graft-faults", "work directory (logs of failed schedules are kept here)")
 	replay := flag.String("replay", "make test-faults", "the command printed to replay a schedule")
+	flag.DurationVar(&timerSlack, "timer-slack", timerSlack, "how late a lease loss due at its deadline may be queued for its callback")
 	flag.Parse()
 
 	if err := needs(); err != nil {
@@ -278,7 +282,7 @@ func (t *totals) check(sdir string, err error, nocq bool, hooks string) (failed 
 		if rerr != nil {
 			err = rerr
 		} else {
-			r = checker.Check(run, checker.Params{ElectionMax: electionMax})
+			r = checker.Check(run, checker.Params{ElectionMax: electionMax, TimerSlack: timerSlack})
 		}
 	}
 	failed = err != nil
@@ -406,5 +410,5 @@ func (t *totals) printEvents(nocq bool) {
 	fmt.Printf("  losses due at the deadline: %d (%d at a resume from SIGSTOP, %d of a process that ran > 1 ms after the deadline: counted from then);\n"+
 		"    ran after it %s; timer %s; callback queue %s; queued more than %s late: %d\n",
 		len(t.late), t.resumedLosses, t.starvedLosses, checker.StatsFine(t.late), checker.StatsFine(t.timer), checker.StatsFine(t.queue),
-		checker.DefaultTimerSlack, t.lateLosses)
+		timerSlack, t.lateLosses)
 }
