@@ -39,17 +39,21 @@ func pushTerms(s *sim, hostile *simNode, pushes []termPush) map[string]uint64 {
 	return got
 }
 
-// reunion runs a cluster until a leader holds a lease at a term no live
-// node is beyond, and keeps it (renewed, same term, nobody else leading)
-// for simStableFor. It returns when the lease came, or an error.
+// reunion runs a cluster until a leader holds a lease and keeps it
+// (renewed, same term, nobody else leading) for simStableFor. A lease from
+// before the call counts only if it is still renewed after ElectionMin (by
+// then it would have run out). It returns when the lease came, or an error.
 func reunion(s *sim, limit time.Duration) (time.Duration, error) {
 	start := s.now
+	if err := s.run(start + DefaultConfig().ElectionMin); err != nil {
+		return 0, err
+	}
 	for s.now < start+limit {
 		if err := s.run(s.now + 10*time.Millisecond); err != nil {
 			return 0, err
 		}
 		l := s.leader()
-		if l == nil || l.r.term < maxLiveTerm(s) {
+		if l == nil {
 			continue
 		}
 		first, term := s.now, l.r.term
@@ -301,58 +305,65 @@ func TestAdversary_RestartNearMaxTerm(t *testing.T) {
 	}
 }
 
-func TestAdversary_BeyondTheWindowClimbsOnlyOutsideTheLease(t *testing.T) {
-	// A term beyond the window is never adopted and the message is
-	// dropped and counted; a node outside the lease moves TermWindow up
-	// towards it (the sender's own term: not a pre-vote's proposed one),
-	// a leader or a follower that heard from one within ElectionMin stays.
+func TestAdversary_BeyondTheWindowClimbsOnceWhenStuck(t *testing.T) {
+	// A term beyond the window is never adopted, whatever the receiver
+	// is: the message is dropped and counted. When it is the sender's own
+	// term (not a pre-vote's proposed one), the receiver remembers it, and
+	// a campaign of its that then ends without an outcome, answered within
+	// the window by fewer than a majority, moves it TermWindow up: once per
+	// such message. A split vote (enough answers) does not.
 	kinds := []MsgKind{MsgPreVote, MsgPreVoteResp, MsgVote, MsgVoteResp, MsgHeartbeat, MsgHeartbeatResp, MsgTimeoutNow}
 	for _, kind := range kinds {
 		for _, granted := range []bool{false, true} {
-			for _, where := range []string{"follower in lease", "follower after it", "leader"} {
+			for _, split := range []bool{false, true} {
+				name := fmt.Sprintf("%s (granted %v, split %v)", kind, granted, split)
 				r := newTestRaft(t, "a", abc, nil)
-				now := tHB
-				switch where {
-				case "follower in lease":
-					r.follow(0, "b", 3)
-				case "follower after it":
-					r.follow(0, "b", 3)
-					now = tMin + tHB
-				case "leader":
-					r.elect(0)
-					now = tMax + tHB
+				r.follow(0, "b", 3) // in the lease: the drop is the same
+				r.step(tHB, Message{Kind: kind, From: "c", To: "a", Term: 3 + TermWindow + 1, Granted: granted})
+				require.Equal(t, uint64(1), r.stats.Dropped[kind], "%s: dropped and counted", name)
+				require.EqualValues(t, 3, r.term, name)
+				r.takeMsgs()
+
+				now := r.electionDeadline
+				r.tick(now) // the first campaign, from a follower: no climb
+				require.EqualValues(t, 3, r.term, name)
+				pre := r.sent(MsgPreVote)
+				require.Len(t, pre, 2, name)
+				if split { // b refuses within the window: enough answered
+					r.step(now, Message{Kind: MsgPreVoteResp, From: "b", To: "a", Term: 3})
+				}
+				// The retries: the first climbs, or after a split the next
+				// one, unanswered; then no more (nothing new heard).
+				remembered := kind != MsgPreVote && !(kind == MsgPreVoteResp && granted)
+				for retry := 1; retry <= 3; retry++ {
+					now = r.electionDeadline
+					r.tick(now)
+					want := uint64(3)
+					if remembered && (retry >= 2 || !split) {
+						want += TermWindow
+					}
+					require.Equal(t, want, r.term, "%s: retry %d", name, retry)
+					hs, _ := r.store.Load()
+					require.Equal(t, r.term, hs.Term, name)
 				}
 				term := r.term
-				name := fmt.Sprintf("%s (granted %v) to a %s", kind, granted, where)
-				m := Message{Kind: kind, From: "c", To: "a", Term: term + TermWindow + 1, Granted: granted}
-				r.step(now, m)
-				require.Equal(t, uint64(1), r.stats.Dropped[kind], "%s: dropped and counted", name)
-				climbs := where == "follower after it" && kind != MsgPreVote && !(kind == MsgPreVoteResp && granted)
-				if climbs {
-					require.Equal(t, term+TermWindow, r.term, name)
-					require.Equal(t, roleFollower, r.role, name)
-					require.Empty(t, r.leader, name)
-				} else {
-					require.Equal(t, term, r.term, name)
-				}
-				hs, _ := r.store.Load()
-				require.Equal(t, r.term, hs.Term, name)
 
-				m.Term = MaxTerm + 1 // never, whatever the window
-				r.step(now, m)
-				require.LessOrEqual(t, r.term, term+TermWindow, name)
+				r.step(now, Message{Kind: kind, From: "c", To: "a", Term: MaxTerm + 1, Granted: granted})
+				r.tick(r.electionDeadline)
+				require.Equal(t, term, r.term, "%s: above MaxTerm is never remembered", name)
 			}
 		}
 	}
 }
 
-func TestAdversary_PushedNodeNeverDeposesAHealthyLeader(t *testing.T) {
-	// Five nodes: the hostile one pushes a follower eight windows up and
-	// falls silent. The leader, with three honest followers, keeps its
-	// lease at its term (inside the lease nobody climbs, so the pushed
-	// node's answers cannot depose it once per heartbeat); when it crashes
-	// later, the other three and the pushed node still elect a leader that
-	// keeps its lease, at the pushed node's height.
+func TestAdversary_PushedNodeNeitherDeposesNorDelays(t *testing.T) {
+	// Five nodes: the hostile one pushes a follower eight windows up, then
+	// behaves. The leader keeps its lease at its term (the pushed node's
+	// answers cannot depose it once per heartbeat); when it crashes, the
+	// other three elect a leader as fast as without the push, at their own
+	// height: they do not need the pushed node, so they do not climb after
+	// it (climbing at once, on every term beyond the window, took 2.5-3 s
+	// here instead of 0.4).
 	seeds := 20
 	if raceEnabled {
 		seeds = 5
@@ -364,13 +375,15 @@ func TestAdversary_PushedNodeNeverDeposesAHealthyLeader(t *testing.T) {
 		l := s.leader()
 		require.NotNil(t, l, "seed %d", seed)
 		hostile := s.nodes[(l.idx+1)%5]
-		victim := (l.idx + 2) % 5
+		victim := s.nodes[(l.idx+2)%5]
 		var pushes []termPush
 		for range 8 {
-			pushes = append(pushes, termPush{victim, MsgHeartbeat, TermWindow})
+			pushes = append(pushes, termPush{victim.idx, MsgHeartbeat, TermWindow})
 		}
+		// A hostile peer would not adopt the victim's answers: cut them.
+		s.cut[[2]int{victim.idx, hostile.idx}] = true
 		pushTerms(s, hostile, pushes)
-		s.crash(hostile)
+		delete(s.cut, [2]int{victim.idx, hostile.idx})
 		term := l.r.term
 		for end := s.now + 3*time.Second; s.now < end; {
 			require.NoError(t, s.run(s.now+10*time.Millisecond), "seed %d", seed)
@@ -379,10 +392,11 @@ func TestAdversary_PushedNodeNeverDeposesAHealthyLeader(t *testing.T) {
 		s.crash(l)
 		took, err := reunion(s, 30*time.Second)
 		require.NoError(t, err, "seed %d", seed)
-		require.Greater(t, s.leader().r.term, 8*TermWindow, "seed %d", seed)
+		require.Less(t, s.leader().r.term, TermWindow, "seed %d: the others climbed after the pushed node", seed)
 		worst = max(worst, took)
 	}
 	t.Logf("failover with a node eight windows up: a lasting lease %s after the leader's crash at worst (%d seeds)", worst, seeds)
+	require.Less(t, worst, 2*DefaultConfig().ElectionMax, "the failover waited for the pushed node")
 }
 
 func TestAdversary_NodesSplitByOneTimeoutNowElectAgain(t *testing.T) {

@@ -58,6 +58,7 @@ var raftFields = map[string]string{
 // the bool field F is set (otherwise it is dead).
 var raftExtras = map[string]string{
 	"leaseHeld": "value", "leaseTerm": "value if leaseHeld", "leaseDeadline": "timer if leaseHeld",
+	"ahead": "value",
 }
 
 // unknownRaftFields returns the fields of raft that neither raftFields nor

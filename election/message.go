@@ -49,14 +49,15 @@ func (k MsgKind) IsResponse() bool {
 // term it cannot leave (at 2^64-1, term+1 wraps to 0 and the term goes
 // back). A message whose term exceeds MaxTerm, or the receiver's term by
 // more than TermWindow, is dropped and counted, and its term never
-// adopted; but a receiver outside the lease (not a leader, and no leader
-// heard within ElectionMin) moves TermWindow up towards it (raft.climb),
-// so that honest nodes a hostile peer pushed apart meet again. So one
-// message raises a node's term by at most TermWindow (TermWindow+1 when it
-// is a TimeoutNow, which makes the node campaign), and a peer needs about
-// 2^31 messages to push a node to MaxTerm. A node at MaxTerm follows but
-// never campaigns: a cluster pushed all the way there elects no one again
-// (only an operator who removes the state files repairs it).
+// adopted; but a node whose campaign then fails for want of answers within
+// the window moves TermWindow up towards such a term (raft.climb), so that
+// honest nodes a hostile peer pushed apart meet again when they need each
+// other, one window per message heard. So one message raises a node's term
+// by at most TermWindow (TermWindow+1 when it is a TimeoutNow, which makes
+// the node campaign), and a peer needs about 2^31 messages to push a node
+// to MaxTerm. A node at MaxTerm follows but never campaigns: a cluster
+// pushed all the way there elects no one again (only an operator who
+// removes the state files repairs it).
 const (
 	// MaxTerm is the highest term a node adopts, saves or campaigns for.
 	MaxTerm uint64 = 1 << 63

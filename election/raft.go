@@ -132,6 +132,10 @@ type raft struct {
 	leaseHeld     bool
 	leaseTerm     uint64
 	leaseDeadline time.Duration
+	// ahead is the highest term beyond the window (at most MaxTerm) that a
+	// peer said it had since the last climb; zero when none.
+	ahead uint64
+
 	// leaseGains counts the "acquired" events: Node wakes WaitLease when it
 	// grows, a renewal after a lapse included (same term, new lease).
 	leaseGains uint64
@@ -289,12 +293,16 @@ func (r *raft) tickRole(now time.Duration) {
 // campaign starts a pre-vote, or with transfer (or pre-vote disabled) a
 // real election.
 func (r *raft) campaign(now time.Duration, transfer bool) {
+	retry := r.role == rolePreCandidate || r.role == roleCandidate
+	if retry && r.ahead > r.term && len(r.granted)+len(r.rejected) < r.quorum {
+		r.climb(now) // too few answered at this height to ever win here
+	}
 	if r.term >= MaxTerm {
 		r.report(fmt.Errorf("election: term %d is MaxTerm: campaign skipped", r.term))
 		r.resetElectionTimer(now)
 		return
 	}
-	if r.role == rolePreCandidate || r.role == roleCandidate {
+	if retry {
 		r.retries++
 	} else {
 		r.retries = 0
@@ -542,8 +550,8 @@ func (r *raft) stepMsg(now time.Duration, m Message) {
 	}
 	if m.Term > MaxTerm || (m.Term > r.term && m.Term-r.term > TermWindow) {
 		r.drop(m, fmt.Sprintf("term %d out of range (own term %d)", m.Term, r.term))
-		if m.Term <= MaxTerm && !r.inLease(now) && carriesSenderTerm(m) {
-			r.climb(now, m)
+		if m.Term <= MaxTerm && carriesSenderTerm(m) {
+			r.ahead = max(r.ahead, m.Term) // for climb
 		}
 		return
 	}
@@ -628,24 +636,28 @@ func carriesSenderTerm(m Message) bool {
 	return m.Kind != MsgPreVote && !(m.Kind == MsgPreVoteResp && m.Granted)
 }
 
-// climb moves the node TermWindow up towards the term of m, which is
-// beyond the window (and at most MaxTerm), as a follower of no known
-// leader. Dropping such messages for good let a hostile peer split the
-// honest nodes: it pushed one of them more than TermWindow above the
+// climb moves the node up towards ahead, a term beyond the window that a
+// peer said it had, by at most TermWindow, as a follower of no known
+// leader, and forgets ahead: one such message makes one climb. campaign
+// calls it only when a campaign ended without an outcome and fewer than a
+// majority (itself included) answered it within the window: the node
+// cannot get a majority at its own height. A split vote, where enough
+// answered, never climbs.
+//
+// Dropping such terms and nothing more let a hostile peer split the honest
+// nodes for good: it pushed one of them more than TermWindow above the
 // others (one TimeoutNow at term+TermWindow does it: the victim campaigns
-// at term+TermWindow+1), and from then on each side dropped every
-// message of the other, forever, restarts included, so a 3-node cluster
-// whose hostile node was stopped never elected again. Climbing by at most
-// TermWindow per message keeps the bound's cost (about 2^31 messages to
-// bring a node to MaxTerm) and lets the honest nodes meet again after as
-// many of each other's answers as the peer sent pushes. Only outside the
-// lease (inLease: a leader, or a follower that heard from one within
-// ElectionMin, stays where it is, as it ignores vote requests there), so
-// that a node pushed far ahead cannot depose a healthy leader again and
-// again while the others climb.
-func (r *raft) climb(now time.Duration, m Message) {
-	to := r.term + TermWindow
-	r.logf(LogWarn, "node %s moves to term %d towards term %d of %s, beyond the term window", r.id, to, m.Term, m.From)
+// at term+TermWindow+1), and from then on each side dropped every message
+// of the other, restarts included, so a 3-node cluster whose hostile node
+// then stopped never elected again. Climbing at once, on every such
+// message received outside the lease, made a healthy majority climb after
+// a node pushed k windows up at its next failover, k rounds instead of one
+// (5 nodes, 8 windows: 2.5-3 s instead of 0.4 s in the simulator): a
+// majority that does not need that node must not wait for it.
+func (r *raft) climb(now time.Duration) {
+	to := min(r.ahead, r.term+TermWindow)
+	r.ahead = 0
+	r.logf(LogWarn, "node %s moves to term %d: a peer is beyond the term window", r.id, to)
 	r.becomeFollower(now, to, "")
 }
 
