@@ -36,9 +36,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/graftlib/graft/election"
+	"github.com/graftlib/graft/internal/monotime"
 	"github.com/graftlib/graft/transport"
 )
 
@@ -56,21 +56,13 @@ func (p peerFlags) Set(s string) error {
 	return nil
 }
 
-// monotonicMS reads CLOCK_MONOTONIC in milliseconds.
-func monotonicMS() float64 {
-	var ts syscall.Timespec
-	const clockMonotonic = 1
-	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(&ts)), 0)
-	return float64(ts.Sec)*1e3 + float64(ts.Nsec)/1e6
-}
-
 var outMu sync.Mutex
 
 // say prints one line: the kind, the time, then the fields.
 func say(kind, id, format string, args ...any) {
 	outMu.Lock()
 	defer outMu.Unlock()
-	fmt.Fprintf(os.Stdout, "%s ms=%.3f id=%s %s\n", kind, monotonicMS(), id, fmt.Sprintf(format, args...))
+	fmt.Fprintf(os.Stdout, "%s ms=%.3f id=%s %s\n", kind, monotime.Millis(), id, fmt.Sprintf(format, args...))
 }
 
 func main() {
