@@ -12,7 +12,9 @@
  *
  *     cc -O2 -o run_child run_child.c && graft run ... -- ./run_child LOG
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>

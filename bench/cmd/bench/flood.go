@@ -74,7 +74,7 @@ var floodModes = []struct{ mode, name string }{
 
 // flood runs the flood section. Errors end it early and are recorded.
 func flood(env *testbed.Env, root, goTool string, secs, rate int, after time.Duration) Flood {
-	r := Flood{Nodes: 3, Timing: "default (heartbeat 50 ms, election 300–450 ms)", Secs: secs, Rate: rate, AfterSec: after.Seconds()}
+	r := Flood{Nodes: 3, Timing: "default timings: heartbeat 50 ms, election 300–450 ms", Secs: secs, Rate: rate, AfterSec: after.Seconds()}
 	if err := floodRun(env, root, goTool, secs, rate, after, &r); err != nil {
 		r.Err = err.Error()
 		log.Printf("flood: %v", err)

@@ -59,6 +59,8 @@ var (
 	runTrialsN    = flag.Int("run-trials", 40, "leader faults of cmd/graft's TestRun_Trials (run section; 0: none)")
 	runHandovers  = flag.Int("run-handovers", 20, "handovers between `graft run` processes for the lease-to-child-start delay")
 	runRest       = flag.Duration("run-rest", 10*time.Second, "window at rest of the `graft run` processes, and of the library node beside them")
+	eventsTrialsN = flag.Int("events-trials", 30, "leases run out at their deadline, per language (events section)")
+	python        = flag.String("python", "/usr/bin/python3", "the Python of the events section's probe")
 	floodSecs     = flag.Int("flood-secs", 5, "seconds of each flood mode (flood section)")
 	floodRate     = flag.Int("flood-rate", 0, "packets (or handshakes) per second of the flooder; 0: full speed")
 	floodAfter    = flag.Duration("flood-after", 5*time.Second, "when after each flood the leader's RSS is read again")
@@ -294,6 +296,11 @@ func run(env *testbed.Env, res *Results) {
 
 	if want("compare") {
 		compare(env, res)
+	}
+
+	if want("events") {
+		ev := eventsSection(env, *root, *python, *eventsTrialsN)
+		res.Events = &ev
 	}
 
 	if want("run") {

@@ -29,6 +29,7 @@ type Results struct {
 	FirstLeader   FirstLeader      `json:"first_leader"`
 	Compare       Compare          `json:"compare"`
 	API           []API            `json:"api"`
+	Events        *Events          `json:"events,omitempty"`
 	Run           *Run             `json:"run,omitempty"`
 	Flood         *Flood           `json:"flood,omitempty"`
 }

@@ -124,6 +124,9 @@ func table(r *Results, charts []string) string {
 			}
 		}
 	}
+	if r.Events != nil {
+		eventsTable(&b, r.Events)
+	}
 	if r.Run != nil {
 		runTable(&b, r.Run)
 	}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/graftlib/graft/bench/internal/stat"
+)
+
+// Goals of issue 13, µs.
+const (
+	lostP50Goal   = 1000.0
+	lostP99Goal   = 5000.0
+	nextP50Goal   = 2.0
+	wakeC50Goal   = 100.0
+	wakePy50Goal  = 200.0
+	eventsNoteFmt = "Three lease probes (bench/probes/lease_probe.c, lease_probe.py) form a cluster (%s); once one holds a fresh lease the harness stops the other two (SIGSTOP), so that the lease runs out at its deadline with no renewal, and reads when the loss reached the program; then the two go on (SIGCONT) and a lease is acquired again, often by the same node in the same term. Each way of learning of the lease runs in processes of its own (a callback and an asyncio reader in one Python process would queue for the GIL behind each other). _Loss_: the CLOCK_MONOTONIC instant the program had it, less the lease's deadline_ns. _wait_lease wake-up_: the instant the blocked call returned, less the instant the library queued the lease's \"acquired\" (the lease callback's start less its own callback delay from graft_node_stats; in Python ctypes' entry into the callback lies between the two readings, so that figure reads short by it, ~10 µs). _fd readable → next_event_: from epoll_wait returning to the first graft_node_next_event returning, i.e. one call into the Go runtime by a thread that slept (a call from a thread that keeps calling costs ~0.2 µs)."
+)
+
+// eventsTable renders the events section.
+func eventsTable(b *strings.Builder, ev *Events) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+	p("")
+	p("### Lease events as a program gets them (issue 13)")
+	p("")
+	p(eventsNoteFmt, ev.Timing)
+	p("")
+	p("| way | measure | samples | p50 µs | p99 µs | max µs | goal | |")
+	p("|---|---|---|---|---|---|---|---|")
+	row := func(e EventsRun, what string, xs []float64, goal string, met bool, hasGoal bool) {
+		s := stat.Summarize(xs)
+		verdict := ""
+		if hasGoal {
+			verdict = ok(met && s.N > 0)
+		}
+		p("| %s | %s | %d | %.1f | %.1f | %.1f | %s | %s |", e.Name, what, s.N, s.Median, s.P99, s.Max, goal, verdict)
+	}
+	for _, e := range ev.Runs {
+		if e.Err != "" {
+			p("| %s | – | 0 | | | | | **not measured**: %s |", e.Name, e.Err)
+			continue
+		}
+		l := stat.Summarize(e.Lost)
+		what := fmt.Sprintf("deadline → loss reported (%d of %d trials reported it)", l.N, e.Trials)
+		lostMet := l.Median <= lostP50Goal && l.P99 <= lostP99Goal && e.Missed == 0
+		switch {
+		case e.Lang == "Python" && e.Mode == "cb":
+			row(e, what, e.Lost, "(for reference)", false, false)
+		default:
+			row(e, what, e.Lost, "p50 ≤ 1 ms, p99 ≤ 5 ms", lostMet, true)
+		}
+		if len(e.Wake) > 0 || e.Mode == "cb" {
+			goal, g := "p50 ≤ 100 µs", wakeC50Goal
+			if e.Lang == "Python" {
+				goal, g = "p50 ≤ 200 µs", wakePy50Goal
+			}
+			row(e, "wait_lease wake-up after the lease was acquired", e.Wake, goal, stat.Summarize(e.Wake).Median <= g, true)
+		}
+		if len(e.Next) > 0 || e.Mode == "fd" {
+			row(e, "event fd readable → graft_node_next_event returned", e.Next, "p50 ≤ 2 µs", stat.Summarize(e.Next).Median <= nextP50Goal, true)
+		}
+	}
+}
