@@ -113,13 +113,9 @@ func eventsTrials(env *testbed.Env, cmd func([]string) (string, []string), trial
 		return err
 	}
 	ids := testbed.IDs(3)
-	listen := map[string]string{}
-	for _, id := range ids {
-		p, err := testbed.FreePort("udp")
-		if err != nil {
-			return err
-		}
-		listen[id] = fmt.Sprintf("127.0.0.1:%d", p)
+	listen, err := testbed.Addrs("udp", ids)
+	if err != nil {
+		return err
 	}
 	c := cluster.New(cluster.Spec{Name: "events-" + e.Lang + "-" + e.Mode, IDs: ids, Log: env.Log, Command: func(id string) (string, []string) {
 		args := []string{id, listen[id], filepath.Join(dir, id+".state"), env.Certs()}

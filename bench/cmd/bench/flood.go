@@ -91,13 +91,9 @@ func floodRun(env *testbed.Env, root, goTool string, secs, rate int, after time.
 		return err
 	}
 	ids := testbed.IDs(3)
-	listen := map[string]string{}
-	for _, id := range ids {
-		p, err := testbed.FreePort("udp")
-		if err != nil {
-			return err
-		}
-		listen[id] = fmt.Sprintf("127.0.0.1:%d", p)
+	listen, err := testbed.Addrs("udp", ids)
+	if err != nil {
+		return err
 	}
 	c := cluster.New(cluster.Spec{Name: "flood", IDs: ids, Log: env.Log, Command: func(id string) (string, []string) {
 		args := []string{"-id", id, "-listen", listen[id], "-state", filepath.Join(dir, id+".state"), "-certs", env.Certs(), "-poll", "0"}

@@ -264,13 +264,9 @@ func runReleased(env *testbed.Env, root, graftBin string, handovers int, rest ti
 	}
 	childLog := filepath.Join(dir, "children.log")
 	ids := testbed.IDs(3)
-	listen := map[string]string{}
-	for _, id := range ids {
-		p, err := testbed.FreePort("udp")
-		if err != nil {
-			return err
-		}
-		listen[id] = fmt.Sprintf("127.0.0.1:%d", p)
+	listen, err := testbed.Addrs("udp", ids)
+	if err != nil {
+		return err
 	}
 	nodes := map[string]*runNode{}
 	for _, id := range ids {

@@ -111,7 +111,8 @@ func FreePort(network string) (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func addrs(network string, ids []string) (map[string]string, error) {
+// Addrs returns a free loopback address ("127.0.0.1:PORT") per id.
+func Addrs(network string, ids []string) (map[string]string, error) {
 	m := map[string]string{}
 	for _, id := range ids {
 		p, err := FreePort(network)
@@ -203,7 +204,7 @@ func (e *Env) Graft(n int, t Timing, c bool, o Options) (*Bed, error) {
 	if err != nil {
 		return nil, err
 	}
-	listen, err := addrs("udp", ids)
+	listen, err := Addrs("udp", ids)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +254,7 @@ func (e *Env) Graft(n int, t Timing, c bool, o Options) (*Bed, error) {
 // every [HeartbeatTimeout/10, HeartbeatTimeout/5] (not configurable).
 func (e *Env) HRaft(n int, t Timing, o Options) (*Bed, error) {
 	ids := IDs(n)
-	listen, err := addrs("tcp", ids)
+	listen, err := Addrs("tcp", ids)
 	if err != nil {
 		return nil, err
 	}
