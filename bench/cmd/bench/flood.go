@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -41,11 +42,14 @@ type FloodWindow struct {
 	CPUPct float64 `json:"leader_cpu_pct"` // of one core, over the window
 	// The leader's VmRSS: before the window, its peak (sampled every 50
 	// ms), and -flood-after after the flood ended.
-	RSSBeforeKiB int    `json:"rss_before_kib"`
-	RSSPeakKiB   int    `json:"rss_peak_kib"`
-	RSSAfterKiB  int    `json:"rss_after_kib"`
-	Goroutines   int    `json:"goroutines_at_end"`
-	Handshakes   uint64 `json:"handshake_failed_counted"`
+	RSSBeforeKiB int `json:"rss_before_kib"`
+	RSSPeakKiB   int `json:"rss_peak_kib"`
+	RSSAfterKiB  int `json:"rss_after_kib"`
+	Goroutines   int `json:"goroutines_at_end"`
+	// Datagrams the kernel dropped at the leader's UDP socket over the
+	// window (its receive buffer was full): strangers' and peers' alike.
+	Drops      int64  `json:"udp_drops"`
+	Handshakes uint64 `json:"handshake_failed_counted"`
 	// Changes seen by any node from the window's start to the RSS reading
 	// after it: EVENT lines naming another leader (or none), another term.
 	LeaderChanges int `json:"leader_changes"`
@@ -114,10 +118,12 @@ func floodRun(env *testbed.Env, root, goTool string, secs, rate int, after time.
 	}
 	r.Leader, r.Term = leader, term
 	pid := c.Pids()[leader]
+	_, ps, _ := strings.Cut(listen[leader], ":")
+	port, _ := strconv.Atoi(ps)
 	time.Sleep(time.Second) // settle after the election: pacing, not synchronisation
 
 	// The baseline: a window of the same length without flood.
-	w, err := floodWindow(c, leader, term, pid, after, func() (string, error) {
+	w, err := floodWindow(c, leader, term, pid, port, after, func() (string, error) {
 		time.Sleep(time.Duration(secs) * time.Second)
 		return "", nil
 	})
@@ -128,7 +134,7 @@ func floodRun(env *testbed.Env, root, goTool string, secs, rate int, after time.
 	}
 	log.Printf("  %s", w.line())
 	for _, m := range floodModes {
-		w, err := floodWindow(c, leader, term, pid, after, func() (string, error) {
+		w, err := floodWindow(c, leader, term, pid, port, after, func() (string, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+30)*time.Second)
 			defer cancel()
 			out, err := exec.CommandContext(ctx, filepath.Join(env.Bin, "flooder"), "-target", listen[leader], "-mode", m.mode,
@@ -152,7 +158,7 @@ func floodRun(env *testbed.Env, root, goTool string, secs, rate int, after time.
 // a sleep): heartbeat delays and CPU from testnode's STATS lines (SIGUSR1
 // before and after), RSS sampled meanwhile and read again after, and the
 // changes any node reported until then.
-func floodWindow(c *cluster.Cluster, leader string, term uint64, pid int, after time.Duration, run func() (string, error)) (FloodWindow, error) {
+func floodWindow(c *cluster.Cluster, leader string, term uint64, pid, port int, after time.Duration, run func() (string, error)) (FloodWindow, error) {
 	var w FloodWindow
 	events := map[string]int{}
 	for _, id := range c.IDs() {
@@ -162,6 +168,7 @@ func floodWindow(c *cluster.Cluster, leader string, term uint64, pid int, after 
 	if err != nil {
 		return w, err
 	}
+	drops0 := udpDrops(port)
 	rss0, _ := cluster.RSSKiB(pid)
 	w.RSSBeforeKiB, w.RSSPeakKiB = rss0, rss0
 	stop := make(chan struct{})
@@ -200,6 +207,7 @@ func floodWindow(c *cluster.Cluster, leader string, term uint64, pid int, after 
 	w.CPUPct = (num(st1, "cpu_us") - num(st0, "cpu_us")) / float64(time.Since(began).Microseconds()) * 100
 	w.Goroutines = int(num(st1, "goroutines"))
 	w.Handshakes = uint64(num(st1, "handshake_failed") - num(st0, "handshake_failed"))
+	w.Drops = udpDrops(port) - drops0
 	time.Sleep(after) // the RSS after the flood: pacing, the window is the measurement
 	w.RSSAfterKiB, _ = cluster.RSSKiB(pid)
 	for _, id := range c.IDs() {
@@ -217,8 +225,8 @@ func floodWindow(c *cluster.Cluster, leader string, term uint64, pid int, after 
 }
 
 func (w FloodWindow) line() string {
-	return fmt.Sprintf("%s: heartbeat delay p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d); leader CPU %.0f%%, RSS %.1f -> peak %.1f -> %.1f MiB %.0f s after; %d leader, %d term changes",
-		w.Name, w.HbP50, w.HbP99, w.HbMax, w.HbN, w.CPUPct, kib(w.RSSBeforeKiB), kib(w.RSSPeakKiB), kib(w.RSSAfterKiB), floodAfter.Seconds(), w.LeaderChanges, w.TermChanges)
+	return fmt.Sprintf("%s: heartbeat delay p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d); leader CPU %.0f%%, %d UDP drops, RSS %.1f -> peak %.1f -> %.1f MiB %.0f s after; %d leader, %d term changes",
+		w.Name, w.HbP50, w.HbP99, w.HbMax, w.HbN, w.CPUPct, w.Drops, kib(w.RSSBeforeKiB), kib(w.RSSPeakKiB), kib(w.RSSAfterKiB), floodAfter.Seconds(), w.LeaderChanges, w.TermChanges)
 }
 
 func kib(k int) float64 { return float64(k) / 1024 }
@@ -268,4 +276,25 @@ func testnodeLeader(c *cluster.Cluster, timeout time.Duration) (string, uint64, 
 		time.Sleep(10 * time.Millisecond) // polling period
 	}
 	return "", 0, fmt.Errorf("flood: no leader all three agree on within %s", timeout)
+}
+
+// udpDrops sums the drops column of /proc/net/udp over the sockets bound to
+// the local port: datagrams the kernel discarded because the socket's
+// receive buffer was full.
+func udpDrops(port int) int64 {
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		return 0
+	}
+	suffix := fmt.Sprintf(":%04X", port)
+	var n int64
+	for _, l := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(l)
+		if len(f) < 13 || !strings.HasSuffix(f[1], suffix) {
+			continue
+		}
+		d, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+		n += d
+	}
+	return n
 }
