@@ -2,6 +2,7 @@ package checker
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -52,11 +53,14 @@ type eventState struct {
 	clk      clockOf
 	open     *Line // the acquired not yet paired
 	openFrom int64
-	lastTerm uint64 // of the last acquired, across restarts
-	started  int64  // START of the current process
-	stops    [][2]int64
-	sds      []stepDown
-	nolead   []Line // the poller's NOLEAD lines
+	// openDeadline is the open lease's latest deadline in real time: the
+	// acquired's, raised by each renewal the poller saw.
+	openDeadline int64
+	lastTerm     uint64 // of the last acquired, across restarts
+	started      int64  // START of the current process
+	stops        [][2]int64
+	sds          []stepDown
+	nolead       []Line // the poller's NOLEAD lines
 }
 
 // eventLeases walks a node's LEASE lines: its event leases, the lateness
@@ -69,12 +73,18 @@ func (r *Report) eventLeases(id string, lines []Line, end int64) []Lease {
 		}
 	}
 	var out []Lease
+	// add closes the open lease at to; the ends without a loss (a kill, a
+	// restart, the log's end) are capped at the lease's latest deadline
+	// too, since the instant of a kill is known only to lie before the
+	// KILLED line (the harness writes it once the process is reaped,
+	// seen 254 ms after SIGKILL on a loaded machine).
 	add := func(to int64) {
 		if l, ok := st.cut(to); ok {
 			out = append(out, l)
 		}
 		st.open = nil
 	}
+	addCapped := func(to int64) { add(min(to, st.openDeadline)) }
 	for _, l := range lines {
 		switch l.Kind {
 		case "START":
@@ -82,12 +92,17 @@ func (r *Report) eventLeases(id string, lines []Line, end int64) []Lease {
 				// No KILLED line: the process ended some other way.
 				r.Unpaired = append(r.Unpaired, fmt.Sprintf("%s: acquired term %d at t=%d, then restarted at t=%d without a loss or a kill",
 					id, st.open.Uint("term"), st.openFrom, l.T))
-				add(l.T)
+				addCapped(l.T)
 			}
 			st.clk, st.started = clockFrom(l), l.T
 		case "KILLED":
 			if st.open != nil {
-				add(l.T)
+				addCapped(l.T)
+			}
+		case "LEAD":
+			// A renewal of the open lease, as the poller saw it.
+			if st.open != nil && l.Uint("term") == st.open.Uint("term") {
+				st.openDeadline = max(st.openDeadline, st.deadline(l))
 			}
 		case "CLOSED":
 			if st.open != nil {
@@ -105,7 +120,7 @@ func (r *Report) eventLeases(id string, lines []Line, end int64) []Lease {
 		}
 	}
 	if st.open != nil {
-		add(end)
+		addCapped(end)
 	}
 	return merge(out)
 }
@@ -123,7 +138,17 @@ func (r *Report) acquired(st *eventState, l Line, add func(int64)) {
 	}
 	st.lastTerm = max(st.lastTerm, term)
 	line := l
-	st.open, st.openFrom = &line, l.T
+	st.open, st.openFrom, st.openDeadline = &line, l.T, st.deadline(l)
+}
+
+// deadline is line l's deadline in real time; a meaningless one (check-
+// quorum disabled) counts as never.
+func (st *eventState) deadline(l Line) int64 {
+	d := l.Int("deadline")
+	if d <= 0 || d-l.T > unboundedAfter {
+		return math.MaxInt64
+	}
+	return st.clk.real(d)
 }
 
 // lost handles a LEASE held=0 line: pairing, the lease's end, lateness.
