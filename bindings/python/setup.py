@@ -50,7 +50,7 @@ TOP = HERE.parent.parent
 LIBSRC = HERE / "_libsrc"
 # What of the checkout the library is built from (capi/'s packages and the
 # module files); tests and test data are left out.
-GO_TREE = ["go.mod", "go.sum", "include", "capi", "election", "transport"]
+GO_TREE = ["go.mod", "go.sum", "include", "capi", "election", "transport", "internal"]
 GO_SKIP = shutil.ignore_patterns("*_test.go", "testdata", "testhooks.go")
 
 
