@@ -56,18 +56,28 @@ type FloodWindow struct {
 	TermChanges   int `json:"term_changes"`
 }
 
+// FloodRun is the windows measured on one tree's node program.
+type FloodRun struct {
+	Tree   string        `json:"tree"` // "this tree", or the commit measured before the fix
+	Leader string        `json:"leader"`
+	Term   uint64        `json:"term"`
+	Base   FloodWindow   `json:"baseline"`
+	Modes  []FloodWindow `json:"modes"`
+	Err    string        `json:"error,omitempty"`
+}
+
 // Flood is the flood section's result.
 type Flood struct {
-	Nodes    int           `json:"nodes"`
-	Timing   string        `json:"timing"`
-	Secs     int           `json:"secs_per_mode"`
-	Rate     int           `json:"rate"` // 0: full speed
-	AfterSec float64       `json:"rss_after_s"`
-	Leader   string        `json:"leader"`
-	Term     uint64        `json:"term"`
-	Base     FloodWindow   `json:"baseline"`
-	Modes    []FloodWindow `json:"modes"`
-	Err      string        `json:"error,omitempty"`
+	Nodes    int      `json:"nodes"`
+	Timing   string   `json:"timing"`
+	Secs     int      `json:"secs_per_mode"`
+	Rate     int      `json:"rate"` // 0: full speed
+	AfterSec float64  `json:"rss_after_s"`
+	After    FloodRun `json:"after"`
+	// Before: the same windows with the node program built on the tree
+	// before issue 18's first fix (the flooder is this tree's).
+	Before *FloodRun `json:"before,omitempty"`
+	Err    string    `json:"error,omitempty"`
 }
 
 var floodModes = []struct{ mode, name string }{
@@ -76,20 +86,71 @@ var floodModes = []struct{ mode, name string }{
 	{"chain", "junk certificate chains from 4 dialers"},
 }
 
-// flood runs the flood section. Errors end it early and are recorded.
-func flood(env *testbed.Env, root, goTool string, secs, rate int, after time.Duration) Flood {
+// flood runs the flood section on this tree and, if before names a
+// commit, on that tree's node program too. Errors end a part early and are
+// recorded.
+func flood(env *testbed.Env, root, goTool, before string, secs, rate int, after time.Duration) Flood {
 	r := Flood{Nodes: 3, Timing: "default timings: heartbeat 50 ms, election 300–450 ms", Secs: secs, Rate: rate, AfterSec: after.Seconds()}
-	if err := floodRun(env, root, goTool, secs, rate, after, &r); err != nil {
+	if err := env.BuildRoot(goTool, root, "./transport/internal/testnode", "./transport/internal/flooder"); err != nil {
 		r.Err = err.Error()
+		return r
+	}
+	r.After.Tree = "this tree"
+	if err := floodRun(env, filepath.Join(env.Bin, "testnode"), secs, rate, after, &r.After); err != nil {
+		r.After.Err = err.Error()
 		log.Printf("flood: %v", err)
+	}
+	if before != "" {
+		b := &FloodRun{Tree: before}
+		r.Before = b
+		log.Printf("flood: the same on the node program of %s (before the fix)", before)
+		bin, err := buildBefore(env, root, goTool, before)
+		if err == nil {
+			err = floodRun(env, bin, secs, rate, after, b)
+		}
+		if err != nil {
+			b.Err = err.Error()
+			log.Printf("flood before: %v", err)
+		}
 	}
 	return r
 }
 
-func floodRun(env *testbed.Env, root, goTool string, secs, rate int, after time.Duration, r *Flood) error {
-	if err := env.BuildRoot(goTool, root, "./transport/internal/testnode", "./transport/internal/flooder"); err != nil {
-		return err
+// buildBefore builds this tree's testnode program against the graft code of
+// commit ref, in a git worktree of its own (removed after): testnode and
+// its heartbeat watch came with the fix, the transport under it is ref's.
+func buildBefore(env *testbed.Env, root, goTool, ref string) (string, error) {
+	dir := filepath.Join(env.Work, "before")
+	if out, err := exec.Command("git", "-C", root, "worktree", "add", "--detach", dir, ref).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("git worktree add %s: %v: %s", ref, err, out)
 	}
+	defer exec.Command("git", "-C", root, "worktree", "remove", "--force", dir).Run()
+	// testnode and the packages of this tree it needs that ref lacks.
+	for _, pkg := range []string{"transport/internal/testnode", "internal/monotime"} {
+		files, _ := filepath.Glob(filepath.Join(root, pkg, "*.go"))
+		if err := os.MkdirAll(filepath.Join(dir, pkg), 0o755); err != nil {
+			return "", err
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return "", err
+			}
+			if err := os.WriteFile(filepath.Join(dir, pkg, filepath.Base(f)), b, 0o644); err != nil {
+				return "", err
+			}
+		}
+	}
+	bin := filepath.Join(env.Bin, "testnode-before")
+	cmd := exec.Command(goTool, "build", "-o", bin, "./transport/internal/testnode")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building testnode on %s: %v: %s", ref, err, out)
+	}
+	return bin, nil
+}
+
+func floodRun(env *testbed.Env, testnode string, secs, rate int, after time.Duration, r *FloodRun) error {
 	dir, err := env.Dir("flood")
 	if err != nil {
 		return err
@@ -106,7 +167,7 @@ func floodRun(env *testbed.Env, root, goTool string, secs, rate int, after time.
 				args = append(args, "-peer", p+"="+listen[p])
 			}
 		}
-		return filepath.Join(env.Bin, "testnode"), args
+		return testnode, args
 	}})
 	defer c.Close()
 	if _, err := c.StartAll(); err != nil {

@@ -5,9 +5,9 @@ import (
 	"strings"
 )
 
-// floodBefore is what issue 18 recorded before the fix, per mode, as it was
+// floodAsFiled is what issue 18 recorded before the fix, per mode, as it was
 // filed (in one process or with other dialer counts: see the note).
-var floodBefore = map[string]string{
+var floodAsFiled = map[string]string{
 	"garbage": "p99 59 ms, max 241 ms, 13/249 lost; RSS 14 → 379 MB (+23,530 goroutines)",
 	"hello":   "p50 393 ms, p99 1.05 s, 67/226 lost",
 	"chain":   "p50 62 ms, p99 146 ms (4 dialers); p50 283 ms, p99 687 ms, 4/142 lost (12 dialers)",
@@ -26,20 +26,42 @@ func floodTable(b *strings.Builder, f *Flood) {
 	p("")
 	p("### Under a flood from a stranger with no certificate (issue 18)")
 	p("")
-	p("Three graft nodes as processes on loopback (transport/internal/testnode, %s); the flooder of `make flood` (transport/internal/flooder) floods the leader's UDP port at %s for %d s per mode, one mode after the other. Heartbeat delay: at the leader, how late each follower's answer came after the previous one, less the heartbeat interval (a lost answer counts as an interval late), over the flood. UDP drops: datagrams the kernel discarded at the leader's socket, its receive buffer full (/proc/net/udp), the peers' among them: each lost answer counts as an interval (50 ms) late. RSS: the leader's VmRSS sampled every 50 ms; _after_ is read %.0f s after the flood ended. Baseline: the leader before the first flood (%.1f MiB). Goals: no leader or term change, heartbeat p99 ≤ %.0f ms, RSS growth ≤ %.0f MiB, back to baseline (here: within %.0f %%) %.0f s after.",
-		f.Timing, rateName(f.Rate), f.Secs, f.AfterSec, kib(f.Base.RSSBeforeKiB), floodHbP99Goal, floodRSSGoalMiB, floodBackTolFrac*100, f.AfterSec)
+	p("Three graft nodes as processes on loopback (transport/internal/testnode, %s); the flooder of `make flood` (transport/internal/flooder) floods the leader's UDP port at %s for %d s per mode, one mode after the other. Heartbeat delay: at the leader, how late each follower's answer came after the previous one, less the heartbeat interval (a lost answer counts as an interval late), over the flood. UDP drops: datagrams the kernel discarded at the leader's socket, its receive buffer full (/proc/net/udp), the peers' among them: each lost answer counts as an interval (50 ms) late. RSS: the leader's VmRSS sampled every 50 ms; _after_ is read %.0f s after the flood ended. Baseline: the leader before the first flood. Goals: no leader or term change, heartbeat p99 ≤ %.0f ms, RSS growth ≤ %.0f MiB, back to baseline (here: within %.0f %%) %.0f s after.",
+		f.Timing, rateName(f.Rate), f.Secs, f.AfterSec, floodHbP99Goal, floodRSSGoalMiB, floodBackTolFrac*100, f.AfterSec)
 	if f.Err != "" {
 		p("")
-		p("**The section did not finish**: %s", f.Err)
+		p("**The section did not run**: %s", f.Err)
+		return
+	}
+	floodRows(b, f.After, true)
+	if f.Before != nil {
+		p("")
+		p("Before the fix, in the same run: the same windows with this tree's testnode built on the graft code of %s, the commit before issue 18's first fix (a git worktree), and this tree's flooder. Once leadership moved, the later rows are still read at the process that led first (a follower by then: its figures are the new leader's heartbeats as it received them), and count only changes made during their own window.", f.Before.Tree)
+		floodRows(b, *f.Before, false)
 	}
 	p("")
-	p("| flood | sent | heartbeat p50 ms | p99 ms | max ms | answers | leader CPU | UDP drops at the leader | RSS growth MiB (peak) | RSS after MiB | leader / term changes | goals | before the fix (issue 18, as filed) |")
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-	base := f.Base.RSSBeforeKiB
-	for _, w := range append([]FloodWindow{f.Base}, f.Modes...) {
+	p("As issue 18 was filed: garbage Initials (two nodes in one process, 5,000 Initials/s) %s; ClientHello Initials at full speed %s; junk chains %s; a 3-process cluster lost its leader within 10 s of Initials and the leader's RSS grew by 143 MiB. One run on a 2-core machine shared with the other processes of the run.",
+		floodAsFiled["garbage"], floodAsFiled["hello"], floodAsFiled["chain"])
+}
+
+// floodRows renders one tree's windows, with the goals when goals is set.
+func floodRows(b *strings.Builder, r FloodRun, goals bool) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+	p("")
+	if r.Err != "" {
+		p("**Not all windows ran** (%s): %s", r.Tree, r.Err)
+		p("")
+	}
+	if len(r.Modes) == 0 && r.Base.HbN == 0 {
+		return
+	}
+	p("| %s: flood | sent | heartbeat p50 ms | p99 ms | max ms | answers | leader CPU | UDP drops at the leader | RSS growth MiB (peak) | RSS after MiB | leader / term changes | goals |", r.Tree)
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	base := r.Base.RSSBeforeKiB
+	for _, w := range append([]FloodWindow{r.Base}, r.Modes...) {
 		growth := kib(w.RSSPeakKiB - base)
 		goal := "(reference)"
-		if w.Mode != "" {
+		if w.Mode != "" && goals {
 			var miss []string
 			if w.LeaderChanges+w.TermChanges > 0 {
 				miss = append(miss, "leader moved")
@@ -57,20 +79,16 @@ func floodTable(b *strings.Builder, f *Flood) {
 			if len(miss) > 0 {
 				goal = "**missed**: " + strings.Join(miss, ", ")
 			}
+		} else if w.Mode != "" {
+			goal = "(before the fix)"
 		}
 		sent := "–"
 		if w.Sent > 0 {
 			sent = fmt.Sprintf("%d in %.1f s", w.Sent, w.Secs)
 		}
-		before := floodBefore[w.Mode]
-		if before == "" {
-			before = "–"
-		}
-		p("| %s | %s | %.1f | %.1f | %.1f | %d | %.0f %% | %d | %+.1f | %.1f | %d / %d | %s | %s |", w.Name, sent, w.HbP50, w.HbP99, w.HbMax, w.HbN,
-			w.CPUPct, w.Drops, growth, kib(w.RSSAfterKiB), w.LeaderChanges, w.TermChanges, goal, before)
+		p("| %s | %s | %.1f | %.1f | %.1f | %d | %.0f %% | %d | %+.1f | %.1f | %d / %d | %s |", w.Name, sent, w.HbP50, w.HbP99, w.HbMax, w.HbN,
+			w.CPUPct, w.Drops, growth, kib(w.RSSAfterKiB), w.LeaderChanges, w.TermChanges, goal)
 	}
-	p("")
-	p("_before the fix_: the figures issue 18 was filed with, not re-measured here (the old code is not checked out by the harness); the garbage-Initial figures came from two nodes in one process at 5,000 Initials/s, the ClientHello ones at full speed, the junk-chain ones with 4 dialers at 29 handshakes/s (and 12 dialers). Then, a 3-process cluster lost its leader within 10 s of Initials and the leader's RSS grew by 143 MiB. The rows above are one run on a 2-core machine shared with the other processes of the run.")
 }
 
 func rateName(rate int) string {
