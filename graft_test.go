@@ -234,10 +234,16 @@ func TestStart_LoggerGetsTheElectionsLines(t *testing.T) {
 	a := start(t, cfg)
 	_, err := a.WaitLease(context.Background())
 	require.NoError(t, err)
+	// The line comes through the callback queue, maybe after WaitLease
+	// returned; Close would drop it if still queued.
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return bytes.Contains(buf.Bytes(), []byte("became leader"))
+	}, 10*time.Second, 5*time.Millisecond)
 	require.NoError(t, a.Close())
 	mu.Lock()
 	defer mu.Unlock()
-	require.Contains(t, buf.String(), "became leader")
 	require.Contains(t, buf.String(), "node=a")
 	require.NotContains(t, buf.String(), "level=DEBUG", "lines below the logger's level are not sent")
 }
