@@ -5,23 +5,30 @@ import (
 	"time"
 )
 
-// newFreeCost is the mean cost of one add and remove pair with live
-// handles already in the table.
+// newFreeCost is the cost of one add and remove pair with live handles
+// already in the table: the least of several rounds' means, since noise
+// (other processes on a shared machine) only ever adds time.
 func newFreeCost(live, pairs int) time.Duration {
 	t := newHandleTable()
 	for i := range live {
 		t.add(i)
 	}
-	start := time.Now()
-	for i := range pairs {
-		t.remove(t.add(i))
+	best := time.Duration(1<<63 - 1)
+	for range 5 {
+		start := time.Now()
+		for i := range pairs {
+			t.remove(t.add(i))
+		}
+		best = min(best, time.Since(start)/time.Duration(pairs))
 	}
-	return time.Since(start) / time.Duration(pairs)
+	return best
 }
 
 // The table used to copy itself on every add and remove: with 40,000 live
 // handles a graft_config_new + graft_config_free pair cost 4.4 ms (issue
-// 19). Now the cost does not grow with the number of live handles.
+// 19). Now the cost does not grow with the number of live handles. The
+// bound (20 times, plus 20 µs) is far from both: the old table was
+// thousands of times slower at 40,000 handles than at 10.
 func TestHandles_NewFreeCostFlat(t *testing.T) {
 	const pairs = 400
 	few := newFreeCost(10, pairs)
