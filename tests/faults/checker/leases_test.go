@@ -96,6 +96,25 @@ func TestLeases_PollBegunBeforeStepDown(t *testing.T) {
 	}
 }
 
+// A poll begun before the step-down was called and returned after it may
+// already find the lease gone: its NOLEAD ends this lease, not the NOLEAD
+// of a later one (which stretched n1's term-2 lease to 259.5 ms, over n2's).
+func TestLeases_SlowPollAcrossStepDown(t *testing.T) {
+	run := handover()
+	n1 := run.Nodes["n1"]
+	n1[5] = logf("NOLEAD @123 t0=121400000 last=121000000")[0]
+	run.Nodes["n1"] = append(n1, logf("TERM @245 term=4", "STATE @249 from=candidate to=leader term=4",
+		"LEAD @250 t0=249900000 term=4 deadline=365000000",
+		"STEPDOWN @260 t0=259000000 term=4 rc=0 tries=1 delay_us=0",
+		"NOLEAD @261 t0=260500000 last=259500000")...)
+	run.Events = logf("BEGIN @0", "END @400")
+	r := Check(run, params)
+	requireClean(t, r)
+	if got := r.Leases["n1"]; len(got) != 2 || got[0].To != 121500000 || got[1].To != 259500000 {
+		t.Fatalf("n1 leases %+v, want term 2's to end at the step-down's call (121.5 ms)", got)
+	}
+}
+
 // Issue 12, F1: after handing over, n1 is re-elected in term 2 by a late
 // vote and holds a fresh lease while n2 holds term 3's.
 func TestLeases_ReLeadAfterStepDownFails(t *testing.T) {
