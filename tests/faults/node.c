@@ -21,6 +21,9 @@
  *                                            term or deadline (t0: before the call, t: after)
  *   NOLEAD t= t0= last=                      poller: graft_node_lease went 1 -> 0 (last: the
  *                                            return of the last poll that saw the lease)
+ *   GAP t= from=                             poller: it did not run from `from` (the end of
+ *                                            its previous poll) to t, over 1 ms more than
+ *                                            its sleep: the process was starved
  *   STEPDOWN t= t0= term= rc= tries= delay_us= kick=
  *                                            handover: graft_node_step_down's result (kick=1: the
  *                                            leader in office when the mode came on)
@@ -170,11 +173,16 @@ static void sleep_ns(unsigned long long ns) {
 static void *poller(void *arg) {
     (void)arg;
     uint64_t last_term = graft_node_term(node), last_lterm = 0, last_deadline = 0;
-    unsigned long long last_seen = 0;
+    unsigned long long last_seen = 0, prev = 0;
     int leading = 0;
     while (!stop) {
         uint64_t lterm = 0, deadline = 0;
         unsigned long long t0 = now_ns();
+        /* This thread did not run for a millisecond beyond its sleep: the
+         * process was starved (a loaded machine); the checker does not
+         * blame the library for what it could not do meanwhile. */
+        if (prev && t0 - prev > (unsigned long long)poll_us * 1000ull + 1000000ull)
+            logline(t0, "GAP", "from=%llu", prev);
         int is = graft_node_lease(node, &lterm, &deadline) == 1;
         unsigned long long t1 = now_ns();
         uint64_t term = graft_node_term(node);
@@ -193,6 +201,7 @@ static void *poller(void *arg) {
             logline(now_ns(), "TERM", "term=%llu", (unsigned long long)term);
             last_term = term;
         }
+        prev = now_ns();
         sleep_ns((unsigned long long)poll_us * 1000ull);
     }
     return NULL;

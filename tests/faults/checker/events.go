@@ -36,9 +36,9 @@ type LostDelay struct {
 	// Resumed: the node was stopped (SIGSTOP) at the deadline.
 	Resumed bool
 	// Starved: the node's poller (which runs every 250 us) first ran
-	// more than a millisecond after the deadline (or the resume), so
-	// lateness counts from then: the process itself was not running (a
-	// loaded machine), which is no fault of the library's timer.
+	// more than a millisecond after the deadline (or the resume), by its
+	// GAP or NOLEAD line, so lateness counts from then: the process itself
+	// was not running (a loaded machine), no fault of the library's timer.
 	Starved bool
 }
 
@@ -61,6 +61,7 @@ type eventState struct {
 	stops        [][2]int64
 	sds          []stepDown
 	nolead       []Line // the poller's NOLEAD lines
+	gaps         []Line // the poller's GAP lines
 }
 
 // eventLeases walks a node's LEASE lines: its event leases, the lateness
@@ -68,8 +69,11 @@ type eventState struct {
 func (r *Report) eventLeases(id string, lines []Line, end int64) []Lease {
 	st := &eventState{id: id, end: end, clk: clockOf{rate: 1}, sds: stepDowns(lines), stops: stoppedWindows(lines)}
 	for _, l := range lines {
-		if l.Kind == "NOLEAD" {
+		switch l.Kind {
+		case "NOLEAD":
 			st.nolead = append(st.nolead, l)
+		case "GAP":
+			st.gaps = append(st.gaps, l)
 		}
 	}
 	var out []Lease
@@ -215,10 +219,16 @@ func (r *Report) lateness(st *eventState, l Line, deadline int64) {
 }
 
 // firstPollAfter is when the node's poller first ran after the lease's
-// deadline, at or after from: the start of the poll that found the lease
-// gone (its NOLEAD line, whose last poll saw the lease before the
-// deadline); 0 if there is none.
+// deadline, at or after from: the end of a GAP line (the poller did not
+// run) that spans from, or the start of the poll that found the lease gone
+// (its NOLEAD line, whose last poll saw the lease before the deadline); 0
+// if there is none.
 func (st *eventState) firstPollAfter(deadline, from int64) int64 {
+	for _, g := range st.gaps {
+		if g.Int("from") <= from && from < g.T {
+			return g.T
+		}
+	}
 	for _, n := range st.nolead {
 		if s := pollStart(n); s >= from && n.Int("last") <= deadline && n.Int("last") >= st.openFrom {
 			return s

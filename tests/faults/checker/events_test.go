@@ -183,6 +183,12 @@ func TestEvents_StarvedProcess(t *testing.T) {
 	onTime := "NOLEAD @600 t0=600100000 last=599800000"
 	r = Check(eventRun([]string{onTime, lost}, []string{n2Acquires}), params)
 	requireViolation(t, r, "the loss of term 2 ran 42ms after its deadline")
+	// The poller's GAP line says the same when it never saw the lease.
+	r = Check(eventRun([]string{"GAP @641 from=590000000", lost}, []string{n2Acquires}), params)
+	requireClean(t, r)
+	if len(r.LostDelays) != 1 || !r.LostDelays[0].Starved || r.LostDelays[0].Late != time.Millisecond {
+		t.Fatalf("loss after a gap: %+v", r.LostDelays)
+	}
 	// A NOLEAD of an earlier lease (its last poll before this lease began)
 	// says nothing about this one.
 	r = Check(eventRun([]string{"NOLEAD @641 t0=640000000 last=90000000", lost}, []string{n2Acquires}), params)

@@ -23,6 +23,8 @@
 //	                                          the call began at t0 and returned before t
 //	NOLEAD  t= t0= last=                      poller: graft_node_lease went 1 -> 0; last is the
 //	                                          return of the last poll that saw the lease
+//	GAP     t= from=                          poller: it did not run from `from` to t (over 1 ms
+//	                                          beyond its sleep): the process was starved
 //	STEPDOWN t= t0= term= rc= tries= delay_us= kick=   handover mode: graft_node_step_down
 //	                                          called at t0 (term read just before), returned rc at
 //	                                          t; kick=1 for the leader in office when the mode
