@@ -116,7 +116,7 @@ func (c *lossyConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // directions. A datagram round trip is counted lost after 100ms (the
 // election would send a fresh heartbeat); the stream never loses one but
 // delivers it late, behind retransmissions (head-of-line blocking).
-// Figures are in conn.go.
+// Figures are in docs/transport.md.
 func BenchmarkFraming(b *testing.B) {
 	for _, loss := range []float64{0, 0.05} {
 		for _, mode := range []string{"datagram", "stream"} {

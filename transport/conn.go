@@ -13,112 +13,25 @@ import (
 	"github.com/quic-go/quic-go"
 )
 
-// Connections and framing.
+// Connections and framing: the rules the code follows. Why, and what was
+// measured to decide it: docs/transport.md.
 //
-// A pair of nodes shares one QUIC connection, which carries the messages
-// of both directions. The node whose id sorts first (byte-wise) dials it,
-// and redials it with backoff whenever it is lost; the other node only
-// accepts. Both send on it and read datagrams and streams from it.
-//
-//   - The dialer owns reconnection: its peer goroutine (run) dials, and
-//     after a failure or a loss dials again, with backoff (backoff.go).
-//   - The acceptor's peer goroutine waits for the dialer's connection.
-//     Until it comes, messages queue (QueueLen; a newer heartbeat replaces
-//     an older one), as they queue on the dialer while it dials, or go on
-//     a knock (below); when it comes, the queue is sent on it at once.
-//   - A newer connection from the same authenticated peer id replaces the
-//     older one at once (accept.go): the dialer only dials when its
-//     connection is gone (lost, or its process restarted), so the newest
-//     is the one in use. Only one side ever dials, so there is no race of
-//     two connections to break. Unless the older one is alive and came
-//     from another address: then two processes hold the id's certificate,
-//     and the newcomer is refused (dup.go; the id's configured address
-//     wins).
-//   - A restarted acceptor knocks. The dialer still holds its connection to
-//     the old process and would only learn of the restart from its next
-//     packet (a stateless reset, resetKey), which on an idle pair (two
-//     followers) is a keep-alive after keepAlive of silence (about 1 s
-//     measured; sometimes only the idle timeout, 3 s).
-//     So an acceptor without a connection knocks at Start and whenever it
-//     has something to send: it dials the peer a short-lived connection of
-//     its own (same TLS, same ALPN; the knock goroutine, so run keeps
-//     waiting), sends its queue on it as datagrams while it lasts (the
-//     dialer reads every inbound connection), and closes it (codeKnockDone)
-//     knockSettle after the dialer's connection arrives (so that what it
-//     sent on the knock is read), or after knockLinger. Knocks at
-//     one peer are at least knockInterval apart, further (backoff up to
-//     backoffMax) while they fail, and wait knockInterval after a lost
-//     connection, which the dialer is probably redialling already.
-//   - A knock tells the dialer that the acceptor has no connection from it:
-//     acceptLoop passes the time of the knock's first packet to run, which
-//     closes its connection (codeStale) and redials at once (no backoff),
-//     unless the connection is less than knockGrace older than the knock
-//     (the acceptor may not have seen it yet when it knocked; if it is
-//     stale all the same, the next knock, knockInterval later, finds it
-//     old enough, and a reset still works), or the acceptor closes the
-//     knock within knockSettle (it had the connection when its knock
-//     completed: a knock dialled before this node bound its port arrives
-//     with the retransmission of its Initial, 200 ms late), or it comes
-//     from another address than the peer's a second time (dup.go). A
-//     dialer whose peer closed the connection (its Close) waits up to
-//     closedWait for its knock before it redials, rather than reach the
-//     closing process. A knock also ends a backoff
-//     wait, but does not cancel a dial in progress: its Initial may have
-//     reached the new process, which would count the abandoned handshake
-//     as failed (Stats.Dropped.HandshakeFailed). Knocks are no connections in Stats.Reconnects; the
-//     redial they cause is one. Only an authenticated peer id that this
-//     node dials is a knock; a raw client with such a certificate (tests
-//     do that) causes at most one early redial per connection it opens,
-//     and is read, never sent on or closed, as before.
-//   - A restarted dialer simply dials; its new connection replaces the
-//     old one on the acceptor.
-//
-// Why one connection rather than one per direction: DESIGN.md asks for it,
-// it halves handshakes, connection state, keep-alives on idle pairs and
-// loss-detection timers, and a heartbeat and its response share a
-// connection, so in principle the response can carry the QUIC ACK of the
-// heartbeat. quic-go v0.65 does not do that yet: a packet holding only
-// DATAGRAM frames takes an ACK only once the ACK is due (packet_packer.go,
-// composeNextPacket: hasData looks at the framer, not the datagram queue),
-// so each side still sends a delayed ACK 25ms (max_ack_delay, not
-// configurable) after each message. System calls over 5s of an idle
-// 3-node cluster at a 100ms heartbeat (strace -c): leader sendmsg 213 ->
-// 207, followers 116 -> 107. Most of an idle node's CPU is the Go runtime
-// (sysmon, futex wake-ups; perf), not packets. BenchmarkIdleCluster,
-// cpu% of one core per node, 2-core VM shared with other work (noisy):
-//
-//	                            GOMAXPROCS default   GOMAXPROCS=1
-//	two connections, 5 runs     0.75                 0.61
-//	one connection, 5 runs      0.77                 0.57
-//	interleaved, 3 runs each    0.88 -> 0.64         0.67 -> 0.56
-//
-// So: no worse, perhaps somewhat better; the heartbeat round trip is
-// unchanged (about 31µs median, 100-150µs p99).
-//
-// Messages travel as QUIC datagrams (RFC 9221): one msgpack frame per
-// DATAGRAM frame, never retransmitted. Measured with BenchmarkFraming
-// (bench_test.go: one connection, heartbeat ping-pong over loopback, 2000
-// round trips, 2-core VM, go test -bench Framing -benchtime 2000x):
-//
-//	                 clean loopback          5% loss each way
-//	                 median    p99           median   p99      lost
-//	datagram         30 µs     79 µs         33 µs    367 µs   9.9%
-//	one stream       22 µs     71 µs         27 µs    28 ms    0
-//
-// Without loss both are equal for our purpose (tens of µs against election
-// timeouts of 100s of ms). With loss, the stream delivers every heartbeat
-// but every message behind a lost packet waits for its retransmission
-// (head-of-line blocking: p99 28 ms, and worse on a real RTT); a
-// retransmitted heartbeat is stale anyway, and a retransmitted vote only
-// delays the next one. Raft tolerates loss by design (timers resend), so
-// datagrams win: a lost heartbeat costs one heartbeat interval, and nothing
-// ever waits behind it. Through the whole transport (BenchmarkHeartbeatRoundTrip)
-// a heartbeat round trip is 29 µs median, 87 µs p99.
-//
-// A frame too large for a datagram (a long Position; the limit is about
-// 1.1 KB, MaxMessageSize may be larger) goes on a unidirectional stream of
-// its own, which the receiver reads to its end (at most MaxMessageSize
-// bytes). Streams never carry heartbeats in practice: those are ~60 bytes.
+//   - One QUIC connection per pair of nodes carries both directions. The
+//     node whose id sorts first (byte-wise) dials it and redials it with
+//     backoff when it is lost; the other only accepts, and queues what it
+//     sends until the connection comes.
+//   - The newest connection from an authenticated peer id replaces the
+//     older one (accept.go), unless the older one is alive and came from
+//     another address: then the newcomer is a duplicate holder of the id's
+//     certificate, and is refused (dup.go).
+//   - An acceptor without a connection knocks: it dials a short-lived
+//     connection, sends its queue on it, and closes it once the dialer's
+//     connection has come. A knock tells the dialer that its connection is
+//     stale (the acceptor restarted): it redials at once (see the knock
+//     rules in the design doc).
+//   - Messages are QUIC datagrams, one msgpack frame each, never
+//     retransmitted; a frame too large for a datagram goes on a
+//     unidirectional stream of its own.
 
 // outMsg is an encoded message waiting in a peer's queue.
 type outMsg struct {
@@ -361,7 +274,7 @@ func (p *peer) run() {
 			}
 			if !p.dialer {
 				// Wait for the peer to dial; messages stay queued, or go on
-				// a knock (see the design comment).
+				// a knock (docs/transport.md).
 				var timer <-chan time.Time
 				if knock == nil && !knocking && (wantKnock || p.queued()) {
 					if d := time.Until(nextKnock); d > 0 {
