@@ -19,6 +19,31 @@ var (
 	ErrNoTransferTarget = errors.New("election: no reachable peer to hand leadership to")
 )
 
+// HookError reports that one of the application's vote hooks
+// (Config.CurrentPosition or Config.GrantVote) failed: it panicked, or did
+// not return within Config.HookTimeout. The election went on without it: a
+// failed GrantVote counts as a refusal, a failed CurrentPosition abandons
+// that campaign. It reaches OnError, at most once a second per hook; it is
+// the application's problem to fix, never the library's.
+type HookError struct {
+	Hook string // "CurrentPosition" or "GrantVote"
+	Err  error  // ErrHookTimeout, or the panic's value as an error
+}
+
+var _ error = (*HookError)(nil)
+
+// ErrHookTimeout is the Err of a HookError for a hook that did not return
+// within Config.HookTimeout (its goroutine is left to finish on its own).
+var ErrHookTimeout = errors.New("election: did not return within HookTimeout")
+
+// Error names the hook and what went wrong.
+func (e *HookError) Error() string {
+	return fmt.Sprintf("election: vote hook %s failed: %v", e.Hook, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *HookError) Unwrap() error { return e.Err }
+
 // ConfigError is returned by Config.Validate and New when a field is wrong.
 type ConfigError struct {
 	Field  string // the Config field, e.g. "ElectionMax"

@@ -307,33 +307,61 @@ func (n *Node) logDirect(level LogLevel, msg string) {
 }
 
 // boundedHooks wraps the user's vote hooks so that each call ends within
-// HookTimeout: a late or panicking hook counts as a refusal.
+// HookTimeout: a late or panicking hook counts as a refusal (GrantVote,
+// reported as a HookError at most once a second) or abandons the campaign
+// (CurrentPosition, reported by the core).
 func (n *Node) boundedHooks() hooks {
 	h := hooks{
-		position: func() ([]byte, bool) { return nil, true },
+		position: func() ([]byte, error) { return nil, nil },
 		grant:    func([]byte) bool { return true },
 	}
 	if f := n.cfg.CurrentPosition; f != nil {
-		h.position = func() ([]byte, bool) { return callBounded(n.cfg.HookTimeout, f) }
+		// The core reports a failure (once per campaign it abandons).
+		h.position = func() ([]byte, error) { return callBounded(n.cfg.HookTimeout, f) }
 	}
 	if f := n.cfg.GrantVote; f != nil {
+		var last atomic.Int64
 		h.grant = func(pos []byte) bool {
-			ok, done := callBounded(n.cfg.HookTimeout, func() bool { return f(pos) })
-			return ok && done
+			ok, err := callBounded(n.cfg.HookTimeout, func() bool { return f(pos) })
+			n.reportHook("GrantVote", err, &last)
+			return ok && err == nil
 		}
 	}
 	return h
 }
 
-// callBounded runs f on its own goroutine and waits at most timeout. A
-// hook that never returns leaks its goroutine; the election goes on.
-func callBounded[T any](timeout time.Duration, f func() T) (v T, ok bool) {
+// hookReportGap is the least time between two reports of one failing hook:
+// a hook that always fails would otherwise report at every vote.
+const hookReportGap = time.Second
+
+// reportHook reports a failed call of hook unless one was reported less
+// than hookReportGap ago (last holds when, on the node's clock, plus one,
+// so that zero means never).
+func (n *Node) reportHook(hook string, err error, last *atomic.Int64) {
+	if err == nil {
+		return
+	}
+	now := int64(n.clock.Now()) + 1
+	if prev := last.Load(); prev != 0 && now-prev < int64(hookReportGap) || !last.CompareAndSwap(prev, now) {
+		return
+	}
+	n.reportTransport(&HookError{Hook: hook, Err: err})
+}
+
+// callBounded runs f on its own goroutine and waits at most timeout. It
+// returns ErrHookTimeout when f is late (its goroutine is left behind: the
+// election goes on), and the panic's value as an error when f panics.
+func callBounded[T any](timeout time.Duration, f func() T) (v T, err error) {
 	ch := make(chan T, 1)
-	panicked := make(chan struct{})
+	panicked := make(chan error, 1)
 	go func() {
 		defer func() {
-			if recover() != nil {
-				close(panicked) // a panicking hook is a refusal, at once
+			if p := recover(); p != nil {
+				e, ok := p.(error)
+				if !ok {
+					e = fmt.Errorf("panic: %v", p)
+				}
+				panicked <- e // a panicking hook is a refusal, at once
 			}
 		}()
 		ch <- f()
@@ -342,11 +370,11 @@ func callBounded[T any](timeout time.Duration, f func() T) (v T, ok bool) {
 	defer t.Stop()
 	select {
 	case v = <-ch:
-		return v, true
-	case <-panicked:
-		return v, false
+		return v, nil
+	case err = <-panicked:
+		return v, err
 	case <-t.C:
-		return v, false
+		return v, ErrHookTimeout
 	}
 }
 

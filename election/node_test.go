@@ -438,19 +438,29 @@ func TestNode_HangingHooksAreBounded(t *testing.T) {
 	// nats-io/graft ran its hooks on the loop: a stuck hook stalled the
 	// election. Here a hook that hangs counts as a refusal after
 	// HookTimeout, and the node stays responsive.
+	// It is reported as the application's HookError, at most once a
+	// second per node however many votes it refuses.
 	hang := make(chan struct{})
 	defer close(hang)
+	recs := map[string]*recorder{}
+	var mu sync.Mutex
+	began := time.Now()
 	c := newTestCluster(t, 3, func(cfg *Config) {
 		cfg.HookTimeout = 2 * time.Millisecond
 		cfg.GrantVote = func([]byte) bool { <-hang; return true }
+		rec := &recorder{}
+		rec.hook(cfg)
+		mu.Lock()
+		recs[cfg.ID] = rec
+		mu.Unlock()
 	})
 	require.Eventually(t, func() bool {
 		lost := uint64(0)
 		for _, n := range c.nodes {
 			lost += n.Stats().PreVotesLost
 		}
-		return lost >= 2
-	}, 5*time.Second, time.Millisecond, "pre-votes are refused when the hook hangs")
+		return lost >= 6
+	}, 10*time.Second, time.Millisecond, "pre-votes are refused when the hook hangs")
 	for _, n := range c.nodes {
 		require.False(t, n.IsLeader())
 		require.Zero(t, n.Term(), "no real election: pre-votes fail")
@@ -458,6 +468,21 @@ func TestNode_HangingHooksAreBounded(t *testing.T) {
 	start := time.Now()
 	c.closeAll()
 	require.Less(t, time.Since(start), 2*time.Second)
+	elapsed := time.Since(began)
+	reported := 0
+	for id, rec := range recs {
+		rec.mu.Lock()
+		for _, err := range rec.errs {
+			var he *HookError
+			require.ErrorAs(t, err, &he, "%s: %v", id, err)
+			require.Equal(t, "GrantVote", he.Hook)
+			require.ErrorIs(t, err, ErrHookTimeout)
+		}
+		require.LessOrEqual(t, len(rec.errs), int(elapsed/hookReportGap)+1, "%s reported more than once a second", id)
+		reported += len(rec.errs)
+		rec.mu.Unlock()
+	}
+	require.Positive(t, reported, "the hanging hook was reported")
 }
 
 func TestNode_VoteHooks(t *testing.T) {
@@ -687,15 +712,18 @@ func TestNode_StepDownErrors(t *testing.T) {
 }
 
 func TestCallBounded(t *testing.T) {
-	v, ok := callBounded(time.Second, func() int { return 7 })
-	require.True(t, ok)
+	v, err := callBounded(time.Second, func() int { return 7 })
+	require.NoError(t, err)
 	require.Equal(t, 7, v)
 	start := time.Now()
-	_, ok = callBounded(time.Hour, func() int { panic("boom") })
-	require.False(t, ok)
+	_, err = callBounded(time.Hour, func() int { panic("boom") })
+	require.ErrorContains(t, err, "panic: boom")
 	require.Less(t, time.Since(start), time.Minute, "a panic is a refusal at once, not after the timeout")
-	_, ok = callBounded(time.Millisecond, func() int { time.Sleep(50 * time.Millisecond); return 1 })
-	require.False(t, ok)
+	cause := errors.New("capi: too long")
+	_, err = callBounded(time.Hour, func() int { panic(cause) })
+	require.ErrorIs(t, err, cause, "an error panicked with is kept")
+	_, err = callBounded(time.Millisecond, func() int { time.Sleep(50 * time.Millisecond); return 1 })
+	require.ErrorIs(t, err, ErrHookTimeout)
 }
 
 func TestNode_LogLevelFiltersLines(t *testing.T) {

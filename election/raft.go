@@ -33,9 +33,9 @@ func (r role) state() State {
 // hooks are the application's vote hooks as the core sees them; Node
 // wraps the user's functions so that they are bounded in time.
 type hooks struct {
-	// position returns the node's position; ok is false when the hook
-	// failed or took too long, which aborts the campaign.
-	position func() (pos []byte, ok bool)
+	// position returns the node's position; an error (the hook failed or
+	// took too long: a HookError's Err) aborts the campaign.
+	position func() (pos []byte, err error)
 	// grant decides whether a candidate at pos may get a vote.
 	grant func(pos []byte) bool
 }
@@ -311,9 +311,9 @@ func (r *raft) campaign(now time.Duration, transfer bool) {
 		r.becomeCandidate(now, transfer)
 		return
 	}
-	pos, ok := r.hooks.position()
-	if !ok {
-		r.report(fmt.Errorf("election: CurrentPosition failed or took longer than %s: campaign skipped", r.cfg.HookTimeout))
+	pos, err := r.hooks.position()
+	if err != nil {
+		r.report(&HookError{Hook: "CurrentPosition", Err: fmt.Errorf("%w: campaign skipped", err)})
 		r.resetElectionTimer(now)
 		return
 	}
@@ -334,9 +334,9 @@ func (r *raft) campaign(now time.Duration, transfer bool) {
 // becomeCandidate raises the term and asks for votes. The new term and the
 // vote for itself are saved first: if that fails, nothing changes.
 func (r *raft) becomeCandidate(now time.Duration, transfer bool) {
-	pos, ok := r.hooks.position()
-	if !ok {
-		r.report(fmt.Errorf("election: CurrentPosition failed or took longer than %s: campaign skipped", r.cfg.HookTimeout))
+	pos, err := r.hooks.position()
+	if err != nil {
+		r.report(&HookError{Hook: "CurrentPosition", Err: fmt.Errorf("%w: campaign skipped", err)})
 		r.role = roleFollower
 		r.resetElectionTimer(now)
 		return

@@ -524,13 +524,18 @@ func TestRaft_HooksRefusalAndFailure(t *testing.T) {
 	for _, prevote := range []bool{true, false} {
 		f := newTestRaft(t, "a", abc, func(c *Config, h *hooks) {
 			c.DisablePreVote = !prevote
-			h.position = func() ([]byte, bool) { return nil, false }
+			h.position = func() ([]byte, error) { return nil, ErrHookTimeout }
 		})
 		f.tick(tMax)
 		require.Equal(t, roleFollower, f.role)
 		require.Zero(t, f.term)
 		require.Empty(t, f.takeMsgs())
-		require.Equal(t, evError, f.takeEvents()[0].kind)
+		ev := f.takeEvents()[0]
+		require.Equal(t, evError, ev.kind)
+		var he *HookError
+		require.ErrorAs(t, ev.err, &he, "the application's hook, not the library, failed")
+		require.Equal(t, "CurrentPosition", he.Hook)
+		require.ErrorIs(t, ev.err, ErrHookTimeout)
 	}
 }
 

@@ -252,7 +252,7 @@ func (s *sim) at(t time.Duration, fn func()) {
 }
 
 var simHooks = hooks{
-	position: func() ([]byte, bool) { return nil, true },
+	position: func() ([]byte, error) { return nil, nil },
 	grant:    func([]byte) bool { return true },
 }
 
