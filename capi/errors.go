@@ -32,6 +32,7 @@ const (
 	codeFork      = int(C.GRAFT_EFORK)
 	codeInternal  = int(C.GRAFT_EINTERNAL)
 	codeNoPeer    = int(C.GRAFT_ENOPEER)
+	codeHook      = int(C.GRAFT_EHOOK)
 )
 
 // errorCodes lists every code with its graft.h name; codes_test.go checks
@@ -52,12 +53,14 @@ var errorCodes = []struct {
 	{codeFork, "GRAFT_EFORK"},
 	{codeInternal, "GRAFT_EINTERNAL"},
 	{codeNoPeer, "GRAFT_ENOPEER"},
+	{codeHook, "GRAFT_EHOOK"},
 }
 
 // codeOf maps an error of the election or the transport to a return code.
 func codeOf(err error) int {
 	var (
 		cfgErr   *election.ConfigError
+		hookErr  *election.HookError
 		stErr    *election.StorageError
 		trCfgErr *transport.ConfigError
 		certErr  *transport.CertError
@@ -76,6 +79,8 @@ func codeOf(err error) int {
 		return codeNotLeader
 	case errors.Is(err, election.ErrNoTransferTarget):
 		return codeNoPeer
+	case errors.As(err, &hookErr):
+		return codeHook
 	case errors.As(err, &stErr):
 		return codeStorage
 	case errors.As(err, &certErr), errors.Is(err, transport.ErrHandshakeFailed):

@@ -106,7 +106,7 @@ func (l *relay) attach(n *election.Node) {
 // election calls the On* callbacks on its dispatcher goroutine, one at a
 // time and in order, which is what graft.h promises; the hooks run on
 // helper goroutines.
-func electionConfig(c *config, q *eventQueue, report func(error)) election.Config {
+func electionConfig(c *config, q *eventQueue) election.Config {
 	ec := election.DefaultConfig()
 	ec.Cluster, ec.ID, ec.StatePath = c.cluster, c.id, c.statePath
 	for _, p := range c.peers {
@@ -131,9 +131,9 @@ func electionConfig(c *config, q *eventQueue, report func(error)) election.Confi
 		ec.CurrentPosition = func() []byte {
 			pos, err := cb.callPosition()
 			if err != nil {
-				report(err)
 				// Abandon the campaign: the election treats a hook that
-				// panics like one that does not return in time.
+				// panics like one that does not return in time, and
+				// reports it as a HookError (GRAFT_EHOOK) with err.
 				panic(err)
 			}
 			return pos
@@ -182,7 +182,7 @@ func graft__go_node_new(h *C.graft_config, out **C.graft_node, errbuf *C.char, e
 
 	rl := &relay{}
 	q := newEventQueue(eventQueueLimit)
-	ec := electionConfig(&c, q, rl.report)
+	ec := electionConfig(&c, q)
 	applyTestHooks(&ec)
 	if err := ec.Validate(); err != nil {
 		return failf(errbuf, errlen, codeInval, "%v", err)

@@ -209,6 +209,7 @@ static const char *const graft__errors[] = {
     /* GRAFT_EFORK */      "library used in a child process after fork()",
     /* GRAFT_EINTERNAL */  "internal error in the library",
     /* GRAFT_ENOPEER */    "no reachable peer to hand leadership to",
+    /* GRAFT_EHOOK */      "an application vote hook failed or was too slow",
 };
 
 const char *graft_strerror(int code) {

@@ -179,8 +179,13 @@ typedef enum graft_error {
                                 the library cannot be used in the child */
     GRAFT_EINTERNAL = -10,   /* a bug in the library (a recovered Go panic); the
                                 error callback and errbuf say more */
-    GRAFT_ENOPEER = -11      /* graft_node_step_down: no peer answered recently enough
+    GRAFT_ENOPEER = -11,     /* graft_node_step_down: no peer answered recently enough
                                 to take over the leadership */
+    GRAFT_EHOOK = -12        /* (error callback only) one of the application's vote
+                                hooks failed: it did not return within the heartbeat
+                                interval, or the position hook returned more than
+                                GRAFT_POSITION_MAX bytes; the vote was refused or the
+                                campaign abandoned. Since 0.1. */
 } graft_error;
 
 /** graft_state - the role a node plays. The numbering is part of the ABI. */
@@ -483,7 +488,8 @@ GRAFT_API int graft_config_set_log_level(graft_config *c, int level);
  *  Both run on helper threads, possibly concurrently with each other and
  *  with the callbacks, and must return within the heartbeat interval: a late
  *  grant counts as a refusal, a late position abandons the campaign. A
- *  position longer than cap is refused. pos is valid only during the call.
+ *  position longer than cap is refused. Either failure reaches the error
+ *  callback as GRAFT_EHOOK (a late grant at most once a second). pos is valid only during the call.
  *  Returns 0; GRAFT_EINVAL; GRAFT_ECLOSED; GRAFT_EFORK. Since 0.1. */
 GRAFT_API int graft_config_set_vote_hooks(graft_config *c, graft_position_fn position,
                                           graft_grant_fn grant, void *ctx);

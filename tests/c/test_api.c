@@ -115,6 +115,13 @@ static size_t cb_position(void *ctx, uint8_t *buf, size_t cap) {
     return (size_t)n;
 }
 
+/* cb_position_too_long claims one byte more than the buffer holds. */
+static size_t cb_position_too_long(void *ctx, uint8_t *buf, size_t cap) {
+    (void)ctx;
+    memset(buf, 'x', cap);
+    return cap + 1;
+}
+
 static int cb_grant(void *ctx, const uint8_t *pos, size_t len) {
     rec *r = ctx;
     pthread_mutex_lock(&r->mu);
@@ -122,6 +129,13 @@ static int cb_grant(void *ctx, const uint8_t *pos, size_t len) {
     snprintf(r->seen_pos, sizeof r->seen_pos, "%.*s", (int)len, (const char *)pos);
     pthread_mutex_unlock(&r->mu);
     return 1;
+}
+
+static int errors_of(rec *r) {
+    pthread_mutex_lock(&r->mu);
+    int n = r->errors;
+    pthread_mutex_unlock(&r->mu);
+    return n;
 }
 
 static int nev(rec *r) {
@@ -647,6 +661,32 @@ static void state_file_has_one_owner(void) {
     graft_config_free(cfg);
 }
 
+/* A position hook that claims more than GRAFT_POSITION_MAX bytes is the
+ * application's failure, reported as GRAFT_EHOOK (it used to be
+ * GRAFT_EINTERNAL, which graft.h reserves for bugs of the library); the
+ * campaign is abandoned, so the node never leads. */
+static void vote_hook_error(void) {
+    cluster c;
+    cluster_init(&c, 1, "hookerr");
+    graft_config *cfg = node_config(&c, 0);
+    CHECK_EQ(graft_config_set_vote_hooks(cfg, cb_position_too_long, cb_grant, &c.recs[0]), GRAFT_OK);
+    char err[512] = "";
+    int rc = graft_node_new(cfg, &c.nodes[0], err, sizeof err);
+    graft_config_free(cfg);
+    CHECKF(rc == GRAFT_OK, "%s", err);
+    if (rc != GRAFT_OK)
+        return;
+    rec *r = &c.recs[0];
+    CHECK(WAIT_UNTIL(errors_of(r) > 0, DEADLINE_MS));
+    pthread_mutex_lock(&r->mu);
+    CHECKF(r->last_error == GRAFT_EHOOK, "error callback code %d, want GRAFT_EHOOK", r->last_error);
+    pthread_mutex_unlock(&r->mu);
+    CHECK_EQ(graft_node_is_leader(c.nodes[0]), 0);
+    CHECK_EQ(graft_node_term(c.nodes[0]), 0);
+    CHECK_STR(graft_strerror(GRAFT_EHOOK), "an application vote hook failed or was too slow");
+    CHECK_EQ(graft_node_close(c.nodes[0]), GRAFT_OK);
+}
+
 static void single_node(void) {
     cluster c;
     cluster_init(&c, 1, "single");
@@ -1100,6 +1140,7 @@ int main(void) {
     RUN(generate_certs_long_ids, "ids of 248-253 characters: GRAFT_EINVAL before any file is written");
     RUN(state_file_has_one_owner, "a second node on a state file (this process, another) is GRAFT_ESTORAGE");
     RUN(single_node, "elects itself; lease, leader, stats; nothing after close");
+    RUN(vote_hook_error, "a position hook that overflows its buffer is GRAFT_EHOOK, the campaign abandoned");
     RUN(close_from_callback, "graft_node_close from its own callback is GRAFT_EBUSY");
     RUN(close_each_other, "two callbacks closing each other's node both return (no deadlock)");
     RUN(slow_callbacks_bounded, "slow callbacks while leadership moves: queue bounded, close quick");
