@@ -285,6 +285,7 @@ const CONSTS: &[&str] = &[
     "GRAFT_EFORK",
     "GRAFT_EINTERNAL",
     "GRAFT_ENOPEER",
+    "GRAFT_EHOOK",
     "GRAFT_FOLLOWER",
     "GRAFT_CANDIDATE",
     "GRAFT_LEADER",

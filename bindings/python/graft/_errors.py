@@ -43,6 +43,8 @@ class ErrorCode(enum.IntEnum):
     """A bug in the library (a recovered Go panic)."""
     ENOPEER = -11
     """step_down(): no peer answered recently enough to take over."""
+    EHOOK = -12
+    """(on_error only) one of the application's vote hooks failed or was too slow."""
 
 
 class GraftError(Exception):
@@ -126,6 +128,12 @@ class ForkError(GraftError, RuntimeError):
     """
 
 
+class HookError(GraftError):
+    """GRAFT_EHOOK (passed to on_error only): one of the application's vote
+    hooks (current_position, grant_vote) raised, was too slow, or returned
+    too long a position; the vote was refused or the campaign abandoned."""
+
+
 class InternalError(GraftError):
     """GRAFT_EINTERNAL: a bug in the library (a recovered panic)."""
 
@@ -141,6 +149,7 @@ _BY_CODE: Dict[int, Type[GraftError]] = {
     ErrorCode.EFORK: ForkError,
     ErrorCode.EINTERNAL: InternalError,
     ErrorCode.ENOPEER: NoPeerError,
+    ErrorCode.EHOOK: HookError,
 }
 
 

@@ -197,12 +197,16 @@ def test_vote_hooks_can_block_every_election(cluster, hook, caplog):
         kw = dict(grant_vote=lambda pos: 1 / 0)
     else:
         kw = dict(current_position=lambda: b"x" * 1025)
+    errors: "list[graft.GraftError]" = []
+    kw["on_error"] = errors.append
     with caplog.at_level(logging.ERROR, logger="graft"):
         nodes = [cluster.node(i, addrs, **kw) for i in addrs]
         time.sleep(1.0)  # the property is an absence: look for a while (several election timeouts)
         assert all(n.lease() is None for n in nodes)
     if hook == "too_long":
         assert "more than 1024" in caplog.text
+        # the application's failure, with a code of its own (not EINTERNAL)
+        assert any(isinstance(e, graft.HookError) and e.code == graft.ErrorCode.EHOOK for e in errors), errors
     if hook == "raise":
         assert "ZeroDivisionError" in caplog.text
 

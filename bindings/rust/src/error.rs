@@ -42,6 +42,10 @@ pub enum ErrorKind {
     /// `GRAFT_ENOPEER`: [`Node::step_down`](crate::Node::step_down) found no
     /// peer that answered recently enough to take over; the node keeps leading.
     NoPeer,
+    /// `GRAFT_EHOOK` (passed to the error callback only): one of the
+    /// application's vote hooks failed, was too slow, or returned too long a
+    /// position; the vote was refused or the campaign abandoned.
+    Hook,
     /// A code this binding does not know (a newer library).
     Unknown,
 }
@@ -62,6 +66,7 @@ impl ErrorKind {
             ffi::GRAFT_EFORK => ErrorKind::Fork,
             ffi::GRAFT_EINTERNAL => ErrorKind::Internal,
             ffi::GRAFT_ENOPEER => ErrorKind::NoPeer,
+            ffi::GRAFT_EHOOK => ErrorKind::Hook,
             _ => ErrorKind::Unknown,
         }
     }

@@ -22,6 +22,7 @@ pub const GRAFT_ENOTLEADER: c_int = -8;
 pub const GRAFT_EFORK: c_int = -9;
 pub const GRAFT_EINTERNAL: c_int = -10;
 pub const GRAFT_ENOPEER: c_int = -11;
+pub const GRAFT_EHOOK: c_int = -12;
 
 pub const GRAFT_FOLLOWER: c_int = 0;
 pub const GRAFT_CANDIDATE: c_int = 1;

@@ -101,6 +101,7 @@ fn ffi_matches_header() {
         ("GRAFT_EFORK", ffi::GRAFT_EFORK.into()),
         ("GRAFT_EINTERNAL", ffi::GRAFT_EINTERNAL.into()),
         ("GRAFT_ENOPEER", ffi::GRAFT_ENOPEER.into()),
+        ("GRAFT_EHOOK", ffi::GRAFT_EHOOK.into()),
         ("GRAFT_FOLLOWER", ffi::GRAFT_FOLLOWER.into()),
         ("GRAFT_CANDIDATE", ffi::GRAFT_CANDIDATE.into()),
         ("GRAFT_LEADER", ffi::GRAFT_LEADER.into()),
