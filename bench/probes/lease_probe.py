@@ -13,15 +13,17 @@ one another:
 Lines::
 
     EVENT t=<ms> id=ID kind=state|leader ...       (as leader_worker)
-    ACQ   id=ID term=N deadline_ns=D ns=T [acq_ns=A]
-          the lease reached the program at T; cb: A = T less the library's
-          callback_delay_last of that callback (read by the waiting thread
-          after the callback returned, so that the callback itself stays
-          short), the instant the library queued it. ctypes' entry into the
-          callback lies between A's two readings, so A is late by it, and a
-          wake-up measured from A reads short by as much (~10 µs).
+    ACQ   id=ID term=N deadline_ns=D ns=T   the lease reached the program at T
     WAKE  id=ID term=N ns=W enter_ns=E     (cb) node.wait_lease() entered at
                                            E returned at W
+    REF   id=ID term=N ns=T acq_ns=A
+          (cb) after a WAKE whose lease was acquired while it waited: T the
+          lease callback's start, A = T less the library's callback_delay_last
+          of that callback (read by the waiting thread afterwards, so that
+          the callback stays short), the instant the library queued it.
+          ctypes' entry into the callback lies between A's two readings, so
+          A is late by it, and a wake-up measured from A reads short by as
+          much (~10 µs).
     LOST  id=ID term=N deadline_ns=D ns=T  the loss reached the program at T
 
 The main thread runs the asyncio loop (aio) or sleeps (cb); SIGKILL ends the
@@ -37,7 +39,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import graft
 
@@ -77,14 +79,15 @@ def main() -> int:
     kw: Dict[str, Any] = {}
     # cb: the lease callback notes when it ran; the waiter reports it.
     cond = threading.Condition()
-    acquired: Dict[int, int] = {}  # term -> ns its latest lease callback started
+    acquired: List[Tuple[int, int]] = [(0, 0)]  # (term, ns) of the latest lease callback (held)
     losses: List[int] = [0]  # the waiter waits for one after each lease it got
 
     def on_lease(held: bool, lease: graft.Lease) -> None:
         t = time.monotonic_ns()
         if held:
+            say(f"ACQ id={me} term={lease.term} deadline_ns={ns(lease.deadline)} ns={t}")
             with cond:
-                acquired[lease.term] = t
+                acquired[0] = (lease.term, t)
                 cond.notify_all()
             return
         say(f"LOST id={me} term={lease.term} deadline_ns={ns(lease.deadline)} ns={t}")
@@ -106,14 +109,15 @@ def main() -> int:
             t = time.monotonic_ns()
             assert lease is not None
             say(f"WAKE id={me} term={lease.term} ns={t} enter_ns={enter}")
+            # The callback of this lease, if it came while we waited.
             with cond:
-                cond.wait_for(lambda: lease.term in acquired, timeout=5)
-                cb = acquired.get(lease.term)
-            if cb is not None:
+                fresh = cond.wait_for(lambda: acquired[0][0] == lease.term and acquired[0][1] >= enter, timeout=1)
+                cb = acquired[0][1]
+            if fresh:
                 # No other callback runs while the lease holds: the last
                 # delay is the lease callback's.
                 delay = node.stats().callback_delay_last
-                say(f"ACQ id={me} term={lease.term} deadline_ns={ns(lease.deadline)} ns={cb} acq_ns={cb - ns(delay)}")
+                say(f"REF id={me} term={lease.term} ns={cb} acq_ns={cb - ns(delay)}")
             with cond:
                 cond.wait_for(lambda: losses[0] > seen)
 

@@ -167,7 +167,7 @@ func eventsTrials(env *testbed.Env, cmd func([]string) (string, []string), trial
 	// Every wake-up of wait_lease that was waiting before its lease was
 	// acquired, against that acquisition (same node and term, the nearest).
 	for _, id := range ids {
-		acqs := linesOf(c, id, "ACQ")
+		acqs := append(linesOf(c, id, "ACQ"), linesOf(c, id, "REF")...) // C: ACQ; Python: REF
 		for _, w := range linesOf(c, id, "WAKE") {
 			best := math.Inf(1)
 			for _, a := range acqs {
