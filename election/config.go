@@ -52,6 +52,42 @@ type Config struct {
 	// Heartbeat.
 	HookTimeout time.Duration
 
+	// Priority is this node's preference as leader; higher is preferred.
+	// Zero means DefaultPriority (1), so that a Config filled in by hand
+	// never makes a witness by accident (Witness does that). A leader ranks
+	// its successors by priority first (see SuccessionDelay), and hands
+	// leadership over to a follower of strictly higher priority than its
+	// own once that follower has acknowledged every heartbeat for
+	// PriorityStablePeriod (see the package doc, "Succession and
+	// priority").
+	Priority uint32
+	// Witness makes the node vote and acknowledge heartbeats but never
+	// campaign, so it never leads: it is never ranked as a successor, never
+	// the target of a handover, and it ignores TimeoutNow. It lets two
+	// data-bearing sites and a cheap third form a majority. Priority is
+	// ignored on a witness. A cluster of witnesses only never elects a
+	// leader: Validate cannot see the peers' configurations, so the layers
+	// above check what they can (a single-node witness is an error there).
+	Witness bool
+	// SuccessionDelay (δ) separates the ranked successors: a follower told
+	// rank r by its leader campaigns ElectionMin + (r-1)·δ after the last
+	// heartbeat it received, instead of at a random time in [ElectionMin,
+	// ElectionMax]. It should be just above what one campaign takes (a
+	// pre-vote round trip, a vote round trip and two fsyncs), so that the
+	// next successor starts only once the previous one had time to win.
+	// Zero means DefaultSuccessionDelay, or less in a large cluster:
+	// (ElectionMax-ElectionMin)/len(Peers) if that is smaller, so that the
+	// default always fits. Otherwise ElectionMin + (len(Peers)-1)·δ must
+	// be below ElectionMax, so that every ranked follower campaigns within
+	// the bounds a follower without a rank uses.
+	SuccessionDelay time.Duration
+	// PriorityStablePeriod is how long a follower of higher priority than
+	// the leader must have acknowledged every heartbeat before the leader
+	// hands leadership over to it, and the least time between two such
+	// handovers by one leader. Zero means 5 × ElectionMax. Must not be
+	// below ElectionMax.
+	PriorityStablePeriod time.Duration
+
 	// CurrentPosition, if set, returns this node's position in the
 	// application's data (for example a log index); it is sent with every
 	// vote request. Runs on a helper goroutine, bounded by HookTimeout.
@@ -126,6 +162,15 @@ const (
 	DefaultElectionMin   = 300 * time.Millisecond
 	DefaultElectionMax   = 450 * time.Millisecond
 	DefaultMaxClockDrift = 0.01
+	// DefaultSuccessionDelay is SuccessionDelay's default: a campaign on a
+	// LAN takes two round trips (well under 1ms) and two fsyncs (1-5ms on
+	// the disks measured); 10ms leaves room for a loaded machine.
+	DefaultSuccessionDelay = 10 * time.Millisecond
+	// DefaultPriority is the priority of a Config whose Priority is zero.
+	DefaultPriority uint32 = 1
+	// defaultStableElections is PriorityStablePeriod's default in
+	// ElectionMax.
+	defaultStableElections = 5
 )
 
 // DefaultConfig returns a Config with the default timings. The caller
@@ -156,6 +201,20 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxClockDrift == 0 {
 		c.MaxClockDrift = DefaultMaxClockDrift
+	}
+	if c.Priority == 0 {
+		c.Priority = DefaultPriority
+	}
+	if c.SuccessionDelay == 0 {
+		c.SuccessionDelay = DefaultSuccessionDelay
+		if n := len(c.Peers); n > 0 && c.ElectionMax > c.ElectionMin {
+			if fit := (c.ElectionMax - c.ElectionMin) / time.Duration(n); fit < c.SuccessionDelay {
+				c.SuccessionDelay = max(fit, 1)
+			}
+		}
+	}
+	if c.PriorityStablePeriod == 0 {
+		c.PriorityStablePeriod = defaultStableElections * c.ElectionMax
 	}
 	return c
 }
@@ -214,6 +273,26 @@ func (c Config) Validate() error {
 	}
 	if c.HookTimeout >= c.ElectionMin {
 		return configErr("HookTimeout", "(%s) must be below ElectionMin (%s)", c.HookTimeout, c.ElectionMin)
+	}
+	return c.validSuccession()
+}
+
+// validSuccession checks SuccessionDelay and PriorityStablePeriod of a
+// Config with its defaults applied.
+func (c Config) validSuccession() error {
+	if c.SuccessionDelay < 0 {
+		return configErr("SuccessionDelay", "(%s) is negative", c.SuccessionDelay)
+	}
+	if n := len(c.Peers); n > 1 {
+		// Computed without overflow: (n-1)·δ < Max-Min.
+		room := c.ElectionMax - c.ElectionMin
+		if c.SuccessionDelay >= room || time.Duration(n-1) > (room-1)/c.SuccessionDelay {
+			return configErr("SuccessionDelay", "(%s) is too long: ElectionMin (%s) + %d × SuccessionDelay must be below ElectionMax (%s)",
+				c.SuccessionDelay, c.ElectionMin, n-1, c.ElectionMax)
+		}
+	}
+	if c.PriorityStablePeriod < c.ElectionMax {
+		return configErr("PriorityStablePeriod", "(%s) must be at least ElectionMax (%s)", c.PriorityStablePeriod, c.ElectionMax)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package election
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -42,6 +43,14 @@ func TestConfig_Validate(t *testing.T) {
 		{"negative hook timeout", func(c *Config) { c.HookTimeout = -1 }, "HookTimeout", "negative"},
 		{"hook timeout too long", func(c *Config) { c.HookTimeout = c.ElectionMin }, "HookTimeout", "below ElectionMin"},
 		{"bad log level", func(c *Config) { c.LogLevel = LogError + 1 }, "LogLevel", "not a LogLevel"},
+		{"negative succession delay", func(c *Config) { c.SuccessionDelay = -1 }, "SuccessionDelay", "negative"},
+		{"succession past ElectionMax", func(c *Config) { c.SuccessionDelay = 150 * time.Millisecond }, "SuccessionDelay", "ElectionMin (300ms) + 1 × SuccessionDelay must be below ElectionMax (450ms)"},
+		{"succession past ElectionMax, 7 nodes", func(c *Config) {
+			c.Peers = []string{"b", "c", "d", "e", "f", "g"}
+			c.SuccessionDelay = 30 * time.Millisecond
+		}, "SuccessionDelay", "5 × SuccessionDelay"},
+		{"huge succession delay", func(c *Config) { c.SuccessionDelay = 1 << 62 }, "SuccessionDelay", "too long"},
+		{"short stable period", func(c *Config) { c.PriorityStablePeriod = c.ElectionMax - 1 }, "PriorityStablePeriod", "at least ElectionMax"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -62,6 +71,29 @@ func TestConfig_Validate(t *testing.T) {
 	cfg.Heartbeat, cfg.ElectionMin, cfg.ElectionMax, cfg.StatePath, cfg.Storage = 0, 0, 0, "", &MemStorage{}
 	require.NoError(t, cfg.Validate())
 	require.Equal(t, DefaultHeartbeat, cfg.withDefaults().HookTimeout)
+}
+
+func TestConfig_SuccessionDefaults(t *testing.T) {
+	c := Config{Peers: []string{"b", "c"}}.withDefaults()
+	require.Equal(t, DefaultPriority, c.Priority, "zero priority is the default, never a witness")
+	require.False(t, c.Witness)
+	require.Equal(t, DefaultSuccessionDelay, c.SuccessionDelay)
+	require.Equal(t, 5*DefaultElectionMax, c.PriorityStablePeriod)
+	// A large cluster gets a default delay that fits below ElectionMax.
+	big := Config{Cluster: "x", ID: "a", StatePath: "/tmp/s"}
+	for i := 0; i < 40; i++ {
+		big.Peers = append(big.Peers, fmt.Sprintf("p%d", i))
+	}
+	require.NoError(t, big.Validate())
+	d := big.withDefaults().SuccessionDelay
+	require.Equal(t, (DefaultElectionMax-DefaultElectionMin)/40, d)
+	require.Less(t, DefaultElectionMin+39*d, DefaultElectionMax)
+	// The largest delay that fits is accepted.
+	ok := Config{Cluster: "x", ID: "a", StatePath: "/tmp/s", Peers: []string{"b", "c", "d", "e"},
+		SuccessionDelay: 50*time.Millisecond - 1}
+	require.NoError(t, ok.Validate())
+	ok.SuccessionDelay++
+	require.Error(t, ok.Validate())
 }
 
 func TestStringers(t *testing.T) {

@@ -22,6 +22,17 @@ type Stats struct {
 	// every step), or still queued when Close stopped the node.
 	CallbacksDropped uint64
 
+	// Rank is this follower's place in the succession as its leader last
+	// told it (1 campaigns first when the leader goes silent); 0 when no
+	// rank is known (no leader, a leader of an older term, a witness).
+	Rank uint32
+	// Successor is, on a leader, the follower it ranks first ("" when
+	// none can lead, and on other nodes).
+	Successor string
+	// PriorityTakeovers counts the handovers this node made, as leader,
+	// to a follower of higher priority.
+	PriorityTakeovers uint64
+
 	// Messages by kind (index with a MsgKind): handed to the transport,
 	// received and accepted by the core, and dropped (refused by the
 	// transport, inbox full, or invalid for the core).
