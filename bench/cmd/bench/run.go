@@ -28,8 +28,9 @@ import (
 //     margin between the lease deadline and the child's end;
 //   - the released binary (build/graft) with a C child (bench/probes/
 //     run_child.c): lease acquired to the child's first instruction over
-//     handovers, then graft and its watchdog at rest (RSS, PSS, CPU) beside
-//     a library node (bench/cmd/graftnode) measured the same way.
+//     handovers, then graft and its watchdog at rest (RSS, the pair's
+//     resident pages, CPU) beside library nodes (bench/cmd/graftnode)
+//     running at the same time, measured over the same window.
 
 // RunTrials is what TestRun_Trials wrote (GRAFT_CMD_TRIALS_OUT).
 type RunTrials struct {
@@ -71,8 +72,8 @@ type Run struct {
 	StartDelayMs []float64 `json:"start_delay_ms"`
 	Rest         []RunRest `json:"rest"`
 	RestSeconds  float64   `json:"rest_seconds"`
-	// The library node beside it: bench/cmd/graftnode, 3 nodes, the same
-	// window, no relays.
+	// The library node beside it: bench/cmd/graftnode, 3 nodes running at
+	// the same time, measured over the same window, no relays.
 	Lib Idle   `json:"library_node"`
 	Err string `json:"error,omitempty"`
 }
@@ -248,8 +249,8 @@ func watchdogPid(pid int) int {
 }
 
 // runReleased runs three `graft run` processes of the released binary:
-// handovers for the start delay, then a window at rest, then a library
-// node cluster over a window of the same length.
+// handovers for the start delay, then a window at rest shared with a
+// library node cluster.
 func runReleased(env *testbed.Env, root, graftBin string, handovers int, rest time.Duration, r *Run) error {
 	if _, err := os.Stat(graftBin); err != nil {
 		return fmt.Errorf("run: no graft binary: %w (make graft)", err)
@@ -317,6 +318,20 @@ func runReleased(env *testbed.Env, root, graftBin string, handovers int, rest ti
 	d := stat.Summarize(r.StartDelayMs)
 	log.Printf("  lease to child start: p50 %.2f ms, p99 %.2f ms (%d)", d.Median, d.P99, d.N)
 
+	// The library node cluster runs beside it, and both are measured over
+	// the same window, so that both see the same load from the rest of the
+	// machine.
+	b, err := env.Graft(3, testbed.Timing{}, false, testbed.Options{})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if _, err := b.StartAll(); err != nil {
+		return err
+	}
+	if _, err := b.WaitStable(30*time.Second, quiet, true); err != nil {
+		return fmt.Errorf("run: the library nodes elected no stable leader: %w", err)
+	}
 	time.Sleep(2 * time.Second) // at rest: every node joined, nothing happening
 	leader := childStarts(childLog)
 	lead := leader[len(leader)-1].node
@@ -329,19 +344,32 @@ func runReleased(env *testbed.Env, root, graftBin string, handovers int, rest ti
 			return fmt.Errorf("run: graft %s (pid %d) has no watchdog", id, g)
 		}
 	}
+	libPids := b.Pids()
 	cpu := func(pid int) int64 { ns, _ := cluster.CPUNanos(pid); return ns }
 	c0 := map[int]int64{}
 	for _, p := range ps {
 		c0[p.g], c0[p.w] = cpu(p.g), cpu(p.w)
 	}
+	for _, p := range libPids {
+		c0[p] = cpu(p)
+	}
+	log.Printf("run: graft run and library nodes (graftnode) side by side at rest, %s", rest)
 	began := time.Now()
 	time.Sleep(rest)
 	secs := time.Since(began).Seconds()
 	r.RestSeconds = secs
+	perSec := func(pid int) float64 { return float64(cpu(pid)-c0[pid]) / 1e6 / secs }
+	lib := Idle{Lib: b.Lib, Nodes: b.Nodes, Seconds: secs}
+	for _, id := range b.IDs() {
+		v := perSec(libPids[id])
+		lib.CPUMsPerSecNodes = append(lib.CPUMsPerSecNodes, v)
+		lib.CPUMsPerNodeSec += v / float64(b.Nodes)
+		rss, _ := cluster.RSSKiB(libPids[id])
+		lib.RSSKiB = append(lib.RSSKiB, rss)
+	}
 	for _, id := range ids {
 		p := ps[id]
-		x := RunRest{ID: id, Leads: id == lead, WatchdogP: p.w,
-			GraftCPU: float64(cpu(p.g)-c0[p.g]) / 1e6 / secs, WdCPU: float64(cpu(p.w)-c0[p.w]) / 1e6 / secs}
+		x := RunRest{ID: id, Leads: id == lead, WatchdogP: p.w, GraftCPU: perSec(p.g), WdCPU: perSec(p.w)}
 		x.GraftRSS, _ = cluster.RSSKiB(p.g)
 		x.WdRSS, _ = cluster.RSSKiB(p.w)
 		if u, err := cluster.ResidentUnionKiB(p.g, p.w); err == nil {
@@ -352,21 +380,6 @@ func runReleased(env *testbed.Env, root, graftBin string, handovers int, rest ti
 		r.Rest = append(r.Rest, x)
 		log.Printf("  at rest %s (leads %v): VmRSS graft %.1f MiB + watchdog %.1f MiB, resident for the pair %.1f MiB; CPU %.2f + %.2f ms/s",
 			id, x.Leads, kib(x.GraftRSS), kib(x.WdRSS), kib(x.PairKiB), x.GraftCPU, x.WdCPU)
-	}
-	for _, p := range nodes {
-		p.stop(10 * time.Second)
-		p.cmd = nil
-	}
-
-	b, err := env.Graft(3, testbed.Timing{}, false, testbed.Options{})
-	if err != nil {
-		return err
-	}
-	log.Printf("run: the library node beside it (graftnode, 3 nodes, %s)", rest)
-	lib, err := idle(b, rest)
-	b.Close()
-	if err != nil {
-		return err
 	}
 	r.Lib = lib
 	log.Printf("  %s", lib.line())
