@@ -25,8 +25,8 @@ const (
 	codeUnknownPeer quic.ApplicationErrorCode = 0x100 + iota
 	codeReplaced
 	codeNoDatagrams
-	codeKnockDone // an acceptor closes its knock (conn.go)
-	codeStale     // a dialer closes its connection after a knock (conn.go)
+	codeKnockDone // an acceptor closes its knock (knock.go)
+	codeStale     // a dialer closes its connection after a knock (knock.go)
 	codeDuplicate // another connection of the id is in use (dup.go)
 )
 
@@ -38,7 +38,7 @@ type attempt struct {
 	start    time.Time // first packet
 	slot     *slot     // its place among the handshakes in progress (admit.go)
 	accepted atomic.Bool
-	knocker  atomic.Bool // it presented the verified certificate of a peer that may knock (conn.go)
+	knocker  atomic.Bool // it presented the verified certificate of a peer that may knock (knock.go)
 }
 
 type attemptKey struct{}
@@ -66,7 +66,7 @@ func (q *QUIC) connContext(ctx context.Context, info *quic.ClientInfo) (context.
 			return
 		}
 		if a.knocker.Load() && knockClosed(context.Cause(ctx)) {
-			return // a knock closed before we took it (conn.go): no failure
+			return // a knock closed before we took it (knock.go): no failure
 		}
 		q.drop(ReasonHandshakeFailed, "", a.remote, context.Cause(ctx))
 	})
@@ -103,7 +103,7 @@ func (q *QUIC) serverTLS() *tls.Config {
 	return base
 }
 
-// knockClosed reports whether err is a peer's close of its knock (conn.go):
+// knockClosed reports whether err is a peer's close of its knock (knock.go):
 // with codeKnockDone, or, while the handshake is not confirmed (the code
 // travels only in 1-RTT packets), as the transport error APPLICATION_ERROR.
 func knockClosed(err error) bool {
@@ -220,7 +220,7 @@ func (q *QUIC) install(c *quic.Conn, p *peer, began time.Time, looked bool, befo
 	if !p.dialer {
 		p.handOver(c) // the pair's connection: send on it too (conn.go)
 	} else {
-		p.knocked(knock{began, addrPort(c.RemoteAddr()), c}) // our connection may be stale (conn.go)
+		p.knocked(knock{began, addrPort(c.RemoteAddr()), c}) // our connection may be stale (knock.go)
 	}
 	return true
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -60,12 +59,6 @@ type peer struct {
 	knocks   chan knock       // capacity 1: the newest knock from the peer (dialer only)
 	knockRes chan knockResult // capacity 1: the outcome of this node's knock (acceptor only)
 	flushed  chan int         // run reports here how many messages it flushed at Close
-}
-
-// knockResult is what a knock dial (knock) returns to run.
-type knockResult struct {
-	c   *quic.Conn
-	err error
 }
 
 func newPeer(q *QUIC, id string, where peerAddr) *peer {
@@ -139,46 +132,6 @@ func (p *peer) handOver(c *quic.Conn) {
 	}
 }
 
-// knock is a connection the peer of a dialer dialled to it.
-type knock struct {
-	at   time.Time      // its first packet
-	from netip.AddrPort // its source
-	c    *quic.Conn
-}
-
-// withdrawn waits up to knockSettle for the knocker to close its knock as
-// not needed (codeKnockDone): it dialled while this node's connection was
-// on its way, and only now the knock arrived (seen: a knock dialled at
-// Start before this node had bound its port came 200 ms later, with the
-// first retransmission of its Initial, and made this node redial a
-// connection that was fine).
-func (k knock) withdrawn() bool {
-	select {
-	case <-k.c.Context().Done():
-		return knockClosed(context.Cause(k.c.Context()))
-	case <-time.After(knockSettle):
-		return false
-	}
-}
-
-// knocked tells the peer goroutine of a dialer that the peer knocked. Only
-// acceptLoop calls it, so it never blocks.
-func (p *peer) knocked(k knock) {
-	select {
-	case <-p.knocks:
-	default:
-	}
-	p.knocks <- k
-}
-
-// knock dials the peer on behalf of an acceptor that has no connection
-// from it, and hands the result to run.
-func (p *peer) knock(ctx context.Context) {
-	defer p.q.wg.Done()
-	c, _, err := p.dial(ctx)
-	p.knockRes <- knockResult{c, err}
-}
-
 // run is the peer's goroutine: connect (or wait to be connected), send,
 // reconnect, until Close.
 func (p *peer) run() {
@@ -197,46 +150,14 @@ func (p *peer) run() {
 	// dial's backoff restarts at each connection made.
 	var refusedUntil time.Time
 	rbo := backoff{min: refusedMin, max: backoffMax}
-	// Acceptor only: the knock connection, whether one is being dialled,
-	// when it must close, and when the next may begin.
-	var knock *quic.Conn
-	knocking, wantKnock := false, !p.dialer // knock once at Start
-	var knockUntil, nextKnock time.Time
-	kbo := backoff{min: knockInterval, max: backoffMax}
-	closeKnock := func(why string) {
-		if knock != nil {
-			knock.CloseWithError(codeKnockDone, why)
-			knock = nil
-		}
-	}
-	// knockDone takes the outcome of a knock dial.
-	knockDone := func(r knockResult) {
-		knocking = false
-		var re *resolveError
-		switch {
-		case errors.As(r.err, &re):
-			// Reported as the dialer's failures are: the name may never
-			// resolve here, and this node would not know its peer.
-			p.q.report(&DropError{Reason: ReasonUnreachable, Peer: p.id, Remote: p.where.raw, Err: r.err})
-		case r.err != nil:
-			p.q.logf(p.id, "knocking at %s: %v", p.id, r.err)
-		case conn != nil || flushing:
-			r.c.CloseWithError(codeKnockDone, "not needed")
-		default:
-			p.q.logf(p.id, "knocked at %s", p.id)
-			knock, knockUntil = r.c, time.Now().Add(knockLinger)
-		}
-	}
+	// Acceptor only: the knock (knock.go).
+	kn := newKnocker(p)
+	kn.wanted = !p.dialer // knock once at Start
 	defer func() {
 		if conn != nil {
 			conn.CloseWithError(0, "closing")
 		}
-		closeKnock("closing")
-		if knocking { // run returns only once ctx is done: the dial ends soon
-			if r := <-p.knockRes; r.c != nil {
-				r.c.CloseWithError(0, "closing")
-			}
-		}
+		kn.stop()
 	}()
 	// use makes c the connection to send on.
 	use := func(c *quic.Conn, how string) {
@@ -246,19 +167,7 @@ func (p *peer) run() {
 		connected = true
 		conn, connAt = c, time.Now()
 		p.q.logf(p.id, "%s %s at %s", how, p.id, c.RemoteAddr())
-		if knock != nil {
-			// What was just sent on the knock may still be on its way:
-			// close it a little later (the knock's datagrams are read only
-			// while it is open).
-			k := knock
-			knock = nil
-			p.q.wg.Add(1) // run holds one: Close has not begun to wait
-			time.AfterFunc(knockSettle, func() {
-				defer p.q.wg.Done()
-				k.CloseWithError(codeKnockDone, "connected")
-			})
-		}
-		kbo.reset()
+		kn.connected()
 		// Send what queued meanwhile at once: the acceptor's wait consumed
 		// the wake-up, and a full queue gives none (Send only drops).
 		select {
@@ -274,27 +183,15 @@ func (p *peer) run() {
 			}
 			if !p.dialer {
 				// Wait for the peer to dial; messages stay queued, or go on
-				// a knock (docs/transport.md).
-				var timer <-chan time.Time
-				if knock == nil && !knocking && (wantKnock || p.queued()) {
-					if d := time.Until(nextKnock); d > 0 {
-						timer = time.After(d)
-					} else {
-						wantKnock, knocking = false, true
-						nextKnock = time.Now().Add(max(knockInterval, kbo.next()))
-						p.q.wg.Add(1)
-						go p.knock(ctx)
-					}
-				}
+				// a knock (knock.go).
+				timer := kn.start()
 				var knockLost <-chan struct{}
-				if knock != nil {
-					if _, err := p.send(knock, p.take()); err != nil {
-						p.q.logf(p.id, "sending to %s on the knock: %v", p.id, err)
-						closeKnock("send failed")
+				if kn.conn != nil {
+					if !kn.send() {
 						continue
 					}
-					knockLost = knock.Context().Done()
-					timer = time.After(time.Until(knockUntil))
+					knockLost = kn.conn.Context().Done()
+					timer = time.After(time.Until(kn.until))
 				}
 				select {
 				case c := <-p.accepted:
@@ -302,23 +199,17 @@ func (p *peer) run() {
 				case <-p.wake:
 					continue
 				case r := <-p.knockRes:
-					knockDone(r)
+					kn.done(r, conn == nil && !flushing)
 					continue
 				case <-knockLost:
-					knock = nil
+					kn.conn = nil
 					continue
 				case <-timer:
-					if knock != nil && !time.Now().Before(knockUntil) {
-						closeKnock("no connection came")
-					}
+					kn.expire()
 					continue
 				case <-flush:
 					flushing = true
-					n := 0
-					if knock != nil {
-						n, _ = p.send(knock, p.take())
-					}
-					p.flushed <- n
+					p.flushed <- kn.flush()
 					continue
 				case <-ctx.Done():
 					return
@@ -384,24 +275,21 @@ func (p *peer) run() {
 			} else {
 				rbo.reset()
 			}
-			// An acceptor gives the dialer time to redial before it knocks.
-			if t := time.Now().Add(knockInterval); t.After(nextKnock) {
-				nextKnock = t
-			}
+			kn.connLost()
 			continue
 		case k := <-p.knocks:
 			// The peer dialled us, so its end of conn is gone (it restarted)
 			// unless conn is younger than the knock, or the knock is
 			// withdrawn: redial at once. Knocks from another address than
 			// the peer's are honoured once (dup.go).
-			if k.at.Sub(connAt) > knockGrace && !k.withdrawn() && (p.q.book.isAt(p.id, k.from) || p.honourKnock(k.from)) {
+			if p.staleAfter(k, connAt) {
 				p.q.logf(p.id, "%s knocked: our connection is stale; redialling", p.id)
 				conn.CloseWithError(codeStale, "stale: you knocked")
 				conn = nil
 			}
 			continue
 		case r := <-p.knockRes:
-			knockDone(r)
+			kn.done(r, conn == nil && !flushing)
 			continue
 		case c := <-p.accepted:
 			// The dialer has a new connection (it restarted, or lost the

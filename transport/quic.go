@@ -40,7 +40,7 @@ const (
 	flushTimeout     = 100 * time.Millisecond
 	flushGrace       = 10 * time.Millisecond // lets quic-go put flushed datagrams on the wire
 
-	// Knocks (conn.go).
+	// Knocks (knock.go).
 	knockInterval = 100 * time.Millisecond // at least this between two knocks at one peer
 	knockLinger   = 500 * time.Millisecond // a knock closes then if the dialer's connection has not come
 	knockGrace    = 50 * time.Millisecond  // a connection younger than this at a knock is kept
