@@ -89,4 +89,19 @@ type Message struct {
 	Stamp int64
 	// Position is the candidate's CurrentPosition, for the GrantVote hook.
 	Position []byte
+	// Rank is, on a MsgHeartbeat, the receiver's place in the leader's
+	// succession: 1 campaigns first when the leader goes silent, 0 means
+	// none (a witness, a peer whose priority the leader does not know
+	// yet). At most MaxRank; a receiver ignores a rank above its number of
+	// peers.
+	Rank uint32
+	// Priority is, on an acknowledging MsgHeartbeatResp, the sender's
+	// Config.Priority (its default applied), or 0 for a witness: the
+	// leader ranks its successors and chooses priority handovers by it.
+	Priority uint32
 }
+
+// MaxRank is the highest Rank a message may carry: far above any cluster
+// Raft is run with, low enough that ElectionMin + (Rank-1)·SuccessionDelay
+// cannot overflow.
+const MaxRank = 1 << 16

@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"fmt"
+	"math"
 
 	"github.com/graftlib/graft/election"
 	"github.com/vmihailenco/msgpack/v5"
@@ -31,6 +32,8 @@ const DefaultMaxMessageSize = 4096
 //	transfer bool   Message.Transfer  (omitted when false)
 //	stamp    int    Message.Stamp     (omitted when 0)
 //	position bin    Message.Position  (omitted when empty)
+//	rank     uint   Message.Rank      (omitted when 0; at most election.MaxRank)
+//	priority uint   Message.Priority  (omitted when 0; at most 2^32-1)
 //
 // A frame is exactly one map: no trailing bytes, no unknown or repeated
 // keys. The frame size is checked before decoding.
@@ -45,6 +48,8 @@ const (
 	keyTransfer = "transfer"
 	keyStamp    = "stamp"
 	keyPosition = "position"
+	keyRank     = "rank"
+	keyPriority = "priority"
 )
 
 // Encode appends the wire form of m, stamped with cluster, to dst and
@@ -64,6 +69,12 @@ func Encode(dst []byte, cluster string, m election.Message) ([]byte, error) {
 		n++
 	}
 	if len(m.Position) > 0 {
+		n++
+	}
+	if m.Rank != 0 {
+		n++
+	}
+	if m.Priority != 0 {
 		n++
 	}
 	buf := bytes.NewBuffer(dst)
@@ -99,6 +110,14 @@ func Encode(dst []byte, cluster string, m election.Message) ([]byte, error) {
 	if len(m.Position) > 0 {
 		_ = enc.EncodeString(keyPosition)
 		_ = enc.EncodeBytes(m.Position)
+	}
+	if m.Rank != 0 {
+		_ = enc.EncodeString(keyRank)
+		_ = enc.EncodeUint(uint64(m.Rank))
+	}
+	if m.Priority != 0 {
+		_ = enc.EncodeString(keyPriority)
+		_ = enc.EncodeUint(uint64(m.Priority))
 	}
 	return buf.Bytes(), nil
 }
@@ -147,9 +166,11 @@ const (
 	seenTransfer
 	seenStamp
 	seenPosition
+	seenRank
+	seenPriority
 
 	seenRequired = seenVersion | seenCluster | seenKind | seenFrom | seenTo | seenTerm
-	numKeys      = 10
+	numKeys      = 12
 )
 
 func (p *parser) message(cluster string) (election.Message, error) {
@@ -245,6 +266,26 @@ func (p *parser) message(cluster string) (election.Message, error) {
 			if m.Position, err = p.bin(key); err != nil {
 				return m, err
 			}
+		case keyRank:
+			bit = seenRank
+			v, err := p.uint(key)
+			if err != nil {
+				return m, err
+			}
+			if v > election.MaxRank {
+				return m, malformed(fmt.Sprintf("rank %d above MaxRank", v), nil)
+			}
+			m.Rank = uint32(v)
+		case keyPriority:
+			bit = seenPriority
+			v, err := p.uint(key)
+			if err != nil {
+				return m, err
+			}
+			if v > math.MaxUint32 {
+				return m, malformed(fmt.Sprintf("priority %d above 2^32-1", v), nil)
+			}
+			m.Priority = uint32(v)
 		default:
 			return m, malformed(fmt.Sprintf("unknown key %q", key), nil)
 		}

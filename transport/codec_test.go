@@ -21,8 +21,12 @@ func sample(k election.MsgKind) election.Message {
 		m.Position = []byte{1, 2, 3, 0xff}
 	case election.MsgPreVote:
 		m.Position = []byte("log-17")
-	case election.MsgHeartbeat, election.MsgHeartbeatResp:
+	case election.MsgHeartbeat:
 		m.Stamp = -1234567890123
+		m.Rank = 3
+	case election.MsgHeartbeatResp:
+		m.Stamp = -1234567890123
+		m.Priority = 1<<32 - 1
 	}
 	return m
 }
@@ -46,7 +50,7 @@ func TestCodec_RoundTripEachKind(t *testing.T) {
 		})
 	}
 	t.Run("extreme values", func(t *testing.T) {
-		m := election.Message{Kind: election.MsgHeartbeat, From: "x", To: "y", Term: election.MaxTerm, Stamp: 1<<63 - 1}
+		m := election.Message{Kind: election.MsgHeartbeat, From: "x", To: "y", Term: election.MaxTerm, Stamp: 1<<63 - 1, Rank: election.MaxRank}
 		b, err := Encode(nil, "c", m)
 		require.NoError(t, err)
 		got, err := Decode(b, "c", 0)
@@ -138,6 +142,10 @@ func TestCodec_Rejects(t *testing.T) {
 		{"granted is an int", with("granted", 1), ReasonMalformed},
 		{"stamp is a string", with("stamp", "x"), ReasonMalformed},
 		{"position is a string", with("position", "abc"), ReasonMalformed},
+		{"rank above MaxRank", with("rank", election.MaxRank+1), ReasonMalformed},
+		{"negative rank", with("rank", -1), ReasonMalformed},
+		{"priority above 2^32-1", with("priority", uint64(1<<32)), ReasonMalformed},
+		{"priority is a bool", with("priority", true), ReasonMalformed},
 		{"unknown key", with("extra", 1), ReasonMalformed},
 		{"repeated key", with("term", 4), ReasonMalformed},
 		{"missing from", without("from"), ReasonMalformed},
