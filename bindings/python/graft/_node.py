@@ -1,52 +1,7 @@
 """graft.Node: one member of a cluster, running inside this process.
 
-Callback protocol
------------------
-The callbacks given to :class:`Node` (``on_state_change``, ``on_leader_change``,
-``on_lease``, ``on_error``, ``on_log``) are plain callables. The library calls them on a
-thread of its own, one at a time per node and in the order the events happened,
-with the GIL taken (ctypes does that). They may call the node's queries and
-:meth:`Node.step_down`, but :meth:`Node.close` of their own node raises
-:class:`BusyError` (close would wait for the callback itself). They may close
-another node: that close stops the node without waiting for its callbacks (two
-callbacks closing each other's node would otherwise wait for each other
-forever); its callback running then and its final ones (the change to
-``State.CLOSED`` last) may run after close returned, so its ctypes callbacks
-are kept for the life of the process. The library queues at most 256
-callbacks per node: a slow callback makes it coalesce the rest (the latest
-state and leader, the lease events still paired), and a close drops what is
-still queued but the lease's loss and the change to ``State.CLOSED``
-(``Stats.callbacks_dropped`` counts both). A callback that
-takes long delays the node's later callbacks, never the election; one waiting
-for the GIL while the main thread runs Python code is late by milliseconds.
-
-Every exception a callback raises (any ``BaseException``, ``SystemExit``
-included) is caught and reported through :mod:`logging` (logger ``"graft"``)
-with its traceback: it never reaches the library, never stops the node, and
-never ends the process. The ctypes callback objects are kept by the module
-from before ``graft_node_new`` runs until :meth:`Node.close` has returned
-(after which the library promises no call), so the library can never call
-freed memory, not even for a node whose construction was interrupted.
-
-Ctrl-C and exit
----------------
-A KeyboardInterrupt can arrive at any instant, also while ``Node()`` runs. The
-library writes the new handle straight into an object the module already holds,
-so a node is owned from the instant it exists: whatever is raised afterwards,
-the half-built node is closed when it is collected (or at exit), never left
-running with nobody holding its port and state file.
-
-:meth:`Node.close` on the main thread waits in 50 ms slices, so Ctrl-C raises
-KeyboardInterrupt at once even while a callback of the node runs: the node's
-election and sockets stop all the same (a close waits for nothing else), and
-the close finishes on a thread of its own once the running callback returns.
-
-At interpreter exit every node still open is closed, all at once, and the exit
-waits at most :data:`EXIT_TIMEOUT` seconds for callbacks still running; a
-Ctrl-C during the exit stops the wait at once. Either way every node's election
-and sockets have stopped, and callbacks that return later call nothing of
-yours. ``Node()`` raises :class:`ClosedError` once the exit began (a node
-started by a callback then would never be closed).
+The callbacks' protocol is in :mod:`graft._callbacks`, Ctrl-C and the
+interpreter's exit in :mod:`graft._owner`, certificates in :mod:`graft._certs`.
 
 fork()
 ------
@@ -62,18 +17,15 @@ hang when fork() caught a runtime lock held. Start nodes in processes made with 
 
 from __future__ import annotations
 
-import atexit
 import ctypes
 import logging
 import math
 import os
-import re
 import signal
 import sys
 import threading
 import time
-import weakref
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 from . import _lib
 from ._errors import ClosedError, ConfigError, ErrorCode, GraftError, check, error_for, raise_fork
@@ -85,18 +37,10 @@ __all__ = ["Node", "generate_certs", "tls_files"]
 
 _log = logging.getLogger("graft")
 
-PathLike = Union[str, "os.PathLike[str]"]
-StateCallback = Callable[[State, State, int], Any]
-LeaderCallback = Callable[[Optional[str], int], Any]
-ErrorCallback = Callable[[GraftError], Any]
-LogCallback = Callable[[int, str], Any]
-LeaseCallback = Callable[[bool, Lease], Any]
-PositionHook = Callable[[], bytes]
-GrantHook = Callable[[bytes], bool]
-
-_STATES = tuple(State)  # index by the C value: cheaper than State(value)
-_LOG_LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
-
+from ._callbacks import (_LOG_LEVELS, _STATES, ErrorCallback, GrantHook, LeaderCallback, LeaseCallback,  # noqa: E402
+                         LogCallback, PositionHook, StateCallback, make_callbacks, make_hooks)
+from ._certs import PathLike, generate_certs, tls_files  # noqa: E402
+from ._owner import EXIT_TIMEOUT, WAIT_SLICE as _WAIT_SLICE, _exit, _in_callback, _open, _Owner  # noqa: E402
 
 def _graft_log_level(level: Optional[int], on_log: object) -> int:
     """The graft_log_level for a :mod:`logging` level (see Node's log_level).
@@ -109,149 +53,7 @@ def _graft_log_level(level: Optional[int], on_log: object) -> int:
     if not isinstance(level, int) or isinstance(level, bool):
         raise ConfigError(ErrorCode.EINVAL, f"graft: log_level must be a logging level (int), not {level!r}")
     return sum(1 for pl in _LOG_LEVELS[1:] if level >= pl)
-_WAIT_SLICE = 0.05  # seconds: how long wait_for_leader blocks at a time
 _ERRBUF = 1024
-# graft_generate_certs writes <id>-key.pem, which must fit a 255-byte name.
-_CERT_ID_MAX = 247
-
-# The names graft_generate_cluster_certs takes (for the message of a bad one).
-_CLUSTER_NAME = re.compile(rb"[A-Za-z0-9._-]{1,253}")
-
-
-class _Owner:
-    """One node's C handle and the ctypes callbacks the library may call
-    while it lives.
-
-    ``graft_node_new`` writes the handle into ``box``, which this owner
-    holds, and the owner is in ``_open`` before the call: so no exception,
-    KeyboardInterrupt included, raised at any point after the call can leave
-    a node that nobody holds, and the callbacks stay referenced until
-    ``graft_node_close`` has returned, even when the :class:`Node` itself is
-    collected half-built. The owner holds no reference to the Node (the
-    callbacks hold a weak one), so an unreferenced Node is still collected.
-    """
-
-    __slots__ = ("box", "callbacks")
-
-    def __init__(self, callbacks: Tuple[Any, ...]) -> None:
-        self.box = _lib.node_p()  # NULL until graft_node_new succeeds
-        self.callbacks = callbacks
-
-    @property
-    def handle(self) -> Optional[int]:
-        return self.box.value
-
-    def close(self) -> int:
-        """graft_node_close, once it returns 0 or ECLOSED (a concurrent close
-        won, and returns only once the node stopped too) the handle and the
-        callbacks are let go. Returns the library's code (0 if not open)."""
-        h = self.box.value
-        rc = lib.graft_node_close(h) if h is not None else 0
-        if rc in (0, ErrorCode.ECLOSED):
-            self.box.value = None
-            if h is not None and _in_callback():
-                # From a callback: the library did not wait for this node's
-                # callbacks, which may still run (graft.h, CALLBACKS).
-                _lingering.append(self.callbacks)
-            self.callbacks = ()  # the library calls none of them any more
-            _open.discard(self)
-        return rc
-
-
-# Every node that may exist, with its callbacks: closed at interpreter exit
-# (before Python tears down what a late callback would need), so that a
-# leader hands over cleanly and no half-built node outlives the program.
-_open: "set[_Owner]" = set()
-
-# The ctypes callbacks of nodes closed from a callback of another node: the
-# library did not wait for their callbacks, which may still run, and nobody
-# can tell when the last one returned, so they are kept for good.
-_lingering: "list[Tuple[Any, ...]]" = []
-
-EXIT_TIMEOUT = 5.0
-"""Seconds the interpreter's exit waits for the callbacks of the nodes it
-closes (each close stops its node's election and sockets at once, then waits
-for the node's running callback)."""
-
-_exit = threading.Event()  # set once the exit hook began: no new node
-_exit_done = False  # the exit hook is over: callbacks call nothing of ours
-
-# How many of this module's callbacks the current thread is inside: a close
-# from there does not wait for the closed node's callbacks.
-_inside = threading.local()
-
-
-def _in_callback() -> bool:
-    return getattr(_inside, "depth", 0) > 0
-
-
-def _enter() -> bool:
-    """Count the current thread into a callback; False once the interpreter
-    exit is over (the callback must then call nothing)."""
-    _inside.depth = getattr(_inside, "depth", 0) + 1
-    return not _exit_done
-
-
-def _leave() -> None:
-    _inside.depth -= 1
-
-
-def _quiet_close(owner: "_Owner") -> None:
-    try:
-        owner.close()
-    except BaseException:  # noqa: BLE001 - exit must go on
-        pass
-
-
-def _close_all_at_exit() -> None:
-    """Close every open node, all at once, each on a thread of its own, and
-    wait at most EXIT_TIMEOUT for them; a Ctrl-C stops the wait. Nodes that
-    callbacks start meanwhile are refused (Node() raises ClosedError)."""
-    global _exit_done
-    if os.getpid() != _lib.load_pid:
-        return  # a fork child: the library cannot run here
-    _exit.set()
-    interrupted = threading.Event()
-    previous = None
-    try:  # Ctrl-C: stop waiting, never an exception out of the hook
-        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
-    except (ValueError, OSError):
-        pass  # not the main thread: a KeyboardInterrupt is caught below
-    try:
-        deadline = time.monotonic() + EXIT_TIMEOUT
-        closers: "dict[_Owner, threading.Thread]" = {}
-        while not interrupted.is_set():
-            for owner in list(_open):
-                if owner not in closers:
-                    t = threading.Thread(target=_quiet_close, args=(owner,), name="graft-exit-close", daemon=True)
-                    closers[owner] = t
-                    try:
-                        t.start()
-                    except RuntimeError:  # no thread at this point of the exit
-                        _quiet_close(owner)
-            alive = [t for t in closers.values() if t.is_alive()]
-            if not alive and not (_open - closers.keys()):
-                break
-            if time.monotonic() >= deadline:
-                _log.warning("graft: exit waited %.1f s for the callbacks of %d node(s): leaving them running",
-                             EXIT_TIMEOUT, len(alive))
-                break
-            if alive:
-                alive[0].join(_WAIT_SLICE)
-    except BaseException:  # noqa: BLE001 - a KeyboardInterrupt: exit goes on
-        pass
-    finally:
-        _exit_done = True
-        if previous is not None:
-            try:
-                signal.signal(signal.SIGINT, previous)
-            except (ValueError, OSError, TypeError):
-                pass
-
-
-atexit.register(_close_all_at_exit)
-
-
 def _ms(value: object, what: str) -> int:
     """Seconds (int or float) to whole milliseconds for the C API, >= 1."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -269,14 +71,6 @@ def _ms(value: object, what: str) -> int:
 def _callable(fn: object, what: str) -> None:
     if fn is not None and not callable(fn):
         raise ConfigError(ErrorCode.EINVAL, f"graft: {what} must be callable or None, not {fn!r}")
-
-
-def _report(what: str, node_id: str) -> None:
-    """Log the exception being handled in a callback (never raises)."""
-    try:
-        _log.exception("graft: exception in %s callback of node %s (ignored)", what, node_id)
-    except BaseException:  # noqa: BLE001 - a broken logging setup must not reach C
-        pass
 
 
 class Node:
@@ -320,6 +114,24 @@ class Node:
         max_clock_drift: bound on clock rate error, 0.01 = 1% (the default);
             the lease is shortened by it. None or 0 keeps the default (the
             margin cannot be turned off).
+        priority: this node's claim to the leadership, an int in
+            [0, 2**32 - 1]; higher is preferred (default 1). A leader ranks
+            its followers as successors by priority (then by how recently
+            each answered), and hands the leadership over to a follower of
+            higher priority than its own once that follower has answered
+            every heartbeat for a stable period (5 x the election timeout's
+            max), at most once per such period. 0 makes a witness: it votes
+            and acknowledges heartbeats but never campaigns, so it never
+            leads (two data sites plus a witness at a third survive the loss
+            of one site). A witness without peers is a ConfigError: a
+            cluster needs a node that can lead.
+        succession_delay: seconds between the ranked successors of a silent
+            leader: the follower of rank r campaigns ``election min + (r-1) *
+            succession_delay`` after the last heartbeat. Just above one
+            campaign (two round trips and two fsyncs). None keeps the
+            library's default (0.01, or less when many peers share the
+            election window); with two peers or more, ``min + (peers - 1) *
+            succession_delay`` must stay below the election timeout's max.
         on_state_change: ``fn(old: State, new: State, term: int)`` on every
             change of state; the last one is the change to ``State.CLOSED``.
         on_leader_change: ``fn(leader: str | None, term: int)`` when the known
@@ -374,6 +186,8 @@ class Node:
         heartbeat: Optional[float] = None,
         election_timeout: Optional[Tuple[float, float]] = None,
         max_clock_drift: Optional[float] = None,
+        priority: int = 1,
+        succession_delay: Optional[float] = None,
         on_state_change: Optional[StateCallback] = None,
         on_leader_change: Optional[LeaderCallback] = None,
         on_error: Optional[ErrorCallback] = None,
@@ -423,6 +237,9 @@ class Node:
         if max_clock_drift is not None and (isinstance(max_clock_drift, bool)
                                             or not isinstance(max_clock_drift, (int, float))):
             raise ConfigError(ErrorCode.EINVAL, f"graft: max_clock_drift must be a number, not {max_clock_drift!r}")
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 0xFFFFFFFF:
+            raise ConfigError(ErrorCode.EINVAL, f"graft: priority must be an int in [0, 2**32 - 1], not {priority!r}")
+        succession_ms = _ms(succession_delay, "succession_delay") if succession_delay is not None else 0
         for fn, what in ((on_state_change, "on_state_change"), (on_leader_change, "on_leader_change"),
                          (on_error, "on_error"), (on_log, "on_log"), (on_lease, "on_lease"),
                          (current_position, "current_position"), (grant_vote, "grant_vote")):
@@ -447,9 +264,13 @@ class Node:
                 check(lib.graft_config_set_timeouts(cfg, hb_ms, emin_ms, emax_ms))
             if max_clock_drift is not None:
                 check(lib.graft_config_set_max_clock_drift(cfg, float(max_clock_drift)))
-            callbacks = self._make_callbacks()
+            if priority != 1:
+                check(lib.graft_config_set_priority(cfg, priority))
+            if succession_ms:
+                check(lib.graft_config_set_succession_delay(cfg, succession_ms))
+            callbacks = make_callbacks(self)
             state_fn, leader_fn, error_fn, log_fn = callbacks
-            lease_fn, position_fn, grant_fn = hooks = self._make_hooks(on_lease, current_position, grant_vote)
+            lease_fn, position_fn, grant_fn = hooks = make_hooks(self, on_lease, current_position, grant_vote)
             callbacks += hooks
             check(lib.graft_config_on_state_change(cfg, state_fn, None))
             check(lib.graft_config_on_leader_change(cfg, leader_fn, None))
@@ -474,71 +295,6 @@ class Node:
 
     # ----------------------------------------------------------------- callbacks
 
-    def _make_callbacks(self) -> Tuple[Any, Any, Any, Any]:
-        """The four ctypes trampolines. They hold only a weak reference to the
-        node (so that an unreferenced node can be collected and closed) and
-        catch every exception."""
-        ref = weakref.ref(self)
-        node_id = self._id
-
-        def on_state(_ctx: Any, old: int, new: int, term: int) -> None:
-            if not _enter():
-                return _leave()
-            try:
-                node = ref()
-                if node is not None:
-                    node._state_event(old, new, term)
-            except BaseException:  # noqa: BLE001 - never let it reach C
-                _report("on_state_change", node_id)
-            finally:
-                _leave()
-
-        def on_leader(_ctx: Any, leader: Optional[bytes], term: int) -> None:
-            if not _enter():
-                return _leave()
-            try:
-                node = ref()
-                if node is not None:
-                    node._leader_event(_lib.decode(leader) or None, term)
-            except BaseException:  # noqa: BLE001
-                _report("on_leader_change", node_id)
-            finally:
-                _leave()
-
-        def on_error(_ctx: Any, code: int, message: Optional[bytes]) -> None:
-            if not _enter():
-                return _leave()
-            try:
-                node = ref()
-                err = error_for(code, _lib.decode(message) or None)
-                if node is not None and node._on_error is not None:
-                    node._on_error(err)
-                else:
-                    _log.warning("node %s: %s (%s)", node_id, err.message, type(err).__name__,
-                                 extra={"graft_node": node_id})
-            except BaseException:  # noqa: BLE001
-                _report("on_error", node_id)
-            finally:
-                _leave()
-
-        def on_log(_ctx: Any, level: int, message: Optional[bytes]) -> None:
-            if not _enter():
-                return _leave()
-            try:
-                node = ref()
-                pylevel = _LOG_LEVELS[level] if 0 <= level < len(_LOG_LEVELS) else logging.WARNING
-                if node is not None and node._on_log is not None:
-                    node._on_log(pylevel, _lib.decode(message))
-                elif _log.isEnabledFor(pylevel):
-                    _log.log(pylevel, "%s", _lib.decode(message), extra={"graft_node": node_id})
-            except BaseException:  # noqa: BLE001
-                _report("on_log", node_id)
-            finally:
-                _leave()
-
-        return (_lib.STATE_FN(on_state), _lib.LEADER_FN(on_leader),
-                _lib.ERROR_FN(on_error), _lib.LOG_FN(on_log))
-
     def _notify(self) -> None:
         with self._cond:
             self._events += 1
@@ -553,53 +309,6 @@ class Node:
         self._notify()
         if self._on_leader_change is not None:
             self._on_leader_change(leader, term)
-
-    def _make_hooks(self, on_lease: Optional[LeaseCallback], position: Optional[PositionHook],
-                    grant: Optional[GrantHook]) -> Tuple[Any, Any, Any]:
-        """The lease trampoline and the vote hooks; NULL function pointers
-        for those not given (no callback crosses into Python for nothing)."""
-        ref = weakref.ref(self)
-        node_id = self._id
-        lease_fn = position_fn = grant_fn = None
-
-        if on_lease is not None:
-            def lease_fn(_ctx: Any, held: int, term: int, deadline_ns: int) -> None:
-                if not _enter():
-                    return _leave()
-                try:
-                    node = ref()
-                    if node is not None and node._on_lease is not None:
-                        node._on_lease(bool(held), Lease(term, deadline_ns / 1e9))
-                except BaseException:  # noqa: BLE001 - never let it reach C
-                    _report("on_lease", node_id)
-                finally:
-                    _leave()
-
-        if position is not None:
-            def position_fn(_ctx: Any, buf: Any, cap: int) -> int:
-                try:
-                    data = bytes(position())
-                    if len(data) > cap:
-                        _log.error("graft: current_position of node %s returned %d bytes, more than %d: "
-                                   "campaign abandoned", node_id, len(data), cap)
-                        return cap + 1  # refused by the library
-                    ctypes.memmove(buf, data, len(data))
-                    return len(data)
-                except BaseException:  # noqa: BLE001
-                    _report("current_position", node_id)
-                    return cap + 1  # abandon the campaign, as a late hook does
-
-        if grant is not None:
-            def grant_fn(_ctx: Any, pos: Any, n: int) -> int:
-                try:
-                    return 1 if grant(ctypes.string_at(pos, n) if n else b"") else 0
-                except BaseException:  # noqa: BLE001
-                    _report("grant_vote", node_id)
-                    return 0
-
-        return (_lib.LEASE_FN(lease_fn) if lease_fn else _lib.LEASE_FN(),
-                _lib.POSITION_FN(position_fn) if position_fn else _lib.POSITION_FN(),
-                _lib.GRANT_FN(grant_fn) if grant_fn else _lib.GRANT_FN())
 
     # ------------------------------------------------------------------- helpers
 
@@ -719,6 +428,9 @@ class Node:
             callback_delay_last=s.callback_delay_last_ns / 1e9,
             callback_delay_max=s.callback_delay_max_ns / 1e9,
             callbacks_dropped=s.callbacks_dropped,
+            rank=s.rank,
+            successor=_lib.decode(s.successor) or None,
+            priority_takeovers=s.priority_takeovers,
         )
 
     # ------------------------------------------------------------------ commands
@@ -940,51 +652,3 @@ class Node:
         return f"<graft.Node {self._id} {state}>"
 
 
-def generate_certs(directory: PathLike, ids: Iterable[str], cluster: Optional[str] = None) -> None:
-    """Write a development CA and one certificate per node id into
-    ``directory`` (created if missing): ``ca.pem``, ``ca-key.pem``,
-    ``<id>.pem`` and ``<id>-key.pem`` (keys mode 0600). An existing CA in the
-    folder is reused. For tests and demos; production certificates come from
-    your own CA (each node's certificate names its id as a DNS SAN).
-
-    With ``cluster``, each certificate is also bound to that cluster (the
-    name given to :class:`Node`): it names ``graft://CLUSTER/ID`` as a URI
-    SAN, and nodes of a cluster of another name refuse it, even when the
-    clusters share the CA. Without, certificates are accepted by any cluster
-    of the CA.
-
-    Node ids may have up to 253 characters, but here at most 247: the file
-    name ``<id>-key.pem`` must fit the 255-byte limit.
-
-    Raises:
-        ConfigError: no ids, a bad, repeated or too long id, or a cluster
-            name that is empty or has a character other than A-Z a-z 0-9
-            . _ -.
-        StorageError: a file cannot be written.
-    """
-    if isinstance(ids, (str, bytes)):
-        raise ConfigError(ErrorCode.EINVAL, f"graft: ids must be a list of node ids, not {ids!r}")
-    _lib.ensure()  # ForkError in a child of the process that loaded it
-    raw = [_lib.encode(i, "node id") for i in ids]
-    for r in raw:
-        if len(r) > _CERT_ID_MAX:
-            raise ConfigError(ErrorCode.EINVAL, f"graft: node id of {len(r)} characters: generate_certs takes ids of "
-                              f"at most {_CERT_ID_MAX} (the file {r[:20].decode(errors='replace')}...-key.pem must fit 255 bytes)")
-    arr = (ctypes.c_char_p * max(len(raw), 1))(*raw)
-    d = _lib.encode(directory, "directory")
-    if cluster is None:
-        check(lib.graft_generate_certs(d, arr, len(raw)))
-        return
-    name = _lib.encode(cluster, "cluster")
-    rc = lib.graft_generate_cluster_certs(d, name, arr, len(raw))
-    if rc == ErrorCode.EINVAL and not _CLUSTER_NAME.fullmatch(name):
-        check(rc, f"graft: cluster name {cluster!r}: 1 to 253 characters of A-Z a-z 0-9 . _ -")
-    check(rc)
-
-
-def tls_files(directory: PathLike, node_id: str) -> Tuple[str, str, str]:
-    """``(cert, key, ca)`` paths of ``node_id`` in a folder laid out by
-    :func:`generate_certs`, ready for ``Node(tls=...)``."""
-    d = os.fspath(directory)
-    return (os.path.join(d, f"{node_id}.pem"), os.path.join(d, f"{node_id}-key.pem"),
-            os.path.join(d, "ca.pem"))
