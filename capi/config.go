@@ -24,6 +24,9 @@ type config struct {
 	electionMaxMS uint32
 	drift         float64
 	driftSet      bool
+	priority      uint32 // graft_config_set_priority; 0 = witness
+	prioritySet   bool
+	successionMS  uint32 // graft_config_set_succession_delay; 0 = default
 	logLevel      int
 	cb            callbacks
 }
@@ -40,6 +43,7 @@ func (c *config) snapshot() config {
 		statePath: c.statePath, cert: c.cert, key: c.key, ca: c.ca,
 		heartbeatMS: c.heartbeatMS, electionMinMS: c.electionMinMS, electionMaxMS: c.electionMaxMS,
 		drift: c.drift, driftSet: c.driftSet, logLevel: c.logLevel, cb: c.cb,
+		priority: c.priority, prioritySet: c.prioritySet, successionMS: c.successionMS,
 	}
 }
 
@@ -119,6 +123,24 @@ func graft__go_config_set_max_clock_drift(h *C.graft_config, drift C.double) (rc
 	defer guard(&rc, C.int(codeInternal))
 	return withConfig(h, func(c *config) int {
 		c.drift, c.driftSet = float64(drift), true
+		return codeOK
+	})
+}
+
+//export graft__go_config_set_priority
+func graft__go_config_set_priority(h *C.graft_config, priority C.uint32_t) (rc C.int) {
+	defer guard(&rc, C.int(codeInternal))
+	return withConfig(h, func(c *config) int {
+		c.priority, c.prioritySet = uint32(priority), true
+		return codeOK
+	})
+}
+
+//export graft__go_config_set_succession_delay
+func graft__go_config_set_succession_delay(h *C.graft_config, delayMS C.uint32_t) (rc C.int) {
+	defer guard(&rc, C.int(codeInternal))
+	return withConfig(h, func(c *config) int {
+		c.successionMS = uint32(delayMS)
 		return codeOK
 	})
 }

@@ -118,6 +118,10 @@ func electionConfig(c *config, q *eventQueue) election.Config {
 	if c.driftSet {
 		ec.MaxClockDrift = c.drift
 	}
+	if c.prioritySet { // priority 0 is the C API's witness
+		ec.Priority, ec.Witness = c.priority, c.priority == 0
+	}
+	ec.SuccessionDelay = ms(c.successionMS, 0)
 	cb := c.cb
 	q.hook(&ec, cb) // state, leader and lease: to the queue, then to C
 	if cb.err != nil {
@@ -153,6 +157,10 @@ func checkConfig(c *config) error {
 		return errors.New("config: listen address is empty")
 	case c.cert == "" || c.key == "" || c.ca == "":
 		return errors.New("config: TLS files not set: call graft_config_set_tls (graft_generate_certs makes development certificates)")
+	case c.prioritySet && c.priority == 0 && len(c.peers) == 0:
+		// The election cannot see the peers' settings; a lone witness is
+		// the one cluster without a possible leader a node can see.
+		return errors.New("config: priority 0 (a witness) without peers: a cluster needs a node that can lead")
 	}
 	for _, p := range c.peers {
 		if p.addr == "" {

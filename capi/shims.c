@@ -61,6 +61,16 @@ int graft_config_set_max_clock_drift(graft_config *c, double drift) {
     return graft__go_config_set_max_clock_drift(c, drift);
 }
 
+int graft_config_set_priority(graft_config *c, uint32_t priority) {
+    if (FORKED) return GRAFT_EFORK;
+    return graft__go_config_set_priority(c, priority);
+}
+
+int graft_config_set_succession_delay(graft_config *c, uint32_t delay_ms) {
+    if (FORKED) return GRAFT_EFORK;
+    return graft__go_config_set_succession_delay(c, delay_ms);
+}
+
 int graft_config_set_log_level(graft_config *c, int level) {
     if (FORKED) return GRAFT_EFORK;
     return graft__go_config_set_log_level(c, level);

@@ -32,8 +32,7 @@ func fillStats(s *C.graft_stats, nd *node) {
 	es := nd.n.Stats()
 	s.state = C.int32_t(es.State)
 	s.term = C.uint64_t(es.Term)
-	leader := unsafe.Slice((*byte)(unsafe.Pointer(&s.leader[0])), len(s.leader))
-	leader[copy(leader[:len(leader)-1], es.Leader)] = 0
+	putID(s.leader[:], es.Leader)
 	s.prevotes_started = C.uint64_t(es.PreVotesStarted)
 	s.prevotes_lost = C.uint64_t(es.PreVotesLost)
 	s.elections_started = C.uint64_t(es.ElectionsStarted)
@@ -47,6 +46,9 @@ func fillStats(s *C.graft_stats, nd *node) {
 	s.callback_delay_last_ns = C.uint64_t(es.CallbackDelayLast)
 	s.callback_delay_max_ns = C.uint64_t(es.CallbackDelayMax)
 	s.callbacks_dropped = C.uint64_t(es.CallbacksDropped)
+	s.rank = C.uint32_t(es.Rank)
+	s.priority_takeovers = C.uint64_t(es.PriorityTakeovers)
+	putID(s.successor[:], es.Successor)
 	for k := 0; k < len(es.Sent) && k < len(s.msgs_sent); k++ {
 		s.msgs_sent[k] = C.uint64_t(es.Sent[k])
 		s.msgs_received[k] = C.uint64_t(es.Received[k])
@@ -68,4 +70,11 @@ func fillStats(s *C.graft_stats, nd *node) {
 	s.drop_handshake_failed = C.uint64_t(d.HandshakeFailed)
 	s.drop_queue_full = C.uint64_t(d.QueueFull)
 	s.drop_invalid_packet = C.uint64_t(d.InvalidPacket)
+}
+
+// putID copies id into a char[GRAFT_ID_MAX] field, NUL-terminated (ids are
+// shorter than the field: the election checks them).
+func putID(field []C.char, id string) {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&field[0])), len(field))
+	b[copy(b[:len(b)-1], id)] = 0
 }

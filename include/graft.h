@@ -289,6 +289,20 @@ typedef struct graft_stats {
      * queued when graft_node_close stopped the node (see CALLBACKS). Since
      * 0.1 (appended: a caller whose size ends before it is not filled). */
     uint64_t callbacks_dropped;
+    /* Succession (see graft_config_set_priority). Since 0.1 (appended: a
+     * caller whose size ends before them is not filled). */
+    uint32_t rank;                 /* gauge: this follower's place in the
+                                      succession as its leader last told it
+                                      (1 campaigns first when the leader goes
+                                      silent); 0 when none is known (no leader,
+                                      a leader of an older term), on a leader
+                                      and on a witness */
+    uint32_t reserved1;            /* 0 */
+    uint64_t priority_takeovers;   /* handovers this node made, as leader, to
+                                      a follower of higher priority */
+    char     successor[GRAFT_ID_MAX]; /* gauge: on a leader, the follower it
+                                      ranks first; "" when none can lead, and
+                                      on the other nodes */
 } graft_stats;
 
 /** Callback types. ctx is the pointer given with the callback. */
@@ -349,7 +363,7 @@ typedef struct graft_event {
  *  here: graft_node_new checks everything and says what is wrong. A NULL
  *  string counts as "" (and is then rejected by graft_node_new).
  *  Defaults: heartbeat 50 ms, election timeout 300-450 ms, max clock drift 1%,
- *  no callbacks.
+ *  priority 1, no callbacks.
  *  Ownership: the caller frees the result with graft_config_free. Any thread.
  *  Returns the new config, or NULL in a forked child. Since 0.1. */
 GRAFT_API graft_config *graft_config_new(const char *cluster, const char *node_id,
@@ -415,6 +429,45 @@ GRAFT_API int graft_config_set_timeouts(graft_config *c, uint32_t heartbeat_ms,
  *  it. Returns 0; GRAFT_EINVAL; GRAFT_ECLOSED; GRAFT_EFORK.
  *  Since 0.1. */
 GRAFT_API int graft_config_set_max_clock_drift(graft_config *c, double drift);
+
+/** graft_config_set_priority - this node's claim to the leadership. 1 is the
+ *  default; higher is preferred. A leader ranks its followers as its
+ *  successors (priority first, then how recently each answered) and tells
+ *  each its rank in the heartbeats: when the leader dies, they campaign in
+ *  that order (see graft_config_set_succession_delay), so a failover
+ *  needs no random wait and no split vote. A leader also hands the
+ *  leadership over (as graft_node_step_down, about one round trip) to a
+ *  follower of strictly higher priority than its own once that follower
+ *  has answered every heartbeat for a stable period (5 x election_max_ms),
+ *  and makes at most one such handover per stable period, so leadership
+ *  never moves back and forth: a preferred node that restarts gets it back.
+ *  0 makes the node a WITNESS: it votes and acknowledges heartbeats, so it
+ *  counts in every majority, but it never campaigns, is never ranked as a
+ *  successor nor handed the leadership, and ignores a handover: it never
+ *  leads. Two data sites and a witness at a third site survive the loss of
+ *  any one site (see README, "Preferred leaders and witnesses"). A cluster
+ *  needs a node that can lead: graft_node_new refuses a witness without
+ *  peers (GRAFT_EINVAL, "a cluster needs a node that can lead"); a node
+ *  cannot see its peers' settings, so a cluster made only of witnesses is
+ *  not detected: it never elects anyone.
+ *  Returns 0; GRAFT_EINVAL (not a config); GRAFT_ECLOSED; GRAFT_EFORK.
+ *  Any thread. Since 0.1. */
+GRAFT_API int graft_config_set_priority(graft_config *c, uint32_t priority);
+
+/** graft_config_set_succession_delay - the step, in milliseconds, between the
+ *  ranked successors of a silent leader: the follower of rank r campaigns
+ *  election_min_ms + (r - 1) x delay_ms after the last heartbeat it
+ *  received, instead of at a random time in [election_min_ms,
+ *  election_max_ms], so each successor has one delay to win before the
+ *  next one tries. Set it just above what one campaign takes: a pre-vote
+ *  and a vote round trip plus two fsyncs of the state file, on the slowest
+ *  node. 0 keeps the default: 10 ms, or (election_max_ms - election_min_ms)
+ *  / number of peers if that is less. Checked by graft_node_new: with two
+ *  peers or more, election_min_ms + (peers - 1) x delay_ms must be below
+ *  election_max_ms (GRAFT_EINVAL naming SuccessionDelay otherwise).
+ *  Returns 0; GRAFT_EINVAL (not a config); GRAFT_ECLOSED; GRAFT_EFORK.
+ *  Any thread. Since 0.1. */
+GRAFT_API int graft_config_set_succession_delay(graft_config *c, uint32_t delay_ms);
 
 /** graft_config_on_state_change - call fn(ctx, from, to, term) on every
  *  change of state, with the term at which the new state began. The last

@@ -266,6 +266,10 @@ const STATS_FIELDS: &[&str] = &[
     "callback_delay_last_ns",
     "callback_delay_max_ns",
     "callbacks_dropped",
+    "rank",
+    "reserved1",
+    "priority_takeovers",
+    "successor",
 ];
 
 /// Every field of graft_event (checked against `ffi::graft_event`).

@@ -293,6 +293,8 @@ static void config_misuse(void) {
         CHECK_EQ(graft_config_set_tls(c, "a", "b", "c"), GRAFT_EINVAL);
         CHECK_EQ(graft_config_set_timeouts(c, 1, 2, 3), GRAFT_EINVAL);
         CHECK_EQ(graft_config_set_max_clock_drift(c, 0.01), GRAFT_EINVAL);
+        CHECK_EQ(graft_config_set_priority(c, 2), GRAFT_EINVAL);
+        CHECK_EQ(graft_config_set_succession_delay(c, 5), GRAFT_EINVAL);
         CHECK_EQ(graft_config_on_state_change(c, cb_state, NULL), GRAFT_EINVAL);
         CHECK_EQ(graft_config_on_leader_change(c, cb_leader, NULL), GRAFT_EINVAL);
         CHECK_EQ(graft_config_on_error(c, cb_error, NULL), GRAFT_EINVAL);
@@ -317,6 +319,8 @@ static void config_misuse(void) {
     /* use after free, double free */
     CHECK_EQ(graft_config_add_peer(c, "a", "127.0.0.1:1"), GRAFT_ECLOSED);
     CHECK_EQ(graft_config_set_timeouts(c, 0, 0, 0), GRAFT_ECLOSED);
+    CHECK_EQ(graft_config_set_priority(c, 0), GRAFT_ECLOSED);
+    CHECK_EQ(graft_config_set_succession_delay(c, 0), GRAFT_ECLOSED);
     CHECK_EQ(graft_node_new(c, &n, err, sizeof err), GRAFT_ECLOSED);
     CHECK(err[0] != 0);
     graft_config_free(c);
@@ -441,6 +445,22 @@ static void bad_configs(void) {
     cfg = base_config(&c);
     graft_config_set_max_clock_drift(cfg, 0.5);
     try_bad("drift", cfg, GRAFT_EINVAL, "MaxClockDrift");
+
+    /* succession: a lone witness; a delay that does not fit the timings */
+    cfg = graft_config_new("test", "n1", c.addrs[0]);
+    graft_config_set_state_path(cfg, c.state[0]);
+    set_tls(cfg, certs, "n1");
+    CHECK_EQ(graft_config_set_priority(cfg, 0), GRAFT_OK);
+    try_bad("a witness without peers", cfg, GRAFT_EINVAL, "a cluster needs a node that can lead");
+    cfg = base_config(&c);
+    graft_config_add_peer(cfg, "n3", "127.0.0.1:1");
+    graft_config_set_timeouts(cfg, 50, 300, 450);
+    CHECK_EQ(graft_config_set_succession_delay(cfg, 150), GRAFT_OK); /* 300 + 1 x 150 = 450 */
+    try_bad("succession delay too long", cfg, GRAFT_EINVAL, "SuccessionDelay");
+    cfg = base_config(&c);
+    graft_config_add_peer(cfg, "n3", "127.0.0.1:1");
+    CHECK_EQ(graft_config_set_succession_delay(cfg, UINT32_MAX), GRAFT_OK);
+    try_bad("succession delay of 49 days", cfg, GRAFT_EINVAL, "SuccessionDelay");
 
     cfg = graft_config_new("test", "n1", c.addrs[0]);
     set_tls(cfg, certs, "n1");
@@ -724,6 +744,11 @@ static void single_node(void) {
     CHECK(st.elections_won >= 1);
     CHECK_EQ(st.since_leader_contact_ns, 0);
     CHECK_EQ(st.msgs_sent[7], 0);
+    /* a lone leader: no rank, no successor, nobody to hand over to */
+    CHECK_EQ(st.rank, 0);
+    CHECK_EQ(st.reserved1, 0);
+    CHECK_STR(st.successor, "");
+    CHECK_EQ(st.priority_takeovers, 0);
     /* callbacks have run (state, leader, logs), each a little late */
     CHECK(st.callback_delay_max_ns > 0);
     CHECK(st.callback_delay_last_ns <= st.callback_delay_max_ns);

@@ -102,6 +102,10 @@ class graft_stats(Structure):
         ("callback_delay_last_ns", c_uint64),
         ("callback_delay_max_ns", c_uint64),
         ("callbacks_dropped", c_uint64),
+        ("rank", c_uint32),
+        ("reserved1", c_uint32),
+        ("priority_takeovers", c_uint64),
+        ("successor", c_char * ID_MAX),
     ]
 
 
@@ -141,6 +145,8 @@ _PROTOTYPES = {
     "graft_config_set_tls": (c_int, [config_p, c_char_p, c_char_p, c_char_p]),
     "graft_config_set_timeouts": (c_int, [config_p, c_uint32, c_uint32, c_uint32]),
     "graft_config_set_max_clock_drift": (c_int, [config_p, c_double]),
+    "graft_config_set_priority": (c_int, [config_p, c_uint32]),
+    "graft_config_set_succession_delay": (c_int, [config_p, c_uint32]),
     "graft_config_on_state_change": (c_int, [config_p, STATE_FN, c_void_p]),
     "graft_config_on_leader_change": (c_int, [config_p, LEADER_FN, c_void_p]),
     "graft_config_on_error": (c_int, [config_p, ERROR_FN, c_void_p]),

@@ -69,8 +69,8 @@ class Lease(NamedTuple):
 @dataclass(frozen=True)
 class Stats:
     """A snapshot of a node's counters (``graft_stats``). Counters only grow,
-    except the gauges ``callbacks_queued``, ``since_leader_contact`` and
-    ``callback_delay_last``."""
+    except the gauges ``callbacks_queued``, ``since_leader_contact``,
+    ``callback_delay_last``, ``rank`` and ``successor``."""
 
     state: State
     """The node's state."""
@@ -146,3 +146,13 @@ class Stats:
     256) was full (a slow consumer is told the latest state and leader, the
     lease events still paired), or still queued when the node was closed
     (a close runs no backlog)."""
+    rank: int = 0
+    """Gauge: this follower's place in the succession as its leader last told
+    it (1 campaigns first when the leader goes silent); 0 when none is known
+    (no leader, a leader of an older term), on a leader and on a witness."""
+    successor: Optional[str] = None
+    """Gauge: on a leader, the follower it ranks first; None when none can
+    lead, and on the other nodes."""
+    priority_takeovers: int = 0
+    """Handovers this node made, as leader, to a follower of higher
+    priority (see ``Node(priority=)``)."""

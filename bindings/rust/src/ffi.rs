@@ -107,6 +107,10 @@ pub struct graft_stats {
     pub callback_delay_last_ns: u64,
     pub callback_delay_max_ns: u64,
     pub callbacks_dropped: u64,
+    pub rank: u32,
+    pub reserved1: u32,
+    pub priority_takeovers: u64,
+    pub successor: [c_char; GRAFT_ID_MAX],
 }
 
 impl graft_stats {
@@ -173,6 +177,8 @@ extern "C" {
         election_max_ms: u32,
     ) -> c_int;
     pub fn graft_config_set_max_clock_drift(c: *mut graft_config, drift: c_double) -> c_int;
+    pub fn graft_config_set_priority(c: *mut graft_config, priority: u32) -> c_int;
+    pub fn graft_config_set_succession_delay(c: *mut graft_config, delay_ms: u32) -> c_int;
     pub fn graft_config_set_log_level(c: *mut graft_config, level: c_int) -> c_int;
     pub fn graft_config_on_state_change(c: *mut graft_config, f: graft_state_fn, ctx: *mut c_void) -> c_int;
     pub fn graft_config_on_leader_change(c: *mut graft_config, f: graft_leader_fn, ctx: *mut c_void) -> c_int;

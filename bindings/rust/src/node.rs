@@ -44,6 +44,8 @@ pub struct Builder {
     tls: Option<(PathBuf, PathBuf, PathBuf)>,
     timeouts: Option<(Duration, Duration, Duration)>,
     max_clock_drift: Option<f64>,
+    priority: Option<u32>,
+    succession_delay: Option<Duration>,
     log_level: Option<LogLevel>,
     callbacks: Callbacks,
 }
@@ -96,6 +98,40 @@ impl Builder {
     /// The lease is shortened by it.
     pub fn max_clock_drift(mut self, drift: f64) -> Self {
         self.max_clock_drift = Some(drift);
+        self
+    }
+
+    /// This node's claim to the leadership; higher is preferred, 1 is the
+    /// default. A leader ranks its followers as successors (priority first,
+    /// then how recently each answered) and tells each its rank, so that
+    /// after its death they campaign in that order (see
+    /// [`succession_delay`](Builder::succession_delay)). It also hands the
+    /// leadership over to a follower of higher priority than its own once
+    /// that follower has answered every heartbeat for a stable period (5 x
+    /// `election_max`), at most once per such period, so leadership never
+    /// moves back and forth.
+    ///
+    /// 0 makes a witness: it votes and acknowledges heartbeats, so it counts
+    /// in every majority, but it never campaigns and never leads. Two data
+    /// sites plus a witness at a third survive the loss of any one site. A
+    /// witness without peers is an
+    /// [`InvalidArgument`](crate::ErrorKind::InvalidArgument) error from
+    /// `start`: a cluster needs a node that can lead.
+    pub fn priority(mut self, priority: u32) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// The step between the ranked successors of a silent leader: the
+    /// follower of rank r campaigns `election_min + (r - 1) * delay` after
+    /// the last heartbeat it received. Set it just above one campaign (a
+    /// pre-vote and a vote round trip plus two fsyncs). Millisecond
+    /// resolution (rounded up); zero keeps the default (10 ms, or less when
+    /// many peers share the election window). Checked by `start`: with two
+    /// peers or more, `election_min + (peers - 1) * delay` must be below
+    /// `election_max`.
+    pub fn succession_delay(mut self, delay: Duration) -> Self {
+        self.succession_delay = Some(delay);
         self
     }
 
@@ -236,6 +272,15 @@ impl Builder {
         if let Some(drift) = self.max_clock_drift {
             // SAFETY: config is live.
             check(unsafe { ffi::graft_config_set_max_clock_drift(config.0, drift) })?;
+        }
+        if let Some(priority) = self.priority {
+            // SAFETY: config is live.
+            check(unsafe { ffi::graft_config_set_priority(config.0, priority) })?;
+        }
+        if let Some(delay) = self.succession_delay {
+            let delay = millis(delay, "succession_delay")?;
+            // SAFETY: config is live.
+            check(unsafe { ffi::graft_config_set_succession_delay(config.0, delay) })?;
         }
 
         let mut cbs = Box::new(self.callbacks);
@@ -428,6 +473,8 @@ impl Node {
             tls: None,
             timeouts: None,
             max_clock_drift: None,
+            priority: None,
+            succession_delay: None,
             log_level: None,
             callbacks: Callbacks::default(),
         }

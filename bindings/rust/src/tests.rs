@@ -66,6 +66,10 @@ fn ffi_matches_header() {
         callback_delay_last_ns,
         callback_delay_max_ns,
         callbacks_dropped,
+        rank,
+        reserved1,
+        priority_takeovers,
+        successor,
     );
     let measured = header::FACTS.unwrap().iter().filter(|(n, _)| n.starts_with("offset.")).count();
     assert_eq!(measured, offs.len(), "every field of graft_stats is checked");
@@ -241,6 +245,9 @@ fn stats_size_field_round_trips() {
     assert_eq!(s.since_leader_contact, Some(Duration::ZERO));
     assert!(s.callback_delay_last <= s.callback_delay_max);
     assert!(s.callback_delay_max < Duration::from_secs(1), "{:?}", s.callback_delay_max);
+    // A lone leader: no rank, no successor, nobody to hand over to.
+    assert_eq!((s.rank, s.successor.as_deref(), s.priority_takeovers), (0, None, 0));
+    assert_eq!(raw.reserved1, 0);
     node.close().unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -1,6 +1,6 @@
 //! The plain value types: [`State`], [`LogLevel`], [`MsgKind`], [`Lease`], [`Stats`].
 
-use std::ffi::{c_int, CStr};
+use std::ffi::{c_char, c_int, CStr};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -227,21 +227,27 @@ pub struct Stats {
     /// leader and the lease events still paired, or still queued when the
     /// node was closed (a close runs no backlog).
     pub callbacks_dropped: u64,
+    /// Gauge: this follower's place in the succession as its leader last
+    /// told it (1 campaigns first when the leader goes silent); 0 when none
+    /// is known (no leader, a leader of an older term), on a leader and on a
+    /// witness. See [`Builder::priority`](crate::Builder::priority).
+    pub rank: u32,
+    /// Gauge: on a leader, the follower it ranks first; `None` when none can
+    /// lead, and on the other nodes.
+    pub successor: Option<String>,
+    /// Handovers this node made, as leader, to a follower of higher
+    /// priority.
+    pub priority_takeovers: u64,
     /// Panics caught in this node's callbacks (counted by the binding).
     pub callback_panics: u64,
 }
 
 impl Stats {
     pub(crate) fn from_raw(s: &ffi::graft_stats, callback_panics: u64) -> Stats {
-        // SAFETY: `leader` is an initialized [c_char; N]; c_char and u8 have
-        // the same size and alignment, so it reads as N bytes. A missing NUL
-        // gives "" (from_bytes_until_nul fails), never an overread.
-        let bytes: &[u8] = unsafe { std::slice::from_raw_parts(s.leader.as_ptr().cast::<u8>(), s.leader.len()) };
-        let leader = CStr::from_bytes_until_nul(bytes).map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
         Stats {
             state: State::from_raw(s.state),
             term: s.term,
-            leader: if leader.is_empty() { None } else { Some(leader) },
+            leader: id_field(&s.leader),
             prevotes_started: s.prevotes_started,
             prevotes_lost: s.prevotes_lost,
             elections_started: s.elections_started,
@@ -272,7 +278,24 @@ impl Stats {
             callback_delay_last: Duration::from_nanos(s.callback_delay_last_ns),
             callback_delay_max: Duration::from_nanos(s.callback_delay_max_ns),
             callbacks_dropped: s.callbacks_dropped,
+            rank: s.rank,
+            successor: id_field(&s.successor),
+            priority_takeovers: s.priority_takeovers,
             callback_panics,
         }
+    }
+}
+
+/// A node id from a `char[GRAFT_ID_MAX]` field: `None` when empty.
+fn id_field(field: &[c_char; ffi::GRAFT_ID_MAX]) -> Option<String> {
+    // SAFETY: `field` is an initialized [c_char; N]; c_char and u8 have the
+    // same size and alignment, so it reads as N bytes. A missing NUL gives
+    // "" (from_bytes_until_nul fails), never an overread.
+    let bytes: &[u8] = unsafe { std::slice::from_raw_parts(field.as_ptr().cast::<u8>(), field.len()) };
+    let id = CStr::from_bytes_until_nul(bytes).map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
+    if id.is_empty() {
+        None
+    } else {
+        Some(id)
     }
 }

@@ -85,6 +85,32 @@ fn bad_configs_are_rejected() {
         ),
         ("clock drift out of range", c.builder(0).max_clock_drift(0.5).start(), ErrorKind::InvalidArgument, "drift"),
         (
+            "a witness without peers",
+            {
+                let certs = c.dir.path().join("certs");
+                Node::builder("test", "n1", c.addrs[0].clone())
+                    .state_path(c.dir.path().join("lone.graft"))
+                    .tls(certs.join("n1.pem"), certs.join("n1-key.pem"), certs.join("ca.pem"))
+                    .priority(0)
+                    .start()
+            },
+            ErrorKind::InvalidArgument,
+            "a cluster needs a node that can lead",
+        ),
+        (
+            // EMIN + (2 peers - 1) x 60 ms is not below EMAX (120 + 60 = 180).
+            "succession delay that does not fit the timings",
+            c.builder(0).succession_delay(EMAX - EMIN).start(),
+            ErrorKind::InvalidArgument,
+            "SuccessionDelay",
+        ),
+        (
+            "succession delay beyond u32 ms",
+            c.builder(0).succession_delay(Duration::from_secs(u64::MAX / 4)).start(),
+            ErrorKind::InvalidArgument,
+            "succession_delay",
+        ),
+        (
             "no state path",
             {
                 let certs = c.dir.path().join("certs");
