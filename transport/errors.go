@@ -16,56 +16,49 @@ const (
 	// ReasonMalformed: the payload is not a well-formed version-1 message
 	// (bad msgpack, missing or mistyped field, trailing bytes, unknown kind,
 	// or addressed to another node).
-	ReasonMalformed Reason = iota
+	ReasonMalformed Reason = iota // malformed
 	// ReasonWrongCluster: the message names another cluster.
-	ReasonWrongCluster
+	ReasonWrongCluster // wrong cluster
 	// ReasonBadVersion: the message has an unknown wire version.
-	ReasonBadVersion
+	ReasonBadVersion // bad version
 	// ReasonOversized: the frame exceeds Config.MaxMessageSize.
-	ReasonOversized
+	ReasonOversized // oversized
 	// ReasonSpoofedSender: the message's From differs from the id in the
 	// sender's verified certificate.
-	ReasonSpoofedSender
+	ReasonSpoofedSender // spoofed sender
 	// ReasonUnknownPeer: a connection authenticated with a valid cluster
 	// certificate whose id is not in Config.Peers.
-	ReasonUnknownPeer
+	ReasonUnknownPeer // unknown peer
 	// ReasonHandshakeFailed: a QUIC/TLS handshake failed, inbound (no
 	// client certificate, a certificate from another CA, wrong ALPN, ...)
 	// or outbound (the peer's certificate is not trusted, or the peer
 	// refused ours).
-	ReasonHandshakeFailed
+	ReasonHandshakeFailed // handshake failed
 	// ReasonQueueFull: an outbound message was dropped because the peer's
 	// queue was full (the peer is down or slow).
-	ReasonQueueFull
+	ReasonQueueFull // queue full
 	// ReasonInvalidPacket: a UDP datagram that is not a QUIC packet of any
 	// known connection (random bytes, scans, stray packets of a previous
 	// incarnation of a peer).
-	ReasonInvalidPacket
+	ReasonInvalidPacket // invalid packet
 	// ReasonUnreachable: a peer could not be dialled, or its name did not
 	// resolve (reported, not counted as a drop; see Stats.Reconnects). The
 	// error of a failed lookup wraps the resolver's (*net.DNSError).
-	ReasonUnreachable
+	ReasonUnreachable // unreachable
 	// ReasonDuplicatePeer: a connection (or knock) with a peer's valid
 	// certificate from an address other than the one in use for that peer:
 	// two processes hold one node's certificate (dup.go). Its attempts are
 	// refused for a while, each one counted.
-	ReasonDuplicatePeer
+	ReasonDuplicatePeer // duplicate peer
 
 	numReasons = int(ReasonDuplicatePeer) + 1
 )
 
-var reasonNames = [numReasons]string{
-	"malformed", "wrong cluster", "bad version", "oversized", "spoofed sender",
-	"unknown peer", "handshake failed", "queue full", "invalid packet", "unreachable", "duplicate peer",
-}
-
-// String returns a short lower-case name ("spoofed sender").
-func (r Reason) String() string {
-	if int(r) < numReasons {
-		return reasonNames[r]
-	}
-	return fmt.Sprintf("reason(%d)", uint8(r))
-}
+// Reason.String, generated into reason_string.go from the line comments
+// above, returns a short lower-case name ("spoofed sender"), or
+// "Reason(n)" for a value outside the list.
+//
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=Reason -linecomment -output=reason_string.go
 
 // Sentinel errors, one per Reason, matched with errors.Is.
 var (
