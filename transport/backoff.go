@@ -12,7 +12,7 @@ const (
 	backoffMin = 25 * time.Millisecond
 	backoffMax = time.Second
 	// refusedMin is the first wait before redialling a peer that closed
-	// our connection as a duplicate's (conn.go, run).
+	// our connection as a duplicate's (dialer.go).
 	refusedMin = 100 * time.Millisecond
 )
 

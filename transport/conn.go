@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -17,8 +16,8 @@ import (
 //
 //   - One QUIC connection per pair of nodes carries both directions. The
 //     node whose id sorts first (byte-wise) dials it and redials it with
-//     backoff when it is lost; the other only accepts, and queues what it
-//     sends until the connection comes.
+//     backoff when it is lost (dialer.go); the other only accepts, and
+//     queues what it sends until the connection comes (acceptor.go).
 //   - The newest connection from an authenticated peer id replaces the
 //     older one (accept.go), unless the older one is alive and came from
 //     another address: then the newcomer is a duplicate holder of the id's
@@ -26,8 +25,8 @@ import (
 //   - An acceptor without a connection knocks: it dials a short-lived
 //     connection, sends its queue on it, and closes it once the dialer's
 //     connection has come. A knock tells the dialer that its connection is
-//     stale (the acceptor restarted): it redials at once (see the knock
-//     rules in the design doc).
+//     stale (the acceptor restarted): it redials at once (the rules in
+//     knock.go).
 //   - Messages are QUIC datagrams, one msgpack frame each, never
 //     retransmitted; a frame too large for a datagram goes on a
 //     unidirectional stream of its own.
@@ -40,8 +39,9 @@ type outMsg struct {
 
 // peer owns the connection to one peer and its send queue. Its goroutine
 // (run) obtains the connection (dials it if this node is the pair's
-// dialer, else takes what acceptLoop hands over), replaces it when it is
-// lost, and drains the queue; Send only appends to the queue.
+// dialer, dialer.go, else takes what acceptLoop hands over, acceptor.go),
+// replaces it when it is lost, and drains the queue; Send only appends to
+// the queue.
 type peer struct {
 	q      *QUIC
 	id     string
@@ -133,190 +133,92 @@ func (p *peer) handOver(c *quic.Conn) {
 }
 
 // run is the peer's goroutine: connect (or wait to be connected), send,
-// reconnect, until Close.
+// reconnect, until Close. The dialer's (dialer.go) and the acceptor's
+// (acceptor.go) share a link.
 func (p *peer) run() {
-	defer p.q.wg.Done()
-	ctx, flush := p.q.ctx, p.q.flush
-	bo := backoff{min: backoffMin, max: backoffMax}
-	connected := false // ever, for Stats.Reconnects
-	flushing := false
-	var conn *quic.Conn
-	var connAt time.Time   // when conn was obtained
-	var closedAt time.Time // when the peer last closed conn (Close)
-	// Dialer only: a connection the peer closed at once as a duplicate's
-	// (dup.go: its name still maps to the address of our previous
-	// incarnation, in its resolver's cache) is dialled again after a
-	// backoff of its own, which a connection lost otherwise resets; the
-	// dial's backoff restarts at each connection made.
-	var refusedUntil time.Time
-	rbo := backoff{min: refusedMin, max: backoffMax}
-	// Acceptor only: the knock (knock.go).
-	kn := newKnocker(p)
-	kn.wanted = !p.dialer // knock once at Start
-	defer func() {
-		if conn != nil {
-			conn.CloseWithError(0, "closing")
-		}
-		kn.stop()
-	}()
-	// use makes c the connection to send on.
-	use := func(c *quic.Conn, how string) {
-		if connected {
-			p.q.cnt.reconnects.Add(1)
-		}
-		connected = true
-		conn, connAt = c, time.Now()
-		p.q.logf(p.id, "%s %s at %s", how, p.id, c.RemoteAddr())
-		kn.connected()
-		// Send what queued meanwhile at once: the acceptor's wait consumed
-		// the wake-up, and a full queue gives none (Send only drops).
-		select {
-		case p.wake <- struct{}{}:
-		default:
-		}
+	if p.dialer {
+		p.runDialer()
+	} else {
+		p.runAcceptor()
 	}
-	for {
-		if conn == nil {
-			if flushing {
-				<-ctx.Done()
-				return
-			}
-			if !p.dialer {
-				// Wait for the peer to dial; messages stay queued, or go on
-				// a knock (knock.go).
-				timer := kn.start()
-				var knockLost <-chan struct{}
-				if kn.conn != nil {
-					if !kn.send() {
-						continue
-					}
-					knockLost = kn.conn.Context().Done()
-					timer = time.After(time.Until(kn.until))
-				}
-				select {
-				case c := <-p.accepted:
-					use(c, "connected by")
-				case <-p.wake:
-					continue
-				case r := <-p.knockRes:
-					kn.done(r, conn == nil && !flushing)
-					continue
-				case <-knockLost:
-					kn.conn = nil
-					continue
-				case <-timer:
-					kn.expire()
-					continue
-				case <-flush:
-					flushing = true
-					p.flushed <- kn.flush()
-					continue
-				case <-ctx.Done():
-					return
-				}
-			} else {
-				if d := max(time.Until(closedAt.Add(closedWait)), time.Until(refusedUntil)); d > 0 {
-					// The peer closed: it is shutting down, and dialling
-					// now may reach its closing process. It knocks when it
-					// is back. Or it refused us: not in a tight loop.
-					select {
-					case <-time.After(d):
-					case <-p.knocks:
-					case <-flush:
-						flushing = true
-						p.flushed <- 0
-						continue
-					case <-ctx.Done():
-						return
-					}
-				}
-				c, to, err := p.dial(ctx)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					if isHandshakeError(err) {
-						// Reachable, but not trusted (or not trusting us):
-						// a certificate problem to fix, not a network one.
-						p.q.drop(ReasonHandshakeFailed, p.id, to, err)
-					} else {
-						// Not answering, or its name does not resolve (yet).
-						p.q.report(&DropError{Reason: ReasonUnreachable, Peer: p.id, Remote: to, Err: err})
-					}
-					select {
-					case <-time.After(bo.next()):
-					case <-p.knocks: // it is up: dial now
-					case <-flush:
-						flushing = true
-						p.flushed <- 0
-					case <-ctx.Done():
-						return
-					}
-					continue
-				}
-				bo.reset()
-				p.q.serve(c, p.id)
-				use(c, "connected to")
-			}
-		}
-		var flushNow bool
-		select {
-		case <-ctx.Done():
-			return
-		case <-conn.Context().Done():
-			cause := context.Cause(conn.Context())
-			p.q.logf(p.id, "connection with %s lost: %v", p.id, cause)
-			conn = nil
-			if peerClosed(cause) {
-				closedAt = time.Now()
-			}
-			if refusedAsDuplicate(cause) {
-				refusedUntil = time.Now().Add(rbo.next())
-			} else {
-				rbo.reset()
-			}
-			kn.connLost()
-			continue
-		case k := <-p.knocks:
-			// The peer dialled us, so its end of conn is gone (it restarted)
-			// unless conn is younger than the knock, or the knock is
-			// withdrawn: redial at once. Knocks from another address than
-			// the peer's are honoured once (dup.go).
-			if p.staleAfter(k, connAt) {
-				p.q.logf(p.id, "%s knocked: our connection is stale; redialling", p.id)
-				conn.CloseWithError(codeStale, "stale: you knocked")
-				conn = nil
-			}
-			continue
-		case r := <-p.knockRes:
-			kn.done(r, conn == nil && !flushing)
-			continue
-		case c := <-p.accepted:
-			// The dialer has a new connection (it restarted, or lost the
-			// old one first); acceptLoop closed the old one.
-			if c != conn {
-				use(c, "reconnected by")
-			}
-		case <-p.wake:
-		case <-flush:
-			if flushing {
-				<-ctx.Done()
-				return
-			}
-			flushing, flushNow = true, true
-		}
-		n, err := p.send(conn, p.take())
-		if flushNow {
-			p.flushed <- n
-		}
-		if err != nil {
-			p.q.logf(p.id, "sending to %s: %v", p.id, err)
-			conn.CloseWithError(0, "send failed")
-			conn = nil
-			if refusedAsDuplicate(err) {
-				refusedUntil = time.Now().Add(rbo.next())
-			}
-		}
+}
+
+// link is what the peer goroutines of both roles keep: the connection in
+// use, and how far Close's flush got. Only the peer goroutine uses it.
+type link struct {
+	p         *peer
+	conn      *quic.Conn // the connection to send on, or nil
+	connAt    time.Time  // when conn was obtained
+	connected bool       // ever, for Stats.Reconnects
+	flushing  bool       // Close's flush began: nothing is sent after it
+}
+
+// use makes c the connection to send on.
+func (l *link) use(c *quic.Conn, how string) {
+	p := l.p
+	if l.connected {
+		p.q.cnt.reconnects.Add(1)
+	}
+	l.connected = true
+	l.conn, l.connAt = c, time.Now()
+	p.q.logf(p.id, "%s %s at %s", how, p.id, c.RemoteAddr())
+	// Send what queued meanwhile at once: the acceptor's wait consumed the
+	// wake-up, and a full queue gives none (Send only drops).
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// lost forgets the connection, which ended, and returns why it ended.
+func (l *link) lost() error {
+	cause := context.Cause(l.conn.Context())
+	l.p.q.logf(l.p.id, "connection with %s lost: %v", l.p.id, cause)
+	l.conn = nil
+	return cause
+}
+
+// startFlush begins Close's flush on the connection. The flush channel
+// stays ready once closed: the second time, it returns l.stop().
+func (l *link) startFlush() bool {
+	if l.flushing {
+		return l.stop()
+	}
+	l.flushing = true
+	return true
+}
+
+// stop waits, once the flush began, until Close cancels the context (Close
+// closes the connections itself, after its flush grace), and returns false:
+// the goroutine ends.
+func (l *link) stop() bool {
+	if l.flushing {
+		<-l.p.q.ctx.Done()
+	}
+	return false
+}
+
+// sendQueued sends the queue on the connection; flushNow reports the
+// count to Close. A connection that failed is closed and forgotten; the
+// error is returned.
+func (l *link) sendQueued(flushNow bool) error {
+	p := l.p
+	n, err := p.send(l.conn, p.take())
+	if flushNow {
+		p.flushed <- n
+	}
+	if err != nil {
+		p.q.logf(p.id, "sending to %s: %v", p.id, err)
+		l.conn.CloseWithError(0, "send failed")
+		l.conn = nil
+	}
+	return err
+}
+
+// closeConn closes the connection as the goroutine ends.
+func (l *link) closeConn() {
+	if l.conn != nil {
+		l.conn.CloseWithError(0, "closing")
 	}
 }
 
@@ -343,32 +245,6 @@ func (p *peer) dial(ctx context.Context) (*quic.Conn, string, error) {
 		return nil, to.String(), errors.New("transport: peer does not support QUIC datagrams")
 	}
 	return c, to.String(), nil
-}
-
-// peerClosed reports whether a connection ended because the peer closed
-// it on its Close (code 0).
-func peerClosed(err error) bool {
-	var ae *quic.ApplicationError
-	return errors.As(err, &ae) && ae.Remote && ae.ErrorCode == 0
-}
-
-// refusedAsDuplicate reports whether a connection ended because the peer
-// closed it as another holder's of this node's id (codeDuplicate).
-func refusedAsDuplicate(err error) bool {
-	var ae *quic.ApplicationError
-	return errors.As(err, &ae) && ae.Remote && ae.ErrorCode == codeDuplicate
-}
-
-// isHandshakeError reports whether a dial failed in the TLS handshake
-// (a QUIC CRYPTO_ERROR from either side, or a certificate this side
-// refused), as opposed to a peer that did not answer.
-func isHandshakeError(err error) bool {
-	var te *quic.TransportError
-	if errors.As(err, &te) && te.ErrorCode.IsCryptoError() {
-		return true
-	}
-	var ve *tls.CertificateVerificationError
-	return errors.As(err, &ve)
 }
 
 // send writes msgs on conn and returns how many went out. An error means
