@@ -45,6 +45,29 @@ type Config struct {
 	// real time; the lease is shortened by it. Zero means 0.01 (1%).
 	MaxClockDrift float64
 
+	// Priority is this node's claim to the leadership; higher is
+	// preferred, and zero means 1 (the default). A leader ranks its
+	// followers as successors by priority (then by how recently each
+	// answered), so that after its death they campaign in that order,
+	// and hands the leadership over to a follower of higher priority than
+	// its own once that follower has answered every heartbeat for a stable
+	// period (5 x ElectionMax), at most once per such period. See
+	// election.Config.Priority.
+	Priority uint32
+	// Witness makes the node vote and acknowledge heartbeats but never
+	// campaign: it counts in every majority and never leads (Priority is
+	// ignored). Two data sites and a witness at a third survive the loss of
+	// any one site. A witness without Peers is an error: a cluster needs a
+	// node that can lead.
+	Witness bool
+	// SuccessionDelay is the step between the ranked successors of a
+	// silent leader: the follower of rank r campaigns ElectionMin +
+	// (r-1) x SuccessionDelay after the last heartbeat it received. Zero
+	// means election.DefaultSuccessionDelay, or less when many peers share
+	// the election window; see election.Config.SuccessionDelay for the
+	// rule it must follow.
+	SuccessionDelay time.Duration
+
 	// OnLease is called when this node starts to hold the lease (held
 	// true) and when it stops (the deadline passed without renewal, a
 	// step-down, a higher term, Close). This, not OnStateChange, is the
@@ -124,6 +147,7 @@ func (c *Config) electionConfig(changes func(LeaseChange)) election.Config {
 		ec.ElectionMax = c.ElectionMax
 	}
 	ec.MaxClockDrift = c.MaxClockDrift
+	ec.Priority, ec.Witness, ec.SuccessionDelay = c.Priority, c.Witness, c.SuccessionDelay
 	ec.CurrentPosition, ec.GrantVote = c.CurrentPosition, c.GrantVote
 	ec.OnStateChange, ec.OnLeaderChange = c.OnStateChange, c.OnLeaderChange
 	onLease := c.OnLease
@@ -158,6 +182,11 @@ func (c *Config) validate() error {
 		if addr == "" {
 			return fmt.Errorf("graft: Peers[%q] is empty: want host:port", id)
 		}
+	}
+	if c.Witness && len(c.Peers) == 0 {
+		// The election cannot see the peers' settings; a lone witness is
+		// the one cluster without a possible leader a node can see.
+		return fmt.Errorf("graft: Witness without Peers: a cluster needs a node that can lead")
 	}
 	return nil
 }

@@ -273,6 +273,12 @@ func TestStart_BadConfigIsAClearErrorAndLeavesNothingRunning(t *testing.T) {
 		{"heartbeat too long", func(c *Config) { c.Heartbeat = time.Second }, "Heartbeat"},
 		{"no such certificate", func(c *Config) { c.CertFile = "/nonexistent.pem" }, "/nonexistent.pem"},
 		{"listen without port", func(c *Config) { c.Listen = "127.0.0.1" }, "127.0.0.1"},
+		{"a witness without peers", func(c *Config) { c.Peers, c.Witness = nil, true }, "a cluster needs a node that can lead"},
+		{"succession delay too long", func(c *Config) {
+			c.Peers["c"] = "127.0.0.1:1" // two peers: ElectionMin + 1 x delay must be below ElectionMax
+			c.SuccessionDelay = c.ElectionMax - c.ElectionMin
+		}, "SuccessionDelay"},
+		{"succession delay negative", func(c *Config) { c.SuccessionDelay = -time.Millisecond }, "SuccessionDelay"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
