@@ -112,6 +112,12 @@ func freePorts(t *testing.T, n int) []int {
 // test binary's path and the log path) with the extra flags.
 func newCluster(t *testing.T, n int, extra []string, cmd func(self, log string) []string) *cluster {
 	t.Helper()
+	return newClusterEach(t, n, func(string) []string { return extra }, cmd)
+}
+
+// newClusterEach is newCluster with extra flags of each node's own.
+func newClusterEach(t *testing.T, n int, extraOf func(id string) []string, cmd func(self, log string) []string) *cluster {
+	t.Helper()
 	dir := t.TempDir()
 	c := &cluster{t: t, dir: dir, log: filepath.Join(dir, "children.log")}
 	ids := make([]string, n)
@@ -132,7 +138,7 @@ func newCluster(t *testing.T, n int, extra []string, cmd func(self, log string) 
 				args = append(args, "--peer", fmt.Sprintf("%s=127.0.0.1:%d", p, ports[j]))
 			}
 		}
-		args = append(append(args, extra...), "--")
+		args = append(append(args, extraOf(id)...), "--")
 		args = append(args, cmd(self, c.log)...)
 		c.nodes = append(c.nodes, c.start(id, fmt.Sprintf("127.0.0.1:%d", ports[n+i]), args))
 	}

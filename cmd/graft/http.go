@@ -22,9 +22,20 @@ type status struct {
 	Leader           string            `json:"leader"`
 	HoldsLease       bool              `json:"holds_lease"`
 	LeaseRemainingMS float64           `json:"lease_remaining_ms"`
+	Succession       succession        `json:"succession"`
 	Command          commandStatus     `json:"command"`
 	Stats            map[string]uint64 `json:"stats"`
 	Dropped          map[string]uint64 `json:"dropped"`
+}
+
+// succession is this node's place in issue 16's succession: its own
+// priority (0: a witness), the rank its leader gave it (0: none known, or
+// it leads), and, on a leader, the follower it ranks first.
+type succession struct {
+	Priority  uint32 `json:"priority"`
+	Witness   bool   `json:"witness"`
+	Rank      uint32 `json:"rank"`
+	Successor string `json:"successor"`
 }
 
 // commandStatus is the state of CMD.
@@ -45,8 +56,9 @@ func (sup *supervisor) snapshot() status {
 		Stats: map[string]uint64{
 			"elections_started": st.ElectionsStarted, "elections_won": st.ElectionsWon,
 			"leader_changes": st.LeaderChanges, "step_downs": st.StepDowns, "transfers": st.Transfers,
-			"storage_errors": st.StorageErrors,
-		}, Dropped: drops(sup.tr.Stats().Dropped)}
+			"storage_errors": st.StorageErrors, "priority_takeovers": st.PriorityTakeovers,
+		}, Dropped: drops(sup.tr.Stats().Dropped),
+		Succession: succession{Priority: sup.s.Priority, Witness: sup.s.Priority == 0, Rank: st.Rank, Successor: st.Successor}}
 	if _, dl, ok := n.Lease(); ok {
 		s.HoldsLease = true
 		s.LeaseRemainingMS = float64(dl-election.SystemClock().Now()) / 1e6

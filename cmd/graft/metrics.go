@@ -19,11 +19,15 @@ var (
 	descTransfer = prometheus.NewDesc("graft_transfers_total", "Leaderships handed over.", nil, nil)
 	descDrops    = prometheus.NewDesc("graft_transport_dropped_total", "Messages dropped by the transport, by reason.", []string{"reason"}, nil)
 	descDelay    = prometheus.NewDesc("graft_callback_delay_seconds", "How late the last callback started (max: the largest so far).", []string{"which"}, nil)
+	descPriority = prometheus.NewDesc("graft_priority", "This node's priority (0: a witness, which never leads).", nil, nil)
+	descRank     = prometheus.NewDesc("graft_succession_rank", "This follower's rank in its leader's succession (1 takes over first; 0: none known, or it leads).", nil, nil)
+	descSucc     = prometheus.NewDesc("graft_successor_info", "1 on a leader, labelled with the follower it ranks first.", []string{"successor"}, nil)
+	descTakeover = prometheus.NewDesc("graft_priority_takeovers_total", "Handovers this node made, as leader, to a follower of higher priority.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLeader, descTerm, descRemain, descRunning, descRuns, descElect, descWon, descSteps, descTransfer, descDrops, descDelay} {
+	for _, d := range []*prometheus.Desc{descLeader, descTerm, descRemain, descRunning, descRuns, descElect, descWon, descSteps, descTransfer, descDrops, descDelay, descPriority, descRank, descSucc, descTakeover} {
 		ch <- d
 	}
 }
@@ -52,6 +56,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	g(descDelay, st.CallbackDelayLast.Seconds(), "last")
 	g(descDelay, st.CallbackDelayMax.Seconds(), "max")
+	g(descPriority, float64(s.Succession.Priority))
+	g(descRank, float64(st.Rank))
+	if st.Successor != "" {
+		g(descSucc, 1, st.Successor)
+	}
+	n(descTakeover, st.PriorityTakeovers)
 }
 
 func b2f(b bool) float64 {

@@ -105,6 +105,7 @@ func (sup *supervisor) electionConfig() election.Config {
 		ec.Peers = append(ec.Peers, p.ID)
 	}
 	ec.Heartbeat, ec.ElectionMin, ec.ElectionMax = s.Heartbeat, s.ElectionMin, s.ElectionMax
+	ec.Priority, ec.Witness, ec.SuccessionDelay = s.Priority, s.Priority == 0, s.SuccessionDelay
 	ec.OnLease = func(held bool, l election.Lease) {
 		sup.leases <- leaseEvent{held: held, term: l.Term, at: monoNow()}
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -42,6 +43,18 @@ func get(p *proc, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// metricsOf fetches and parses a node's /metrics.
+func metricsOf(t *testing.T, p *proc) map[string]*dto.MetricFamily {
+	t.Helper()
+	_, body := get(p, "/metrics")
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("%s: /metrics does not parse: %v", p.id, err)
+	}
+	return fams
+}
+
 // TestRun_LeaderStoppedKilledTerminated: three graft processes; the
 // leading one is stopped (SIGSTOP: its child must be gone by the deadline
 // while graft cannot run), then a leader is terminated (SIGTERM: child
@@ -62,12 +75,7 @@ func TestRun_LeaderStoppedKilledTerminated(t *testing.T) {
 			}
 		}
 	}
-	_, body := get(lead, "/metrics")
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("/metrics does not parse: %v", err)
-	}
+	fams := metricsOf(t, lead)
 	if g := fams["graft_leader"]; g == nil || g.Metric[0].GetGauge().GetValue() != 1 {
 		t.Errorf("graft_leader on the leader: %v", g)
 	}

@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,11 +34,15 @@ type settings struct {
 	Heartbeat   time.Duration
 	ElectionMin time.Duration
 	ElectionMax time.Duration
-	HTTP        string
-	OnExit      string
-	Grace       time.Duration
-	Config      string
-	Command     []string
+	// Priority is the node's claim to the leadership (default 1; 0 makes
+	// a witness, which votes but never leads, so CMD never runs there).
+	Priority        uint32
+	SuccessionDelay time.Duration // 0: the library's default
+	HTTP            string
+	OnExit          string
+	Grace           time.Duration
+	Config          string
+	Command         []string
 }
 
 // peer is one --peer ID=HOST:PORT.
@@ -90,6 +96,8 @@ var keys = []key{
 	{"ca", "the cluster's CA certificate (instead of --certs)", str(func(s *settings) *string { return &s.CA })},
 	{"heartbeat", "how often the leader asserts itself (default 50ms)", dur(func(s *settings) *time.Duration { return &s.Heartbeat })},
 	{"election", "election timeout range MIN-MAX; MIN is the lease (default 300ms-450ms)", setElection},
+	{"priority", "this node's claim to the leadership, higher preferred (default 1): a leader hands over to a node of higher priority once it has been answering for 5 x the --election maximum; 0 makes a witness, which votes but never leads (CMD never runs)", setPriority},
+	{"succession-delay", "step between the successors of a dead leader: rank r campaigns the --election minimum + (r-1) x this after the last heartbeat (default 10ms, less with many peers)", dur(func(s *settings) *time.Duration { return &s.SuccessionDelay })},
 	{"http", "serve /healthz /leader /status /metrics on ADDR (loopback unless a host is given; off by default)", str(func(s *settings) *string { return &s.HTTP })},
 	{"on-exit", "when CMD exits on its own: step-down, restart or exit (default step-down)", setOnExit},
 	{"grace", "time from SIGTERM to SIGKILL of CMD's group, never beyond the lease deadline (default 5s)", dur(func(s *settings) *time.Duration { return &s.Grace })},
@@ -131,6 +139,15 @@ func setElection(s *settings, v string) error {
 		return fmt.Errorf("want MIN-MAX durations with MIN < MAX such as 300ms-450ms, got %q", v)
 	}
 	s.ElectionMin, s.ElectionMax = a, b
+	return nil
+}
+
+func setPriority(s *settings, v string) error {
+	p, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return fmt.Errorf("want a whole number from 0 (a witness) to %d, got %q", uint32(math.MaxUint32), v)
+	}
+	s.Priority = uint32(p)
 	return nil
 }
 
@@ -179,7 +196,7 @@ func parseRun(args []string, getenv func(string) string, out io.Writer) (*settin
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 
 	s := &settings{Heartbeat: 50 * time.Millisecond, ElectionMin: 300 * time.Millisecond,
-		ElectionMax: 450 * time.Millisecond, OnExit: "step-down", Grace: 5 * time.Second}
+		ElectionMax: 450 * time.Millisecond, Priority: 1, OnExit: "step-down", Grace: 5 * time.Second}
 	// The config file: named by the flag, else the environment.
 	file := getenv(envName("config"))
 	if given["config"] {
@@ -252,6 +269,9 @@ func applyFile(s *settings, file string) error {
 			continue
 		}
 		str, ok := v.(string)
+		if n, isInt := v.(int64); isInt && k.name == "priority" { // priority = 2, unquoted
+			str, ok = strconv.FormatInt(n, 10), true
+		}
 		if !ok {
 			return usagef("graft run: --config %s: key %s: want a string, got %v", file, k.name, v)
 		}
@@ -309,6 +329,16 @@ func (s *settings) check() error {
 	}
 	if s.Heartbeat*3 > s.ElectionMin {
 		return usagef("graft run: --heartbeat (%s) must be at most a third of the --election minimum (%s)", s.Heartbeat, s.ElectionMin)
+	}
+	if s.Priority == 0 && len(s.Peers) == 0 {
+		return usagef("graft run: --priority 0 (a witness) without --peer: a cluster needs a node that can lead")
+	}
+	// The election's rule (election.Config.SuccessionDelay), checked here
+	// so that it is a usage error naming the flag.
+	room, d := s.ElectionMax-s.ElectionMin, s.SuccessionDelay // (n-1) x d < room, without overflow:
+	if n := len(s.Peers); n > 1 && d > 0 && (d >= room || time.Duration(n-1) > (room-1)/d) {
+		return usagef("graft run: --succession-delay (%s) is too long: the --election minimum (%s) + %d x it must be below the maximum (%s)",
+			s.SuccessionDelay, s.ElectionMin, n-1, s.ElectionMax)
 	}
 	if s.HTTP != "" {
 		host, port, err := net.SplitHostPort(s.HTTP)

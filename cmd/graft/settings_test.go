@@ -53,6 +53,14 @@ func TestRun_BadFlags(t *testing.T) {
 		{with("--on-exit", "later", "--", "true"), "--on-exit"},
 		{with("--grace", "-1s", "--", "true"), "--grace"},
 		{with("--http", "a:b:c", "--", "true"), "--http"},
+		{with("--priority", "-1", "--", "true"), "--priority"},
+		{with("--priority", "high", "--", "true"), "--priority"},
+		{with("--priority", "4294967296", "--", "true"), "--priority"},
+		{with("--priority", "0", "--", "true"), "a cluster needs a node that can lead"},
+		{with("--succession-delay", "0", "--", "true"), "--succession-delay"},
+		{with("--succession-delay", "5", "--", "true"), "--succession-delay"},
+		{with("--peer", "b=h:1", "--peer", "c=h:2", "--succession-delay", "150ms", "--", "true"), "--succession-delay"},
+		{with("--peer", "b=h:1", "--peer", "c=h:2", "--succession-delay", "2562047h", "--", "true"), "--succession-delay"},
 		{with("--cert", "x.pem", "--", "true"), "--certs"},
 		{with("--config", "/nonexistent.toml", "--", "true"), "--config"},
 		{with("--", "/nonexistent/cmd"), "/nonexistent/cmd"},
@@ -100,8 +108,33 @@ grace = "1s"
 		t.Errorf("bad GRAFT_ON_EXIT: %v", err)
 	}
 	delete(env, "GRAFT_ON_EXIT")
+	// priority: unquoted in the file (a TOML integer) or quoted; 0 is a
+	// witness; the environment wins over the file, a flag over both.
+	for _, tc := range []struct {
+		file, env string
+		args      []string
+		want      uint32
+	}{
+		{"priority = 3\n", "", nil, 3},
+		{"priority = \"0\"\n", "", nil, 0},
+		{"priority = 3\n", "2", nil, 2},
+		{"priority = 3\n", "2", []string{"--priority", "0"}, 0},
+		{"", "", nil, 1},
+	} {
+		pf := filepath.Join(t.TempDir(), "p.toml")
+		os.WriteFile(pf, []byte(tc.file), 0o644)
+		penv := map[string]string{"GRAFT_PRIORITY": tc.env}
+		args := append([]string{"--config", pf, "--cluster", "c", "--id", "a", "--listen", "127.0.0.1:1", "--state", "/tmp/x",
+			"--certs", certs, "--peer", "b=127.0.0.1:2", "--succession-delay", "7ms"}, tc.args...)
+		s, err := parseRun(append(args, "--", "true"), func(k string) string { return penv[k] }, &bytes.Buffer{})
+		if err != nil || s.Priority != tc.want || s.SuccessionDelay != 7*time.Millisecond {
+			t.Errorf("file %q, GRAFT_PRIORITY %q, flags %v: %+v, %v; want priority %d", tc.file, tc.env, tc.args, s, err, tc.want)
+		}
+	}
 	for _, bad := range []struct{ text, want string }{
 		{`heartbeat = 20`, "key heartbeat"},
+		{`priority = -1`, "key priority"},
+		{`priority = 1.5`, "key priority"},
 		{`colour = "red"`, `unknown key "colour"`},
 		{`peer = "b=h:1"`, "key peer"},
 		{`cluster = `, "graft.toml"},

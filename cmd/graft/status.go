@@ -74,5 +74,23 @@ func statusMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "elections %d (won %d), leader changes %d, step-downs %d, transfers %d\n",
 		s.Stats["elections_started"], s.Stats["elections_won"], s.Stats["leader_changes"], s.Stats["step_downs"], s.Stats["transfers"])
+	fmt.Fprintln(stdout, successionLine(s))
 	return 0
+}
+
+// successionLine is the status line of the node's succession settings and
+// place.
+func successionLine(s status) string {
+	sc := s.Succession
+	if sc.Witness {
+		return "succession: witness (votes, never leads)"
+	}
+	place := "no rank"
+	switch {
+	case sc.Successor != "":
+		place = "leads; first successor " + sc.Successor
+	case sc.Rank > 0:
+		place = fmt.Sprintf("successor of rank %d", sc.Rank)
+	}
+	return fmt.Sprintf("succession: priority %d, %s; %d priority handovers", sc.Priority, place, s.Stats["priority_takeovers"])
 }
