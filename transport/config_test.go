@@ -2,7 +2,6 @@ package transport
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -73,7 +72,7 @@ func TestNew_PortConflictFailsInNew(t *testing.T) {
 	require.Equal(t, "Listen", ce.Field)
 }
 
-func TestNew_DefaultsAndEnvironment(t *testing.T) {
+func TestNew_Defaults(t *testing.T) {
 	leakCheck(t)
 	dir := certDir(t, "a")
 	q, err := New(nodeConfig(dir, "a"))
@@ -81,7 +80,6 @@ func TestNew_DefaultsAndEnvironment(t *testing.T) {
 	require.Equal(t, DefaultMaxMessageSize, q.cfg.MaxMessageSize)
 	require.Equal(t, DefaultQueueLen, q.cfg.QueueLen)
 	require.Equal(t, DefaultErrorInterval, q.cfg.ErrorInterval)
-	require.Equal(t, "true", os.Getenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING"))
 	require.NotZero(t, q.Addr().(interface{ String() string }).String())
 	require.NoError(t, q.Close()) // Close without Start
 	require.NoError(t, q.Close())

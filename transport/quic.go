@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
 
@@ -137,14 +136,10 @@ var _ election.Transport = (*QUIC)(nil)
 
 // New validates cfg, loads the TLS files and binds the UDP socket (so a
 // port already in use fails here). Nothing is sent or accepted until Start.
-// Errors are *ConfigError or *CertError.
+// Errors are *ConfigError or *CertError. New changes neither the process's
+// environment nor Go's standard logger, through which quic-go may warn
+// once about small UDP buffers (docs/transport.md).
 func New(cfg Config) (*QUIC, error) {
-	if os.Getenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING") == "" {
-		// quic-go logs through the standard logger when the kernel refuses a
-		// larger UDP receive buffer; a library must not write to the host's
-		// stderr (FFI-FACTS.md). Our traffic is tiny, the default suffices.
-		os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
-	}
 	if err := normalize(&cfg); err != nil {
 		return nil, err
 	}
@@ -224,6 +219,7 @@ func New(cfg Config) (*QUIC, error) {
 		udp.Close()
 		return nil, &ConfigError{Field: "Listen", Reason: fmt.Sprintf("cannot listen on %q", cfg.Listen), Err: err}
 	}
+	q.noteBuffers() // New leaves the environment alone (buffers.go)
 	return q, nil
 }
 
