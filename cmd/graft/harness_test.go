@@ -112,11 +112,12 @@ func freePorts(t *testing.T, n int) []int {
 // test binary's path and the log path) with the extra flags.
 func newCluster(t *testing.T, n int, extra []string, cmd func(self, log string) []string) *cluster {
 	t.Helper()
-	return newClusterEach(t, n, func(string) []string { return extra }, cmd)
+	return newClusterEach(t, n, func(string) []string { return extra }, func(_, self, log string) []string { return cmd(self, log) })
 }
 
-// newClusterEach is newCluster with extra flags of each node's own.
-func newClusterEach(t *testing.T, n int, extraOf func(id string) []string, cmd func(self, log string) []string) *cluster {
+// newClusterEach is newCluster with extra flags and CMD of each node's own
+// (a nil CMD: none, as for a witness).
+func newClusterEach(t *testing.T, n int, extraOf func(id string) []string, cmdOf func(id, self, log string) []string) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	c := &cluster{t: t, dir: dir, log: filepath.Join(dir, "children.log")}
@@ -138,8 +139,10 @@ func newClusterEach(t *testing.T, n int, extraOf func(id string) []string, cmd f
 				args = append(args, "--peer", fmt.Sprintf("%s=127.0.0.1:%d", p, ports[j]))
 			}
 		}
-		args = append(append(args, extraOf(id)...), "--")
-		args = append(args, cmd(self, c.log)...)
+		args = append(args, extraOf(id)...)
+		if cmd := cmdOf(id, self, c.log); cmd != nil {
+			args = append(append(args, "--"), cmd...)
+		}
 		c.nodes = append(c.nodes, c.start(id, fmt.Sprintf("127.0.0.1:%d", ports[n+i]), args))
 	}
 	t.Cleanup(c.stopAll)

@@ -24,10 +24,13 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	path, err := exec.LookPath(s.Command[0])
-	if err != nil {
-		fmt.Fprintf(stderr, "graft run: command %s: %v\n", s.Command[0], err)
-		return 2
+	witnessOnly := len(s.Command) == 0 // settings.check allows it for a witness alone
+	var path string
+	if !witnessOnly {
+		if path, err = exec.LookPath(s.Command[0]); err != nil {
+			fmt.Fprintf(stderr, "graft run: command %s: %v\n", s.Command[0], err)
+			return 2
+		}
 	}
 	// graft is a subreaper too: if the watchdog dies, CMD's orphans come
 	// here, and graft stops them before it exits.
@@ -51,18 +54,22 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "graft run: %v\n", err)
 		return 1
 	}
-	termLead, killMargin := leadTimes(s.ElectionMin)
-	sup.wd, err = startWatchdog(s.ID, s.Grace, termLead, killMargin, path, s.Command)
-	if err != nil {
-		sup.node.Close()
-		fmt.Fprintln(stderr, err)
-		return 1
+	if !witnessOnly {
+		termLead, killMargin := leadTimes(s.ElectionMin)
+		sup.wd, err = startWatchdog(s.ID, s.Grace, termLead, killMargin, path, s.Command)
+		if err != nil {
+			sup.node.Close()
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
 	}
 	if s.HTTP != "" {
 		stopHTTP, err := serveHTTP(s.HTTP, sup)
 		if err != nil {
 			sup.node.Close()
-			sup.wd.close()
+			if sup.wd != nil {
+				sup.wd.close()
+			}
 			fmt.Fprintf(stderr, "graft run: --http %s: %v\n", s.HTTP, err)
 			return 1
 		}
@@ -70,6 +77,14 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	if witnessOnly {
+		// A witness never leads, so it has no command to run: it votes
+		// and acknowledges until told to stop.
+		sig := <-sigs
+		logf("%s: stopping the witness", sig)
+		sup.node.Close()
+		return 0
+	}
 	return sup.loop(sigs)
 }
 

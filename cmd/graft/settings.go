@@ -181,7 +181,7 @@ func parseRun(args []string, getenv func(string) string, out io.Writer) (*settin
 		vals[k.name] = fs.String(k.name, "", k.help)
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(out, "usage: graft run [flags] -- CMD [ARGS...]\n\nRuns CMD only while this node holds the leadership lease.\nEvery flag also reads GRAFT_<FLAG> from the environment and the key <flag> from --config.\n\n")
+		fmt.Fprintf(out, "usage: graft run [flags] -- CMD [ARGS...]\n\nRuns CMD only while this node holds the leadership lease (a witness, --priority 0, needs no CMD).\nEvery flag also reads GRAFT_<FLAG> from the environment and the key <flag> from --config.\n\n")
 		fs.SetOutput(out)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
@@ -288,8 +288,8 @@ func applyFile(s *settings, file string) error {
 // check reports the first missing or inconsistent setting.
 func (s *settings) check() error {
 	switch {
-	case len(s.Command) == 0:
-		return usagef("graft run: no command: give it after --, as in graft run [flags] -- CMD [ARGS...]")
+	case len(s.Command) == 0 && s.Priority != 0:
+		return usagef("graft run: no command: give it after --, as in graft run [flags] -- CMD [ARGS...] (only a witness, --priority 0, runs without one)")
 	case s.Cluster == "":
 		return usagef("graft run: --cluster is required")
 	case s.ID == "":

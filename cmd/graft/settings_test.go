@@ -131,6 +131,15 @@ grace = "1s"
 			t.Errorf("file %q, GRAFT_PRIORITY %q, flags %v: %+v, %v; want priority %d", tc.file, tc.env, tc.args, s, err, tc.want)
 		}
 	}
+	// A witness needs no command; any other node does.
+	wargs := []string{"--cluster", "c", "--id", "a", "--listen", "127.0.0.1:1", "--state", "/tmp/x", "--certs", certs, "--peer", "b=127.0.0.1:2"}
+	none := func(string) string { return "" }
+	if s, err := parseRun(append(wargs, "--priority", "0"), none, &bytes.Buffer{}); err != nil || len(s.Command) != 0 || s.Priority != 0 {
+		t.Errorf("a witness without a command: %+v, %v", s, err)
+	}
+	if _, err := parseRun(wargs, none, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "no command") {
+		t.Errorf("a node of priority 1 without a command: %v", err)
+	}
 	for _, bad := range []struct{ text, want string }{
 		{`heartbeat = 20`, "key heartbeat"},
 		{`priority = -1`, "key priority"},
