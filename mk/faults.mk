@@ -99,7 +99,7 @@ test-faults-nocq: check-go faults-deps $(FAULTS_NODE) $(BUILD)/faults-harness ##
 .PHONY: test-faults-release
 test-faults-release: check-go faults-deps $(FAULTS_NODE) $(FAULTS_NODE_RELEASE) $(BUILD)/faults-harness ## the released library ignores GRAFT_TEST_* (root)
 	$(BUILD)/faults-harness -node $(FAULTS_NODE_RELEASE) -hooks ignored -schedules $(HOOKS_SCHEDULES) -seed $(SEED) -timer-slack $(LOST_SLACK) -dir $(FAULTS_DIR)-release -replay "make test-faults-release HOOKS_SCHEDULES=1"
-	$(BUILD)/faults-harness -node $(FAULTS_NODE) -hooks honoured -schedules $(HOOKS_SCHEDULES) -seed $(SEED) -dir $(FAULTS_DIR)-testbuild -replay "make test-faults-release HOOKS_SCHEDULES=1"
+	$(BUILD)/faults-harness -node $(FAULTS_NODE) -hooks honoured -schedules $(HOOKS_SCHEDULES) -seed $(SEED) -timer-slack $(LOST_SLACK) -dir $(FAULTS_DIR)-testbuild -replay "make test-faults-release HOOKS_SCHEDULES=1"
 
 .PHONY: test-faults-run
 test-faults-run: check-go faults-deps $(BUILD)/graft $(FAULTS_CHILD) $(BUILD)/faults-harness ## graft run in each namespace: the commands' lifetimes never overlap (root)

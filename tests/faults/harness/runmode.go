@@ -205,8 +205,16 @@ func (m *runMode) check(sdir string, err error) (failed bool, why []string, figu
 	}
 	why = r.Violations()
 	figures = fmt.Sprintf(": runs %d, overlaps %d, closest gap %s, latest end %s the deadline",
-		len(r.Runs), len(r.Overlaps), r.ClosestGap, relative(r.LatestEnd))
+		len(r.Runs), len(r.Overlaps), gap(r.ClosestGap), relative(r.LatestEnd))
 	return len(why) > 0, why, figures
+}
+
+// gap says a closest gap, "-" for none (one run only).
+func gap(d time.Duration) string {
+	if d < 0 {
+		return "-"
+	}
+	return d.String()
 }
 
 // relative says d as "X before" or "X after".
@@ -221,7 +229,7 @@ func relative(d time.Duration) string {
 func (m *runMode) print() {
 	fmt.Printf("  command runs: %d (%d with a grandchild outside the group); overlaps between nodes: %d; other problems: %d\n",
 		m.runs, m.withGrandchild, m.overlaps, m.problems)
-	fmt.Printf("  closest gap from one node's command's end to another's start: %s\n", m.closestGap)
+	fmt.Printf("  closest gap from one node's command's end to another's start: %s\n", gap(m.closestGap))
 	fmt.Printf("  latest command end (its last line) relative to the lease deadline its watchdog held: %s\n", relative(m.latestEnd))
 	fmt.Printf("  deadline minus the last line, per run: %s; minus the watchdog's group gone: %s\n",
 		checker.Stats(m.margins), checker.Stats(m.goneMargins))
