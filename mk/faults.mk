@@ -1,11 +1,11 @@
 # mk/faults.mk - fault injection across real processes and networks
 # (tests/faults). Included by the top-level Makefile.
 #
-#   make test-faults                       60 schedules (3- and 5-node; about 6 min on 2
-#                                          cores, 5.8 s each), then the
+#   make test-faults                       60 schedules (3- and 5-node; about 5.5 min on 2
+#                                          cores, 5.4 s each), then the
 #                                          no-check-quorum run that must fail the checker,
 #                                          then the release-build check, then the
-#                                          graft-run mode
+#                                          graft-run mode: 8.5 min in all
 #   make test-faults SCHEDULES=200 SEED=7  more schedules, from a chosen seed
 #   make test-faults-nocq                  only the check-quorum-disabled run
 #   make test-faults-release               only the release-build check: with both
