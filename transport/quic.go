@@ -204,6 +204,7 @@ func New(cfg Config) (*QUIC, error) {
 		MaxStreamReceiveWindow:         uint64(4 * cfg.MaxMessageSize),
 		InitialConnectionReceiveWindow: uint64(16 * cfg.MaxMessageSize),
 		MaxConnectionReceiveWindow:     uint64(32 * cfg.MaxMessageSize),
+		Tracer:                         knockTracer, // knocks only (knock.go)
 	}
 	q.adm = newAdmission(q.book)
 	q.tr = &quic.Transport{
