@@ -94,6 +94,11 @@ type Config struct {
 	// as Logf("%s", line), with characters that are not printable escaped.
 	// It may be called from several goroutines at once and must not block.
 	Logf func(format string, args ...any)
+
+	// tuneQUIC, set by tests only, adjusts quic-go's settings before New
+	// uses them (a test of the knock puts keep-alives, path-MTU probes and
+	// the idle timeout out of its reach).
+	tuneQUIC func(*quic.Config)
 }
 
 // QUIC is the QUIC transport of a graft node: mutual TLS 1.3, one
@@ -205,6 +210,9 @@ func New(cfg Config) (*QUIC, error) {
 		InitialConnectionReceiveWindow: uint64(16 * cfg.MaxMessageSize),
 		MaxConnectionReceiveWindow:     uint64(32 * cfg.MaxMessageSize),
 		Tracer:                         knockTracer, // knocks only (knock.go)
+	}
+	if cfg.tuneQUIC != nil {
+		cfg.tuneQUIC(q.qconf)
 	}
 	q.adm = newAdmission(q.book)
 	q.tr = &quic.Transport{

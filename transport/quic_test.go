@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/graftlib/graft/election"
+	"github.com/quic-go/quic-go"
 	"github.com/stretchr/testify/require"
 )
 
@@ -230,24 +231,36 @@ func TestQUIC_ReconnectAfterRestartOfEitherSide(t *testing.T) {
 // TestQUIC_RestartedAcceptorReachableAtOnce: b accepts the pair's connection
 // (a dials it). After b restarts (cleanly or crashed), a, which sends
 // nothing (two idle followers), must not hold on to its dead connection
-// until its next keep-alive: the restarted b knocks (conn.go), a redials at
-// once, and messages flow both ways within a fraction of an election timeout.
+// until a keep-alive or the idle timeout tells it: the restarted b knocks
+// (knock.go), a redials, and messages flow both ways. To tell the knock
+// from the fallbacks whatever the machine's load, keep-alives and the idle
+// timeout are pushed to a minute and more, far beyond the test's deadlines
+// (10 s per step), and path-MTU probes are off (a probe to b2's port draws
+// a stateless reset, which redialled a at once without any knock). The
+// closed case may also be served by closedWait (a redials 500 ms after b's
+// close if no knock came first), which is no keep-alive either. The times
+// are logged, not asserted (speed is make bench's question).
 func TestQUIC_RestartedAcceptorReachableAtOnce(t *testing.T) {
 	for _, crashed := range []bool{false, true} {
 		t.Run(map[bool]string{false: "closed", true: "crashed"}[crashed], func(t *testing.T) {
 			leakCheck(t)
-			ns := cluster(t, []string{"a", "b"}, nil)
+			ns := cluster(t, []string{"a", "b"}, func(c *Config) {
+				c.tuneQUIC = func(qc *quic.Config) {
+					qc.KeepAlivePeriod, qc.MaxIdleTimeout = time.Minute, 2*time.Minute
+					qc.DisablePathMTUDiscovery = true
+				}
+			})
 			a, b := ns["a"], ns["b"]
 			sendUntil(t, a, b, election.Message{Kind: election.MsgHeartbeat, Term: 1})
 			sendUntil(t, b, a, election.Message{Kind: election.MsgHeartbeatResp, Term: 1})
-			time.Sleep(50 * time.Millisecond) // a's connection is not a young one
+			time.Sleep(2 * knockGrace) // a's connection is not a young one
 
 			if crashed {
 				require.NoError(t, b.udp.Close())
 			} else {
 				require.NoError(t, b.Close())
 			}
-			b2q, err := New(b.cfg)
+			b2q, err := New(b.cfg) // with the same tuneQUIC
 			require.NoError(t, err)
 			b2 := &node{QUIC: b2q, in: &inbox{}}
 			start := time.Now()
@@ -262,10 +275,8 @@ func TestQUIC_RestartedAcceptorReachableAtOnce(t *testing.T) {
 					return n.in.has(func(m election.Message) bool { return m.From == from && m.Kind == kind && m.Term == term })
 				}
 			}
-			require.Eventually(t, arrived(a, "b", election.MsgPreVote, 2), 3*time.Second, time.Millisecond,
-				"b2 -> a never arrived")
+			eventually(t, arrived(a, "b", election.MsgPreVote, 2), "b2 -> a never arrived")
 			t.Logf("restart -> first message b2 -> a: %v", time.Since(start))
-			require.Less(t, time.Since(start), 300*time.Millisecond, "b2 -> a took as long as a keep-alive")
 
 			// a -> b2: a's connection was replaced, so one message sent once
 			// gets through (on the dead one it would be lost to a reset).
@@ -275,10 +286,8 @@ func TestQUIC_RestartedAcceptorReachableAtOnce(t *testing.T) {
 				return b2.inbound["a"] != nil
 			}, "a never redialled b2")
 			t.Logf("restart -> a's new connection at b2: %v", time.Since(start))
-			require.Less(t, time.Since(start), 300*time.Millisecond, "a redialled b2 as late as a keep-alive")
 			a.Send(election.Message{Kind: election.MsgHeartbeat, To: "b", Term: 3})
-			require.Eventually(t, arrived(b2, "a", election.MsgHeartbeat, 3), time.Second, time.Millisecond,
-				"a -> b2 lost")
+			eventually(t, arrived(b2, "a", election.MsgHeartbeat, 3), "a -> b2 lost")
 			require.Equal(t, uint64(1), a.Stats().Reconnects)
 
 			require.NoError(t, a.Close())
