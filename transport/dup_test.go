@@ -79,20 +79,32 @@ func duplicateReports(n *node) []error {
 	return out
 }
 
-// pingFor sends heartbeats from src to dst every 5 ms for d and returns
-// how many were sent and how many arrived.
-func pingFor(src, dst *node, term uint64, d time.Duration) (sent, arrived int) {
-	for end := time.Now().Add(d); time.Now().Before(end); sent++ {
-		src.Send(election.Message{Kind: election.MsgHeartbeat, To: dst.ID(), Term: term, Stamp: int64(sent + 1)})
-		time.Sleep(5 * time.Millisecond) // the heartbeat rhythm of the test
+// pingUntil sends messages of kind from src to dst every 5 ms until done
+// reports true (checked before each), then waits up to 2 s for the last
+// one, and returns how many were sent and how many arrived.
+func pingUntil(src, dst *node, kind election.MsgKind, term uint64, done func() bool) (sent, arrived int) {
+	for ; !done(); sent++ {
+		src.Send(election.Message{Kind: kind, To: dst.ID(), Term: term, Stamp: int64(sent + 1)})
+		time.Sleep(5 * time.Millisecond) // the message rhythm of the test
 	}
-	time.Sleep(50 * time.Millisecond) // the last ones in flight
+	ours := func(m election.Message) bool { return m.From == src.ID() && m.Kind == kind && m.Term == term }
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if dst.in.has(func(m election.Message) bool { return ours(m) && m.Stamp == int64(sent) }) {
+			break
+		}
+	}
 	for _, m := range dst.in.messages() {
-		if m.From == src.ID() && m.Kind == election.MsgHeartbeat && m.Term == term {
+		if ours(m) {
 			arrived++
 		}
 	}
 	return sent, arrived
+}
+
+// after returns a condition that holds once d has passed.
+func after(d time.Duration) func() bool {
+	end := time.Now().Add(d)
+	return func() bool { return !time.Now().Before(end) }
 }
 
 // TestDuplicate_HolderCannotTakeTheConnection: a second process with a's
@@ -108,7 +120,7 @@ func TestDuplicate_HolderCannotTakeTheConnection(t *testing.T) {
 	creds, err := LoadTLS(a.cfg.CertFile, a.cfg.KeyFile, a.cfg.CAFile, "a")
 	require.NoError(t, err)
 	im := startImpostor(t, b.Addr(), creds.ClientConfig("b"), 50*time.Millisecond, 5*time.Millisecond, 0)
-	sent, arrived := pingFor(b, a, 2, time.Second)
+	sent, arrived := pingUntil(b, a, election.MsgHeartbeat, 2, after(time.Second))
 	im.halt()
 	t.Logf("impostor handshakes: %d; b -> a: %d of %d arrived; a's reconnects: %d; b's duplicate drops: %d",
 		im.dials.Load(), arrived, sent, a.Stats().Reconnects, b.Stats().Dropped.DuplicatePeer)
@@ -125,14 +137,18 @@ func TestDuplicate_HolderCannotTakeTheConnection(t *testing.T) {
 }
 
 // TestDuplicate_KnocksFromElsewhereHonouredOnce: a second process with b's
-// certificate knocks at a (which dials b) every 20 ms for a second, each
-// knock held open 100 ms as a real one. a redials b once, not at every
-// knock, and reports the duplicate once.
+// certificate knocks at a (which dials b) every 20 ms, each knock held open
+// 100 ms as a real one, for a second and until a reported it. a redials b
+// once, not at every knock, and reports the duplicate once. What a sends
+// meanwhile queues during that one redial and arrives (a kind that no
+// newer message replaces, a queue long enough for a slow redial under
+// load): the impostor never receives b's messages.
 func TestDuplicate_KnocksFromElsewhereHonouredOnce(t *testing.T) {
 	leakCheck(t)
 	var logs lines
 	t0 := time.Now()
 	ns := cluster(t, []string{"a", "b"}, func(c *Config) {
+		c.QueueLen = 4096
 		c.Logf = func(f string, args ...any) {
 			logs.logf("%v "+f, append([]any{time.Since(t0).Milliseconds()}, args...)...)
 		}
@@ -149,7 +165,10 @@ func TestDuplicate_KnocksFromElsewhereHonouredOnce(t *testing.T) {
 	creds, err := LoadTLS(b.cfg.CertFile, b.cfg.KeyFile, b.cfg.CAFile, "b")
 	require.NoError(t, err)
 	im := startImpostor(t, a.Addr(), creds.ClientConfig("a"), 100*time.Millisecond, 20*time.Millisecond, codeKnockDone)
-	sent, arrived := pingFor(a, b, 2, time.Second)
+	second, deadline := after(time.Second), after(20*time.Second)
+	sent, arrived := pingUntil(a, b, election.MsgHeartbeatResp, 2, func() bool {
+		return deadline() || second() && len(duplicateReports(a)) > 0
+	})
 	im.halt()
 	t.Logf("impostor %s knocks: %d; a %s, b %s; a -> b: %d of %d arrived; a's reconnects: %d; a's duplicate drops: %d",
 		im.addr, im.dials.Load(), a.Addr(), b.Addr(), arrived, sent, a.Stats().Reconnects, a.Stats().Dropped.DuplicatePeer)
