@@ -48,6 +48,7 @@ var raftFields = map[string]string{
 	"reportedLeader": "events only", "reportedTerm": "events only",
 	"msgs": "empty between steps", "events": "empty between steps", "stats": "statistics",
 	"leaseGains": "events only",
+	"streak":     "encoded", "prio": "encoded", "rank": "encoded", "deferred": "encoded", "deferUntil": "encoded",
 }
 
 // raftExtras are fields that some versions of the core have and others
@@ -335,6 +336,7 @@ func (e *encoder) node(b []byte, n *xNode) []byte {
 	}
 	b = e.uint(b, uint64(min(r.retries, 6)))
 	b = e.extras(b, r, local)
+	b = e.succession(b, r, local)
 	b = e.ids(b, r.candidacy)
 	b = e.bool(b, sameMap(r.candidacy, r.granted))
 	b = e.ids(b, r.granted)
@@ -351,29 +353,85 @@ func (e *encoder) node(b []byte, n *xNode) []byte {
 	b = e.electedAt(b, n, local)
 	b = e.uint(b, uint64(len(r.acked)))
 	// Once a majority has acknowledged, an acknowledgement below the
-	// quorum stamp never counts again (acknowledgements only grow): that
-	// it exists is all that matters (its stamps still in flight are stale).
+	// quorum stamp never counts again for the lease (acknowledgements only
+	// grow; its stamps still in flight are stale): only its freshness for
+	// the succession matters (ack).
 	pivot := time.Duration(math.MinInt64)
 	if len(r.acked) >= r.quorum-1 {
 		pivot = r.quorumStamp()
 	}
 	if e.self >= 0 {
 		for _, s := range slices.Sorted(maps.Values(r.acked)) {
-			b = e.ack(b, s, pivot, local)
+			b = e.ack(b, s, pivot, local, r.cfg.Heartbeat)
 		}
 		return b
 	}
 	for name := range w.nodes {
 		if s, ok := r.acked[w.nodes[e.inverse(name)].id]; ok {
-			b = e.ack(append(b, byte(name+1)), s, pivot, local)
+			b = e.ack(append(b, byte(name+1)), s, pivot, local, r.cfg.Heartbeat)
 		}
 	}
 	return b
 }
 
-func (e *encoder) ack(b []byte, s, pivot, local time.Duration) []byte {
+// succession encodes the core's succession state (succession.go): its
+// rank, the pre-votes it holds and when they fall due, the priorities it
+// learnt (on a leader: cleared at each election), and on a leader the
+// instant each peer's run of acknowledgements becomes stable, clamped once
+// it has, for the peers whose priority exceeds the leader's (for the others
+// it never matters; encoded, it made every round of a steady leader a new
+// state for PriorityStablePeriod).
+func (e *encoder) succession(b []byte, r *raft, local time.Duration) []byte {
+	b = e.uint(b, uint64(r.rank))
+	b = e.uint(b, uint64(len(r.deferred)))
+	for _, m := range r.deferred {
+		b = e.msg(b, m)
+	}
+	if len(r.deferred) > 0 {
+		b = e.timer(b, r.deferUntil, local)
+	}
+	if r.role != roleLeader {
+		return b // prio and streak are a leader's, cleared when it is elected
+	}
+	w := e.w
+	if e.self >= 0 {
+		for _, v := range slices.Sorted(maps.Values(r.prio)) {
+			b = e.uint(b, uint64(v)+1)
+		}
+		b = append(b, 0xfb)
+		var due []time.Duration
+		for p, s := range r.streak {
+			if r.prio[p] > r.priority() {
+				due = append(due, s)
+			}
+		}
+		for _, s := range slices.Sorted(slices.Values(due)) {
+			b = e.rel(b, s+r.cfg.PriorityStablePeriod, local, true)
+		}
+		return b
+	}
+	for name := range w.nodes {
+		id := w.nodes[e.inverse(name)].id
+		v, ok := r.prio[id]
+		b = e.bool(b, ok)
+		b = e.uint(b, uint64(v))
+		if s, ok := r.streak[id]; ok && v > r.priority() {
+			b = e.rel(append(b, 1), s+r.cfg.PriorityStablePeriod, local, true)
+		} else {
+			b = append(b, 0)
+		}
+	}
+	return b
+}
+
+// ack encodes a leader's latest acknowledgement from a peer, stamped s.
+// Below the quorum stamp only the succession still reads it
+// (succession.go: the peer is fresh, and its run of acknowledgements goes
+// on, while s is within 2 × Heartbeat of now): that instant, clamped once
+// passed.
+func (e *encoder) ack(b []byte, s, pivot, local, hb time.Duration) []byte {
 	if s < pivot {
-		return append(b, 0)
+		return e.rel(append(b, 0), s+2*hb, local, true)
 	}
 	return e.rel(append(b, 1), s, local, false)
 }
@@ -432,6 +490,9 @@ func (e *encoder) msg(b []byte, m Message) []byte {
 	b = e.bool(b, m.Transfer)
 	b = e.uint(b, uint64(len(m.Position)))
 	b = append(b, m.Position...)
+	b = e.uint(b, uint64(m.Rank))
+	b = e.uint(b, uint64(m.Priority))
+	b = e.bool(b, m.Witness)
 	return e.stamp(b, m)
 }
 

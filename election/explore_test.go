@@ -63,6 +63,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -86,7 +87,29 @@ var (
 	exploreStart      = flag.String("explore.start", "fresh", "TestExplore: start state: fresh (no term yet) or leader (a leader with a lease, reached by the healthy schedule)")
 	exploreLeadOnce   = flag.Bool("explore.leadonce", true, "TestExplore: check that a node leads each term once (off: see where a re-election leads)")
 	exploreMaxStates  = flag.Int("explore.states", 0, "TestExplore: stop after this many states (0: no limit)")
+	explorePriorities = flag.String("explore.priorities", "", "TestExplore: the nodes' priorities, comma-separated, 0 for a witness (empty: every node the default)")
+	exploreStable     = flag.Duration("explore.stable", 0, "TestExplore: PriorityStablePeriod (0: the default, 5 × ElectionMax)")
 )
+
+// parsePriorities reads -explore.priorities for a cluster of nodes.
+func parsePriorities(s string, nodes int) ([]uint32, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) != nodes {
+		return nil, fmt.Errorf("explore: -explore.priorities=%q: want %d values", s, nodes)
+	}
+	out := make([]uint32, nodes)
+	for i, p := range parts {
+		v, err := strconv.ParseUint(strings.TrimSpace(p), 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("explore: -explore.priorities=%q: %w", s, err)
+		}
+		out[i] = uint32(v)
+	}
+	return out, nil
+}
 
 // flagBounds returns the bounds the flags set.
 func flagBounds() xBounds {
@@ -104,6 +127,9 @@ type startOptions struct {
 	leadOnce bool   // check that a node leads each term once
 	symmetry bool   // the search merges renamed states
 	tweak    func(*Config)
+	// priorities are the nodes' priorities, 0 for a witness (nil: the
+	// default for every node).
+	priorities []uint32
 }
 
 // startWorlds returns the start states: a cluster for every assignment of
@@ -132,7 +158,7 @@ func startWorlds(o startOptions) ([]*xWorld, error) {
 				rates[i] = 1 - o.drift
 			}
 		}
-		w := newWorld(cfg, rates)
+		w := newWorld(cfg, rates, o.priorities)
 		w.leadAgainOK = !o.leadOnce
 		switch o.start {
 		case "fresh":
@@ -170,12 +196,20 @@ func (w *xWorld) settle() (*xWorld, error) {
 
 // runExplore runs the search the flags describe and reports it.
 func runExplore(t *testing.T, b xBounds, tweak func(*Config)) xReport {
+	prios, err := parsePriorities(*explorePriorities, *exploreNodes)
+	require.NoError(t, err)
+	stable := *exploreStable
 	starts, err := startWorlds(startOptions{nodes: *exploreNodes, drift: *exploreDrift, start: *exploreStart,
-		leadOnce: *exploreLeadOnce, symmetry: b.symmetry, tweak: tweak})
+		leadOnce: *exploreLeadOnce, symmetry: b.symmetry, priorities: prios, tweak: func(c *Config) {
+			c.PriorityStablePeriod = stable
+			if tweak != nil {
+				tweak(c)
+			}
+		}})
 	require.NoError(t, err)
 	rep := explore(starts, b, *exploreMaxStates)
-	t.Logf("explored %d states (%d choices tried; %d states beyond a bound, %d paths at the depth bound) from %d start states (%s): deepest path %d, deviations %d, in %s; bounds: %s",
-		rep.states, rep.transitions, rep.bounded, rep.cut, len(starts), *exploreStart, rep.depth, rep.cost, rep.elapsed.Round(time.Millisecond), b)
+	t.Logf("explored %d states (%d choices tried; %d states beyond a bound, %d paths at the depth bound) from %d start states (%s): deepest path %d, deviations %d, in %s; bounds: %s; priorities %q, stable period %s",
+		rep.states, rep.transitions, rep.bounded, rep.cut, len(starts), *exploreStart, rep.depth, rep.cost, rep.elapsed.Round(time.Millisecond), b, *explorePriorities, stable)
 	if !rep.complete && rep.violation == "" {
 		t.Logf("stopped early at -explore.states=%d: not every state within the bounds was explored", *exploreMaxStates)
 	}

@@ -126,8 +126,9 @@ type xWorld struct {
 }
 
 // newWorld builds the start state: fresh nodes a, b, c ... whose clocks
-// run at rates (one per node), all reading 0 at real time 0.
-func newWorld(cfg Config, rates []float64) *xWorld {
+// run at rates (one per node), all reading 0 at real time 0, with
+// priorities prios (by node, 0 for a witness; nil: every node the default).
+func newWorld(cfg Config, rates []float64, prios []uint32) *xWorld {
 	w := &xWorld{leaders: map[uint64]string{}}
 	ids := make([]string, len(rates))
 	for i := range ids {
@@ -138,6 +139,9 @@ func newWorld(cfg Config, rates []float64) *xWorld {
 		c := cfg
 		c.Cluster, c.ID = "explore", id
 		c.Peers = slices.DeleteFunc(slices.Clone(ids), func(p string) bool { return p == id })
+		if i < len(prios) {
+			c.Priority, c.Witness = prios[i], prios[i] == 0
+		}
 		n := &xNode{id: id, cfg: c, rate: rates[i], store: &xStore{id: id, votes: map[uint64]string{}}}
 		w.nodes = append(w.nodes, n)
 		if err := w.startProcess(n); err != nil {
@@ -202,6 +206,9 @@ func cloneRaft(r *raft, store Storage) *raft {
 		c.candidacy = maps.Clone(r.candidacy)
 	}
 	c.acked = maps.Clone(r.acked)
+	c.streak = maps.Clone(r.streak)
+	c.prio = maps.Clone(r.prio)
+	c.deferred = slices.Clone(r.deferred)
 	c.msgs, c.events = nil, nil
 	return &c
 }

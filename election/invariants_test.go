@@ -25,7 +25,8 @@ import (
 //     handed over, stepped down, lost its quorum or crashed) it never leads
 //     that term again. A leader that handed over and is elected again by a
 //     late vote of its old candidacy (issue 12, F1) breaks it before any
-//     lease overlaps.
+//     lease overlaps;
+//   - a witness never campaigns (issue 16): it stays a follower.
 //
 // Liveness (a leader within a bound after the faults stop) is checked by
 // the schedule runner in sim_test.go.
@@ -73,6 +74,9 @@ func (c *safety) step(v stepView, f *nodeFacts, others iter.Seq2[string, time.Du
 		c.fail("node %s: term went back from %d to %d", v.id, f.maxTerm, r.term)
 	}
 	f.maxTerm = max(f.maxTerm, r.term)
+	if r.cfg.Witness && r.role != roleFollower {
+		c.fail("node %s is a witness but became %s at term %d", v.id, r.role.state(), r.term)
+	}
 	if v.saved.Term != r.term || v.saved.VotedFor != r.vote {
 		c.fail("node %s: memory (term %d, vote %q) differs from disk (term %d, vote %q)", v.id, r.term, r.vote, v.saved.Term, v.saved.VotedFor)
 	}

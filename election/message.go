@@ -96,9 +96,12 @@ type Message struct {
 	// peers.
 	Rank uint32
 	// Priority is, on an acknowledging MsgHeartbeatResp, the sender's
-	// Config.Priority (its default applied), or 0 for a witness: the
-	// leader ranks its successors and chooses priority handovers by it.
+	// Config.Priority; 0 means DefaultPriority, as in Config. The leader
+	// ranks its successors and chooses priority handovers by it.
 	Priority uint32
+	// Witness marks, on an acknowledging MsgHeartbeatResp, a sender that
+	// never campaigns (Config.Witness): never ranked, never handed over to.
+	Witness bool
 }
 
 // MaxRank is the highest Rank a message may carry: far above any cluster

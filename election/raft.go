@@ -117,10 +117,28 @@ type raft struct {
 	rejected map[string]bool
 
 	// leader bookkeeping: acked holds, per peer, the send time of the
-	// latest heartbeat of this term it acknowledged.
+	// latest heartbeat of this term it acknowledged; streak the send time
+	// of the first heartbeat of its unbroken run of acknowledged rounds
+	// (succession.go).
 	heartbeatDue time.Duration
 	electedAt    time.Duration
 	acked        map[string]time.Duration
+	streak       map[string]time.Duration
+	// prio holds the peers' priorities as their acknowledgements of this
+	// term said (0: a witness). Learnt again in each term, so that the
+	// state of a follower holds nothing from a past leadership (a peer
+	// restarted with another configuration is seen at once, and the
+	// explorer merges more states); the first heartbeat of a term carries
+	// no ranks.
+	prio map[string]uint32
+
+	// rank is this follower's place in its leader's succession, from the
+	// leader's latest heartbeat this term (0: none known).
+	rank uint32
+	// deferred holds pre-vote requests to answer at deferUntil, when the
+	// refusal window ends (deferPreVote).
+	deferred   []Message
+	deferUntil time.Duration
 
 	// reported leader, to emit leader changes once.
 	reportedLeader string
@@ -178,6 +196,8 @@ func newRaft(cfg Config, store Storage, h hooks, seed uint64, now time.Duration)
 		term:   hs.Term,
 		vote:   hs.VotedFor,
 		acked:  map[string]time.Duration{},
+		streak: map[string]time.Duration{},
+		prio:   map[string]uint32{},
 	}
 	if hs.Term > 0 || hs.VotedFor != "" {
 		// A restarted node may have acknowledged a leader's heartbeat just
@@ -187,7 +207,7 @@ func newRaft(cfg Config, store Storage, h hooks, seed uint64, now time.Duration)
 	}
 	r.stats.Term = r.term
 	r.resetElectionTimer(now)
-	if len(r.peers) == 0 {
+	if len(r.peers) == 0 && !cfg.Witness {
 		r.electionDeadline = now // nobody to wait for
 	}
 	r.logf(LogInfo, "node %s started at term %d", r.id, r.term)
@@ -205,10 +225,14 @@ func (r *raft) randomBetween(lo, hi time.Duration) time.Duration {
 	return lo + time.Duration(r.rng.Int64N(int64(hi-lo)+1))
 }
 
-// resetElectionTimer restarts the wait for a leader with a fresh random
-// timeout in [ElectionMin, ElectionMax].
+// resetElectionTimer restarts the wait for a leader: the ranked or random
+// timeout of electionTimeout, or never for a witness.
 func (r *raft) resetElectionTimer(now time.Duration) {
-	r.electionDeadline = now + r.randomBetween(r.cfg.ElectionMin, r.cfg.ElectionMax)
+	if d := r.electionTimeout(); d == never {
+		r.electionDeadline = never
+	} else {
+		r.electionDeadline = now + d
+	}
 }
 
 // retryTimeout is how long a (pre-)candidate waits before trying again
@@ -242,7 +266,7 @@ func (r *raft) inLease(now time.Duration) bool {
 // nextDeadline is the instant at which tick has something to do.
 func (r *raft) nextDeadline() time.Duration {
 	if r.role != roleLeader {
-		return r.electionDeadline
+		return min(r.electionDeadline, r.deferredDue())
 	}
 	d := r.heartbeatDue
 	if !r.cfg.DisableCheckQuorum {
@@ -269,10 +293,17 @@ func (r *raft) tickRole(now time.Duration) {
 			return
 		}
 		if now >= r.heartbeatDue {
+			if p := r.preferred(now); p != "" {
+				r.stats.PriorityTakeovers++
+				r.logf(LogInfo, "node %s hands leadership to %s of priority %d at term %d: its own is %d", r.id, p, r.prio[p], r.term, r.priority())
+				r.handOver(now, p)
+				return
+			}
 			r.broadcastHeartbeat(now)
 		}
 		return
 	}
+	r.answerDeferred(now)
 	if now < r.electionDeadline {
 		return
 	}
@@ -296,6 +327,10 @@ func (r *raft) campaign(now time.Duration, transfer bool) {
 	retry := r.role == rolePreCandidate || r.role == roleCandidate
 	if retry && r.ahead > r.term && len(r.granted)+len(r.rejected) < r.quorum {
 		r.climb(now) // too few answered at this height to ever win here
+	}
+	if r.cfg.Witness {
+		r.resetElectionTimer(now) // never: a witness does not lead
+		return
 	}
 	if r.term >= MaxTerm {
 		r.report(fmt.Errorf("election: term %d is MaxTerm: campaign skipped", r.term))
@@ -383,6 +418,9 @@ func (r *raft) becomeLeader(now time.Duration) {
 	r.stats.ElectionsWon++
 	r.electedAt = now
 	clear(r.acked)
+	clear(r.streak)
+	clear(r.prio)    // learnt again from this term's acknowledgements
+	r.deferred = nil // it leads: it would refuse them
 	// The candidacy is spent: late grants for it must never elect this node
 	// again at this term once it has stepped down or handed over (a late
 	// grant re-elected a leader that had just handed over, while its
@@ -404,6 +442,10 @@ func (r *raft) becomeFollower(now time.Duration, term uint64, leader string) boo
 	from := r.role.state()
 	r.role = roleFollower
 	r.granted, r.rejected = nil, nil
+	r.stats.Successor = ""
+	if term != r.term || leader != r.leader {
+		r.setRank(0) // a rank is the leader's of this term
+	}
 	r.resetElectionTimer(now)
 	r.updateLease(now) // the loss first, then the state change it belongs to
 	if from != StateFollower {
@@ -424,17 +466,28 @@ func (r *raft) persist(term uint64, vote string) bool {
 	}
 	if term != r.term {
 		r.candidacy = nil
+		r.setRank(0)
 	}
 	r.term, r.vote = term, vote
 	r.stats.Term = term
 	return true
 }
 
-// broadcastHeartbeat sends a heartbeat stamped with now to every peer.
+// broadcastHeartbeat sends a heartbeat stamped with now to every peer,
+// with each its rank in the succession.
 func (r *raft) broadcastHeartbeat(now time.Duration) {
 	r.heartbeatDue = now + r.cfg.Heartbeat
+	order := r.succession(now)
+	r.stats.Successor = ""
+	if len(order) > 0 {
+		r.stats.Successor = order[0]
+	}
 	for _, p := range r.peers {
-		r.send(Message{Kind: MsgHeartbeat, To: p, Term: r.term, Stamp: int64(now)})
+		m := Message{Kind: MsgHeartbeat, To: p, Term: r.term, Stamp: int64(now)}
+		if i := slices.Index(order, p); i >= 0 {
+			m.Rank = uint32(i + 1)
+		}
+		r.send(m)
 	}
 }
 
@@ -511,15 +564,17 @@ func (r *raft) loseLease() {
 	r.logf(LogInfo, "node %s lost its lease at term %d", r.id, r.leaseTerm)
 }
 
-// transferLeadership steps down and tells the most recently heard peer to
-// campaign at once (thesis 3.10). The lease ends before the TimeoutNow
-// leaves, so the two leaderships never overlap.
+// transferLeadership steps down and tells the most recently heard peer
+// that can lead (not a witness) to campaign at once (thesis 3.10).
 func (r *raft) transferLeadership(now time.Duration) error {
 	if r.role != roleLeader {
 		return ErrNotLeader
 	}
 	target, best := "", time.Duration(math.MinInt64)
 	for p, s := range r.acked {
+		if r.prio[p] == 0 {
+			continue // a witness never leads
+		}
 		if s > best || (s == best && p < target) {
 			target, best = p, s
 		}
@@ -527,11 +582,17 @@ func (r *raft) transferLeadership(now time.Duration) error {
 	if target == "" || now-best > r.cfg.ElectionMin {
 		return ErrNoTransferTarget
 	}
-	r.stats.Transfers++
 	r.logf(LogInfo, "node %s hands leadership to %s at term %d", r.id, target, r.term)
+	r.handOver(now, target)
+	return nil
+}
+
+// handOver steps down and sends target a TimeoutNow. The lease ends
+// before the TimeoutNow leaves, so the two leaderships never overlap.
+func (r *raft) handOver(now time.Duration, target string) {
+	r.stats.Transfers++
 	r.becomeFollower(now, r.term, "")
 	r.send(Message{Kind: MsgTimeoutNow, To: target, Term: r.term})
-	return nil
 }
 
 // isPeer reports whether id is one of the configured peers.
@@ -622,7 +683,9 @@ func (r *raft) stepMsg(now time.Duration, m Message) {
 	case MsgHeartbeatResp:
 		r.handleHeartbeatResp(now, m)
 	case MsgTimeoutNow:
-		if r.role != roleLeader && m.From == r.leader {
+		if r.cfg.Witness {
+			r.logf(LogInfo, "node %s ignored a handover from %s at term %d: it is a witness", r.id, m.From, m.Term)
+		} else if r.role != roleLeader && m.From == r.leader {
 			r.logf(LogInfo, "node %s was asked by %s to take over at term %d", r.id, m.From, m.Term)
 			r.campaign(now, true)
 		}
@@ -672,8 +735,9 @@ func (r *raft) handleHeartbeat(now time.Duration, m Message) {
 		r.becomeFollower(now, r.term, m.From)
 	}
 	r.leaderContact, r.hasContact = now, true
+	r.acceptRank(m.Rank)
 	r.resetElectionTimer(now)
-	r.send(Message{Kind: MsgHeartbeatResp, To: m.From, Term: r.term, Stamp: m.Stamp, Granted: true})
+	r.send(Message{Kind: MsgHeartbeatResp, To: m.From, Term: r.term, Stamp: m.Stamp, Granted: true, Priority: r.cfg.Priority, Witness: r.cfg.Witness})
 }
 
 // handleHeartbeatResp counts an acknowledgement towards the lease. Only a
@@ -685,11 +749,14 @@ func (r *raft) handleHeartbeat(now time.Duration, m Message) {
 func (r *raft) handleHeartbeatResp(now time.Duration, m Message) {
 	s := time.Duration(m.Stamp)
 	if r.role == roleLeader && m.Granted && s > r.acked[m.From] && s >= r.electedAt && s <= now {
-		r.acked[m.From] = s
+		r.noteAck(m.From, s, ackPriority(m))
 	}
 }
 
 func (r *raft) handlePreVote(now time.Duration, m Message) {
+	if r.deferPreVote(now, m) {
+		return
+	}
 	grant := m.Term > r.term && !r.inLease(now) && r.role != roleLeader && r.hooks.grant(m.Position)
 	resp := Message{Kind: MsgPreVoteResp, To: m.From, Term: r.term, Granted: grant}
 	if grant {

@@ -136,7 +136,7 @@ func TestRaft_PreVoteKeepsLeader(t *testing.T) {
 		term  uint64
 		grant bool
 	}{
-		{"follower in lease refuses", func(r *testRaft) { r.follow(0, "b", 1) }, tMin - 1, 2, false},
+		{"follower in lease refuses", func(r *testRaft) { r.follow(0, "b", 1) }, tMin - DefaultSuccessionDelay - 1, 2, false},
 		{"follower after lease grants", func(r *testRaft) { r.follow(0, "b", 1) }, tMin, 2, true},
 		{"leader refuses", func(r *testRaft) { r.elect(0) }, 2 * tMax, 2, false},
 		{"stale proposed term refused", func(r *testRaft) { r.follow(0, "b", 3) }, 10 * tMax, 3, false},

@@ -46,6 +46,9 @@ type simFamily struct {
 	// arm sets up the family's faults on s for the fault period [0, end),
 	// drawing its choices from pick, and describes them.
 	arm func(s *sim, pick *rand.Rand, end time.Duration) string
+	// setup, if set, changes the cluster's options before it starts
+	// (priorities, witnesses), drawing from pick, and describes them.
+	setup func(pick *rand.Rand, o *simOptions) string
 }
 
 // simFamilies lists the families; "random" is TestSim's schedule itself,
@@ -62,6 +65,8 @@ var simFamilies = []simFamily{
 	// the fix: 8 times the share, so that make test-sim finds such bugs.
 	{name: "fresh-restart", arm: armFreshRestart, freshStart: true, weight: 8},
 	{name: "long-pause", arm: armLongPause},
+	{name: "succession", arm: armSuccession, setup: successionSetup(false)},
+	{name: "priority", arm: armPriority, setup: successionSetup(true)},
 }
 
 // oneOf returns one of xs, chosen by pick.
@@ -263,10 +268,15 @@ func runFamily(f simFamily, seed uint64, trace bool) (*sim, simResult, error) {
 	}
 	cfg := DefaultConfig()
 	cfg.Seed = seed
-	s := newSim(seed, simOptions{nodes: res.nodes, cfg: cfg, drift: res.drift, trace: trace, freshStart: f.freshStart || pick.IntN(2) == 0})
+	o := simOptions{nodes: res.nodes, cfg: cfg, drift: res.drift, trace: trace, freshStart: f.freshStart || pick.IntN(2) == 0}
+	setup := ""
+	if f.setup != nil {
+		setup = f.setup(pick, &o) + ", "
+	}
+	s := newSim(seed, o)
 	s.delayMin, s.delayMax = time.Millisecond, oneOf(pick, 5*time.Millisecond, 20*time.Millisecond, 60*time.Millisecond)
 	s.freshClock = oneOf(pick, 0, 0.5)
-	desc := f.arm(s, pick, res.faults)
+	desc := setup + f.arm(s, pick, res.faults)
 	res.desc = fmt.Sprintf("delays 1-%s, %s", s.delayMax, desc)
 	if pick.IntN(2) == 0 {
 		s.randomFaults(0, res.faults, 1300*time.Millisecond)

@@ -50,6 +50,15 @@ type simLiveness struct {
 	at     time.Duration
 	until  time.Duration
 	err    error
+	// takeovers is the leader's PriorityTakeovers when it was first seen;
+	// handovers counts the priority handovers by watched leaders (each to
+	// a node of higher priority, so at most one fewer than the nodes),
+	// after which the watch starts again with the next lease.
+	takeovers uint64
+	handovers int
+	// floor is the priority of the leader that last handed over for
+	// priority: the next leader's must be higher.
+	floor uint32
 }
 
 // step runs after every activation of node n.
@@ -61,10 +70,22 @@ func (l *simLiveness) step(n *simNode) {
 	if l.leader == nil {
 		if n.leaseEnd > s.now && n.r.quorumStamp() >= n.local(s.quiet) && s.settled(n) {
 			l.leader, l.term, l.at, l.until = n, n.r.term, s.now, n.leaseEnd
+			l.takeovers = n.r.stats.PriorityTakeovers
+			if l.handovers > 0 && n.r.priority() <= l.floor {
+				l.fail("it took over from a leader of priority %d with its own %d", l.floor, n.r.priority())
+			}
 		}
 		return
 	}
 	switch {
+	case n == l.leader && n.r.role != roleLeader && n.r.stats.PriorityTakeovers > l.takeovers:
+		// A handover to a node of higher priority: watch the next lease.
+		l.handovers++
+		l.floor = n.r.priority()
+		l.leader = nil
+		if l.handovers >= len(s.nodes) {
+			l.fail("%d priority handovers since the heal", l.handovers)
+		}
 	case n != l.leader && n.r.role == roleLeader:
 		l.fail("node %s leads term %d", n.id, n.r.term)
 	case n.r.term > l.term:
@@ -91,23 +112,38 @@ func (l *simLiveness) fail(format string, args ...any) {
 func settle(s *sim, healed time.Duration) (time.Duration, error) {
 	l := &simLiveness{s: s, healed: healed}
 	s.watch(l.step)
-	bound := healed + simLiveBoundTimeouts*s.nodes[0].cfg.ElectionMax
-	for l.leader == nil && s.now < bound {
-		if err := s.run(min(max(s.now+100*time.Millisecond, healed), bound)); err != nil {
+	first := time.Duration(-1)
+	from := healed
+	for {
+		bound := from + simLiveBoundTimeouts*s.nodes[0].cfg.ElectionMax
+		for l.leader == nil && s.now < bound && l.err == nil {
+			if err := s.run(min(max(s.now+100*time.Millisecond, healed), bound)); err != nil {
+				return -1, err
+			}
+		}
+		if l.err != nil {
+			return -1, l.err
+		}
+		if l.leader == nil {
+			return -1, fmt.Errorf("liveness: no node held a lease on a heartbeat sent after %s at the highest term, the others following, within %d × ElectionMax (%s) of the heal at %s (or of a priority handover at %s)",
+				s.quiet, simLiveBoundTimeouts, bound-from, healed, from)
+		}
+		if first < 0 {
+			first = l.at
+		}
+		handovers := l.handovers
+		if err := s.run(l.at + simStableFor); err != nil {
 			return -1, err
 		}
-	}
-	if l.leader == nil {
-		return -1, fmt.Errorf("liveness: no node held a lease on a heartbeat sent after %s at the highest term, the others following, within %d × ElectionMax (%s) of the heal at %s",
-			s.quiet, simLiveBoundTimeouts, bound-healed, healed)
-	}
-	if err := s.run(l.at + simStableFor); err != nil {
-		return -1, err
+		if l.handovers == handovers || l.err != nil {
+			break
+		}
+		from = s.now // a priority handover: the next leader's watch
 	}
 	if l.err == nil && l.until <= s.now {
 		l.fail("its lease had run out at %s", l.until)
 	}
-	return l.at - healed, l.err
+	return first - healed, l.err
 }
 
 // settled reports whether every other running node is a follower (not a

@@ -126,6 +126,9 @@ type simOptions struct {
 	// within an hour: a restart with a fresh clock then reuses readings
 	// of the previous life.
 	freshStart bool
+	// nodeCfg, if set, changes node i's configuration (priorities,
+	// witnesses) before it starts.
+	nodeCfg func(i int, c *Config)
 }
 
 // sim is one simulated cluster.
@@ -200,6 +203,9 @@ func newSim(seed uint64, o simOptions) *sim {
 			}
 		}
 		cfg.MaxClockDrift = o.drift
+		if o.nodeCfg != nil {
+			o.nodeCfg(i, &cfg)
+		}
 		if o.trace {
 			cfg.OnLog = func(LogLevel, string) {} // makes the core format its log lines
 		}

@@ -14,7 +14,7 @@ type Stats struct {
 	ElectionsWon     uint64
 	LeaderChanges    uint64 // times a new (leader, term) became known
 	StepDowns        uint64 // leaderships ended by check-quorum
-	Transfers        uint64 // leaderships handed over (StepDown, Close)
+	Transfers        uint64 // leaderships handed over (StepDown, Close, priority)
 	StorageErrors    uint64 // failed saves of the term and vote
 	CallbacksQueued  uint64 // callbacks waiting to run (a gauge, at most 256)
 	// CallbacksDropped counts callbacks never run: coalesced away when the

@@ -34,6 +34,7 @@ const DefaultMaxMessageSize = 4096
 //	position bin    Message.Position  (omitted when empty)
 //	rank     uint   Message.Rank      (omitted when 0; at most election.MaxRank)
 //	priority uint   Message.Priority  (omitted when 0; at most 2^32-1)
+//	witness  bool   Message.Witness   (omitted when false)
 //
 // A frame is exactly one map: no trailing bytes, no unknown or repeated
 // keys. The frame size is checked before decoding.
@@ -50,6 +51,7 @@ const (
 	keyPosition = "position"
 	keyRank     = "rank"
 	keyPriority = "priority"
+	keyWitness  = "witness"
 )
 
 // Encode appends the wire form of m, stamped with cluster, to dst and
@@ -75,6 +77,9 @@ func Encode(dst []byte, cluster string, m election.Message) ([]byte, error) {
 		n++
 	}
 	if m.Priority != 0 {
+		n++
+	}
+	if m.Witness {
 		n++
 	}
 	buf := bytes.NewBuffer(dst)
@@ -118,6 +123,10 @@ func Encode(dst []byte, cluster string, m election.Message) ([]byte, error) {
 	if m.Priority != 0 {
 		_ = enc.EncodeString(keyPriority)
 		_ = enc.EncodeUint(uint64(m.Priority))
+	}
+	if m.Witness {
+		_ = enc.EncodeString(keyWitness)
+		_ = enc.EncodeBool(true)
 	}
 	return buf.Bytes(), nil
 }
@@ -168,9 +177,10 @@ const (
 	seenPosition
 	seenRank
 	seenPriority
+	seenWitness
 
 	seenRequired = seenVersion | seenCluster | seenKind | seenFrom | seenTo | seenTerm
-	numKeys      = 12
+	numKeys      = 13
 )
 
 func (p *parser) message(cluster string) (election.Message, error) {
@@ -286,6 +296,11 @@ func (p *parser) message(cluster string) (election.Message, error) {
 				return m, malformed(fmt.Sprintf("priority %d above 2^32-1", v), nil)
 			}
 			m.Priority = uint32(v)
+		case keyWitness:
+			bit = seenWitness
+			if m.Witness, err = p.bool(key); err != nil {
+				return m, err
+			}
 		default:
 			return m, malformed(fmt.Sprintf("unknown key %q", key), nil)
 		}

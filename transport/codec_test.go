@@ -27,6 +27,7 @@ func sample(k election.MsgKind) election.Message {
 	case election.MsgHeartbeatResp:
 		m.Stamp = -1234567890123
 		m.Priority = 1<<32 - 1
+		m.Witness = true
 	}
 	return m
 }
@@ -146,6 +147,7 @@ func TestCodec_Rejects(t *testing.T) {
 		{"negative rank", with("rank", -1), ReasonMalformed},
 		{"priority above 2^32-1", with("priority", uint64(1<<32)), ReasonMalformed},
 		{"priority is a bool", with("priority", true), ReasonMalformed},
+		{"witness is an int", with("witness", 1), ReasonMalformed},
 		{"unknown key", with("extra", 1), ReasonMalformed},
 		{"repeated key", with("term", 4), ReasonMalformed},
 		{"missing from", without("from"), ReasonMalformed},
