@@ -227,8 +227,8 @@ static graft_config *node_config(cluster *c, int i) {
     return cfg;
 }
 
-static int start_node(cluster *c, int i) {
-    graft_config *cfg = node_config(c, i);
+/* start_config starts member i from cfg, which it frees. */
+static int start_config(cluster *c, int i, graft_config *cfg) {
     char err[512] = "";
     int rc = graft_node_new(cfg, &c->nodes[i], err, sizeof err);
     CHECKF(rc == GRAFT_OK, "node %s: %s", c->ids[i], err);
@@ -236,6 +236,8 @@ static int start_node(cluster *c, int i) {
     graft_config_free(cfg);
     return rc;
 }
+
+static int start_node(cluster *c, int i) { return start_config(c, i, node_config(c, i)); }
 
 static int leaders(cluster *c, int *which) {
     int count = 0;
@@ -978,6 +980,57 @@ out:
     }
 }
 
+/* start_node_priority is start_node with graft_config_set_priority. */
+static int start_node_priority(cluster *c, int i, uint32_t priority) {
+    graft_config *cfg = node_config(c, i);
+    CHECK_EQ(graft_config_set_priority(cfg, priority), GRAFT_OK);
+    return start_config(c, i, cfg);
+}
+
+static graft_stats stats_of(graft_node *n) {
+    graft_stats st = {.size = sizeof st};
+    CHECK_EQ(graft_node_stats(n, &st), GRAFT_OK);
+    return st;
+}
+
+/* n1 a witness, n2 of priority 1: n2 leads and has no successor (a witness
+ * is never ranked). n3 of priority 2 joins: n2 hands over to it once it
+ * answered for the stable period (5 x EMAX); n3 ranks n2 first. The witness
+ * never started a pre-vote nor an election. */
+static void priority_and_witness(void) {
+    cluster c;
+    cluster_init(&c, 3, "prio");
+    start_node_priority(&c, 0, 0);
+    start_node_priority(&c, 1, 1);
+    CHECK(WAIT_UNTIL(graft_node_is_leader(c.nodes[1]), DEADLINE_MS));
+    graft_stats st = stats_of(c.nodes[1]);
+    CHECK_STR(st.successor, "");
+    CHECK_EQ(stats_of(c.nodes[0]).rank, 0);
+
+    uint64_t t0 = now_ms();
+    start_node_priority(&c, 2, 2);
+    int l = -1;
+    CHECK(WAIT_UNTIL(agreed(&c, &l) && l == 2, 3 * DEADLINE_MS));
+    uint64_t took = now_ms() - t0;
+    st = stats_of(c.nodes[1]);
+    if (st.step_downs == 0) { /* n2 stayed healthy (no lapse on a loaded machine): it handed over */
+        CHECKF(st.priority_takeovers >= 1, "n2: %llu priority takeovers", (unsigned long long)st.priority_takeovers);
+        CHECKF(took >= 5 * EMAX, "n3 led %llu ms after it joined, before the stable period", (unsigned long long)took);
+    }
+    CHECK(WAIT_UNTIL(strcmp(stats_of(c.nodes[2]).successor, "n2") == 0 && stats_of(c.nodes[1]).rank == 1, DEADLINE_MS));
+    st = stats_of(c.nodes[0]);
+    CHECK_EQ(st.rank, 0);
+    CHECK_EQ(st.prevotes_started, 0);
+    CHECK_EQ(st.elections_started, 0);
+    CHECK_EQ(stats_of(c.nodes[2]).priority_takeovers, 0);
+    printf("     n3 (priority 2) leads %llu ms after it joined (stable period %d ms); first successor n2, the witness unranked\n",
+           (unsigned long long)took, 5 * EMAX);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(graft_node_close(c.nodes[i]), GRAFT_OK);
+        check_order(&c.recs[i]);
+    }
+}
+
 static void fork_child(void) {
     cluster c;
     cluster_init(&c, 1, "fork");
@@ -1170,6 +1223,7 @@ int main(void) {
     RUN(close_each_other, "two callbacks closing each other's node both return (no deadlock)");
     RUN(slow_callbacks_bounded, "slow callbacks while leadership moves: queue bounded, close quick");
     RUN(three_nodes, "3 nodes over QUIC: one leader, hooks, handover, callback order");
+    RUN(priority_and_witness, "a witness is never ranked; priority 2 gets the leadership after its stable period");
     RUN(fork_child, "a forked child gets GRAFT_EFORK; the parent runs on");
     RUN(leader_killed_failover, "SIGKILL the leader process: another takes over");
     return t_summary("test_api");
