@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -10,16 +11,20 @@ import (
 	"time"
 
 	"github.com/graftlib/graft/election"
+	"github.com/quic-go/quic-go"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// Timings of the in-process clusters: short, so that the tests are quick,
-// and still far above the loopback round trip (~100µs) and the fsync of
-// the state file, so that elections are not decided by scheduling noise.
+// Timings of the in-process clusters: the library's defaults. Shorter ones
+// (20 ms, 120-180 ms) made the tests quicker, but a loaded machine starves
+// the test process longer than that (every node of the cluster is in it):
+// followers timed out under a live leader and handovers took several
+// elections. An election timeout must exceed how late the process may run.
 const (
-	clusterHeartbeat   = 20 * time.Millisecond
-	clusterElectionMin = 120 * time.Millisecond
-	clusterElectionMax = 180 * time.Millisecond
+	clusterHeartbeat   = 50 * time.Millisecond
+	clusterElectionMin = 300 * time.Millisecond
+	clusterElectionMax = 450 * time.Millisecond
 )
 
 // killable is a QUIC transport that a test can kill: from then on nothing
@@ -29,6 +34,9 @@ const (
 type killable struct {
 	*QUIC
 	dead atomic.Bool
+
+	mu      sync.Mutex
+	reports []error // every report of the transport (ErrorInterval 1 ns)
 }
 
 func (k *killable) Start(deliver func(election.Message), report func(error)) error {
@@ -36,7 +44,35 @@ func (k *killable) Start(deliver func(election.Message), report func(error)) err
 		if !k.dead.Load() {
 			deliver(m)
 		}
-	}, report)
+	}, func(err error) {
+		k.mu.Lock()
+		k.reports = append(k.reports, err)
+		k.mu.Unlock()
+		report(err)
+	})
+}
+
+// unexplainedDrops returns the transport's drops but those a loaded
+// machine explains: invalid packets (strangers' and stale ones), and
+// handshakes that timed out (a process starved for a second or two).
+// Every other failed handshake, such as a peer's knock closed before its
+// certificate was sent, counts.
+func (k *killable) unexplainedDrops() (uint64, []error) {
+	d := k.Stats().Dropped
+	n := d.Total() - d.InvalidPacket
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var unexplained []error
+	for _, err := range k.reports {
+		var idle *quic.IdleTimeoutError
+		var hs *quic.HandshakeTimeoutError
+		if errors.Is(err, ErrHandshakeFailed) && (errors.As(err, &idle) || errors.As(err, &hs)) {
+			n--
+		} else if !errors.Is(err, ErrInvalidPacket) {
+			unexplained = append(unexplained, err)
+		}
+	}
+	return n, unexplained
 }
 
 func (k *killable) Send(m election.Message) bool {
@@ -119,6 +155,7 @@ func startQCluster(t *testing.T, n int) *qcluster {
 	for _, id := range ids {
 		tcfg := cfgs[id]
 		tcfg.Cluster = "qcluster"
+		tcfg.ErrorInterval = time.Nanosecond // every drop reported (unexplainedDrops)
 		ecfg := election.DefaultConfig()
 		ecfg.Cluster = "qcluster"
 		ecfg.ID = id
@@ -194,12 +231,26 @@ func (c *qcluster) watch() {
 	}
 }
 
+// dump logs every node's state and counters, and the nodes' log, for a
+// failure.
+func (c *qcluster) dump() {
+	for _, n := range c.nodes {
+		st := n.Stats()
+		c.t.Logf("%s: %s term %d leader %q; sent %v recv %v dropped %v; transport %+v", n.id, st.State, st.Term, st.Leader, st.Sent, st.Received, st.Dropped, n.tr.Stats())
+	}
+	c.logMu.Lock()
+	for _, l := range c.log {
+		c.t.Log(l)
+	}
+	c.logMu.Unlock()
+}
+
 // leader waits until exactly one live node leads and every other live node
 // follows it in the same term, and returns it.
 func (c *qcluster) leader(except ...string) *qnode {
 	c.t.Helper()
 	var found *qnode
-	require.Eventually(c.t, func() bool {
+	if !assert.Eventually(c.t, func() bool {
 		found = nil
 		var leaders []*qnode
 		for _, n := range c.nodes {
@@ -221,7 +272,10 @@ func (c *qcluster) leader(except ...string) *qnode {
 		}
 		found = l
 		return true
-	}, 15*time.Second, time.Millisecond, "no single leader that every live node follows")
+	}, 15*time.Second, time.Millisecond) {
+		c.dump()
+		c.t.Fatal("no single leader that every live node follows within 15 s")
+	}
 	return found
 }
 
@@ -239,15 +293,7 @@ func (c *qcluster) waitNewLeader(start time.Time, old string, except ...string) 
 		}
 		time.Sleep(100 * time.Microsecond) // poll pacing
 	}
-	for _, n := range c.nodes {
-		st := n.Stats()
-		c.t.Logf("%s: %s term %d leader %q; sent %v recv %v dropped %v; transport %+v", n.id, st.State, st.Term, st.Leader, st.Sent, st.Received, st.Dropped, n.tr.Stats())
-	}
-	c.logMu.Lock()
-	for _, l := range c.log {
-		c.t.Log(l)
-	}
-	c.logMu.Unlock()
+	c.dump()
 	c.t.Fatalf("no new leader within 15s after %s", old)
 	return nil, 0
 }
@@ -258,27 +304,46 @@ func clusterSizes(t *testing.T, f func(t *testing.T, n int)) {
 	}
 }
 
+// holds waits, for up to 30 s, for a leadership that holds for d: one
+// leader that every node follows, in one term, all along. A loaded machine
+// may starve the test process (every node is in it) past an election
+// timeout; a follower then rightly campaigns, and the wait begins again
+// with whoever leads then. Without heartbeats no leadership would hold
+// longer than an election timeout. It returns the leader and how many
+// leaderships ended sooner.
+func (c *qcluster) holds(d time.Duration) (*qnode, int) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for cut := 0; ; cut++ {
+		l := c.leader()
+		term, end := l.Term(), time.Now().Add(d)
+		held := true
+		for held && time.Now().Before(end) {
+			time.Sleep(clusterHeartbeat) // pacing of the check, not synchronisation
+			for _, m := range c.nodes {
+				held = held && m.Term() == term && m.Leader() == l.id
+			}
+		}
+		if held && l.IsLeader() {
+			return l, cut
+		}
+		require.True(c.t, time.Now().Before(deadline), "no leadership held for %s within 30 s (%d ended sooner)", d, cut+1)
+	}
+}
+
 func TestCluster_ElectsOneLeader(t *testing.T) {
 	clusterSizes(t, func(t *testing.T, n int) {
 		leakCheck(t)
 		c := startQCluster(t, n)
-		l := c.leader()
-		term := l.Term()
-		// The leadership holds for many election timeouts: heartbeats over
-		// QUIC keep every follower quiet.
-		hold := time.Now().Add(10 * clusterElectionMax)
-		for time.Now().Before(hold) {
-			time.Sleep(clusterHeartbeat) // pacing of the check, not synchronisation
-			for _, m := range c.nodes {
-				require.Equal(t, term, m.Term(), "%s changed term while %s led", m.id, l.id)
-				require.Equal(t, l.id, m.Leader(), "%s", m.id)
-			}
-		}
-		require.True(t, l.IsLeader())
+		// The leadership holds for several election timeouts: heartbeats
+		// over QUIC keep every follower quiet.
+		l, cut := c.holds(4 * clusterElectionMax)
 		st := l.tr.Stats()
 		require.NotZero(t, st.MessagesSent)
-		require.Zero(t, st.Dropped.Total()-st.Dropped.InvalidPacket, "%+v", st.Dropped)
-		t.Logf("%d nodes: %s leads term %d; leader sent %d messages, %d bytes", n, l.id, term, st.MessagesSent, st.BytesSent)
+		left, errs := l.tr.unexplainedDrops()
+		require.Zero(t, left, "%+v: %v", st.Dropped, errs)
+		t.Logf("%d nodes: %s leads term %d for %s (%d leaderships ended sooner); leader sent %d messages, %d bytes",
+			n, l.id, l.Term(), 4*clusterElectionMax, cut, st.MessagesSent, st.BytesSent)
 	})
 }
 
@@ -294,10 +359,14 @@ func TestCluster_FailoverWhenLeaderDies(t *testing.T) {
 		require.Greater(t, l.Term(), oldTerm)
 		// Nobody may take over while the dead leader's lease could hold.
 		require.GreaterOrEqual(t, took, clusterElectionMin-clusterHeartbeat, "new leader before the followers' leases ran out")
-		require.Equal(t, l, c.leader(old.id))
+		// The live nodes settle on one leader. Usually the first winner; a
+		// loaded machine may starve it past an election timeout, and then
+		// another wins a later term, which is no failure of the failover.
+		settled := c.leader(old.id)
+		require.Greater(t, settled.Term(), oldTerm)
 		require.NoError(t, old.Close())
-		t.Logf("%d nodes: %s died at term %d; %s leads term %d after %s (ElectionMin %s, ElectionMax %s)",
-			n, old.id, oldTerm, l.id, l.Term(), took.Round(time.Millisecond), clusterElectionMin, clusterElectionMax)
+		t.Logf("%d nodes: %s died at term %d; %s leads term %d after %s, %s term %d settled (ElectionMin %s, ElectionMax %s)",
+			n, old.id, oldTerm, l.id, l.Term(), took.Round(time.Millisecond), settled.id, settled.Term(), clusterElectionMin, clusterElectionMax)
 	})
 }
 
