@@ -305,6 +305,9 @@ func quantum(d time.Duration) int64 {
 // instant, so once due it only matters that it is; the deviation search's
 // healthy schedule fires the timer that fell due first: exact.
 func (e *encoder) timer(b []byte, d, local time.Duration) []byte {
+	if d == never {
+		return append(b, 0xfa) // a witness's election timer: not a countdown
+	}
 	return e.rel(b, d, local, e.b.deviations == 0)
 }
 

@@ -340,8 +340,8 @@ func failoverTrial(seed uint64, nodes int, successor bool) (failover, error) {
 // ElectionMin): the p99 bound grows by that.
 func TestSim_FailoverTime(t *testing.T) {
 	trials := 2000
-	if testing.Short() {
-		trials = 500
+	if testing.Short() || raceEnabled {
+		trials = 500 // ten times slower under -race
 	}
 	delta := float64(DefaultSuccessionDelay) / float64(DefaultElectionMin)
 	for _, nodes := range []int{3, 5, 7} {

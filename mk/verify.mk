@@ -24,11 +24,18 @@ EXPLORE_F1 = -explore.start=fresh -explore.deviations=3 \
 	-explore.crashes=1 -explore.handovers=1 -explore.dups=1 -explore.pauses=0 -explore.cuts=0
 EXPLORE_F2 = -explore.start=leader -explore.deviations=4 -explore.inflight=4 \
 	-explore.crashes=1 -explore.handovers=0 -explore.dups=0 -explore.pauses=1 -explore.cuts=0
+# Issue 16: priorities 1 and 2 and a witness; a stable period of
+# ElectionMax, so that the healthy schedule's leader of priority 1 hands
+# over to the node of priority 2 within the depth.
+EXPLORE_F3 = -explore.start=leader -explore.deviations=2 -explore.inflight=4 \
+	-explore.priorities=1,2,0 -explore.stable=450ms \
+	-explore.crashes=1 -explore.handovers=1 -explore.dups=0 -explore.pauses=0 -explore.cuts=0
 
 .PHONY: test-explore
-test-explore: check-go ## the explorer at make test's bounds (3 nodes; 3 deviations from a fresh cluster, 4 from a leader)
+test-explore: check-go ## the explorer at make test's bounds (3 nodes; 3 deviations from a fresh cluster, 4 from a leader, 2 with priorities and a witness)
 	$(EXPLORE) $(EXPLORE_F1)
 	$(EXPLORE) $(EXPLORE_F2)
+	$(EXPLORE) $(EXPLORE_F3)
 
 .PHONY: verify
 verify: check-go ## the explorer at deeper bounds (4 deviations from a fresh cluster; every interleaving of 8 choices)
