@@ -329,7 +329,13 @@ func (r *raft) campaign(now time.Duration, transfer bool) {
 		r.climb(now) // too few answered at this height to ever win here
 	}
 	if r.cfg.Witness {
-		r.resetElectionTimer(now) // never: a witness does not lead
+		// A witness does not lead. A timeout without a leader is its
+		// failed campaign: it climbs as one would (noteAhead).
+		if r.ahead > r.term {
+			r.climb(now)
+			return
+		}
+		r.resetElectionTimer(now) // never
 		return
 	}
 	if r.term >= MaxTerm {
@@ -611,8 +617,8 @@ func (r *raft) stepMsg(now time.Duration, m Message) {
 	}
 	if m.Term > MaxTerm || (m.Term > r.term && m.Term-r.term > TermWindow) {
 		r.drop(m, fmt.Sprintf("term %d out of range (own term %d)", m.Term, r.term))
-		if m.Term <= MaxTerm && carriesSenderTerm(m) {
-			r.ahead = max(r.ahead, m.Term) // for climb
+		if m.Term <= MaxTerm {
+			r.noteAhead(now, m)
 		}
 		return
 	}
@@ -689,6 +695,28 @@ func (r *raft) stepMsg(now time.Duration, m Message) {
 			r.logf(LogInfo, "node %s was asked by %s to take over at term %d", r.id, m.From, m.Term)
 			r.campaign(now, true)
 		}
+	}
+}
+
+// noteAhead records for climb the term that m, dropped as beyond the
+// window, says its sender has: its own term, and on a witness also a
+// pre-vote's term proposed less one. A witness never campaigns, so it
+// never hears a peer pushed beyond the window refuse a pre-vote of its
+// own, as the others do: it learns that peer's height from the peer's
+// pre-votes (the others need not: they climb only when stuck). It then
+// waits an election timeout (reset by every heartbeat of a leader it
+// still has) and climbs as a failed campaign would (campaign); before,
+// a witness and a data node pushed apart by a hostile peer, a majority
+// of 3 once that peer stopped, never elected again.
+func (r *raft) noteAhead(now time.Duration, m Message) {
+	switch {
+	case carriesSenderTerm(m):
+		r.ahead = max(r.ahead, m.Term)
+	case m.Kind == MsgPreVote && r.cfg.Witness:
+		r.ahead = max(r.ahead, m.Term-1)
+	}
+	if r.cfg.Witness && r.ahead > r.term && r.electionDeadline == never {
+		r.resetElectionTimer(now)
 	}
 }
 

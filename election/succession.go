@@ -31,14 +31,17 @@ func (r *raft) setRank(rank uint32) {
 
 // electionTimeout is how long a follower waits from now (its last contact
 // with a leader, or the start of a wait) before it campaigns: never for a
-// witness; ElectionMin + (rank-1)·SuccessionDelay for a follower its
-// leader ranked; otherwise a random draw in [ElectionMin, ElectionMax].
-// Validate keeps the ranked waits below ElectionMax, so every wait lies in
-// the interval the random draw covers.
+// witness, unless a peer beyond the term window is known (then it waits to
+// climb: noteAhead); ElectionMin + (rank-1)·SuccessionDelay for a follower
+// its leader ranked; otherwise a random draw in [ElectionMin,
+// ElectionMax]. Validate keeps the ranked waits below ElectionMax, so
+// every wait lies in the interval the random draw covers.
 func (r *raft) electionTimeout() time.Duration {
 	switch {
-	case r.cfg.Witness:
+	case r.cfg.Witness && r.ahead <= r.term:
 		return never
+	case r.cfg.Witness:
+		return r.randomBetween(r.cfg.ElectionMin, r.cfg.ElectionMax)
 	case r.rank > 0:
 		return r.cfg.ElectionMin + time.Duration(r.rank-1)*r.cfg.SuccessionDelay
 	}
