@@ -1,6 +1,7 @@
 package election
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -95,6 +96,74 @@ func TestAdversary_WitnessClimbsTowardsAPeerPushedApart(t *testing.T) {
 			}
 			require.Positive(t, ran, "no seed had the schedule")
 			t.Logf("%s: a lasting lease %s after the attack at worst (%d of %d seeds)", tc.name, worst, ran, seeds)
+		})
+	}
+}
+
+func TestSafety_SuccessionRulesCanFail(t *testing.T) {
+	// The succession invariants (safety.succession) on steps made up to
+	// break each rule, and on the same steps within it: each can fail.
+	cfgs := map[string]Config{"a": {Priority: 1}, "b": {Priority: 2}, "c": {Witness: true}}
+	cases := []struct {
+		name  string
+		setup func(r *testRaft, v *stepView)
+		bad   string // "" when the step keeps every rule
+	}{
+		{"ranked follower waits its slot", func(r *testRaft, v *stepView) {
+			r.follow(0, "b", 1)
+			r.setRank(2)
+			r.electionDeadline = tMin + tDelta
+		}, ""},
+		{"ranked follower campaigns a delay early", func(r *testRaft, v *stepView) {
+			r.follow(0, "b", 1)
+			r.setRank(2)
+			r.electionDeadline = tMin + tDelta - 1
+		}, "campaigns at"},
+		{"pre-vote granted after the window", func(r *testRaft, v *stepView) {
+			r.follow(0, "b", 1)
+			v.local = tMin
+			v.sent = []Message{{Kind: MsgPreVoteResp, To: "c", Term: 2, Granted: true}}
+		}, ""},
+		{"pre-vote granted inside the window", func(r *testRaft, v *stepView) {
+			r.follow(0, "b", 1)
+			v.local = tMin - 1
+			v.sent = []Message{{Kind: MsgPreVoteResp, To: "c", Term: 2, Granted: true}}
+		}, "within its refusal window"},
+		{"handover to a witness", func(r *testRaft, v *stepView) {
+			v.sent = []Message{{Kind: MsgTimeoutNow, To: "c", Term: 1}}
+		}, "to the witness"},
+		{"priority handover up, after the stable period", func(r *testRaft, v *stepView) {
+			v.local, v.handedOver = r.cfg.PriorityStablePeriod, true
+			v.sent = []Message{{Kind: MsgTimeoutNow, To: "b", Term: 1}}
+		}, ""},
+		{"priority handover too soon", func(r *testRaft, v *stepView) {
+			v.local, v.handedOver = r.cfg.PriorityStablePeriod-1, true
+			v.sent = []Message{{Kind: MsgTimeoutNow, To: "b", Term: 1}}
+		}, "before PriorityStablePeriod"},
+		{"priority handover down", func(r *testRaft, v *stepView) {
+			r.cfg.Priority = 3
+			v.local, v.handedOver = r.cfg.PriorityStablePeriod, true
+			v.sent = []Message{{Kind: MsgTimeoutNow, To: "b", Term: 1}}
+		}, "of priority 3 handed leadership over for priority to b of priority 2"},
+		{"a witness campaigns", func(r *testRaft, v *stepView) {
+			r.cfg.Witness = true
+			v.sent = []Message{{Kind: MsgPreVote, To: "b", Term: 2}}
+		}, "is a witness but sent"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTestRaft(t, "a", abc, nil)
+			v := stepView{id: "a", r: tr.raft}
+			tc.setup(tr, &v)
+			got := ""
+			c := safety{fail: func(format string, args ...any) { got += fmt.Sprintf(format, args...) },
+				config: func(id string) (Config, bool) { c, ok := cfgs[id]; return c.withDefaults(), ok }}
+			c.succession(v)
+			if tc.bad == "" {
+				require.Empty(t, got)
+			} else {
+				require.Contains(t, got, tc.bad)
+			}
 		})
 	}
 }

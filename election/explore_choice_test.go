@@ -174,8 +174,10 @@ func (w *xWorld) next() choice {
 
 // nextInstant returns the first real instant after now at which a timing
 // condition of some node changes: a timer falls due, a refusal window
-// (leaderContact + ElectionMin), a lease, a cut or a pause ends, a
-// leader's latest acknowledgement gets too old for a handover, or a stamp
+// (leaderContact + ElectionMin) ends or comes within SuccessionDelay of
+// its end, a lease, a cut or a pause ends, a leader's latest
+// acknowledgement gets too old for a handover or for the peer to rank as
+// fresh, or a stamp
 // in flight to a leader stops lying in its future. Between such instants nothing the
 // cores decide depends on time; the explorer only stops at them.
 func (w *xWorld) nextInstant() (time.Duration, bool) {
@@ -202,11 +204,15 @@ func (w *xWorld) nextInstant() (time.Duration, bool) {
 		at(r.nextDeadline())
 		if r.hasContact {
 			at(r.leaderContact + r.cfg.ElectionMin)
+			// From here a pre-vote is held to the window's end instead of
+			// refused (deferPreVote).
+			at(r.leaderContact + r.cfg.ElectionMin - r.cfg.SuccessionDelay)
 		}
 		if r.role == roleLeader {
 			at(r.leaseUntil())
 			for _, s := range r.acked {
 				at(s + r.cfg.ElectionMin)
+				at(s + 2*r.cfg.Heartbeat) // the peer stops being fresh (succession)
 			}
 		}
 		for _, x := range w.net {
@@ -307,6 +313,11 @@ func (w *xWorld) safety(bad *string) *safety {
 		if bad != nil && *bad == "" {
 			*bad = fmt.Sprintf(format, args...)
 		}
+	}, config: func(id string) (Config, bool) {
+		if i := w.index(id); i >= 0 {
+			return w.nodes[i].cfg.withDefaults(), true
+		}
+		return Config{}, false
 	}}
 }
 
@@ -314,6 +325,7 @@ func (w *xWorld) safety(bad *string) *safety {
 // invariants. It returns the first violation, or "".
 func (w *xWorld) run(i int, f func(r *raft, now time.Duration)) string {
 	n := w.own(i)
+	takeovers := n.r.stats.PriorityTakeovers
 	f(n.r, n.local(w.now))
 	if _, ok := w.leaders[n.r.term]; n.r.role == roleLeader && !ok {
 		w.leaders = maps.Clone(w.leaders) // the safety check adds to it; others share it
@@ -324,7 +336,8 @@ func (w *xWorld) run(i int, f func(r *raft, now time.Duration)) string {
 			bad = fmt.Sprintf("node %s reported: %v", n.id, e.err)
 		}
 	}
-	for _, m := range n.r.takeMsgs() {
+	sent := n.r.takeMsgs()
+	for _, m := range sent {
 		j := w.index(m.To)
 		if j < 0 || w.isolated(i) {
 			continue
@@ -335,6 +348,7 @@ func (w *xWorld) run(i int, f func(r *raft, now time.Duration)) string {
 	view := stepView{
 		id: n.id, r: n.r, saved: n.store.hs, now: w.now, local: n.local(w.now),
 		realAt: func(d time.Duration) time.Duration { return n.realAt(w.now, d) },
+		sent:   sent, handedOver: n.r.stats.PriorityTakeovers > takeovers,
 	}
 	others := func(yield func(string, time.Duration) bool) {
 		for _, o := range w.nodes {

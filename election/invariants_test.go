@@ -26,7 +26,15 @@ import (
 //     that term again. A leader that handed over and is elected again by a
 //     late vote of its old candidacy (issue 12, F1) breaks it before any
 //     lease overlaps;
-//   - a witness never campaigns (issue 16): it stays a follower.
+//   - a witness never campaigns (issue 16): it stays a follower;
+//   - succession (issue 16, checked on what a step sent and on the state
+//     after it): a follower that its leader ranked never plans to
+//     campaign sooner than ElectionMin + (rank-1)·SuccessionDelay after
+//     its last heartbeat; a pre-vote is granted only outside the voter's
+//     refusal window (a held one too, answered when the window ends); no
+//     TimeoutNow goes to a witness; and a priority handover goes to a node
+//     of higher priority than the leader's, no sooner than
+//     PriorityStablePeriod after its election (on its clock).
 //
 // Liveness (a leader within a bound after the faults stop) is checked by
 // the schedule runner in sim_test.go.
@@ -51,6 +59,10 @@ type stepView struct {
 	// realAt returns the first real instant, not before now, at which the
 	// node's clock reads at least d.
 	realAt func(d time.Duration) time.Duration
+	// sent is what the step sent; handedOver is set when the step was a
+	// priority handover (Stats.PriorityTakeovers grew).
+	sent       []Message
+	handedOver bool
 }
 
 // safety judges steps against the properties above. fail reports a
@@ -63,6 +75,9 @@ type safety struct {
 	// leadAgainOK turns off "a node leads a term at most once" (the
 	// explorer's -explore.leadonce=false), to see where a re-election goes.
 	leadAgainOK bool
+	// config returns a node's configuration by id (its priority, whether
+	// it is a witness), for the succession rules; nil skips them.
+	config func(id string) (Config, bool)
 }
 
 // step checks node v after it handled something and updates its facts f.
@@ -89,6 +104,7 @@ func (c *safety) step(v stepView, f *nodeFacts, others iter.Seq2[string, time.Du
 		}
 	}
 	c.leadsOnce(v.id, r, f)
+	c.succession(v)
 	lu := r.leaseUntil()
 	switch {
 	case r.role == roleLeader && lu > v.local:
@@ -103,6 +119,39 @@ func (c *safety) step(v stepView, f *nodeFacts, others iter.Seq2[string, time.Du
 		f.leaseEnd = min(f.leaseEnd, v.now)
 	}
 	return false
+}
+
+// succession checks the rules of issue 16 (succession.go) on node v after
+// a step: see the list at the top of this file.
+func (c *safety) succession(v stepView) {
+	r, cfg := v.r, v.r.cfg
+	if r.role == roleFollower && r.rank > 0 && !cfg.Witness {
+		earliest := r.leaderContact + cfg.ElectionMin + time.Duration(r.rank-1)*cfg.SuccessionDelay
+		if !r.hasContact || r.electionDeadline < earliest {
+			c.fail("node %s of rank %d campaigns at %s, before %s (ElectionMin + %d × SuccessionDelay after its last heartbeat at %s)",
+				v.id, r.rank, r.electionDeadline, earliest, r.rank-1, r.leaderContact)
+		}
+	}
+	for _, m := range v.sent {
+		switch {
+		case m.Kind == MsgPreVoteResp && m.Granted && (r.inLease(v.local) || m.Term <= r.term):
+			c.fail("node %s granted a pre-vote for term %d to %s at term %d within its refusal window (last heard a leader at %s, now %s)",
+				v.id, m.Term, m.To, r.term, r.leaderContact, v.local)
+		case m.Kind == MsgTimeoutNow && c.config != nil:
+			to, ok := c.config(m.To)
+			switch {
+			case ok && to.Witness:
+				c.fail("node %s handed leadership to the witness %s at term %d", v.id, m.To, m.Term)
+			case ok && v.handedOver && to.Priority <= r.priority():
+				c.fail("node %s of priority %d handed leadership over for priority to %s of priority %d", v.id, r.priority(), m.To, to.Priority)
+			case v.handedOver && v.local-r.electedAt < cfg.PriorityStablePeriod:
+				c.fail("node %s handed leadership over for priority %s after its election at term %d, before PriorityStablePeriod (%s)",
+					v.id, v.local-r.electedAt, m.Term, cfg.PriorityStablePeriod)
+			}
+		case cfg.Witness && (m.Kind == MsgPreVote || m.Kind == MsgVote || m.Kind == MsgHeartbeat):
+			c.fail("node %s is a witness but sent a %s at term %d", v.id, m.Kind, m.Term)
+		}
+	}
 }
 
 func (c *safety) dualLease(holder, other string, term uint64, otherEnd time.Duration) {
@@ -170,7 +219,13 @@ type invariants struct {
 func (v *invariants) init(s *sim) {
 	v.s = s
 	v.lead = map[string]*nodeFacts{}
-	v.safety = safety{leaders: map[uint64]string{}, fail: v.fail, dual: v.dual}
+	v.safety = safety{leaders: map[uint64]string{}, fail: v.fail, dual: v.dual, config: func(id string) (Config, bool) {
+		i, ok := s.byID[id]
+		if !ok {
+			return Config{}, false
+		}
+		return s.nodes[i].cfg.withDefaults(), true
+	}}
 }
 
 func (v *invariants) fail(format string, args ...any) {
@@ -200,14 +255,16 @@ func (v *invariants) facts(n *simNode) *nodeFacts {
 	return f
 }
 
-// check runs after node n handled something.
-func (v *invariants) check(n *simNode) {
+// check runs after node n handled something and sent msgs.
+func (v *invariants) check(n *simNode, msgs []Message) {
 	now := v.s.now
 	hs, _ := n.store.Saved()
 	view := stepView{
 		id: n.id, r: n.r, saved: hs, now: now, local: n.local(now),
 		realAt: func(d time.Duration) time.Duration { return n.realAt(now, d) },
+		sent:   msgs, handedOver: n.r.stats.PriorityTakeovers > n.takeovers,
 	}
+	n.takeovers = n.r.stats.PriorityTakeovers
 	f := v.facts(n)
 	held := n.leaseEnd > now
 	others := func(yield func(string, time.Duration) bool) {

@@ -87,6 +87,7 @@ type simNode struct {
 	evTerm     uint64
 	evDeadline time.Duration // on the node's clock
 	resumedAt  time.Duration // real instant of the last resume from a pause
+	takeovers  uint64        // Stats.PriorityTakeovers after its last step (invariants.check)
 }
 
 // local returns the node's clock at real time t.
@@ -272,6 +273,7 @@ func (s *sim) start(n *simNode) {
 	n.r, n.up, n.pausedUntil, n.pending = r, true, 0, nil
 	n.reported = StateFollower
 	n.evHeld = false // a new process: the old lease died with the old one
+	n.takeovers = 0
 	s.tracef("%s started at term %d (vote %q)", n.id, r.term, r.vote)
 	s.activated(n)
 }
@@ -396,7 +398,7 @@ func (s *sim) activated(n *simNode) {
 	for _, m := range msgs {
 		s.send(n, m)
 	}
-	s.inv.check(n)
+	s.inv.check(n, msgs)
 	if s.onStep != nil {
 		s.onStep(n)
 	}
