@@ -154,6 +154,7 @@ func main() {
 	res.Graft, res.GraftDirty = graftTree(*root)
 	run(env, res)
 	res.RunSeconds = time.Since(start).Seconds()
+	res.Host.LoadEnd = loadAvg()
 
 	write(res, true)
 	cleanup()
@@ -369,7 +370,7 @@ func graftTree(root string) (string, []string) {
 }
 
 func host() Host {
-	h := Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	h := Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), LoadStart: loadAvg()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(b))
 	}

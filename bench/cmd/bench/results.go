@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"log"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/graftlib/graft/bench/internal/stat"
 	"github.com/graftlib/graft/bench/internal/testbed"
@@ -40,6 +43,24 @@ type Host struct {
 	CPU       string `json:"cpu"`
 	Kernel    string `json:"kernel"`
 	GoVersion string `json:"go_version"`
+	// The 1-minute load average (/proc/loadavg) as the run began and
+	// ended: other work on the machine shares its CPUs with the run.
+	LoadStart float64 `json:"load_average_start"`
+	LoadEnd   float64 `json:"load_average_end"`
+}
+
+// loadAvg reads the 1-minute load average; 0 when unknown.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 // FailoverResult is a Failover with its summaries.

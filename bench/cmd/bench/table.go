@@ -38,6 +38,10 @@ func table(r *Results, charts []string) string {
 	p("Run %s on %d CPUs (%s), Linux %s, %s; %.0f s. Every node is a separate process on loopback; times are host CLOCK_MONOTONIC (the harness reads it just before it signals a node, the node stamps its events with it). Raw figures: `docs/bench/results.json`. Command: `make bench`.",
 		r.Date, r.Host.CPUs, r.Host.CPU, r.Host.Kernel, r.Host.GoVersion, r.RunSeconds)
 	p("")
+	if r.Host.LoadStart > 0 || r.Host.LoadEnd > 0 {
+		p("Load average (1 min) %.1f as the run began, %.1f as it ended, on %d CPUs: other work on the machine ran beside it, and the latencies, their tails most, include time the processes measured spent waiting for a CPU.", r.Host.LoadStart, r.Host.LoadEnd, r.Host.CPUs)
+		p("")
+	}
 	p("graft measured: %s%s.", r.Graft, dirtyNote(r.GraftDirty))
 	p("")
 	d := r.Default
