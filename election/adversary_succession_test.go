@@ -2,6 +2,7 @@ package election
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -163,6 +164,238 @@ func TestSafety_SuccessionRulesCanFail(t *testing.T) {
 				require.Empty(t, got)
 			} else {
 				require.Contains(t, got, tc.bad)
+			}
+		})
+	}
+}
+
+// oddTimings draws the timings the families never vary: Heartbeat 10-100
+// ms, ElectionMin 3-6 heartbeats, ElectionMax 1.1-3 ElectionMin, a
+// SuccessionDelay from 1 ms to the longest Validate allows (longer than a
+// heartbeat, so that a held pre-vote is held again at each heartbeat), and
+// a stable period of ElectionMax or the default.
+func oddTimings(pick *rand.Rand, nodes int) (Config, string) {
+	cfg := DefaultConfig()
+	cfg.Heartbeat = oneOf(pick, 10*time.Millisecond, 50*time.Millisecond, 100*time.Millisecond)
+	cfg.ElectionMin = cfg.Heartbeat * time.Duration(oneOf(pick, 3, 4, 6))
+	cfg.ElectionMax = time.Duration(float64(cfg.ElectionMin) * oneOf(pick, 1.1, 1.5, 3))
+	longest := (cfg.ElectionMax - cfg.ElectionMin - 1) / time.Duration(nodes-1)
+	cfg.SuccessionDelay = min(longest, oneOf(pick, time.Millisecond, cfg.Heartbeat/2, cfg.Heartbeat, 2*cfg.Heartbeat, longest))
+	cfg.PriorityStablePeriod = oneOf(pick, cfg.ElectionMax, 5*cfg.ElectionMax)
+	cfg.HookTimeout = cfg.Heartbeat
+	return cfg, fmt.Sprintf("heartbeat %s, election %s-%s, succession delay %s, stable %s",
+		cfg.Heartbeat, cfg.ElectionMin, cfg.ElectionMax, cfg.SuccessionDelay, cfg.PriorityStablePeriod)
+}
+
+// runOddTimings runs schedule seed: the succession or priority family's
+// faults at odd timings, with priorities and witnesses, drift up to 20%,
+// random faults on top half the time, then the heal and liveness.
+func runOddTimings(seed uint64, trace bool) (*sim, simResult, error) {
+	pick := simPick(seed, famSalt("odd-timings"))
+	res := simResult{
+		nodes:     oneOf(pick, 3, 5, 7),
+		drift:     oneOf(pick, 0, 0.01, 0.05, 0.2),
+		faults:    between(pick, 2*time.Second, 6*time.Second),
+		recovered: -1,
+	}
+	cfg, timings := oddTimings(pick, res.nodes)
+	cfg.Seed = seed
+	o := simOptions{nodes: res.nodes, cfg: cfg, drift: res.drift, trace: trace, freshStart: pick.IntN(2) == 0}
+	per, desc := successionConfig(pick, res.nodes, 0.5)
+	o.nodeCfg = per
+	s := newSim(seed, o)
+	if c := s.nodes[0].cfg; true {
+		c.Storage = s.nodes[0].store
+		if err := c.Validate(); err != nil {
+			return s, res, err // the draw must stay within what Validate allows
+		}
+	}
+	s.delayMin, s.delayMax = 200*time.Microsecond, max(cfg.Heartbeat/oneOf(pick, time.Duration(10), 2), time.Millisecond)
+	s.freshClock = oneOf(pick, 0, 0.5)
+	arm := oneOf(pick, armSuccession, armPriority)
+	res.desc = fmt.Sprintf("%s, %s, delays up to %s, %s", timings, desc, s.delayMax, arm(s, pick, res.faults))
+	if pick.IntN(2) == 0 {
+		s.randomFaults(0, res.faults, 1300*time.Millisecond)
+		res.desc += ", random faults"
+	}
+	s.at(res.faults, s.healAll)
+	var err error
+	res.recovered, err = settle(s, res.faults)
+	res.steps = s.steps
+	if err != nil {
+		err = fmt.Errorf("%s: %w", res.desc, err)
+	}
+	return s, res, err
+}
+
+func TestAdversary_SuccessionAtOddTimings(t *testing.T) {
+	// The succession and priority families' faults (the first successor
+	// crashed with the leader, cut off, paused, behind; priority handovers
+	// within the faults) at timings the families never try, drift up to
+	// 20%: the invariants after every step (safety.succession included),
+	// liveness after the heal.
+	if *simSeed != 0 {
+		replayOne(t, "odd-timings", *simSeed, oddHint, func(trace bool) (*sim, simResult, error) { return runOddTimings(*simSeed, trace) })
+		return
+	}
+	count := advSeeds(600)
+	if *simSchedules > 0 {
+		count = *simSchedules
+	}
+	b := runBatch(*simFirst, count, func(seed uint64) (simResult, error) {
+		_, res, err := runOddTimings(seed, false)
+		return res, err
+	})
+	b.report(t, "odd-timings", oddHint)
+}
+
+func oddHint(seed uint64) string {
+	return fmt.Sprintf("replay: go test ./election/ -run 'TestAdversary_SuccessionAtOddTimings$' -sim.seed=%d -v", seed)
+}
+
+// setRate makes n's clock run at rate from now on, reading on from where
+// it is.
+func (s *sim) setRate(n *simNode, rate float64) {
+	at := n.local(s.now)
+	n.rate = rate
+	n.offset = at - time.Duration(float64(s.now)*rate)
+}
+
+func TestAdversary_SuccessorCutFromItsLeaderNeverDeposesIt(t *testing.T) {
+	// Thesis 9.6 with ranks: a healthy leader (a majority hears it) whose
+	// first successor, and in 5-node clusters one more follower, stop
+	// hearing its heartbeats (the link cut one way; now and then an old
+	// heartbeat of the leader's, rank 1, arrives seconds late) while they
+	// still reach everyone else. The
+	// successor campaigns at ElectionMin after its last heartbeat, with the
+	// fastest clock the drift bound allows (the others at the slowest), and
+	// the voters hold its pre-votes near their window's end instead of
+	// refusing them (with a SuccessionDelay longer than a heartbeat, every
+	// one of them, again at each heartbeat). The leader must keep its term
+	// and its lease throughout.
+	seeds := advSeeds(200)
+	modes := []string{"cut", "stale heartbeats"}
+	deposed := 0
+	for seed := range uint64(seeds) {
+		pick := simPick(seed, famSalt("successor-cut"))
+		nodes := oneOf(pick, 3, 5)
+		cfg, timings := oddTimings(pick, nodes)
+		drift := oneOf(pick, 0.01, 0.05)
+		s := newSim(seed+1, simOptions{nodes: nodes, cfg: cfg, drift: drift})
+		s.delayMin, s.delayMax = 200*time.Microsecond, time.Millisecond
+		require.NoError(t, s.run(20*cfg.ElectionMax))
+		l := s.leader()
+		require.NotNil(t, l, "seed %d: no leader", seed)
+		succ := s.successor()
+		require.NotNil(t, succ, "seed %d: no successor", seed)
+		mode := modes[pick.IntN(len(modes))]
+		deaf := []*simNode{succ}
+		if nodes == 5 {
+			for _, n := range s.nodes {
+				if n != l && n != succ {
+					deaf = append(deaf, n)
+					break
+				}
+			}
+		}
+		for _, n := range s.nodes {
+			s.setRate(n, 1-drift)
+		}
+		s.setRate(succ, 1+drift)
+		term := l.r.term
+		var lost string
+		s.watch(func(n *simNode) {
+			if lost == "" && (n.r.role == roleLeader && n != l || n == l && (n.r.role != roleLeader || n.r.term != term)) {
+				lost = fmt.Sprintf("at %s %s is %s at term %d", s.now, n.id, n.r.role.state(), n.r.term)
+			}
+		})
+		for _, n := range deaf {
+			s.cut[[2]int{l.idx, n.idx}] = true
+		}
+		away := between(s.rng, 2*cfg.ElectionMax, 10*cfg.ElectionMax)
+		if mode == "stale heartbeats" {
+			// Now and then one of the leader's heartbeats, with its old
+			// stamp and rank, seconds late (the deaf campaign between).
+			var old []Message
+			s.watch(func(n *simNode) {
+				if n == l && len(old) < 64 && l.r.role == roleLeader {
+					for _, d := range deaf {
+						old = append(old, Message{Kind: MsgHeartbeat, From: l.id, To: d.id, Term: l.r.term, Stamp: int64(l.local(s.now)), Rank: 1})
+					}
+				}
+			})
+			s.every(cfg.ElectionMin/2, 2*cfg.ElectionMin, s.now+away, func() {
+				if len(old) > 0 {
+					m := old[s.rng.IntN(len(old))]
+					s.push(&simEvent{at: s.now, kind: simDeliver, node: s.byID[m.To], msg: m})
+				}
+			})
+		}
+		require.NoError(t, s.run(s.now+away), "seed %d", seed)
+		clear(s.cut)
+		require.NoError(t, s.run(s.now+5*cfg.ElectionMax), "seed %d", seed)
+		if lost != "" {
+			deposed++
+			t.Errorf("seed %d (%d nodes, %s, drift %g, %s): the healthy leader %s of term %d was deposed: %s", seed, nodes, timings, drift, mode, l.id, term, lost)
+		}
+	}
+	t.Logf("%d schedules: the healthy leader deposed %d times", seeds, deposed)
+}
+
+func TestRaft_HeldPreVoteIsAnsweredAsAtTheWindowEnd(t *testing.T) {
+	// A pre-vote held to the end of the voter's refusal window
+	// (deferPreVote) is answered then exactly as if it arrived then: by
+	// what the voter knows at that instant, not when it came. a follows b
+	// at term 1 (heard at 0); c asks for term 2 a little before a's window
+	// ends at tMin; then something happens before tMin; then the window
+	// ends.
+	cases := []struct {
+		name    string
+		between func(r *testRaft)
+		grant   bool
+		term    uint64 // the voter's term afterwards
+	}{
+		{"nothing: granted", func(r *testRaft) {}, true, 1},
+		{"a stale heartbeat of b (sent before 0) restarts the window: refused", func(r *testRaft) {
+			r.step(tMin-tDelta/2, Message{Kind: MsgHeartbeat, From: "b", To: "a", Term: 1, Stamp: -int64(tHB), Rank: 1})
+		}, false, 1},
+		{"a handover: a new leader at term 2 was heard: refused at term 2", func(r *testRaft) {
+			r.step(tMin-tDelta/2, Message{Kind: MsgHeartbeat, From: "b", To: "a", Term: 2, Stamp: 7})
+		}, false, 2},
+		{"a transfer vote for b at term 2 was granted: refused at term 2", func(r *testRaft) {
+			r.step(tMin-tDelta/2, Message{Kind: MsgVote, From: "b", To: "a", Term: 2, Transfer: true})
+		}, false, 2},
+		{"a TimeoutNow from b: a campaigns at term 2 itself: refused", func(r *testRaft) {
+			r.step(tMin-tDelta/2, Message{Kind: MsgTimeoutNow, From: "b", To: "a", Term: 1})
+		}, false, 2},
+		{"c asks again: one answer, granted", func(r *testRaft) {
+			r.step(tMin-tDelta/4, Message{Kind: MsgPreVote, From: "c", To: "a", Term: 2})
+		}, true, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newTestRaft(t, "a", abc, nil)
+			r.follow(0, "b", 1)
+			r.step(tMin-tDelta, Message{Kind: MsgPreVote, From: "c", To: "a", Term: 2})
+			require.Empty(t, r.sent(MsgPreVoteResp), "held")
+			tc.between(r)
+			r.takeMsgs()
+			for now := tMin; now <= tMin+tDelta; now += tDelta / 4 {
+				if r.nextDeadline() <= now {
+					r.tick(now)
+				}
+			}
+			var answers []Message
+			for _, m := range r.sent(MsgPreVoteResp) {
+				if m.To == "c" {
+					answers = append(answers, m)
+				}
+			}
+			require.Len(t, answers, 1, "one answer to c")
+			require.Equal(t, tc.grant, answers[0].Granted)
+			require.Equal(t, tc.term, r.term)
+			if !tc.grant {
+				require.Equal(t, r.term, answers[0].Term, "a refusal carries the voter's term")
 			}
 		})
 	}
