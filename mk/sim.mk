@@ -2,7 +2,7 @@
 # race detector (make test-go runs them under -race at small counts).
 # Included by the top-level Makefile.
 #
-#   make test-sim  TestSimFamilies: 40,000 schedules (2,500 of each family,
+#   make test-sim  TestSimFamilies: 45,000 schedules (2,500 of each family,
 #                  20,000 of fresh-restart) aimed at the risky moments of the
 #                  election, invariants after every step, liveness after the
 #                  heal; 30 s on 2 idle cores (80 s with the machine
@@ -22,7 +22,7 @@ SOAK_FIRST     ?= 1
 SIM_FLAGS      ?=
 
 .PHONY: test-sim
-test-sim: check-go ## simulator families without -race: 40,000 schedules at the risky moments, 30-80 s
+test-sim: check-go ## simulator families without -race: 45,000 schedules at the risky moments, 35-125 s
 	$(GO) test -count=1 -timeout 1200s -run '^TestSimFamilies$$' ./election/ -v $(SIM_FLAGS)
 
 .PHONY: soak
