@@ -400,3 +400,72 @@ func TestRaft_HeldPreVoteIsAnsweredAsAtTheWindowEnd(t *testing.T) {
 		})
 	}
 }
+
+func TestAdversary_WitnessMajorityFailover(t *testing.T) {
+	// The two-site pattern and its 5-node form: the leader (with its first
+	// successor, where the rest is still a majority) crashes, and the data
+	// node left takes over with the witnesses' votes, at its slot: within
+	// ElectionMin + (rank-1)·SuccessionDelay of the crash (on the slowest
+	// clock the drift allows) plus round trips, in one election. Witnesses first by id, so that a
+	// witness ranked by mistake would take the first slot.
+	cases := []struct {
+		name      string
+		nodes     int
+		witnesses []int
+		successor bool // crash the first successor too
+	}{
+		{"2 data nodes and a witness", 3, []int{0}, false},
+		{"3 data nodes and 2 witnesses, the successor crashed too", 5, []int{0, 1}, true},
+		{"3 data nodes and 2 witnesses", 5, []int{0, 1}, false},
+	}
+	cfg := DefaultConfig()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var worst time.Duration
+			for seed := range uint64(advSeeds(100)) {
+				s := newSim(seed+1, witnessCluster(tc.nodes, tc.witnesses...))
+				require.NoError(t, s.run(2*time.Second+between(s.rng, 0, time.Second)))
+				l := s.leader()
+				require.NotNil(t, l, "seed %d", seed)
+				require.False(t, l.cfg.Witness, "seed %d: a witness leads", seed)
+				succ := s.successor()
+				require.NotNil(t, succ, "seed %d", seed)
+				require.False(t, succ.cfg.Witness, "seed %d: a witness is the first successor", seed)
+				slot := cfg.ElectionMin
+				if tc.successor {
+					s.crash(succ)
+					slot += l.r.cfg.SuccessionDelay
+				}
+				crashed := s.now
+				s.crash(l)
+				elections := uint64(0)
+				for _, n := range s.nodes {
+					if n.up {
+						elections += n.r.stats.ElectionsStarted
+					}
+				}
+				var next *simNode
+				for next == nil && s.now < crashed+10*cfg.ElectionMax {
+					require.NoError(t, s.run(s.now+time.Millisecond), "seed %d", seed)
+					next = s.leader()
+				}
+				require.NotNil(t, next, "seed %d: no leader after the crash", seed)
+				require.False(t, next.cfg.Witness, "seed %d", seed)
+				took := s.now - crashed
+				worst = max(worst, took)
+				// The slot on the slowest clock the drift allows, plus
+				// three round trips (pre-vote, vote, the first
+				// heartbeat) of at most 2 ms and the 1 ms step.
+				bound := time.Duration(float64(slot)/(1-DefaultMaxClockDrift)) + 7*time.Millisecond
+				require.LessOrEqual(t, took, bound, "seed %d: %s took over after %s", seed, next.id, took)
+				for _, n := range s.nodes {
+					if n.up {
+						elections -= n.r.stats.ElectionsStarted
+					}
+				}
+				require.Equal(t, uint64(1), -elections, "seed %d: one election", seed)
+			}
+			t.Logf("%s: a new leader within %s of the crash at worst", tc.name, worst)
+		})
+	}
+}
