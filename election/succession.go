@@ -70,7 +70,7 @@ func (r *raft) fresh(now time.Duration, p string) bool {
 // succession returns, on a leader, its followers in the order they should
 // take over: those that acknowledged one of the last two rounds first,
 // then by priority (highest first), then by id. Witnesses, and peers whose
-// priority the leader has not learnt yet (no acknowledgement so far), are
+// priority the leader has not learnt yet (no acknowledgement this term), are
 // left out. The order moves only when a peer's freshness does, so a
 // heartbeat lost on its way rarely leaves two followers with the same rank
 // (that costs a split vote, never safety).
