@@ -27,6 +27,19 @@ const (
 	clusterElectionMax = 450 * time.Millisecond
 )
 
+// clusterTune gives the handshakes of an in-process cluster quic-go's
+// default idle timeout (5 s; graft's is 1 s) and dials 10 s (graft's: 2 s).
+// Five nodes under the race detector in one process on a loaded 2-core
+// machine (load 15) took longer than graft's timeouts to finish their
+// handshakes: every attempt timed out and was retried, and some nodes had
+// not one connection after 15 s (HandshakeFailed 24 each; the code before
+// the knock and role changes did the same). graft's timeouts are for a
+// node per process.
+func clusterTune(q *QUIC) {
+	q.qconf.HandshakeIdleTimeout = 5 * time.Second
+	q.dialTimeout = 10 * time.Second
+}
+
 // killable is a QUIC transport that a test can kill: from then on nothing
 // is sent or delivered, as if the process had vanished, and the socket is
 // closed. The node on top keeps running until the test closes it, so its
@@ -156,6 +169,7 @@ func startQCluster(t *testing.T, n int) *qcluster {
 		tcfg := cfgs[id]
 		tcfg.Cluster = "qcluster"
 		tcfg.ErrorInterval = time.Nanosecond // every drop reported (unexplainedDrops)
+		tcfg.tune = clusterTune
 		ecfg := election.DefaultConfig()
 		ecfg.Cluster = "qcluster"
 		ecfg.ID = id

@@ -233,7 +233,7 @@ func (p *peer) dial(ctx context.Context) (*quic.Conn, string, error) {
 		return nil, p.where.raw, err
 	}
 	to := addrs[p.dialIdx%len(addrs)]
-	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, p.q.dialTimeout)
 	defer cancel()
 	c, err := p.q.tr.Dial(ctx, net.UDPAddrFromAddrPort(to), p.q.creds.ClientConfig(p.id), p.q.qconf)
 	if err != nil {

@@ -95,10 +95,12 @@ type Config struct {
 	// It may be called from several goroutines at once and must not block.
 	Logf func(format string, args ...any)
 
-	// tuneQUIC, set by tests only, adjusts quic-go's settings before New
-	// uses them (a test of the knock puts keep-alives, path-MTU probes and
-	// the idle timeout out of its reach).
-	tuneQUIC func(*quic.Config)
+	// tune, set by tests only, adjusts the transport's settings (q.qconf,
+	// q.dialTimeout) before New uses them: a test of the knock puts
+	// keep-alives, path-MTU probes and the idle timeout out of its reach,
+	// and the in-process clusters give a starved process time to finish
+	// its handshakes.
+	tune func(*QUIC)
 }
 
 // QUIC is the QUIC transport of a graft node: mutual TLS 1.3, one
@@ -113,10 +115,12 @@ type QUIC struct {
 	tr    *quic.Transport
 	ln    *quic.Listener
 	qconf *quic.Config
-	peers map[string]*peer
-	cnt   counters
-	rep   *reporter
-	log   *logger
+	// dialTimeout bounds a dial (dialTimeout unless a test changed it).
+	dialTimeout time.Duration
+	peers       map[string]*peer
+	cnt         counters
+	rep         *reporter
+	log         *logger
 
 	book   *addrBook  // the peers' addresses now (resolve.go)
 	lookup lookupFunc // resolves peers' names; tests replace it before Start
@@ -189,6 +193,8 @@ func New(cfg Config) (*QUIC, error) {
 		book:    newAddrBook(),
 		lookup:  net.DefaultResolver.LookupNetIP,
 		ipNet:   ipNet,
+
+		dialTimeout: dialTimeout,
 	}
 	for id, a := range peerAddrs {
 		q.peers[id] = newPeer(q, id, a) // before Listen: serverTLS reads q.peers
@@ -211,8 +217,8 @@ func New(cfg Config) (*QUIC, error) {
 		MaxConnectionReceiveWindow:     uint64(32 * cfg.MaxMessageSize),
 		Tracer:                         knockTracer, // knocks only (knock.go)
 	}
-	if cfg.tuneQUIC != nil {
-		cfg.tuneQUIC(q.qconf)
+	if cfg.tune != nil {
+		cfg.tune(q)
 	}
 	q.adm = newAdmission(q.book)
 	q.tr = &quic.Transport{

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/graftlib/graft/election"
-	"github.com/quic-go/quic-go"
 	"github.com/stretchr/testify/require"
 )
 
@@ -245,9 +244,9 @@ func TestQUIC_RestartedAcceptorReachableAtOnce(t *testing.T) {
 		t.Run(map[bool]string{false: "closed", true: "crashed"}[crashed], func(t *testing.T) {
 			leakCheck(t)
 			ns := cluster(t, []string{"a", "b"}, func(c *Config) {
-				c.tuneQUIC = func(qc *quic.Config) {
-					qc.KeepAlivePeriod, qc.MaxIdleTimeout = time.Minute, 2*time.Minute
-					qc.DisablePathMTUDiscovery = true
+				c.tune = func(q *QUIC) {
+					q.qconf.KeepAlivePeriod, q.qconf.MaxIdleTimeout = time.Minute, 2*time.Minute
+					q.qconf.DisablePathMTUDiscovery = true
 				}
 			})
 			a, b := ns["a"], ns["b"]
@@ -260,7 +259,7 @@ func TestQUIC_RestartedAcceptorReachableAtOnce(t *testing.T) {
 			} else {
 				require.NoError(t, b.Close())
 			}
-			b2q, err := New(b.cfg) // with the same tuneQUIC
+			b2q, err := New(b.cfg) // with the same tune
 			require.NoError(t, err)
 			b2 := &node{QUIC: b2q, in: &inbox{}}
 			start := time.Now()
