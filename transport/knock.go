@@ -19,7 +19,9 @@ import (
 //     whenever it has something to send: it dials a short-lived connection
 //     of its own (dialKnock, so its peer goroutine keeps waiting), sends its
 //     queue on it, and closes it (codeKnockDone) knockSettle after the
-//     dialer's connection comes, or knockLinger after it opened.
+//     dialer's connection comes, or knockLinger after it opened. A knock
+//     that completes after the connection came closes once the dialer has
+//     its side of the handshake done (closeWhenTaken).
 //   - Knocks at one peer are knockInterval apart at least, further (backoff)
 //     while they fail, and wait knockInterval after a lost connection, which
 //     the dialer is probably redialling already.
