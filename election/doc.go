@@ -144,6 +144,10 @@
 // after an election), the latest round included, hands leadership to it
 // as StepDown does (Stats.PriorityTakeovers). Each such handover goes to a
 // higher priority than the last, so leadership never moves back and forth.
+// A node whose election on a handover a majority refused (their GrantVote
+// hooks: its data is behind) shows no preference in its acknowledgements
+// for PriorityStablePeriod, twice as long after each such loss, up to 64
+// times (backoff.go), so that leaders do not keep handing over to it.
 // A witness acknowledges heartbeats and votes but never campaigns, not
 // even on TimeoutNow; StepDown never picks it. A cluster needs a majority
 // up and at least one node that can lead: two data-bearing sites and a

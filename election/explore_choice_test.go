@@ -202,6 +202,7 @@ func (w *xWorld) nextInstant() (time.Duration, bool) {
 			}
 		}
 		at(r.nextDeadline())
+		at(r.backoffUntil) // its acknowledgements show its priority again (backoff.go)
 		if r.hasContact {
 			at(r.leaderContact + r.cfg.ElectionMin)
 			// From here a pre-vote is held to the window's end instead of

@@ -55,11 +55,12 @@ var raftFields = map[string]string{
 // lack (the explorer also runs on the code before issue 12's fixes, to
 // show it finds them): encoded by reflection, by name, when present. A
 // kind "value" field is encoded as it is; "timer" is the instant of the
-// node's clock at which a timer falls due; "if F" encodes it only while
-// the bool field F is set (otherwise it is dead).
+// node's clock at which a timer falls due; "until" an instant of that
+// clock that matters only while ahead (clamped once passed); "if F"
+// encodes it only while the bool field F is set (otherwise it is dead).
 var raftExtras = map[string]string{
 	"leaseHeld": "value", "leaseTerm": "value if leaseHeld", "leaseDeadline": "timer if leaseHeld",
-	"ahead": "value",
+	"ahead": "value", "backoffUntil": "until", "backoff": "value",
 }
 
 // unknownRaftFields returns the fields of raft that neither raftFields nor
@@ -80,6 +81,7 @@ func unknownRaftFields() []string {
 type extraField struct {
 	index int
 	timer bool
+	until bool
 	when  int // index of the bool field it depends on; -1 none
 }
 
@@ -91,7 +93,7 @@ var extraFields = func() []extraField {
 		if kind == "" {
 			continue
 		}
-		x := extraField{index: i, timer: kind == "timer", when: -1}
+		x := extraField{index: i, timer: kind == "timer", until: kind == "until", when: -1}
 		if f, ok := t.FieldByName(cond); ok {
 			x.when = f.Index[0]
 		}
@@ -110,6 +112,8 @@ func (e *encoder) extras(b []byte, r *raft, local time.Duration) []byte {
 			b = append(b, 0xfc)
 		case x.timer:
 			b = e.timer(b, time.Duration(f.Int()), local)
+		case x.until:
+			b = e.rel(b, time.Duration(f.Int()), local, true)
 		case f.Kind() == reflect.Bool:
 			b = e.bool(b, f.Bool())
 		case f.CanInt():

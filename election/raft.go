@@ -139,6 +139,11 @@ type raft struct {
 	// refusal window ends (deferPreVote).
 	deferred   []Message
 	deferUntil time.Duration
+	// backoffUntil is when this node, whose election on a handover a
+	// majority refused, may be handed leadership for its priority again;
+	// backoff is the length of that pause (backoff.go).
+	backoffUntil time.Duration
+	backoff      time.Duration
 
 	// reported leader, to emit leader changes once.
 	reportedLeader string
@@ -432,6 +437,7 @@ func (r *raft) becomeLeader(now time.Duration) {
 	// grant re-elected a leader that had just handed over, while its
 	// successor was elected at the next term: two leases at once).
 	r.candidacy = nil
+	r.backoff, r.backoffUntil = 0, 0 // it won: voters elect it
 	r.changed(from)
 	r.setLeader(r.id)
 	r.logf(LogInfo, "node %s became leader at term %d", r.id, r.term)
@@ -765,7 +771,7 @@ func (r *raft) handleHeartbeat(now time.Duration, m Message) {
 	r.leaderContact, r.hasContact = now, true
 	r.acceptRank(m.Rank)
 	r.resetElectionTimer(now)
-	r.send(Message{Kind: MsgHeartbeatResp, To: m.From, Term: r.term, Stamp: m.Stamp, Granted: true, Priority: r.cfg.Priority, Witness: r.cfg.Witness})
+	r.send(Message{Kind: MsgHeartbeatResp, To: m.From, Term: r.term, Stamp: m.Stamp, Granted: true, Priority: r.ackedPriority(now), Witness: r.cfg.Witness})
 }
 
 // handleHeartbeatResp counts an acknowledgement towards the lease. Only a
@@ -835,6 +841,9 @@ func (r *raft) checkTally(now time.Duration) {
 		r.becomeFollower(now, r.term, r.leader)
 	case lost && r.role == roleCandidate:
 		r.logf(LogInfo, "node %s lost the election at term %d", r.id, r.term)
+		if r.voteRequest.Transfer {
+			r.backOff(now)
+		}
 		r.becomeFollower(now, r.term, "")
 		// The votes went to other candidates (voters that hear from a
 		// leader do not answer at all): a split, or someone won. Try again

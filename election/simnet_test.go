@@ -88,6 +88,7 @@ type simNode struct {
 	evDeadline time.Duration // on the node's clock
 	resumedAt  time.Duration // real instant of the last resume from a pause
 	takeovers  uint64        // Stats.PriorityTakeovers after its last step (invariants.check)
+	hooks      hooks         // its vote hooks
 }
 
 // local returns the node's clock at real time t.
@@ -130,6 +131,9 @@ type simOptions struct {
 	// nodeCfg, if set, changes node i's configuration (priorities,
 	// witnesses) before it starts.
 	nodeCfg func(i int, c *Config)
+	// nodeHooks, if set, gives node i vote hooks of its own (simHooks
+	// otherwise: every vote granted).
+	nodeHooks func(i int) hooks
 }
 
 // sim is one simulated cluster.
@@ -228,6 +232,10 @@ func newSim(seed uint64, o simOptions) *sim {
 			offset: time.Duration(s.rng.Int64N(int64(time.Hour))),
 			rate:   rate,
 			armed:  -1,
+			hooks:  simHooks,
+		}
+		if o.nodeHooks != nil {
+			n.hooks = o.nodeHooks(i)
 		}
 		if o.freshStart {
 			n.offset = simFreshReading(s.rng)
@@ -265,7 +273,7 @@ var simHooks = hooks{
 
 // start (re)creates the node's core from its storage: a process start.
 func (s *sim) start(n *simNode) {
-	r, err := newRaft(n.cfg, n.store, simHooks, s.rng.Uint64(), n.local(s.now))
+	r, err := newRaft(n.cfg, n.store, n.hooks, s.rng.Uint64(), n.local(s.now))
 	if err != nil {
 		s.inv.fail("node %s could not restart: %v", n.id, err)
 		return
