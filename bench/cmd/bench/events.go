@@ -74,7 +74,7 @@ func eventsSection(env *testbed.Env, root, python string, trials int) Events {
 	}{
 		{"C", "cb", "C, lease callback; a thread in graft_node_wait_lease", c, cErr},
 		{"C", "fd", "C, epoll loop on graft_node_event_fd", c, cErr},
-		{"Python", "cb", "Python, on_lease callback; a thread in node.wait_lease()", py, ""},
+		{"Python", "cb", "Python, on_lease callback", py, ""},
 		{"Python", "aio", "Python, an asyncio task on graft.aio.events", py, ""},
 	}
 	for _, w := range ways {
@@ -167,7 +167,7 @@ func eventsTrials(env *testbed.Env, cmd func([]string) (string, []string), trial
 	// Every wake-up of wait_lease that was waiting before its lease was
 	// acquired, against that acquisition (same node and term, the nearest).
 	for _, id := range ids {
-		acqs := append(linesOf(c, id, "ACQ"), linesOf(c, id, "REF")...) // C: ACQ; Python: REF
+		acqs := linesOf(c, id, "ACQ") // with acq_ns: the C probe's
 		for _, w := range linesOf(c, id, "WAKE") {
 			best := math.Inf(1)
 			for _, a := range acqs {

@@ -14,7 +14,7 @@ const (
 	nextP50Goal   = 2.0
 	wakeC50Goal   = 100.0
 	wakePy50Goal  = 200.0
-	eventsNoteFmt = "Three lease probes (bench/probes/lease_probe.c, lease_probe.py) form a cluster (%s); once one holds a fresh lease the harness stops the other two (SIGSTOP), so that the lease runs out at its deadline with no renewal, and reads when the loss reached the program; then the two go on (SIGCONT) and a lease is acquired again, often by the same node in the same term. Each way of learning of the lease runs in processes of its own (a callback and an asyncio reader in one Python process would queue for the GIL behind each other). _Loss_: the CLOCK_MONOTONIC instant the program had it, less the lease's deadline_ns. _wait_lease wake-up_: the instant the blocked call returned, less the instant the library queued the lease's \"acquired\" (the lease callback's start less its own callback delay from graft_node_stats; in Python ctypes' entry into the callback lies between the two readings, so that figure reads short by it, ~10 µs). _fd readable → next_event_: from epoll_wait returning to the first graft_node_next_event returning, i.e. one call into the Go runtime by a thread that slept (a call from a thread that keeps calling costs ~0.2 µs). Percentiles by nearest rank: below 100 samples p99 is the largest."
+	eventsNoteFmt = "Three lease probes (bench/probes/lease_probe.c, lease_probe.py) form a cluster (%s); once one holds a fresh lease the harness stops the other two (SIGSTOP), so that the lease runs out at its deadline with no renewal, and reads when the loss reached the program; then the two go on (SIGCONT) and a lease is acquired again, often by the same node in the same term. Each way of learning of the lease runs in processes of its own (a callback and an asyncio reader in one Python process would queue for the GIL behind each other). _Loss_: the CLOCK_MONOTONIC instant the program had it, less the lease's deadline_ns. _wait_lease wake-up_: the instant the blocked call returned, less the instant the library queued the lease's \"acquired\" (the lease callback's start less its own callback delay from graft_node_stats), in C. Not in Python: there the lease callback starts only once its thread holds the GIL, which the woken waiter may hold, so its start does not mark the acquisition (tried: the wake-up came out 0.3 ms *before* it at p50 in one run); and the heartbeat round that won the lease is no lower bound here either, since the round a resumed follower acknowledges may be older than the wait. _fd readable → next_event_: from epoll_wait returning to the first graft_node_next_event returning, i.e. one call into the Go runtime by a thread that slept (a call from a thread that keeps calling costs ~0.2 µs). Percentiles by nearest rank: below 100 samples p99 is the largest."
 )
 
 // eventsTable renders the events section.
@@ -49,12 +49,11 @@ func eventsTable(b *strings.Builder, ev *Events) {
 		default:
 			row(e, what, e.Lost, "p50 ≤ 1 ms, p99 ≤ 5 ms", lostMet, true)
 		}
-		if len(e.Wake) > 0 || e.Mode == "cb" {
-			goal, g := "p50 ≤ 100 µs", wakeC50Goal
-			if e.Lang == "Python" {
-				goal, g = "p50 ≤ 200 µs", wakePy50Goal
-			}
-			row(e, "wait_lease wake-up after the lease was acquired", e.Wake, goal, stat.Summarize(e.Wake).Median <= g, true)
+		if e.Mode == "cb" && e.Lang == "C" {
+			row(e, "wait_lease wake-up after the lease was acquired", e.Wake, "p50 ≤ 100 µs", stat.Summarize(e.Wake).Median <= wakeC50Goal, true)
+		}
+		if e.Mode == "cb" && e.Lang == "Python" {
+			p("| %s | node.wait_lease() wake-up after the lease was acquired | 0 | | | | p50 ≤ %.0f µs | **not measured**: no instant read in Python marks the acquisition (below) |", e.Name, wakePy50Goal)
 		}
 		if len(e.Next) > 0 || e.Mode == "fd" {
 			row(e, "event fd readable → graft_node_next_event returned", e.Next, "p50 ≤ 2 µs", stat.Summarize(e.Next).Median <= nextP50Goal, true)
