@@ -49,18 +49,18 @@ var raftFields = map[string]string{
 	"msgs": "empty between steps", "events": "empty between steps", "stats": "statistics",
 	"leaseGains": "events only",
 	"streak":     "encoded", "prio": "encoded", "rank": "encoded", "deferred": "encoded", "deferUntil": "encoded",
+	"backoffUntil": "encoded", "backoff": "encoded",
 }
 
 // raftExtras are fields that some versions of the core have and others
 // lack (the explorer also runs on the code before issue 12's fixes, to
 // show it finds them): encoded by reflection, by name, when present. A
 // kind "value" field is encoded as it is; "timer" is the instant of the
-// node's clock at which a timer falls due; "until" an instant of that
-// clock that matters only while ahead (clamped once passed); "if F"
-// encodes it only while the bool field F is set (otherwise it is dead).
+// node's clock at which a timer falls due; "if F" encodes it only while
+// the bool field F is set (otherwise it is dead).
 var raftExtras = map[string]string{
 	"leaseHeld": "value", "leaseTerm": "value if leaseHeld", "leaseDeadline": "timer if leaseHeld",
-	"ahead": "value", "backoffUntil": "until", "backoff": "value",
+	"ahead": "value",
 }
 
 // unknownRaftFields returns the fields of raft that neither raftFields nor
@@ -81,7 +81,6 @@ func unknownRaftFields() []string {
 type extraField struct {
 	index int
 	timer bool
-	until bool
 	when  int // index of the bool field it depends on; -1 none
 }
 
@@ -93,7 +92,7 @@ var extraFields = func() []extraField {
 		if kind == "" {
 			continue
 		}
-		x := extraField{index: i, timer: kind == "timer", until: kind == "until", when: -1}
+		x := extraField{index: i, timer: kind == "timer", when: -1}
 		if f, ok := t.FieldByName(cond); ok {
 			x.when = f.Index[0]
 		}
@@ -112,8 +111,6 @@ func (e *encoder) extras(b []byte, r *raft, local time.Duration) []byte {
 			b = append(b, 0xfc)
 		case x.timer:
 			b = e.timer(b, time.Duration(f.Int()), local)
-		case x.until:
-			b = e.rel(b, time.Duration(f.Int()), local, true)
 		case f.Kind() == reflect.Bool:
 			b = e.bool(b, f.Bool())
 		case f.CanInt():
@@ -381,14 +378,23 @@ func (e *encoder) node(b []byte, n *xNode) []byte {
 	return b
 }
 
-// succession encodes the core's succession state (succession.go): its
-// rank, the pre-votes it holds and when they fall due, the priorities it
-// learnt (on a leader: cleared at each election), and on a leader the
+// succession encodes the core's succession state (succession.go): the
+// pause after a lost handover election (backoff.go), its rank, the
+// pre-votes it holds and when they fall due, the priorities it learnt (on
+// a leader: cleared at each election), and on a leader the
 // instant each peer's run of acknowledgements becomes stable, clamped once
 // it has, for the peers whose priority exceeds the leader's (for the others
 // it never matters; encoded, it made every round of a steady leader a new
 // state for PriorityStablePeriod).
 func (e *encoder) succession(b []byte, r *raft, local time.Duration) []byte {
+	if r.priority() > DefaultPriority {
+		// The pause after a lost handover election (backoff.go) changes
+		// only the priority of a node above the default: for the others
+		// it is dead (encoded, it made a steady leader's every round a
+		// new state for PriorityStablePeriod after such a loss).
+		b = e.rel(b, r.backoffUntil, local, true)
+		b = e.uint(b, uint64(r.backoff))
+	}
 	b = e.uint(b, uint64(r.rank))
 	b = e.uint(b, uint64(len(r.deferred)))
 	for _, m := range r.deferred {
