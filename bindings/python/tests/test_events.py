@@ -84,7 +84,14 @@ def test_step_down_events_in_order(cluster):
     leader.fileno()
     drain(leader)
     leader.step_down()
-    evs = wait_until(lambda: drain(leader) or None, 5, "the step-down's events")
+    # The events come one by one: gather until the state change is among them.
+    evs: list = []
+
+    def gathered():
+        evs.extend(drain(leader))
+        return any(e.kind is graft.EventKind.STATE for e in evs) or None
+
+    wait_until(gathered, 5, "the step-down's events")
     assert evs[0].kind is graft.EventKind.LEASE_LOST, evs
     assert evs[1].kind is graft.EventKind.STATE and evs[1].old is graft.State.LEADER, evs
 
