@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/graftlib/graft/bench/internal/cluster"
-	"github.com/graftlib/graft/bench/internal/mono"
 	"github.com/graftlib/graft/bench/internal/testbed"
+	"github.com/graftlib/graft/internal/monotime"
 )
 
 // waits derived from a bed's timings.
@@ -213,7 +213,7 @@ func disruption(b *testbed.Bed, trials int, part, observe time.Duration) Disrupt
 			}
 		}
 		f := followers[i%len(followers)]
-		t0 := mono.Ms()
+		t0 := monotime.Millis()
 		b.Partition(f, true)
 		time.Sleep(part)
 		b.Partition(f, false)

@@ -26,8 +26,8 @@ import (
 	"time"
 
 	"github.com/graftlib/graft/bench/internal/cli"
-	"github.com/graftlib/graft/bench/internal/mono"
 	"github.com/graftlib/graft/election"
+	"github.com/graftlib/graft/internal/monotime"
 	"github.com/graftlib/graft/transport"
 )
 
@@ -40,7 +40,7 @@ var (
 // emit prints one line: the kind, the CLOCK_MONOTONIC time, the rest.
 func emit(kind, format string, args ...any) {
 	outMu.Lock()
-	fmt.Printf("%s t=%.3f %s\n", kind, mono.Ms(), fmt.Sprintf(format, args...))
+	fmt.Printf("%s t=%.3f %s\n", kind, monotime.Millis(), fmt.Sprintf(format, args...))
 	outMu.Unlock()
 }
 
@@ -99,7 +99,7 @@ func main() {
 	cfg.OnError = func(err error) { fmt.Fprintf(os.Stderr, "graftnode %s: %v\n", *id, err) }
 	if *verbose {
 		cfg.OnLog = func(level election.LogLevel, msg string) {
-			fmt.Fprintf(os.Stderr, "LOG t=%.3f %s %s\n", mono.Ms(), level, msg)
+			fmt.Fprintf(os.Stderr, "LOG t=%.3f %s %s\n", monotime.Millis(), level, msg)
 		}
 	}
 

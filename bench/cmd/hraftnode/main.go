@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/graftlib/graft/bench/internal/cli"
-	"github.com/graftlib/graft/bench/internal/mono"
+	"github.com/graftlib/graft/internal/monotime"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
@@ -37,7 +37,7 @@ var outMu sync.Mutex
 
 func emit(kind, format string, args ...any) {
 	outMu.Lock()
-	fmt.Printf("%s t=%.3f %s\n", kind, mono.Ms(), fmt.Sprintf(format, args...))
+	fmt.Printf("%s t=%.3f %s\n", kind, monotime.Millis(), fmt.Sprintf(format, args...))
 	outMu.Unlock()
 }
 

@@ -27,7 +27,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/graftlib/graft/bench/internal/mono"
+	"github.com/graftlib/graft/internal/monotime"
 	"github.com/nats-io/graft"
 	"github.com/nats-io/nats.go"
 )
@@ -40,7 +40,7 @@ var (
 
 func emit(kind, format string, args ...any) {
 	outMu.Lock()
-	fmt.Printf("%s t=%.3f %s\n", kind, mono.Ms(), fmt.Sprintf(format, args...))
+	fmt.Printf("%s t=%.3f %s\n", kind, monotime.Millis(), fmt.Sprintf(format, args...))
 	outMu.Unlock()
 }
 

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/graftlib/graft/bench/internal/mono"
+	"github.com/graftlib/graft/internal/monotime"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -32,7 +32,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "natsserver: not ready after 10s")
 		os.Exit(1)
 	}
-	fmt.Printf("READY t=%.3f url=%s pid=%d\n", mono.Ms(), s.ClientURL(), os.Getpid())
+	fmt.Printf("READY t=%.3f url=%s pid=%d\n", monotime.Millis(), s.ClientURL(), os.Getpid())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig

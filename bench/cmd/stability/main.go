@@ -19,10 +19,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/graftlib/graft/bench/internal/mono"
 	"github.com/graftlib/graft/bench/internal/relay"
 	"github.com/graftlib/graft/bench/internal/testbed"
 	"github.com/graftlib/graft/election"
+	"github.com/graftlib/graft/internal/monotime"
 )
 
 // Result is written as stability.json.
@@ -95,7 +95,7 @@ func main() {
 	}
 	r.Leaders = append(r.Leaders, leader)
 	r.TermAtStart = b.Node(leader).Term
-	start, startT, bytes0 := mono.Ms(), time.Now(), b.Bytes()
+	start, startT, bytes0 := monotime.Millis(), time.Now(), b.Bytes()
 	log.Printf("leader %s at term %d after %.0f ms; watching", leader, r.TermAtStart, r.FirstLeaderMs)
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/graftlib/graft/bench/internal/mono"
+	"github.com/graftlib/graft/internal/monotime"
 )
 
 // Spec says how to run the nodes of a cluster.
@@ -87,7 +87,7 @@ func (c *Cluster) logLine(id, line string) {
 // StartAll starts every node and returns the CLOCK_MONOTONIC instant (ms)
 // taken just before the first one was started.
 func (c *Cluster) StartAll() (float64, error) {
-	t0 := mono.Ms()
+	t0 := monotime.Millis()
 	for _, id := range c.spec.IDs {
 		if err := c.Start(id); err != nil {
 			c.Close()
@@ -182,7 +182,7 @@ func (c *Cluster) Signal(id string, sig syscall.Signal) (float64, error) {
 	if !alive {
 		return 0, fmt.Errorf("cluster: %s is not running", id)
 	}
-	t := mono.Ms()
+	t := monotime.Millis()
 	err := syscall.Kill(pid, sig)
 	c.logLine("harness", fmt.Sprintf("t=%.3f signal %d to %s", t, sig, id))
 	return t, err

@@ -10,17 +10,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
+	"github.com/graftlib/graft/internal/monotime"
 	"github.com/graftlib/graft/tests/faults/checker"
 )
-
-// monoNS reads CLOCK_MONOTONIC, the clock of every log line.
-func monoNS() int64 {
-	var ts syscall.Timespec
-	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 1 /* CLOCK_MONOTONIC */, uintptr(unsafe.Pointer(&ts)), 0)
-	return ts.Nano()
-}
 
 // Timings of every schedule: short, so that a schedule takes seconds.
 const (
@@ -53,7 +46,7 @@ func (c *cluster) logPath(i int) string { return filepath.Join(c.dir, fmt.Sprint
 
 // event appends a line to events.log.
 func (c *cluster) event(kind, format string, args ...any) {
-	line := fmt.Sprintf("%s t=%d", kind, monoNS())
+	line := fmt.Sprintf("%s t=%d", kind, monotime.Now())
 	if format != "" {
 		line += " " + fmt.Sprintf(format, args...)
 	}
@@ -119,11 +112,11 @@ func (c *cluster) signal(i int, sig syscall.Signal) error {
 	}
 	switch sig {
 	case syscall.SIGSTOP:
-		if err := c.note(i, "STOPPED", monoNS()); err != nil {
+		if err := c.note(i, "STOPPED", monotime.Now()); err != nil {
 			return err
 		}
 	case syscall.SIGCONT:
-		if err := c.note(i, "CONT", monoNS()); err != nil {
+		if err := c.note(i, "CONT", monotime.Now()); err != nil {
 			return err
 		}
 	}
@@ -191,7 +184,7 @@ func (c *cluster) kill(i int) error {
 	cmd.Process.Signal(syscall.SIGCONT)
 	cmd.Process.Kill()
 	cmd.Wait()
-	return c.note(i, "KILLED", monoNS())
+	return c.note(i, "KILLED", monotime.Now())
 }
 
 // stopAll ends every node: SIGTERM (graft_node_close, or graft run's
@@ -227,7 +220,7 @@ func (c *cluster) leader() (int, bool) {
 	if c.run != nil {
 		return c.runningChild()
 	}
-	now := monoNS()
+	now := monotime.Now()
 	for i := 1; i <= c.n; i++ {
 		b, err := os.ReadFile(c.logPath(i))
 		if err != nil {

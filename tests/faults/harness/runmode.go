@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/graftlib/graft/internal/monotime"
 	"github.com/graftlib/graft/tests/faults/checker"
 )
 
@@ -83,7 +84,7 @@ func (c *cluster) graftArgs(i int) []string {
 // last line written within 20 ms (a child writes every millisecond) and
 // not its last word.
 func (c *cluster) runningChild() (int, bool) {
-	now := monoNS()
+	now := monotime.Now()
 	for i := 1; i <= c.n; i++ {
 		l, ok := lastLine(c.childLog(i))
 		if !ok || now-l.T > int64(20*time.Millisecond) {
@@ -127,7 +128,7 @@ func (c *cluster) terminate(i int) error {
 	if err != nil {
 		return err
 	}
-	if err := c.note(i, "TERMINATED", monoNS()); err != nil {
+	if err := c.note(i, "TERMINATED", monotime.Now()); err != nil {
 		return err
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
