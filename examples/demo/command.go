@@ -287,18 +287,12 @@ func commandAct(bin, dir string, addrs []string, reg *registry) error {
 	g.show(800 * time.Millisecond)
 
 	fmt.Println("\n== stopping every graft (SIGTERM: each stops its worker.sh, the leader hands over, all exit)")
-	for _, id := range ids {
-		g.signal(id, syscall.SIGTERM)
-	}
-	for _, id := range ids {
+	if id, ok := stopAll(ids, g.signal, func(id string) chan struct{} {
 		g.mu.Lock()
-		exited := g.exited[id]
-		g.mu.Unlock()
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			return fmt.Errorf("graft of %s did not exit within 5 s of SIGTERM", id)
-		}
+		defer g.mu.Unlock()
+		return g.exited[id]
+	}); !ok {
+		return fmt.Errorf("graft of %s did not exit within 5 s of SIGTERM", id)
 	}
 	return nil
 }

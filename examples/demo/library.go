@@ -267,17 +267,10 @@ func libraryAct(bin, dir string, addrs []string, reg *registry) error {
 	fmt.Println()
 
 	fmt.Println("== stopping every node (SIGTERM: the leader hands over, all close)")
-	for _, id := range ids {
-		c.signal(id, syscall.SIGTERM)
-	}
-	for _, id := range ids {
+	stopAll(ids, c.signal, func(id string) chan struct{} { // a node slow to exit is killed at the end
 		c.mu.Lock()
-		exited := c.exited[id]
-		c.mu.Unlock()
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-		}
-	}
+		defer c.mu.Unlock()
+		return c.exited[id]
+	})
 	return nil
 }

@@ -35,6 +35,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -138,4 +139,21 @@ func freePorts(n int) ([]string, error) {
 		addrs = append(addrs, pc.LocalAddr().String())
 	}
 	return addrs, nil
+}
+
+// stopAll sends SIGTERM to the process of each of ids, then waits up to 5 s
+// for each to exit (exited gives the channel closed when it was reaped). It
+// returns the first that did not, and false.
+func stopAll(ids []string, signal func(string, syscall.Signal), exited func(string) chan struct{}) (string, bool) {
+	for _, id := range ids {
+		signal(id, syscall.SIGTERM)
+	}
+	for _, id := range ids {
+		select {
+		case <-exited(id):
+		case <-time.After(5 * time.Second):
+			return id, false
+		}
+	}
+	return "", true
 }
