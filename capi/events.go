@@ -1,25 +1,9 @@
 package main
 
 /*
-#include <errno.h>
-#include <stdint.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
+#include <stdlib.h>
 #include "capi.h"
-
-// The descriptor of graft_node_event_fd is an eventfd whose counter is 1
-// while events are queued and 0 otherwise: readable exactly then.
-static inline int graft__eventfd_new(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
-static inline void graft__eventfd_raise(int fd) {
-	uint64_t one = 1;
-	while (write(fd, &one, sizeof one) < 0 && errno == EINTR) {}
-}
-static inline void graft__eventfd_clear(int fd) {
-	uint64_t v;
-	while (read(fd, &v, sizeof v) < 0 && errno == EINTR) {}
-}
-static inline void graft__eventfd_close(int fd) { close(fd); }
-static inline int graft__errno(void) { return errno; }
+#include "evq.h"
 */
 import "C"
 
@@ -40,102 +24,75 @@ import (
 // functions), not the history.
 const eventQueueLimit = 1024
 
-// eventSizeMin is the size of the first graft_event (0.1): fields are only
-// ever appended after leader, so a caller's struct is never smaller.
-const eventSizeMin = unsafe.Offsetof(C.graft_event{}.leader) + C.GRAFT_ID_MAX
-
-// hostEvent is one queued event, in Go memory until it is popped.
-type hostEvent struct {
-	kind     C.graft_event_kind
-	from, to election.State
-	term     uint64
-	deadline uint64 // CLOCK_MONOTONIC ns (lease events)
-	leader   string
-}
-
-// eventQueue holds the events of one node for graft_node_next_event, and
-// the eventfd that is readable while it is not empty. Nothing is queued
-// until the host asks for the descriptor: a host that does not use it pays
-// one atomic load per event. The node's callback goroutine pushes (before
-// it calls the C callback of the same event, so both see one sequence);
-// any host thread pops.
+// eventQueue is the Go side of a node's queue for graft_node_next_event:
+// the queue itself is in C (evq.c), so that a host thread pops it without
+// entering the Go runtime. Nothing is queued until the host asks for the
+// descriptor: a host that does not use it pays one atomic load per event.
+// The node's callback goroutine pushes (before it calls the C callback of
+// the same event, so both see one sequence); any host thread pops, in C.
 type eventQueue struct {
 	on    atomic.Bool // the descriptor exists and the node is not closed
-	mu    sync.Mutex
-	fd    C.int // -1 until the first graft_node_event_fd
-	shut  bool  // closed with the node: fd is gone
-	q     []hostEvent
+	mu    sync.Mutex  // orders push, descriptor and shutdown: c is never freed under a push
+	c     *C.graft__evq
+	shut  bool // closed with the node: c is gone
 	limit int
 }
 
 // newEventQueue returns an empty queue of at most limit (>= 2) events.
-func newEventQueue(limit int) *eventQueue { return &eventQueue{fd: -1, limit: max(limit, 2)} }
+func newEventQueue(limit int) *eventQueue { return &eventQueue{limit: max(limit, 2)} }
 
-// descriptor returns the eventfd, creating it on the first call; from then
-// on events are queued.
-func (e *eventQueue) descriptor() (C.int, error) {
+// descriptor returns the eventfd of the queue registered under the node's
+// handle id, creating both on the first call; from then on events are
+// queued.
+func (e *eventQueue) descriptor(id uintptr) (C.int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.shut {
 		return -1, election.ErrClosed
 	}
-	if e.fd < 0 {
-		fd := C.graft__eventfd_new()
-		if fd < 0 {
-			return -1, fmt.Errorf("capi: eventfd: %w", syscall.Errno(C.graft__errno()))
+	if e.c == nil {
+		var errno C.int
+		q := C.graft__evq_new(C.uintptr_t(id), C.int(e.limit), &errno)
+		if q == nil {
+			return -1, fmt.Errorf("capi: eventfd: %w", syscall.Errno(errno))
 		}
-		e.fd = fd
+		e.c = q
 		e.on.Store(true)
 	}
-	return e.fd, nil
+	return C.graft__evq_fd(e.c), nil
 }
 
-// push queues ev if the host asked for the descriptor. A full queue drops
-// its oldest events and begins with one GRAFT_EVENT_OVERFLOW instead.
-func (e *eventQueue) push(ev hostEvent) {
+// push queues ev if the host asked for the descriptor.
+func (e *eventQueue) push(kind C.graft_event_kind, from, to election.State, term, deadline uint64, leader string) {
 	if !e.on.Load() {
 		return
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.shut {
+	if e.shut || e.c == nil {
 		return
 	}
-	if len(e.q) >= e.limit {
-		// Keep the newest limit-2 events: room for the marker and the new
-		// one. The marker takes the term of the newest event dropped.
-		rest := e.q
-		if rest[0].kind == C.GRAFT_EVENT_OVERFLOW {
-			rest = rest[1:]
-		}
-		drop := len(rest) - (e.limit - 2)
-		marker := hostEvent{kind: C.GRAFT_EVENT_OVERFLOW, term: rest[drop-1].term}
-		e.q = append([]hostEvent{marker}, rest[drop:]...)
-	}
-	e.q = append(e.q, ev)
-	if len(e.q) == 1 {
-		C.graft__eventfd_raise(e.fd)
-	}
+	// The leader's bytes are read by C during the call only (cgo rules:
+	// Go memory without Go pointers, not kept).
+	C.graft__evq_push(e.c, C.int(kind), C.int(from), C.int(to), C.uint64_t(term), C.uint64_t(deadline),
+		(*C.char)(unsafe.Pointer(unsafe.StringData(leader))), C.size_t(len(leader)))
 }
 
-// pop removes the oldest event; ok is false when none is queued.
-func (e *eventQueue) pop() (ev hostEvent, ok bool, err error) {
+// pop pops the oldest event of the queue registered under id into out, for
+// the calls that shims.c's fast path (graft__evq_pop) could not serve: it
+// found no queue under id because the descriptor was never asked for (0),
+// because it was created meanwhile (popped here), or because the node is
+// closed (ErrClosed).
+func (e *eventQueue) pop(id uintptr, out *C.graft_event) (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.shut {
-		return ev, false, election.ErrClosed
+	switch {
+	case e.shut:
+		return 0, election.ErrClosed
+	case e.c == nil:
+		return 0, nil
 	}
-	if len(e.q) == 0 {
-		return ev, false, nil
-	}
-	ev = e.q[0]
-	e.q[0] = hostEvent{}
-	e.q = e.q[1:]
-	if len(e.q) == 0 {
-		e.q = nil // let the backing array go
-		C.graft__eventfd_clear(e.fd)
-	}
-	return ev, true, nil
+	return int(C.graft__evq_pop(C.uintptr_t(id), out)), nil
 }
 
 // shutdown discards the queue and closes the descriptor (graft_node_close,
@@ -145,10 +102,9 @@ func (e *eventQueue) shutdown() {
 	defer e.mu.Unlock()
 	e.on.Store(false)
 	e.shut = true
-	e.q = nil
-	if e.fd >= 0 {
-		C.graft__eventfd_close(e.fd)
-		e.fd = -1
+	if e.c != nil {
+		C.graft__evq_free(e.c)
+		e.c = nil
 	}
 }
 
@@ -157,13 +113,13 @@ func (e *eventQueue) shutdown() {
 // goroutine, so the queue and the callbacks carry one sequence.
 func (e *eventQueue) hook(ec *election.Config, cb callbacks) {
 	ec.OnStateChange = func(from, to election.State, term uint64) {
-		e.push(hostEvent{kind: C.GRAFT_EVENT_STATE, from: from, to: to, term: term})
+		e.push(C.GRAFT_EVENT_STATE, from, to, term, 0, "")
 		if cb.state != nil {
 			cb.callState(from, to, term)
 		}
 	}
 	ec.OnLeaderChange = func(leader string, term uint64) {
-		e.push(hostEvent{kind: C.GRAFT_EVENT_LEADER, term: term, leader: leader})
+		e.push(C.GRAFT_EVENT_LEADER, 0, 0, term, 0, leader)
 		if cb.leader != nil {
 			cb.callLeader(leader, term)
 		}
@@ -173,26 +129,11 @@ func (e *eventQueue) hook(ec *election.Config, cb callbacks) {
 		if held {
 			kind = C.GRAFT_EVENT_LEASE_ACQUIRED
 		}
-		e.push(hostEvent{kind: kind, term: l.Term, deadline: deadline})
+		e.push(kind, 0, 0, l.Term, deadline, "")
 		if cb.lease != nil {
 			cb.callLease(held, l.Term, deadline)
 		}
 	}
-}
-
-// fill writes ev into the caller's graft_event, of which the first size
-// bytes are the caller's (size >= sizeof the first graft_event, checked).
-func (ev *hostEvent) fill(out *C.graft_event) {
-	var c C.graft_event
-	n := min(uintptr(out.size), unsafe.Sizeof(c))
-	c.size = C.uint32_t(n)
-	c.kind = ev.kind
-	c.from, c.to = C.graft_state(ev.from), C.graft_state(ev.to)
-	c.term = C.uint64_t(ev.term)
-	c.deadline_ns = C.uint64_t(ev.deadline)
-	leader := unsafe.Slice((*byte)(unsafe.Pointer(&c.leader[0])), len(c.leader))
-	leader[copy(leader[:len(leader)-1], ev.leader)] = 0
-	copy(unsafe.Slice((*byte)(unsafe.Pointer(out)), n), unsafe.Slice((*byte)(unsafe.Pointer(&c)), n))
 }
 
 //export graft__go_node_event_fd
@@ -202,7 +143,7 @@ func graft__go_node_event_fd(h *C.graft_node) (rc C.int) {
 	if code != codeOK {
 		return C.int(code)
 	}
-	fd, err := nd.events.descriptor()
+	fd, err := nd.events.descriptor(nodeID(h))
 	switch {
 	case errors.Is(err, election.ErrClosed):
 		return C.int(codeClosed)
@@ -220,16 +161,37 @@ func graft__go_node_next_event(h *C.graft_node, out *C.graft_event) (rc C.int) {
 	if code != codeOK {
 		return C.int(code)
 	}
-	if out == nil || uintptr(out.size) < eventSizeMin {
+	if out == nil || uintptr(out.size) < C.GRAFT__EVENT_SIZE_MIN {
 		return C.int(codeInval)
 	}
-	ev, ok, err := nd.events.pop()
-	switch {
-	case err != nil:
+	n, err := nd.events.pop(nodeID(h), out)
+	if err != nil {
 		return C.int(codeOf(err))
-	case !ok:
-		return 0
 	}
-	ev.fill(out)
-	return 1
+	return C.int(n)
+}
+
+// poppedEvent is what next returns: the fields of one graft_event.
+type poppedEvent struct {
+	kind, from, to int
+	term, deadline uint64
+	leader         string
+	size           uint32 // the bytes filled
+}
+
+// next pops one event of the queue registered under id through the C fast
+// path, as graft_node_next_event does, with a caller's struct of size
+// bytes (the Go tests' view of evq.c: _test.go files cannot use cgo). rc is
+// graft__evq_pop's result.
+func (e *eventQueue) next(id uintptr, size uint32) (ev poppedEvent, rc int) {
+	out := (*C.graft_event)(C.calloc(1, C.size_t(unsafe.Sizeof(C.graft_event{}))+64))
+	defer C.free(unsafe.Pointer(out))
+	out.size = C.uint32_t(size)
+	rc = int(C.graft__evq_pop(C.uintptr_t(id), out))
+	if rc == 1 {
+		ev = poppedEvent{kind: int(out.kind), from: int(out.from), to: int(out.to),
+			term: uint64(out.term), deadline: uint64(out.deadline_ns),
+			leader: C.GoString(&out.leader[0]), size: uint32(out.size)}
+	}
+	return ev, rc
 }

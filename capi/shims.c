@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "_cgo_export.h"
+#include "evq.h"
 
 __attribute__((visibility("hidden"))) volatile int graft__forked = 0;
 
@@ -184,6 +185,11 @@ int graft_node_event_fd(graft_node *n) {
 
 int graft_node_next_event(graft_node *n, graft_event *ev) {
     if (FORKED) return GRAFT_EFORK;
+    /* The queue is in C (evq.c): popped without entering Go. Go answers
+     * only for a handle without a queue (not a node, closed, or no
+     * descriptor asked for yet). */
+    int rc = graft__evq_pop((uintptr_t)n, ev);
+    if (rc != GRAFT__EVQ_ABSENT) return rc;
     return graft__go_node_next_event(n, ev);
 }
 

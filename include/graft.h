@@ -728,8 +728,11 @@ GRAFT_API int graft_node_event_fd(graft_node *n);
  *  many bytes (fields it does not know stay untouched) and stores the number
  *  of bytes it filled in ev->size. Never blocks: wait for the descriptor of
  *  graft_node_event_fd to be readable, then call it until it returns 0 (the
- *  descriptor stays readable until the queue is empty, so level- and
- *  edge-triggered loops both work). Before graft_node_event_fd was first
+ *  descriptor stays readable until a call has returned 0, so level- and
+ *  edge-triggered loops both work; the call that returns 0 is the one that
+ *  makes it unreadable, which keeps the calls that return an event free of
+ *  system calls, and it runs without entering the Go runtime).
+ *  Before graft_node_event_fd was first
  *  called nothing is queued and it returns 0. Any thread or callback; from
  *  several threads at once each event goes to exactly one caller.
  *  Returns 1 (*ev filled); 0 (no event queued; *ev untouched); GRAFT_EINVAL
