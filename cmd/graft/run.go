@@ -16,6 +16,7 @@ import (
 
 // runMain is `graft run`: it returns the exit status.
 func runMain(args []string, stdout, stderr io.Writer) int {
+	tuneGC(gcPercent)
 	s, err := parseRun(args, os.Getenv, stdout)
 	if err != nil {
 		if errors.Is(err, errHelp) {
@@ -77,6 +78,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	time.AfterFunc(trimDelay, func() { _ = trimBinary() })
 	if witnessOnly {
 		// A witness never leads, so it has no command to run: it votes
 		// and acknowledges until told to stop.

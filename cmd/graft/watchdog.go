@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -82,6 +83,7 @@ func watchdogMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "graft: watchdog: not for direct use")
 		return 2
 	}
+	tuneGC(watchdogGCPercent)
 	var prio priority
 	if msg := prio.raise(); msg != "" {
 		fmt.Fprintln(os.Stderr, "graft: watchdog:", msg)
@@ -132,6 +134,7 @@ func watchdogMain(args []string) int {
 		}
 		close(lines)
 	}()
+	_ = trimBinary() // start-up is over: at rest the loop below runs little code
 	eof := false
 	timer := time.NewTimer(time.Hour)
 	for {
@@ -299,6 +302,9 @@ func (w *watchdog) step() {
 		ago(r.termSent, gone), ago(r.killSent, gone), gone, r.deadline)
 	w.run = nil
 	w.report("ended %d %s %d", r.term, how, r.status)
+	// The walks of /proc while the group died (every 2 ms, every process
+	// of the machine) grew the heap; give it back now that they are over.
+	debug.FreeOSMemory()
 }
 
 // ago says how long before then the instant at was ("-" if never).
