@@ -23,7 +23,24 @@
  * being readable once a call returned 0 with nothing queued since. Clearing
  * only then, not when the last event is taken, keeps every call that returns
  * an event free of system calls; callers call until 0 anyway (graft.h).
+ *
+ * The registry's lock prefers writers (glibc): pops from several host
+ * threads that overlap without a break (threads that poll instead of
+ * waiting for the descriptor) would otherwise keep graft__evq_new and
+ * graft__evq_free - graft_node_event_fd and graft_node_close of any node -
+ * waiting for as long as they go on (seconds were seen). No thread ever
+ * takes it twice, nor waits under it for a lock whose holder could be
+ * waiting for it (a push takes only the queue's mutex), which is what a
+ * writer-preferring lock needs.
+ *
+ * The read(2) of a pop is a cancellation point: it runs with cancellation
+ * off, so that a host thread cancelled (pthread_cancel) while it pops does
+ * not leave with the locks (every later push, pop and close would wait
+ * for them forever). A pop is thus no cancellation point at all.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP */
+#endif
 #include "evq.h"
 
 #include <errno.h>
@@ -44,7 +61,11 @@ struct graft__evq {
 
 #define BUCKETS 64
 
+#ifdef PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP
+static pthread_rwlock_t registry_mu = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+#else
 static pthread_rwlock_t registry_mu = PTHREAD_RWLOCK_INITIALIZER;
+#endif
 static graft__evq *registry[BUCKETS];
 
 static size_t bucket_of(uintptr_t id) { return (size_t)(id % BUCKETS); }
@@ -55,10 +76,15 @@ static void fd_raise(int fd) {
     }
 }
 
+/* fd_clear runs under the locks: cancellation is off during its read(2)
+ * (see the top of this file). */
 static void fd_clear(int fd) {
     uint64_t v;
+    int cancel;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     while (read(fd, &v, sizeof v) < 0 && errno == EINTR) {
     }
+    pthread_setcancelstate(cancel, NULL);
 }
 
 graft__evq *graft__evq_new(uintptr_t id, int limit, int *err) {

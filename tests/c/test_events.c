@@ -8,7 +8,9 @@
  * events are queued, a larger graft_event); waiting with and without a
  * limit, and close waking every waiter; three nodes (step-down reports the
  * loss before the state change, the loss of a leader cut off from its
- * followers arrives at its deadline); fork(); and three epoll_worker
+ * followers arrives at its deadline); fork(); threads that keep popping
+ * one node (they hold off no other node's start or close) and a popping
+ * thread that is cancelled (it takes no lock with it); and three epoll_worker
  * processes ($GRAFT_EPOLL_WORKER), the leader paused with SIGSTOP: on
  * SIGCONT it reports its loss before any work, and no two processes work
  * at overlapping times. Run by `make test-c`.
@@ -208,6 +210,8 @@ static void events_misuse(void) {
     CHECK_EQ(graft_config_on_lease(NULL, on_lease, NULL), GRAFT_EINVAL);
     graft_config *cfg = graft_config_new("x", "y", "127.0.0.1:0");
     CHECK_EQ(graft_node_event_fd((graft_node *)cfg), GRAFT_EINVAL); /* a config is no node */
+    CHECK_EQ(graft_node_next_event((graft_node *)cfg, &ev), GRAFT_EINVAL);
+    CHECK_EQ(graft_node_next_event((graft_node *)cfg, NULL), GRAFT_EINVAL);
     CHECK_EQ(graft_config_on_lease(cfg, on_lease, NULL), GRAFT_OK);
     CHECK_EQ(graft_config_on_lease(cfg, NULL, NULL), GRAFT_OK); /* removes */
     graft_config_free(cfg);
@@ -230,6 +234,7 @@ static void events_misuse(void) {
     CHECK_EQ(graft_node_wait_lease(n, -1, &term, &dl), GRAFT_ECLOSED);
     CHECK_EQ(graft_node_event_fd(n), GRAFT_ECLOSED);
     CHECK_EQ(graft_node_next_event(n, &ev), GRAFT_ECLOSED);
+    CHECK_EQ(graft_node_next_event(n, &small), GRAFT_ECLOSED);
 }
 
 static void single_node(void) {
@@ -448,6 +453,142 @@ static void fork_child(void) {
     CHECK_EQ(graft_node_close(c.nodes[0]), GRAFT_OK);
 }
 
+/* ---- hosts that poll without waiting, and threads that are cancelled ----- */
+
+typedef struct {
+    graft_node *n;
+    volatile int stop;
+    uint64_t until_ms;
+} spinner;
+
+/* spin: graft_node_next_event in a loop, as a host that polls instead of
+ * waiting for the descriptor does (each call that finds the queue empty
+ * clears the descriptor: a read(2)). Stops when told or at until_ms. */
+static void *spin(void *arg) {
+    spinner *s = arg;
+    graft_event ev;
+    while (!s->stop && now_ms() < s->until_ms) {
+        for (int i = 0; i < 256; i++) {
+            ev.size = sizeof ev;
+            graft_node_next_event(s->n, &ev);
+        }
+    }
+    return NULL;
+}
+
+/* Threads that keep popping one node's queue must not hold off the
+ * functions that register or unregister a queue (graft_node_event_fd,
+ * graft_node_close) of another node: with a reader-preferring lock over
+ * the registry, overlapping pops kept close waiting for as long as they
+ * ran (seconds on 2 cores with 4 pollers). */
+static void pollers_do_not_starve_close(void) {
+    cluster a, b;
+    cluster_init(&a, 1, "evspinA");
+    cluster_init(&b, 1, "evspinB");
+    if (start(&a, 0) != GRAFT_OK)
+        return;
+    enum { SPINNERS = 4 };
+    spinner s = {.n = a.nodes[0], .until_ms = now_ms() + 15000};
+    pthread_t th[SPINNERS];
+    for (int i = 0; i < SPINNERS; i++)
+        pthread_create(&th[i], NULL, spin, &s);
+    sleep_ms(50);
+    uint64_t t0 = now_ms();
+    int rc = start(&b, 0); /* graft_node_new, then graft_node_event_fd */
+    uint64_t started = now_ms() - t0;
+    uint64_t closed = 0;
+    if (rc == GRAFT_OK) {
+        sleep_ms(50);
+        t0 = now_ms();
+        CHECK_EQ(graft_node_close(b.nodes[0]), GRAFT_OK);
+        closed = now_ms() - t0;
+    }
+    s.stop = 1;
+    for (int i = 0; i < SPINNERS; i++)
+        pthread_join(th[i], NULL);
+    printf("     with %d threads popping another node: start %llu ms, close %llu ms\n", SPINNERS,
+           (unsigned long long)started, (unsigned long long)closed);
+    CHECKF(started < 1500, "starting a node (its descriptor) took %llu ms", (unsigned long long)started);
+    CHECKF(closed < 1500, "closing a node took %llu ms", (unsigned long long)closed);
+    CHECK_EQ(graft_node_close(a.nodes[0]), GRAFT_OK);
+}
+
+static void *spin_cancellable(void *arg) {
+    graft_node *n = arg;
+    graft_event ev;
+    for (;;) {
+        ev.size = sizeof ev;
+        graft_node_next_event(n, &ev);
+        pthread_testcancel();
+    }
+    return NULL;
+}
+
+typedef struct {
+    graft_node *n;
+    int rc;
+} call;
+
+static void *pop_once(void *arg) {
+    call *c = arg;
+    graft_event ev = {.size = sizeof ev};
+    c->rc = graft_node_next_event(c->n, &ev);
+    return NULL;
+}
+
+static void *close_once(void *arg) {
+    call *c = arg;
+    c->rc = graft_node_close(c->n);
+    return NULL;
+}
+
+/* returns_in: runs fn(c) on a thread; 1 if it returned within ms (then
+ * joined), 0 if not (the thread is left behind, stuck). */
+static int returns_in(void *(*fn)(void *), call *c, int ms) {
+    pthread_t t;
+    pthread_create(&t, NULL, fn, c);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += ms / 1000;
+    dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    if (pthread_timedjoin_np(t, NULL, &dl) == 0)
+        return 1;
+    pthread_detach(t);
+    return 0;
+}
+
+/* A host thread cancelled (pthread_cancel, deferred) while it pops: the
+ * call that finds the queue empty reads the eventfd, a cancellation point;
+ * a thread cancelled there must not take the queue's locks with it (the
+ * next pop, every push and close would wait forever). */
+static void cancelled_poller(void) {
+    cluster c;
+    cluster_init(&c, 1, "evcancel");
+    if (start(&c, 0) != GRAFT_OK)
+        return;
+    graft_node *n = c.nodes[0];
+    for (int round = 0; round < 20; round++) {
+        pthread_t t;
+        pthread_create(&t, NULL, spin_cancellable, n);
+        sleep_ms(2);
+        pthread_cancel(t);
+        pthread_join(t, NULL);
+        call p = {n, 99};
+        int back = returns_in(pop_once, &p, 3000);
+        CHECKF(back, "round %d: graft_node_next_event stuck after a popping thread was cancelled", round);
+        if (!back)
+            return; /* the node is wedged: leave it */
+        CHECK(p.rc == 0 || p.rc == 1);
+    }
+    call cl = {n, 99};
+    CHECKF(returns_in(close_once, &cl, 5000), "graft_node_close stuck");
+    CHECK_EQ(cl.rc, GRAFT_OK);
+}
+
 /* ---- epoll_worker processes ---------------------------------------------- */
 
 /* lease_term: the term of the latest "LEASE ... held=1" line if no
@@ -562,6 +703,8 @@ int main(void) {
     RUN(waiting, "timeouts of 0 and 150 ms; close wakes every waiter with ECLOSED");
     RUN(three_nodes, "step-down: loss before state change; cut off: loss at the deadline");
     RUN(fork_child, "a forked child gets GRAFT_EFORK from the four functions");
+    RUN(pollers_do_not_starve_close, "threads popping one node's queue do not hold off another's start and close");
+    RUN(cancelled_poller, "a thread cancelled while it pops leaves no lock held");
     RUN(epoll_workers, "3 epoll_worker processes, leader paused: loss first on resume, no overlap");
     return t_summary("test_events");
 }
