@@ -61,6 +61,10 @@ struct graft__evq {
 
 #define BUCKETS 64
 
+/* The slots a ring starts with, and shrinks back to once a backlog was
+ * read (cut to the limit when that is smaller). */
+#define FIRST_SLOTS 8
+
 #ifdef PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP
 static pthread_rwlock_t registry_mu = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 #else
@@ -87,6 +91,24 @@ static void fd_clear(int fd) {
     pthread_setcancelstate(cancel, NULL);
 }
 
+static graft_event *slot(graft__evq *q, size_t i) { return &q->ring[(q->head + i) % q->cap]; }
+
+/* grow doubles the ring (up to limit), keeping the events in order at the
+ * front of the new one. 0 when there is no memory: the caller then makes
+ * room the way a full queue does. */
+static int grow(graft__evq *q) {
+    size_t cap = q->cap ? q->cap * 2 : FIRST_SLOTS;
+    if (cap > q->limit) cap = q->limit;
+    graft_event *ring = malloc(cap * sizeof *ring);
+    if (ring == NULL) return 0;
+    for (size_t i = 0; i < q->len; i++) ring[i] = *slot(q, i);
+    free(q->ring);
+    q->ring = ring;
+    q->cap = cap;
+    q->head = 0;
+    return 1;
+}
+
 graft__evq *graft__evq_new(uintptr_t id, int limit, int *err) {
     graft__evq *q = calloc(1, sizeof *q);
     if (q == NULL) {
@@ -101,6 +123,15 @@ graft__evq *graft__evq_new(uintptr_t id, int limit, int *err) {
     }
     q->id = id;
     q->limit = limit < 2 ? 2 : (size_t)limit;
+    /* The first slots exist from the start and are never given back, so
+     * that a push short of memory can always make room with an OVERFLOW
+     * marker instead of losing an event unannounced. */
+    if (!grow(q)) {
+        *err = ENOMEM;
+        close(q->fd);
+        free(q);
+        return NULL;
+    }
     pthread_mutex_init(&q->mu, NULL);
     pthread_rwlock_wrlock(&registry_mu);
     q->next = registry[bucket_of(id)];
@@ -110,24 +141,6 @@ graft__evq *graft__evq_new(uintptr_t id, int limit, int *err) {
 }
 
 int graft__evq_fd(graft__evq *q) { return q->fd; }
-
-static graft_event *slot(graft__evq *q, size_t i) { return &q->ring[(q->head + i) % q->cap]; }
-
-/* grow doubles the ring (up to limit), keeping the events in order at the
- * front of the new one. 0 when there is no memory: the caller then makes
- * room the way a full queue does. */
-static int grow(graft__evq *q) {
-    size_t cap = q->cap ? q->cap * 2 : 8;
-    if (cap > q->limit) cap = q->limit;
-    graft_event *ring = malloc(cap * sizeof *ring);
-    if (ring == NULL) return 0;
-    for (size_t i = 0; i < q->len; i++) ring[i] = *slot(q, i);
-    free(q->ring);
-    q->ring = ring;
-    q->cap = cap;
-    q->head = 0;
-    return 1;
-}
 
 /* make_room drops the oldest events so that one OVERFLOW marker and one new
  * event fit: the newest cap-2 stay behind a marker that takes the term of
@@ -155,13 +168,7 @@ static void make_room(graft__evq *q) {
 void graft__evq_push(graft__evq *q, int kind, int from, int to, uint64_t term, uint64_t deadline_ns,
                      const char *leader, size_t leader_len) {
     pthread_mutex_lock(&q->mu);
-    if (q->len == q->cap && (q->cap == q->limit || !grow(q))) {
-        if (q->cap < 2) { /* no memory for the first slots: nothing to keep */
-            pthread_mutex_unlock(&q->mu);
-            return;
-        }
-        make_room(q);
-    }
+    if (q->len == q->cap && (q->cap == q->limit || !grow(q))) make_room(q); /* cap >= 2 always */
     /* Only the fields and the leader's bytes with their NUL are written
      * (and read by the pop): the rest of the slot's leader is never used,
      * and the reader, on another core, takes fewer cache lines from this
@@ -218,10 +225,14 @@ int graft__evq_pop(uintptr_t id, graft_event *out) {
     if (q->len > 0) {
         copy_out(out, slot(q, 0));
         q->head = (q->head + 1) % q->cap;
-        if (--q->len == 0 && q->cap > 8) { /* a backlog was read: give its memory back */
-            free(q->ring);
-            q->ring = NULL;
-            q->cap = q->head = 0;
+        if (--q->len == 0 && q->cap > FIRST_SLOTS) { /* a backlog was read: give its memory back */
+            graft_event *ring = malloc(FIRST_SLOTS * sizeof *ring);
+            if (ring != NULL) {
+                free(q->ring);
+                q->ring = ring;
+                q->cap = FIRST_SLOTS;
+                q->head = 0;
+            }
         }
         rc = 1;
     } else {
