@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strconv"
@@ -18,8 +19,9 @@ import (
 // watchdog, starts at SCHED_OTHER and nice 0 without a wrapper (one more
 // exec of a Go binary cost ~5 ms of the start). The flag also resets the
 // threads the Go runtime creates later, so keep re-applies the policy
-// whenever the number of threads changed (read from /proc/self/task on
-// each wake-up; a few a second at rest).
+// whenever the number of threads changed (read on each wake-up, a few a
+// second at rest, from /proc/self/stat with one pread into a fixed buffer:
+// listing /proc/self/task each time allocated on every wake-up).
 //
 // Both need CAP_SYS_NICE (or an RLIMIT_RTPRIO / RLIMIT_NICE allowance);
 // without it the watchdog runs at normal priority and says so once. The
@@ -29,6 +31,8 @@ import (
 type priority struct {
 	attr    *unix.SchedAttr // nil: no raise possible
 	threads int
+	stat    *os.File  // /proc/self/stat, open from the first keep
+	buf     [512]byte // its text: the fields up to num_threads fit
 }
 
 // raise tries SCHED_RR, then nice -10; it returns a warning or "".
@@ -51,8 +55,11 @@ func (p *priority) keep() error {
 	if p.attr == nil {
 		return nil
 	}
+	if n, ok := p.threadCount(); ok && n == p.threads {
+		return nil
+	}
 	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil || len(tasks) == p.threads {
+	if err != nil {
 		return err
 	}
 	for _, t := range tasks {
@@ -64,4 +71,46 @@ func (p *priority) keep() error {
 	}
 	p.threads = len(tasks)
 	return nil
+}
+
+// threadCount reads num_threads (the 20th field) of /proc/self/stat
+// without allocating; ok is false when it cannot (then keep lists the
+// threads).
+func (p *priority) threadCount() (n int, ok bool) {
+	if p.stat == nil {
+		f, err := os.Open("/proc/self/stat")
+		if err != nil {
+			return 0, false
+		}
+		p.stat = f
+	}
+	m, err := p.stat.ReadAt(p.buf[:], 0)
+	if m == 0 && err != nil {
+		return 0, false
+	}
+	return statThreads(p.buf[:m])
+}
+
+// statThreads parses num_threads from the text of /proc/PID/stat. The
+// command name (field 2) is in parentheses and may hold spaces and ')':
+// the fields after it start after the last ')'.
+func statThreads(b []byte) (int, bool) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	// Each space after the ')' that ends field 2 begins the next field.
+	field, n, digits := 2, 0, false
+	for _, c := range b[i+1:] {
+		switch {
+		case c == ' ':
+			if field == 20 && digits {
+				return n, true
+			}
+			field++
+		case field == 20 && c >= '0' && c <= '9':
+			n, digits = n*10+int(c-'0'), true
+		}
+	}
+	return 0, false
 }
