@@ -84,10 +84,15 @@ func drawCharts(r *Results, dir string) ([]string, error) {
 		for _, f := range r.Failover {
 			ss = append(ss, series{fmt.Sprintf("%d nodes (median %.0f ms)", f.Nodes, f.Summary.Median), f.SamplesMs})
 		}
+		for _, f := range r.FailoverPair {
+			ss = append(ss, series{fmt.Sprintf("%d nodes, leader + 1st successor (median %.0f ms)", f.Nodes, f.Summary.Median), f.SamplesMs})
+		}
 		emin := float64(r.Default.ElectionMin)
 		name := "failover_cdf.png"
 		err := cdfChart(filepath.Join(dir, name), fmt.Sprintf("graft failover after SIGKILL of the leader (hb %d ms, election %d-%d ms)", r.Default.Heartbeat, r.Default.ElectionMin, r.Default.ElectionMax),
-			"ms from SIGKILL to a new leader", ss, map[string]float64{"1.2 x ElectionMin": 1.2 * emin, "1.6 x ElectionMin": 1.6 * emin})
+			"ms from SIGKILL to a new leader", ss, map[string]float64{
+				fmt.Sprintf("median goal %.2f x ElectionMin", failoverMedianGoal): failoverMedianGoal * emin,
+				fmt.Sprintf("p99 goal %.2f x ElectionMin", failoverP99Goal):       failoverP99Goal * emin})
 		if err != nil {
 			return names, err
 		}

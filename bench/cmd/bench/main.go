@@ -39,7 +39,9 @@ var (
 	trials        = flag.Int("trials", 50, "failover trials per cluster size (graft, default timings)")
 	sizesFlag     = flag.String("sizes", "3,5,7", "cluster sizes for the failover trials")
 	hoTrials      = flag.Int("handover-trials", 20, "handover trials (step-down and close each)")
-	cmpTrials     = flag.Int("cmp-trials", 15, "failover trials per library in the comparison")
+	pairTrials    = flag.Int("pair-trials", 50, "trials killing the leader and its first successor together, per cluster size of 5 or more nodes (graft, default timings)")
+	cmpTrials     = flag.Int("cmp-trials", 50, "failover trials per library in the comparison (the libraries' trials interleaved)")
+	cmpIdle       = flag.Duration("cmp-idle", 30*time.Second, "measuring window of the comparison's idle cost (the three libraries' clusters run in it together)")
 	cmpHoTrials   = flag.Int("cmp-handover-trials", 8, "handover trials per library and kind in the comparison")
 	disruptTrials = flag.Int("disrupt-trials", 3, "partition trials shorter than the transport's idle timeout")
 	disruptLong   = flag.Int("disrupt-long-trials", 1, "partition trials longer than the transport's idle timeout (3 s)")
@@ -104,6 +106,16 @@ func main() {
 		return
 	}
 
+	// Read the previous results first: a run with -only keeps its other
+	// sections (merge.go), and an unreadable file should stop the run
+	// before it measures, not after.
+	old, err := readOld(filepath.Join(*out, "results.json"))
+	if err == nil && old != nil {
+		err = json.Unmarshal(old, &Results{})
+	}
+	if err != nil {
+		log.Fatalf("previous results: %v (move it away to start afresh)", err)
+	}
 	work, err := os.MkdirTemp("", "graft-bench-")
 	if err != nil {
 		log.Fatal(err)
@@ -156,6 +168,9 @@ func main() {
 	res.RunSeconds = time.Since(start).Seconds()
 	res.Host.LoadEnd = loadAvg()
 
+	if res, err = mergeResults(res, old); err != nil {
+		log.Fatal(err)
+	}
 	write(res, true)
 	cleanup()
 }
@@ -200,22 +215,27 @@ func run(env *testbed.Env, res *Results) {
 		if !want("failover") && !(n == 3 && want("handover")) {
 			continue
 		}
-		beds, err := startBeds(*bedsFlag, func() (*testbed.Bed, error) { return env.Graft(n, zero, false, testbed.Options{}) })
+		beds, err := startBeds(*bedsFlag, func() (*testbed.Bed, error) { return env.Graft(n, zero, false, testbed.Options{Ranks: true}) })
 		if err != nil {
 			log.Fatal(err)
 		}
 		if want("failover") {
 			log.Printf("graft failover, %d nodes, %d trials over %d clusters", n, *trials, len(beds))
-			f := failover(beds, *trials)
+			f := failover(beds, *trials, 1)
 			res.Failover = append(res.Failover, summarizeFailover(f))
 			log.Printf("  %s", res.Failover[len(res.Failover)-1].line())
 			if n == 3 && *freshTrials > 0 {
 				log.Printf("graft failover, 3 nodes, no settle time after restarts, %d trials on one cluster", *freshTrials)
 				s := settle
 				settle = 0
-				res.FailoverFresh = append(res.FailoverFresh, summarizeFailover(failover(beds[:1], *freshTrials)))
+				res.FailoverFresh = append(res.FailoverFresh, summarizeFailover(failover(beds[:1], *freshTrials, 1)))
 				settle = s
 				log.Printf("  %s", res.FailoverFresh[0].line())
+			}
+			if n >= 5 && *pairTrials > 0 {
+				log.Printf("graft failover, %d nodes, the leader and its first successor killed together, %d trials over %d clusters", n, *pairTrials, len(beds))
+				res.FailoverPair = append(res.FailoverPair, summarizeFailover(failover(beds, *pairTrials, 2)))
+				log.Printf("  %s", res.FailoverPair[len(res.FailoverPair)-1].line())
 			}
 		}
 		if n == 3 && want("handover") {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log"
 	"os"
 	"strconv"
 	"strings"
@@ -26,15 +25,22 @@ type Results struct {
 	// FailoverFresh: 3 nodes, the kill comes right after the previous
 	// victim's restart (no settle time).
 	FailoverFresh []FailoverResult `json:"failover_no_settle"`
-	Handover      []HandoverResult `json:"handover"`
-	Disruption    []Disruption     `json:"disruption"`
-	Idle          []Idle           `json:"idle"`
-	FirstLeader   FirstLeader      `json:"first_leader"`
-	Compare       Compare          `json:"compare"`
-	API           []API            `json:"api"`
-	Events        *Events          `json:"events,omitempty"`
-	Run           *Run             `json:"run,omitempty"`
-	Flood         *Flood           `json:"flood,omitempty"`
+	// FailoverPair: 5 and 7 nodes, the leader and its first successor
+	// killed together (issue 16).
+	FailoverPair []FailoverResult `json:"failover_pair,omitempty"`
+	Handover     []HandoverResult `json:"handover"`
+	Disruption   []Disruption     `json:"disruption"`
+	Idle         []Idle           `json:"idle"`
+	FirstLeader  FirstLeader      `json:"first_leader"`
+	Compare      Compare          `json:"compare"`
+	API          []API            `json:"api"`
+	Events       *Events          `json:"events,omitempty"`
+	Run          *Run             `json:"run,omitempty"`
+	Flood        *Flood           `json:"flood,omitempty"`
+	// Parts says which run measured which sections: the first is the
+	// run that wrote the file, the others earlier runs whose sections it
+	// did not measure (-only) and kept (merge.go).
+	Parts []Part `json:"parts,omitempty"`
 }
 
 // Host describes the machine.
@@ -128,56 +134,8 @@ type Compare struct {
 	Failover      []FailoverResult `json:"failover"`
 	Handover      []HandoverResult `json:"handover"`
 	Idle          []Idle           `json:"idle"`
-}
-
-// compare runs failover, handover and idle cost for the three libraries at
-// cmpTiming, 3 nodes each.
-func compare(env *testbed.Env, res *Results) {
-	mk := func(lib string, o testbed.Options) (*testbed.Bed, error) {
-		switch lib {
-		case testbed.NatsGraft:
-			return env.NatsGraft(3, o)
-		case testbed.HRaft:
-			return env.HRaft(3, cmpTiming, o)
-		}
-		return env.Graft(3, cmpTiming, false, o)
-	}
-	for _, lib := range []string{testbed.Graft, testbed.NatsGraft, testbed.HRaft} {
-		beds, err := startBeds(*bedsFlag, func() (*testbed.Bed, error) { return mk(lib, testbed.Options{}) })
-		if err != nil {
-			log.Printf("compare %s: %v", lib, err)
-			continue
-		}
-		log.Printf("compare: %s failover, 3 nodes, %d trials over %d clusters", lib, *cmpTrials, len(beds))
-		f := summarizeFailover(failover(beds, *cmpTrials))
-		res.Compare.Failover = append(res.Compare.Failover, f)
-		log.Printf("  %s", f.line())
-		for _, how := range []string{"step_down", "close"} {
-			var h HandoverResult
-			if lib == testbed.NatsGraft && how == "step_down" {
-				h = HandoverResult{Handover: Handover{Lib: lib, Nodes: 3, How: how, Unsupported: true}}
-			} else {
-				log.Printf("compare: %s handover (%s), %d trials", lib, how, *cmpHoTrials)
-				h = summarizeHandover(handover(beds, how, *cmpHoTrials))
-			}
-			res.Compare.Handover = append(res.Compare.Handover, h)
-			log.Printf("  %s", h.line())
-		}
-		closeBeds(beds)
-
-		b, err := mk(lib, testbed.Options{Relay: true, Quiet: true})
-		if err != nil {
-			log.Printf("compare %s: %v", lib, err)
-			continue
-		}
-		log.Printf("compare: %s idle cost, 3 nodes, %s", lib, *idleDur)
-		r, err := idle(b, *idleDur)
-		b.Close()
-		if err != nil {
-			log.Printf("  %v", err)
-			continue
-		}
-		res.Compare.Idle = append(res.Compare.Idle, r)
-		log.Printf("  %s", r.line())
-	}
+	// Interleaved is set by runs that took the libraries' trials in turn
+	// (trial i of each back to back) and measured their idle cost in one
+	// window; earlier runs took one library after the other.
+	Interleaved bool `json:"interleaved,omitempty"`
 }

@@ -75,48 +75,88 @@ type Failover struct {
 	SamplesMs   []float64 `json:"samples_ms"`
 	Contested   int       `json:"contested"` // trials with more than one candidacy before the new leader
 	SettleMs    float64   `json:"settle_ms"` // wait after restarting the killed node before the next kill
+	// Killed is how many nodes each trial kills: the leader (1), or the
+	// leader and its first successor (2), and so on.
+	Killed int `json:"killed"`
+	// Ranked counts the trials in which the new leader had printed its
+	// rank under the old leader (graftnode -rank-poll-ms); RankedWinner
+	// those in which that rank was Killed: the first successor left alive
+	// took over, as ranked succession intends.
+	Ranked       int `json:"ranked,omitempty"`
+	RankedWinner int `json:"ranked_winner,omitempty"`
 }
 
-// failover kills the stable leader trials times and measures from the
-// kill to another node reporting that it became leader; the killed node is
-// restarted after each trial. Other nodes keep running across trials. The
-// trials rotate over beds (identical clusters).
-func failover(beds []*testbed.Bed, trials int) Failover {
-	b := beds[0]
-	r := Failover{Lib: b.Lib, Nodes: b.Nodes, ElectionMin: b.ElectionMin(), Heartbeat: b.Timing.Heartbeat, ElectionMax: b.Timing.ElectionMax,
-		SettleMs: float64(settle.Milliseconds())}
+// failover kills the stable leader (and its first killed-1 successors)
+// trials times and measures from the kill to another node reporting that
+// it became leader; the killed nodes are restarted after each trial. Other
+// nodes keep running across trials. The trials rotate over beds (identical
+// clusters).
+func failover(beds []*testbed.Bed, trials, killed int) Failover {
+	r := newFailover(beds[0], killed)
 	for i := 0; i < trials; i++ {
-		b := beds[i%len(beds)]
-		r.Trials++
-		l, err := stable(b)
-		if err != nil {
-			log.Printf("%s-%d failover trial %d: no stable leader: %v", b.Lib, b.Nodes, i, err)
-			r.NotStable++
-			continue
-		}
-		t0, err := b.Signal(l, syscall.SIGKILL)
-		if err != nil {
-			r.NotStable++
-			continue
-		}
-		e, err := b.WaitLeader(t0, l, convergeTimeout(b))
-		if err != nil {
-			log.Printf("%s-%d failover trial %d: no new leader within %s", b.Lib, b.Nodes, i, convergeTimeout(b))
-			r.Unconverged++
-		} else {
-			r.SamplesMs = append(r.SamplesMs, e.T-t0)
-			// More than one candidacy before the new leader won: a
-			// contested election (two candidates, or a retry).
-			if candidacies(b.Events(t0), e.T) > 1 {
-				r.Contested++
-			}
-		}
-		b.WaitExit(l, 5*time.Second)
-		if err := restart(b, l); err != nil {
-			log.Printf("restart %s: %v", l, err)
-		}
+		failoverTrial(beds[i%len(beds)], &r, i)
 	}
 	return r
+}
+
+// newFailover returns an empty result for kills of r.Killed nodes (the
+// leader, then its successors in rank order) on clusters like b.
+func newFailover(b *testbed.Bed, killed int) Failover {
+	return Failover{Lib: b.Lib, Nodes: b.Nodes, ElectionMin: b.ElectionMin(), Heartbeat: b.Timing.Heartbeat, ElectionMax: b.Timing.ElectionMax,
+		SettleMs: float64(settle.Milliseconds()), Killed: killed}
+}
+
+// failoverTrial runs trial i of r on b: it waits for a stable leader,
+// kills it (and its first r.Killed-1 successors, see victims) with
+// SIGKILL, measures from just before the first kill to another node
+// reporting leadership, and restarts the victims.
+func failoverTrial(b *testbed.Bed, r *Failover, i int) {
+	r.Trials++
+	l, err := stable(b)
+	if err != nil {
+		log.Printf("%s-%d failover trial %d: no stable leader: %v", b.Lib, b.Nodes, i, err)
+		r.NotStable++
+		return
+	}
+	vs, err := victims(b, l, r.Killed)
+	if err != nil {
+		log.Printf("%s-%d failover trial %d: %v", b.Lib, b.Nodes, i, err)
+		r.NotStable++
+		return
+	}
+	term := b.Node(l).Term
+	t0, err := b.Signal(l, syscall.SIGKILL)
+	for _, v := range vs[1:] {
+		if err == nil {
+			_, err = b.Signal(v, syscall.SIGKILL)
+		}
+	}
+	if err != nil {
+		r.NotStable++
+	} else if e, err := waitLeaderNotIn(b, t0, vs, convergeTimeout(b)); err != nil {
+		log.Printf("%s-%d failover trial %d: no new leader within %s", b.Lib, b.Nodes, i, convergeTimeout(b))
+		r.Unconverged++
+	} else {
+		r.SamplesMs = append(r.SamplesMs, e.T-t0)
+		// More than one candidacy before the new leader won: a
+		// contested election (two candidates, or a retry).
+		if candidacies(b.Events(t0), e.T) > 1 {
+			r.Contested++
+		}
+		if rank, ok := rankOf(b, e.ID, term); ok {
+			r.Ranked++
+			if rank == r.Killed {
+				r.RankedWinner++
+			}
+		}
+	}
+	for _, v := range vs {
+		b.Signal(v, syscall.SIGKILL) // a victim the loop above did not reach; Signal refuses the dead
+		b.WaitExit(v, 5*time.Second)
+		if err := restart(b, v); err != nil {
+			log.Printf("restart %s: %v", v, err)
+		}
+	}
 }
 
 // candidacies counts the "became candidate" events before t.
@@ -147,35 +187,39 @@ type Handover struct {
 // over beds.
 func handover(beds []*testbed.Bed, how string, trials int) Handover {
 	r := Handover{Lib: beds[0].Lib, Nodes: beds[0].Nodes, How: how}
-	sig := syscall.SIGUSR1
-	if how == "close" {
-		sig = syscall.SIGTERM
-	}
 	for i := 0; i < trials; i++ {
-		b := beds[i%len(beds)]
-		r.Trials++
-		l, err := stable(b)
-		if err != nil {
-			log.Printf("%s handover %s trial %d: no stable leader: %v", b.Lib, how, i, err)
-			r.Unconverged++
-			continue
-		}
-		t0, _ := b.Signal(l, sig)
-		e, err := b.WaitLeader(t0, l, convergeTimeout(b))
-		if err != nil {
-			r.Unconverged++
-		} else {
-			r.SamplesMs = append(r.SamplesMs, e.T-t0)
-		}
-		if sig == syscall.SIGTERM {
-			if err := b.WaitExit(l, 10*time.Second); err != nil {
-				b.Signal(l, syscall.SIGKILL)
-				b.WaitExit(l, 5*time.Second)
-			}
-			restart(b, l)
-		}
+		handoverTrial(beds[i%len(beds)], &r, i)
 	}
 	return r
+}
+
+// handoverTrial runs trial i of r on b.
+func handoverTrial(b *testbed.Bed, r *Handover, i int) {
+	sig := syscall.SIGUSR1
+	if r.How == "close" {
+		sig = syscall.SIGTERM
+	}
+	r.Trials++
+	l, err := stable(b)
+	if err != nil {
+		log.Printf("%s handover %s trial %d: no stable leader: %v", b.Lib, r.How, i, err)
+		r.Unconverged++
+		return
+	}
+	t0, _ := b.Signal(l, sig)
+	e, err := b.WaitLeader(t0, l, convergeTimeout(b))
+	if err != nil {
+		r.Unconverged++
+	} else {
+		r.SamplesMs = append(r.SamplesMs, e.T-t0)
+	}
+	if sig == syscall.SIGTERM {
+		if err := b.WaitExit(l, 10*time.Second); err != nil {
+			b.Signal(l, syscall.SIGKILL)
+			b.WaitExit(l, 5*time.Second)
+		}
+		restart(b, l)
+	}
 }
 
 // Disruption is the result of partition-and-return trials.
@@ -252,12 +296,29 @@ type Idle struct {
 	RSSKiB              []int     `json:"rss_kib_by_node"`
 	ServerRSSKiB        int       `json:"server_rss_kib,omitempty"`
 	FirstLeaderMs       float64   `json:"first_leader_ms"`
+	// CPUSlices is CPUMsPerNodeSec slice by slice of the window (one slice
+	// for the whole window outside the comparison, 1 s in it), and
+	// ServerCPUSlices the nats-server's ms/s in the same slices: the
+	// samples the comparison's idle ratio is bootstrapped from.
+	CPUSlices       []float64 `json:"cpu_ms_per_node_second_by_slice,omitempty"`
+	ServerCPUSlices []float64 `json:"server_cpu_ms_per_second_by_slice,omitempty"`
 }
 
 // idle starts b (which must use relays), waits for a leader, lets it settle,
 // and then measures CPU time (utime+stime of each node process) and the
 // bytes the relays forwarded over dur.
 func idle(b *testbed.Bed, dur time.Duration) (Idle, error) {
+	r, err := idleStart(b)
+	if err != nil {
+		return r, err
+	}
+	err = measureIdle([]*testbed.Bed{b}, []*Idle{&r}, dur, dur)
+	return r, err
+}
+
+// idleStart starts b, waits for a stable leader and then one second more,
+// and returns the result to be measured, with the time to the first leader.
+func idleStart(b *testbed.Bed) (Idle, error) {
 	r := Idle{Lib: b.Lib, Nodes: b.Nodes, Heartbeat: b.Timing.Heartbeat, ElectionMin: b.ElectionMin()}
 	t0, err := b.StartAll()
 	if err != nil {
@@ -270,56 +331,89 @@ func idle(b *testbed.Bed, dur time.Duration) (Idle, error) {
 		return r, fmt.Errorf("%s idle: no stable leader: %w", b.Lib, err)
 	}
 	time.Sleep(time.Second)
-	pids := b.Pids()
-	if b.Server != nil {
-		pids["nats-server"] = b.Server.Process.Pid
-	}
+	return r, nil
+}
+
+// measureIdle measures beds[i] into rs[i] over one window of dur, all in
+// the same window, so that the rest of the machine weighs on them alike:
+// CPU time of each process (schedstat; also read every slice, for
+// CPUSlices), the bytes the relays forwarded, the RSS at the end.
+func measureIdle(beds []*testbed.Bed, rs []*Idle, dur, slice time.Duration) error {
 	type sample struct {
 		ns    int64
 		ticks float64
 	}
-	read := func() (map[string]sample, error) {
-		m := map[string]sample{}
-		for id, pid := range pids {
-			ns, err := cluster.CPUNanos(pid)
-			if err != nil {
-				return nil, fmt.Errorf("%s idle: %s: %w", b.Lib, id, err)
+	pids := make([]map[string]int, len(beds))
+	read := func() ([]map[string]sample, error) {
+		out := make([]map[string]sample, len(beds))
+		for i, b := range beds {
+			out[i] = map[string]sample{}
+			for id, pid := range pids[i] {
+				ns, err := cluster.CPUNanos(pid)
+				if err != nil {
+					return nil, fmt.Errorf("%s idle: %s: %w", b.Lib, id, err)
+				}
+				t, _ := cluster.CPUSeconds(pid)
+				out[i][id] = sample{ns, t}
 			}
-			t, _ := cluster.CPUSeconds(pid)
-			m[id] = sample{ns, t}
 		}
-		return m, nil
+		return out, nil
+	}
+	bytes0 := make([]uint64, len(beds))
+	for i, b := range beds {
+		pids[i] = b.Pids()
+		if b.Server != nil {
+			pids[i]["nats-server"] = b.Server.Process.Pid
+		}
+		bytes0[i] = b.Bytes()
 	}
 	c0, err := read()
 	if err != nil {
-		return r, err
+		return err
 	}
-	bytes0, start := b.Bytes(), time.Now()
-	time.Sleep(dur)
-	c1, err := read()
+	start := time.Now()
+	prev, prevT := c0, start
+	for time.Since(start) < dur {
+		time.Sleep(min(slice, dur-time.Since(start)))
+		c, err := read()
+		if err != nil {
+			return err
+		}
+		secs := time.Since(prevT).Seconds()
+		for i, b := range beds {
+			var ns int64
+			for _, id := range b.IDs() {
+				ns += c[i][id].ns - prev[i][id].ns
+			}
+			rs[i].CPUSlices = append(rs[i].CPUSlices, float64(ns)/1e6/secs/float64(b.Nodes))
+			if b.Server != nil {
+				rs[i].ServerCPUSlices = append(rs[i].ServerCPUSlices, float64(c[i]["nats-server"].ns-prev[i]["nats-server"].ns)/1e6/secs)
+			}
+		}
+		prev, prevT = c, time.Now()
+	}
 	secs := time.Since(start).Seconds()
-	bytes1 := b.Bytes()
-	if err != nil {
-		return r, err
+	for i, b := range beds {
+		r, c1 := rs[i], prev[i]
+		total, ticks := 0.0, 0.0
+		for _, id := range b.IDs() {
+			v := float64(c1[id].ns-c0[i][id].ns) / 1e6 / secs
+			r.CPUMsPerSecNodes = append(r.CPUMsPerSecNodes, v)
+			total += v
+			ticks += (c1[id].ticks - c0[i][id].ticks) * 1e3 / secs
+			rss, _ := cluster.RSSKiB(pids[i][id])
+			r.RSSKiB = append(r.RSSKiB, rss)
+		}
+		r.StatCPUMsPerNodeSec = ticks / float64(b.Nodes)
+		if b.Server != nil {
+			r.ServerCPUMsPerS = float64(c1["nats-server"].ns-c0[i]["nats-server"].ns) / 1e6 / secs
+			r.ServerRSSKiB, _ = cluster.RSSKiB(b.Server.Process.Pid)
+		}
+		r.Seconds = secs
+		r.CPUMsPerNodeSec = total / float64(b.Nodes)
+		r.BytesPerNodeSec = float64(b.Bytes()-bytes0[i]) / secs / float64(b.Nodes)
 	}
-	total, ticks := 0.0, 0.0
-	for _, id := range b.IDs() {
-		v := float64(c1[id].ns-c0[id].ns) / 1e6 / secs
-		r.CPUMsPerSecNodes = append(r.CPUMsPerSecNodes, v)
-		total += v
-		ticks += (c1[id].ticks - c0[id].ticks) * 1e3 / secs
-		rss, _ := cluster.RSSKiB(pids[id])
-		r.RSSKiB = append(r.RSSKiB, rss)
-	}
-	r.StatCPUMsPerNodeSec = ticks / float64(b.Nodes)
-	if b.Server != nil {
-		r.ServerCPUMsPerS = float64(c1["nats-server"].ns-c0["nats-server"].ns) / 1e6 / secs
-		r.ServerRSSKiB, _ = cluster.RSSKiB(b.Server.Process.Pid)
-	}
-	r.Seconds = secs
-	r.CPUMsPerNodeSec = total / float64(b.Nodes)
-	r.BytesPerNodeSec = float64(bytes1-bytes0) / secs / float64(b.Nodes)
-	return r, nil
+	return nil
 }
 
 // firstLeader starts fresh clusters made by mk and measures from starting

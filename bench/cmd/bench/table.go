@@ -44,29 +44,18 @@ func table(r *Results, charts []string) string {
 	}
 	p("graft measured: %s%s.", r.Graft, dirtyNote(r.GraftDirty))
 	p("")
+	if len(r.Parts) > 1 {
+		p("This run (`-only`) measured %s; the other sections are from earlier runs:", strings.Join(r.Parts[0].Sections, ", "))
+		p("")
+		for _, x := range r.Parts[1:] {
+			p("- %s", x)
+		}
+		p("")
+	}
 	d := r.Default
 	p("Default timings: heartbeat %d ms, election timeout %d–%d ms (EMin = %d ms).", d.Heartbeat, d.ElectionMin, d.ElectionMax, d.ElectionMin)
-	if len(r.Failover) > 0 {
-		p("")
-		p("### Failover after SIGKILL of the leader (graft, QUIC, default timings)")
-		p("")
-		p("From the kill to another node reporting leadership; the killed node is restarted and the cluster is stable again before the next trial. Target: median ≤ 1.2 EMin, p99 ≤ 1.6 EMin, none unconverged.")
-		p("")
-		p("| nodes | trials | median ms | p90 ms | p99 ms | max ms | median / EMin | p99 / EMin | max / EMin | unconverged | contested | target |")
-		p("|---|---|---|---|---|---|---|---|---|---|---|---|")
-		for _, f := range r.Failover {
-			met := f.InElectionMin.Median <= 1.2 && f.InElectionMin.P99 <= 1.6 && f.Unconverged == 0 && f.NotStable == 0 && f.Summary.N > 0
-			p("| %d | %d | %s | %s | %s | %s | %.2f | %.2f | %.2f | %d | %d | %s |", f.Nodes, f.Trials, f1(f.Summary.Median), f1(f.Summary.P90), f1(f.Summary.P99), f1(f.Summary.Max),
-				f.InElectionMin.Median, f.InElectionMin.P99, f.InElectionMin.Max, f.Unconverged+f.NotStable, f.Contested, ok(met))
-		}
-		for _, f := range r.FailoverFresh {
-			p("| %d, no settle time (kill ~0.25 s after a peer's restart) | %d | %s | %s | %s | %s | %.2f | %.2f | %.2f | %d | %d | (not a target row) |", f.Nodes, f.Trials, f1(f.Summary.Median), f1(f.Summary.P90), f1(f.Summary.P99), f1(f.Summary.Max),
-				f.InElectionMin.Median, f.InElectionMin.P99, f.InElectionMin.Max, f.Unconverged+f.NotStable, f.Contested)
-		}
-		p("")
-		p("The trials rotate over %s identical clusters; on each, the next kill comes at least %s after the previous victim was restarted (the settle time, longer than graft's 3 s QUIC idle timeout: by then every peer has dropped its old connection to the killed process and dialled the new one). The last row has no settle time: the kill comes about 0.25 s after the previous victim's restart, while a follower that has sent nothing to it may still hold its connection to the dead process. Without the knock (transport/conn.go: a restarted node knocks, so its peers redial at once) such a follower kept that connection until the 3 s idle timeout (QUIC keep-alive PINGs are too small to draw a stateless reset), lost its first pre-vote to the restarted peer and retried after [25, 100] ms: this row was 1.30–1.33 EMin median then (two earlier runs), against 1.12 with the settle time.", r.Flags["beds"], r.Flags["settle"])
-		p("")
-		p("_contested_: trials in which more than one node became candidate before the new leader won (a split or lost vote).")
+	if len(r.Failover) > 0 || len(r.FailoverPair) > 0 {
+		failoverTable(&b, r)
 	}
 	if len(r.Handover) > 0 {
 		p("")
@@ -215,111 +204,4 @@ func meanKiB(xs []int) float64 {
 		s += x
 	}
 	return float64(s) / float64(len(xs))
-}
-
-func compareTable(b *strings.Builder, r *Results) {
-	p := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
-	c := r.Compare
-	libs := []string{testbed.Graft, testbed.NatsGraft, testbed.HRaft}
-	p("")
-	p("### Comparison at nats-io/graft's timings (heartbeat %d ms, election %d–%d ms), 3 nodes, same harness, same run", c.Timing.Heartbeat, c.Timing.ElectionMin, c.Timing.ElectionMax)
-	p("")
-	p("graft: Heartbeat %d ms, ElectionMin %d ms, ElectionMax %d ms, over QUIC. nats-io/graft: its constants, through one nats-server process (TCP). hashicorp/raft v1.8.0, TCP transport, in-memory stores: %s", c.Timing.Heartbeat, c.Timing.ElectionMin, c.Timing.ElectionMax, c.HRaftSettings)
-	p("")
-	p("Durability differs: graft writes its term and vote to a file with fsync (file and folder; about 0.5 ms each on this machine's ext4) before it sends a vote request or a vote, so two such writes sit on its handover path; hashicorp/raft runs with in-memory stores here (raft.NewInmemStore, as its benchmarks usually do) and nats-io/graft writes its state file without fsync. _contested_ is not shown: hashicorp/raft enters the Candidate state for its pre-vote too.")
-	p("")
-	p("Handover on close: graft's Close hands over; nats-io/graft has no handover, Close just stops (the others wait out an election timeout); hashicorp/raft: LeadershipTransfer, then Shutdown. Idle bytes: every payload byte at the relays (QUIC datagrams for graft; TCP stream bytes for the others, both hops through the nats-server for nats-io/graft), per node. Ratios are other / graft (lower is better for all rows).")
-	p("")
-	p("| metric | graft | nats-io/graft | hashicorp/raft | nats-io/graft ÷ graft | hashicorp/raft ÷ graft |")
-	p("|---|---|---|---|---|---|")
-	fo := map[string]FailoverResult{}
-	for _, f := range c.Failover {
-		fo[f.Lib] = f
-	}
-	row := func(name string, get func(lib string) (float64, bool), format string) {
-		vals := map[string]float64{}
-		cells := []string{}
-		for _, l := range libs {
-			v, okv := get(l)
-			if !okv {
-				vals[l] = math.NaN()
-				cells = append(cells, "n/a")
-				continue
-			}
-			vals[l] = v
-			cells = append(cells, fmt.Sprintf(format, v))
-		}
-		p("| %s | %s | %s | %s | %s | %s |", name, cells[0], cells[1], cells[2], ratio(vals[libs[1]], vals[libs[0]]), ratio(vals[libs[2]], vals[libs[0]]))
-	}
-	fget := func(pick func(FailoverResult) float64) func(string) (float64, bool) {
-		return func(l string) (float64, bool) {
-			f, okf := fo[l]
-			if !okf || f.Summary.N == 0 {
-				return 0, false
-			}
-			return pick(f), true
-		}
-	}
-	if len(c.Failover) > 0 {
-		p("| failover trials | %s | %s | %s | | |", trialsOf(fo, libs[0]), trialsOf(fo, libs[1]), trialsOf(fo, libs[2]))
-		row("failover median ms", fget(func(f FailoverResult) float64 { return f.Summary.Median }), "%.1f")
-		row("failover p90 ms", fget(func(f FailoverResult) float64 { return f.Summary.P90 }), "%.1f")
-		row("failover p99 ms", fget(func(f FailoverResult) float64 { return f.Summary.P99 }), "%.1f")
-		row("failover max ms", fget(func(f FailoverResult) float64 { return f.Summary.Max }), "%.1f")
-		row("failover median / EMin (500 ms)", fget(func(f FailoverResult) float64 { return f.InElectionMin.Median }), "%.2f")
-		p("| failover unconverged | %s | %s | %s | | |", unconv(fo, libs[0]), unconv(fo, libs[1]), unconv(fo, libs[2]))
-	}
-	ho := map[string]HandoverResult{}
-	for _, h := range c.Handover {
-		ho[h.Lib+"/"+h.How] = h
-	}
-	hget := func(how string, pick func(HandoverResult) float64) func(string) (float64, bool) {
-		return func(l string) (float64, bool) {
-			h, okh := ho[l+"/"+how]
-			if !okh || h.Unsupported || h.Summary.N == 0 {
-				return 0, false
-			}
-			return pick(h), true
-		}
-	}
-	if len(c.Handover) > 0 {
-		row("step-down handover median ms", hget("step_down", func(h HandoverResult) float64 { return h.Summary.Median }), "%.2f")
-		row("step-down handover p99 ms", hget("step_down", func(h HandoverResult) float64 { return h.Summary.P99 }), "%.2f")
-		row("close handover median ms", hget("close", func(h HandoverResult) float64 { return h.Summary.Median }), "%.2f")
-		row("close handover p99 ms", hget("close", func(h HandoverResult) float64 { return h.Summary.P99 }), "%.2f")
-	}
-	id := map[string]Idle{}
-	for _, x := range c.Idle {
-		id[x.Lib] = x
-	}
-	iget := func(pick func(Idle) float64) func(string) (float64, bool) {
-		return func(l string) (float64, bool) {
-			x, oki := id[l]
-			if !oki {
-				return 0, false
-			}
-			return pick(x), true
-		}
-	}
-	if len(c.Idle) > 0 {
-		row("idle CPU ms per node-second", iget(func(x Idle) float64 { return x.CPUMsPerNodeSec }), "%.2f")
-		row("idle CPU incl. nats-server share", iget(func(x Idle) float64 { return x.CPUMsPerNodeSec + x.ServerCPUMsPerS/float64(x.Nodes) }), "%.2f")
-		row("idle bytes/s per node", iget(func(x Idle) float64 { return x.BytesPerNodeSec }), "%.0f")
-		row("VmRSS MiB per node", iget(func(x Idle) float64 { return meanKiB(x.RSSKiB) / 1024 }), "%.1f")
-		row("first leader ms (1 cold start)", iget(func(x Idle) float64 { return x.FirstLeaderMs }), "%.0f")
-	}
-}
-
-func trialsOf(fo map[string]FailoverResult, l string) string {
-	if f, okf := fo[l]; okf {
-		return fmt.Sprint(f.Trials)
-	}
-	return "n/a"
-}
-
-func unconv(fo map[string]FailoverResult, l string) string {
-	if f, okf := fo[l]; okf {
-		return fmt.Sprint(f.Unconverged + f.NotStable)
-	}
-	return "n/a"
 }

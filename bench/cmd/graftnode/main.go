@@ -7,6 +7,7 @@
 //	EVENT t=<ms> id=<id> kind=leader state=<s> term=<n> leader=<id or ->
 //	STEPDOWN t=<ms> id=<id> err=<error or ->
 //	STATS t=<ms> id=<id> msgs_sent=<n> bytes_sent=<n> msgs_recv=<n> bytes_recv=<n>
+//	RANK t=<ms> id=<id> term=<n> rank=<n> successor=<id or -> (with -rank-poll-ms)
 //
 // Signals: SIGUSR1 asks the node to step down (leadership transfer) and keep
 // running; SIGTERM or SIGINT closes it (a leader hands over first) and exits.
@@ -55,6 +56,7 @@ func main() {
 	emin := flag.Int("election-min-ms", 0, "minimum election timeout, ms (0: default)")
 	emax := flag.Int("election-max-ms", 0, "maximum election timeout, ms (0: default)")
 	verbose := flag.Bool("v", os.Getenv("GRAFTNODE_VERBOSE") != "", "print the node's log lines (debug level too) to stderr; default on when GRAFTNODE_VERBOSE is set")
+	rankPoll := flag.Int("rank-poll-ms", 0, "print a RANK line whenever the node's rank or (as leader) successor changes, read from Stats this often, ms (0: never)")
 	flag.Var(ps, "peer", "peer as ID=HOST:PORT (repeat)")
 	flag.Parse()
 	if *id == "" || *listen == "" || *statePath == "" || *certs == "" {
@@ -111,6 +113,9 @@ func main() {
 		os.Exit(1)
 	}
 	emit("READY", "id=%s pid=%d", *id, os.Getpid())
+	if *rankPoll > 0 {
+		go reportRank(n, *id, time.Duration(*rankPoll)*time.Millisecond)
+	}
 	for s := range sig {
 		if s == syscall.SIGUSR1 {
 			err := n.StepDown()
@@ -140,4 +145,33 @@ func name(s election.State) string {
 		return "closed"
 	}
 	return "unknown"
+}
+
+// reportRank prints a RANK line each time the node's succession view
+// changes, so that the harness can kill a leader together with its first
+// successor. Stats has no callback for it; polling it costs a mutex copy,
+// which is why it is off unless asked for (the idle-cost runs never ask).
+func reportRank(n *election.Node, id string, every time.Duration) {
+	type view struct {
+		term      uint64
+		rank      uint32
+		successor string
+	}
+	var last view
+	for range time.Tick(every) {
+		s := n.Stats()
+		if s.State == election.StateClosed {
+			return
+		}
+		v := view{s.Term, s.Rank, s.Successor}
+		if v == last {
+			continue
+		}
+		last = v
+		succ := v.successor
+		if succ == "" {
+			succ = "-"
+		}
+		emit("RANK", "id=%s term=%d rank=%d successor=%s", id, v.term, v.rank, succ)
+	}
 }

@@ -10,9 +10,9 @@ import (
 // redrawing the table from results.json prints the same intervals.
 const BootstrapSeed = 16
 
-// bootstrapReps is how many resamples RatioCI draws: enough that the 2.5th
+// BootstrapReps is how many resamples RatioCI draws: enough that the 2.5th
 // and 97.5th percentiles of the ratio move by well under 1 % between seeds.
-const bootstrapReps = 10000
+const BootstrapReps = 10000
 
 // Interval is a point estimate with a confidence interval.
 type Interval struct {
@@ -42,7 +42,7 @@ func Mean(xs []float64) float64 {
 // RatioCI returns f(a)/f(b) and its percentile-bootstrap confidence
 // interval at level conf (0.95 for 95 %): a and b are resampled with
 // replacement, each on its own (the two libraries' trials are independent
-// samples), bootstrapReps times with BootstrapSeed, f is applied to each
+// samples), BootstrapReps times with BootstrapSeed, f is applied to each
 // sorted resample, and the interval runs between the (1-conf)/2 and
 // (1+conf)/2 quantiles of the ratios. f gets its samples sorted. With no
 // samples on either side, or f(b) = 0, every field is NaN.
@@ -58,8 +58,8 @@ func RatioCI(a, b []float64, f func(sorted []float64) float64, conf float64) Int
 	out := Interval{Est: f(sa) / f(sb)}
 	rng := rand.New(rand.NewPCG(BootstrapSeed, BootstrapSeed))
 	ra, rb := make([]float64, len(a)), make([]float64, len(b))
-	ratios := make([]float64, 0, bootstrapReps)
-	for i := 0; i < bootstrapReps; i++ {
+	ratios := make([]float64, 0, BootstrapReps)
+	for i := 0; i < BootstrapReps; i++ {
 		resample(rng, a, ra)
 		resample(rng, b, rb)
 		if d := f(rb); d != 0 {

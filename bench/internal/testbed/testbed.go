@@ -133,6 +133,10 @@ type Options struct {
 	// Quiet passes -poll-ms 0 to nats-io/graft nodes (no leader polling,
 	// for the idle-cost runs); followers then never report their leader.
 	Quiet bool
+	// Ranks makes graftnode print RANK lines (its rank, and as leader its
+	// successor, read from Stats every 10 ms), so that the harness knows
+	// the first successor; graft's Go node only.
+	Ranks bool
 }
 
 // Bed is one cluster of one library, not yet started.
@@ -237,6 +241,9 @@ func (e *Env) Graft(n int, t Timing, c bool, o Options) (*Bed, error) {
 			if p != id {
 				args = append(args, dash+"peer", p+"="+peerAddr(id, p))
 			}
+		}
+		if o.Ranks && !c {
+			args = append(args, "-rank-poll-ms", "10")
 		}
 		if t.Heartbeat > 0 {
 			args = append(args, dash+"heartbeat-ms", fmt.Sprint(t.Heartbeat), dash+"election-min-ms", fmt.Sprint(t.ElectionMin), dash+"election-max-ms", fmt.Sprint(t.ElectionMax))
