@@ -4,8 +4,11 @@
 #
 #   make bench            failover, handover, disruption, idle cost, first
 #                         leader, memory, API cost, the comparison with
-#                         nats-io/graft and hashicorp/raft, and the goal rows
-#                         of issues 13 (events: lease loss and wake-up as C
+#                         nats-io/graft and hashicorp/raft (interleaved, with
+#                         bootstrap intervals), and the goal rows of issues
+#                         16 (failover, the leader and its first successor
+#                         killed together, the comparison's ratios),
+#                         13 (events: lease loss and wake-up as C
 #                         and Python programs get them), 14 (run: graft run's
 #                         leader faults, start delay, cost at rest) and 18
 #                         (flood: a stranger floods the leader); about 12
@@ -13,7 +16,8 @@
 #                         results.md and *.png, prints the Markdown table.
 #                         BENCH_FLAGS passes flags (see go run ./cmd/bench -h),
 #                         e.g. BENCH_FLAGS='-trials 100 -cmp-trials 50', or
-#                         BENCH_FLAGS='-only events,run,flood' for a part.
+#                         BENCH_FLAGS='-only events,run,flood' for a part
+#                         (results.json keeps the other sections).
 #   make bench-stability  10 minutes idle, 3 nodes, default timings, 20 ms
 #                         +- 10 ms between the nodes (a userspace UDP relay:
 #                         no tc netem here); counts spurious leader changes.
@@ -24,7 +28,7 @@ BENCH_FLAGS     ?=
 STABILITY_FLAGS ?=
 
 .PHONY: bench
-bench: lib examples-c graft ## benchmarks, comparison, goal rows of issues 13/14/18, charts (docs/bench), ~12 min
+bench: lib examples-c graft ## benchmarks, comparison, goal rows of issues 13/14/16/18, charts (docs/bench), ~15 min
 	cd bench && $(GO) run ./cmd/bench -out $(abspath $(BENCH_OUT)) -worker $(abspath $(BUILD)/leader_worker) \
 	  -root $(CURDIR) -go $(GO) -graft $(abspath $(BUILD)/graft) -python $(PYTHON) $(BENCH_FLAGS)
 

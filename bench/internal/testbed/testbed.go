@@ -365,3 +365,13 @@ func (b *Bed) ElectionMin() float64 {
 	}
 	return float64(b.Timing.ElectionMin)
 }
+
+// Heartbeat returns the heartbeat interval of b in ms: graft's default
+// when unset (nats-io/graft's is 100 ms; hashicorp/raft's varies in
+// [HeartbeatTimeout/10, HeartbeatTimeout/5], reported as Timing.Heartbeat).
+func (b *Bed) Heartbeat() float64 {
+	if b.Timing.Heartbeat == 0 {
+		return float64(election.DefaultHeartbeat.Milliseconds())
+	}
+	return float64(b.Timing.Heartbeat)
+}
