@@ -58,7 +58,7 @@ func failoverTable(b *strings.Builder, r *Results) {
 	}
 	if len(r.FailoverPair) > 0 {
 		p("")
-		p("**The leader and its first successor killed together** (the follower the leader ranked first, by its RANK lines; two SIGKILLs back to back, timed from just before the first). Goal (issue 16): the next successor takes over within one extra round trip plus an fsync of the single kill, which graft's succession delay δ budgets (election.DefaultSuccessionDelay, set just above a campaign's round trips and fsync): median and p99 at most δ above the single-kill row of the same size, same run.")
+		p("**The leader and its first successor killed together** (the follower the leader ranked first, by its RANK lines; two SIGKILLs back to back, timed from just before the first). Goal (issue 16): the next successor takes over within one extra round trip plus an fsync of the single kill, which graft's succession delay δ budgets (election.DefaultSuccessionDelay, set just above a campaign's round trips and fsync): median and p99 at most δ above the single-kill row of the same size, same run. By design the next successor starts δ after the first would have, so the difference is δ plus what waiting for every remaining voter (not the fastest of more) adds; and each row's kills fall at their own random points of the 50 ms heartbeat period, which alone gives each median a standard error of about 3.5 ms at 50 trials.")
 		p("")
 		p("| nodes | trials | median ms (single kill) | p99 ms (single kill) | median − single | p99 − single | δ ms | unconverged | contested | won by rank 2 | goal |")
 		p("|---|---|---|---|---|---|---|---|---|---|---|")
