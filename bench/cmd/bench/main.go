@@ -60,7 +60,7 @@ var (
 	graftBin      = flag.String("graft", "../build/graft", "the graft command (run section; make graft builds it)")
 	runTrialsN    = flag.Int("run-trials", 40, "leader faults of cmd/graft's TestRun_Trials (run section; 0: none)")
 	runHandovers  = flag.Int("run-handovers", 20, "handovers between `graft run` processes for the lease-to-child-start delay")
-	runRest       = flag.Duration("run-rest", 10*time.Second, "window at rest of the `graft run` processes, and of the library node beside them")
+	runRest       = flag.Duration("run-rest", 30*time.Second, "window at rest of the `graft run` processes, and of the library node beside them")
 	eventsTrialsN = flag.Int("events-trials", 30, "leases run out at their deadline, per language (events section)")
 	python        = flag.String("python", "/usr/bin/python3", "the Python of the events section's probe")
 	floodSecs     = flag.Int("flood-secs", 5, "seconds of each flood mode (flood section)")
