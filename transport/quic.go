@@ -111,10 +111,15 @@ type Config struct {
 type QUIC struct {
 	cfg   Config
 	creds *credStore
-	udp   *net.UDPConn
-	tr    *quic.Transport
-	ln    *quic.Listener
-	qconf *quic.Config
+	udp   *net.UDPConn   // the listening socket (the strangers' one when steered)
+	sock  net.PacketConn // what quic-go reads: udp, or udp and the peers' socket as one (steer_linux.go)
+	steer *steeredConn   // nil when the port is one socket
+	// steerMu makes the program steering the peers' datagrams follow the
+	// address book in order.
+	steerMu sync.Mutex
+	tr      *quic.Transport
+	ln      *quic.Listener
+	qconf   *quic.Config
 	// dialTimeout bounds a dial (dialTimeout unless a test changed it).
 	dialTimeout time.Duration
 	peers       map[string]*peer
@@ -176,14 +181,26 @@ func New(cfg Config) (*QUIC, error) {
 	if err != nil {
 		return nil, &CertError{File: cfg.KeyFile, Err: err}
 	}
-	udp, err := net.ListenUDP("udp", listen)
-	if err != nil {
-		return nil, &ConfigError{Field: "Listen", Reason: fmt.Sprintf("cannot bind %q", cfg.Listen), Err: err}
+	// The port as two sockets, peers' datagrams apart from strangers'
+	// (steer_linux.go), else as one.
+	var udp *net.UDPConn
+	var sock net.PacketConn
+	steer, steerErr := listenSteered(listen)
+	if steerErr == nil {
+		udp, sock = steer.pub, steer
+	} else {
+		steer = nil
+		if udp, err = net.ListenUDP("udp", listen); err != nil {
+			return nil, &ConfigError{Field: "Listen", Reason: fmt.Sprintf("cannot bind %q", cfg.Listen), Err: err}
+		}
+		sock = udp
 	}
 	q := &QUIC{
 		cfg:     cfg,
 		creds:   creds,
 		udp:     udp,
+		sock:    sock,
+		steer:   steer,
 		flush:   make(chan struct{}),
 		done:    make(chan struct{}),
 		peers:   make(map[string]*peer, len(cfg.Peers)),
@@ -201,6 +218,10 @@ func New(cfg Config) (*QUIC, error) {
 		if !a.named() {
 			q.book.set(id, []netip.AddrPort{a.ip})
 		}
+	}
+	q.steerPeers()
+	if steerErr != nil && !errors.Is(steerErr, errors.ErrUnsupported) {
+		q.logf("", "one socket for peers and strangers alike (a flood of the port can crowd peers' datagrams out): %v", steerErr)
 	}
 	q.tlsHooks()
 	q.ctx, q.cancel = context.WithCancel(context.Background())
@@ -222,7 +243,7 @@ func New(cfg Config) (*QUIC, error) {
 	}
 	q.adm = newAdmission(q.book)
 	q.tr = &quic.Transport{
-		Conn:                udp,
+		Conn:                sock,
 		StatelessResetKey:   key,
 		ConnContext:         q.connContext,
 		VerifySourceAddress: q.adm.mustValidate,
@@ -231,11 +252,24 @@ func New(cfg Config) (*QUIC, error) {
 	q.ln, err = q.tr.Listen(q.serverTLS(), q.qconf)
 	if err != nil {
 		q.tr.Close()
-		udp.Close()
+		sock.Close()
 		return nil, &ConfigError{Field: "Listen", Reason: fmt.Sprintf("cannot listen on %q", cfg.Listen), Err: err}
 	}
 	q.noteBuffers() // New leaves the environment alone (buffers.go)
 	return q, nil
+}
+
+// steerPeers steers the datagrams from the peers' addresses in the address
+// book, as it is now, to the peers' socket (steer_linux.go).
+func (q *QUIC) steerPeers() {
+	if q.steer == nil {
+		return
+	}
+	q.steerMu.Lock()
+	defer q.steerMu.Unlock()
+	if err := q.steer.setPeers(q.book.all()); err != nil {
+		q.logf("", "steering the peers' datagrams to their socket: %v", err)
+	}
 }
 
 // normalize checks cfg and fills in defaults.
@@ -414,7 +448,7 @@ func (q *QUIC) Close() error {
 	if e := q.tr.Close(); err == nil {
 		err = e
 	}
-	if e := q.udp.Close(); err == nil {
+	if e := q.sock.Close(); err == nil {
 		err = e
 	}
 	q.log.g.stop()

@@ -124,7 +124,7 @@ func TestQUIC_ReconnectAfterPeerCrash(t *testing.T) {
 
 	// b "crashes": its socket vanishes without a CONNECTION_CLOSE to a.
 	bcfg := b.cfg
-	require.NoError(t, b.udp.Close())
+	require.NoError(t, b.sock.Close())
 	b2q, err := New(bcfg)
 	require.NoError(t, err)
 	b2 := &node{QUIC: b2q, in: &inbox{}}
@@ -196,7 +196,7 @@ func TestQUIC_ReconnectAfterRestartOfEitherSide(t *testing.T) {
 
 			cfg := victim.cfg
 			if tc.crashed {
-				require.NoError(t, victim.udp.Close())
+				require.NoError(t, victim.sock.Close())
 			} else {
 				require.NoError(t, victim.Close())
 			}
@@ -255,7 +255,7 @@ func TestQUIC_RestartedAcceptorReachableAtOnce(t *testing.T) {
 			time.Sleep(2 * knockGrace) // a's connection is not a young one
 
 			if crashed {
-				require.NoError(t, b.udp.Close())
+				require.NoError(t, b.sock.Close())
 			} else {
 				require.NoError(t, b.Close())
 			}

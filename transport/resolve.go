@@ -147,10 +147,14 @@ func newAddrBook() *addrBook {
 	return &addrBook{byIP: make(map[netip.AddrPort]string), byID: make(map[string][]netip.AddrPort)}
 }
 
-// set makes addrs (IPv4 unmapped) the addresses of peer id.
-func (b *addrBook) set(id string, addrs []netip.AddrPort) {
+// set makes addrs (IPv4 unmapped) the addresses of peer id, and reports
+// whether they differ from those it had.
+func (b *addrBook) set(id string, addrs []netip.AddrPort) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if old, ok := b.byID[id]; ok && slices.Equal(old, addrs) {
+		return false
+	}
 	for _, ap := range b.byID[id] {
 		if b.byIP[ap] == id {
 			delete(b.byIP, ap)
@@ -160,6 +164,18 @@ func (b *addrBook) set(id string, addrs []netip.AddrPort) {
 	for _, ap := range addrs {
 		b.byIP[ap] = id
 	}
+	return true
+}
+
+// all returns every peer's addresses.
+func (b *addrBook) all() []netip.AddrPort {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	all := make([]netip.AddrPort, 0, len(b.byIP))
+	for ap := range b.byIP {
+		all = append(all, ap)
+	}
+	return all
 }
 
 // at returns the peer whose address ap is, if any.
@@ -209,7 +225,9 @@ func (p *peer) resolve(ctx context.Context) ([]netip.AddrPort, error) {
 			}
 		}
 		if len(addrs) > 0 {
-			p.q.book.set(p.id, addrs)
+			if p.q.book.set(p.id, addrs) {
+				p.q.steerPeers() // their datagrams to the peers' socket (steer_linux.go)
+			}
 			return addrs, nil
 		}
 		err = errNoUsableAddr

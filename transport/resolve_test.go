@@ -260,7 +260,7 @@ func TestQUIC_PeerBackAtNewAddress(t *testing.T) {
 			time.Sleep(2 * knockGrace) // the connection is not a young one (a knock would not count)
 
 			stay := map[string]string{"a": "b", "b": "a"}[moving]
-			require.NoError(t, ns[moving].udp.Close()) // the crash
+			require.NoError(t, ns[moving].sock.Close()) // the crash
 			dns.set(moving+".graft.test", "127.0.0.2")
 			moved := namedNode(t, dir, moving, fmt.Sprintf("127.0.0.2:%d", ports[moving]), ports, dns, nil)
 
@@ -292,7 +292,7 @@ func TestQUIC_MovedDialerWhileNameIsStale(t *testing.T) {
 	a := namedNode(t, dir, "a", fmt.Sprintf("127.0.0.1:%d", ports["a"]), ports, dns, nil)
 	b := namedNode(t, dir, "b", fmt.Sprintf("127.0.0.1:%d", ports["b"]), ports, dns, nil)
 	sendUntil(t, a, b, election.Message{Kind: election.MsgHeartbeat, Term: 1})
-	require.NoError(t, a.udp.Close()) // a crashes; b's connection from it looks alive for idleTimeout
+	require.NoError(t, a.sock.Close()) // a crashes; b's connection from it looks alive for idleTimeout
 	a2 := namedNode(t, dir, "a", fmt.Sprintf("127.0.0.2:%d", ports["a"]), ports, dns, nil)
 	stale := time.Now()
 
