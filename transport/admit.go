@@ -61,10 +61,11 @@ type admission struct {
 	perPeer   map[netip.AddrPort]int // handshakes in progress from a peer's address
 	rate      limiter[struct{}]      // new handshakes from strangers
 	dups      dupGuard               // addresses of duplicate holders, backing off (dup.go)
+	relief    *relief                // told of each Retry and refusal: memory back after a flood (relief.go)
 }
 
 func newAdmission(book *addrBook) *admission {
-	return &admission{book: book,
+	return &admission{book: book, relief: newRelief(),
 		perIP: make(map[netip.Addr]int), perPeer: make(map[netip.AddrPort]int),
 		rate: limiter[struct{}]{interval: time.Second / strangerRate, burst: strangerRate}}
 }
@@ -100,12 +101,24 @@ func (a *admission) mustValidate(from net.Addr) bool {
 		return false
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.strangers >= retryAbove
+	retry := a.strangers >= retryAbove
+	a.mu.Unlock()
+	if retry {
+		a.relief.loaded()
+	}
+	return retry
 }
 
 // admit returns a slot for an attempt from, or the reason it is refused.
 func (a *admission) admit(from net.Addr) (*slot, error) {
+	s, err := a.admitOrRefuse(from)
+	if err != nil {
+		a.relief.loaded()
+	}
+	return s, err
+}
+
+func (a *admission) admitOrRefuse(from net.Addr) (*slot, error) {
 	ap := addrPort(from)
 	s := &slot{adm: a, from: ap, peer: a.isPeer(ap)}
 	if !s.peer && a.dups.blocked(ap, time.Now()) {

@@ -435,6 +435,7 @@ func (q *QUIC) Close() error {
 		timer.Stop()
 	}
 	q.cancel()
+	q.adm.relief.stop()
 	q.rep.g.stop()
 	q.mu.Lock()
 	inbound := q.inbound
