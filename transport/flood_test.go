@@ -80,6 +80,7 @@ func TestFlood_LeaderKeepsLeading(t *testing.T) {
 			}
 		}()
 		cpu0, began := st.uint("cpu_us"), time.Now()
+		peerDrops0, strangerDrops0 := st.uint("sock_drops_peers"), st.uint("sock_drops_strangers")
 		out, err := cmd.Output()
 		cancel()
 		<-done
@@ -100,9 +101,10 @@ func TestFlood_LeaderKeepsLeading(t *testing.T) {
 		}
 		recovered := time.Since(began)
 		t.Logf("%s: %s; leader: CPU %.0f%% of a core, RSS peak %.1f MiB (+%.1f), %d goroutines at the end, back to %d+20 in %s, "+
-			"%d failed handshakes counted; heartbeat delays at the leader %s, at %s",
+			"%d failed handshakes counted, datagrams the kernel dropped at its peers' socket %d, at its strangers' %d; heartbeat delays at the leader %s, at %s",
 			m.name, strings.TrimSpace(string(out)), cpu, mib(peak), mib(peak-baseRSS), st.uint("goroutines"), baseG,
-			recovered.Round(100*time.Millisecond), st.uint("handshake_failed"), hbDelays(st), strings.Join(fol, ", at "))
+			recovered.Round(100*time.Millisecond), st.uint("handshake_failed"), st.uint("sock_drops_peers")-peerDrops0,
+			st.uint("sock_drops_strangers")-strangerDrops0, hbDelays(st), strings.Join(fol, ", at "))
 		st = lp.stats(t)
 		worstRSS = max(worstRSS, peak-baseRSS)
 	}

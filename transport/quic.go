@@ -342,7 +342,14 @@ func (q *QUIC) Addr() net.Addr { return q.udp.LocalAddr() }
 func (q *QUIC) ID() string { return q.cfg.ID }
 
 // Stats returns a snapshot of the counters.
-func (q *QUIC) Stats() Stats { return q.cnt.snapshot() }
+func (q *QUIC) Stats() Stats {
+	st := q.cnt.snapshot()
+	st.SocketDrops.Strangers = socketDrops(q.udp)
+	if q.steer != nil {
+		st.SocketDrops.Peers = socketDrops(q.steer.peer)
+	}
+	return st
+}
 
 // Start begins accepting connections from peers and dialling them.
 // deliver is called for each valid message, with From set to the sender's

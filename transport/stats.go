@@ -10,6 +10,17 @@ type Stats struct {
 	BytesReceived    uint64 // encoded bytes of those messages
 	Reconnects       uint64 // connections to a peer (dialled or accepted) established after the first one
 	Dropped          DropStats
+	// SocketDrops are the datagrams the kernel dropped at this node's port,
+	// its receive buffer full: a flood (Linux; zero elsewhere).
+	SocketDrops SocketDrops
+}
+
+// SocketDrops counts the datagrams the kernel dropped at the port, by
+// socket: the peers' datagrams have a socket of their own where the port
+// is steered (docs/transport.md, "Floods").
+type SocketDrops struct {
+	Peers     uint64 // at the peers' socket (zero when the port is one socket)
+	Strangers uint64 // at the strangers' socket, or the port's only socket
 }
 
 // DropStats counts what was dropped, by reason. All but QueueFull are inbound.

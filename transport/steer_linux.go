@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -438,6 +439,25 @@ func (r bothRaw) Read(f func(fd uintptr) bool) error { return r.pub.Read(f) }
 
 // Write writes through the strangers' socket.
 func (r bothRaw) Write(f func(fd uintptr) bool) error { return r.pub.Write(f) }
+
+// socketDrops returns how many datagrams the kernel dropped at c (its
+// receive buffer full), 0 if it cannot tell (SO_MEMINFO, SK_MEMINFO_DROPS).
+func socketDrops(c *net.UDPConn) uint64 {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var mem [unix.SK_MEMINFO_VARS]uint32
+	size := uint32(unsafe.Sizeof(mem))
+	var errno syscall.Errno
+	if err := raw.Control(func(fd uintptr) {
+		_, _, errno = unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
+			uintptr(unsafe.Pointer(&mem[0])), uintptr(unsafe.Pointer(&size)), 0)
+	}); err != nil || errno != 0 || size < 4*(unix.SK_MEMINFO_DROPS+1) {
+		return 0
+	}
+	return uint64(mem[unix.SK_MEMINFO_DROPS])
+}
 
 // Close closes both sockets and waits for their goroutines.
 func (s *steeredConn) Close() error {

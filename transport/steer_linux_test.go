@@ -99,6 +99,8 @@ func TestSteer_FloodCannotCrowdPeersOut(t *testing.T) {
 	_, err = peer.WriteToUDPAddrPort(make([]byte, 1200), to)
 	require.NoError(t, err)
 	require.NotEqual(t, peerAt, readsFromAll(t, s.pub, peerAt), "unsteered: the peer's datagram is dropped behind the flood")
+	require.Positive(t, socketDrops(s.pub), "the kernel counts the drops")
+	require.Zero(t, socketDrops(s.peer))
 
 	require.NoError(t, s.pub.SetReadDeadline(time.Time{}))
 	require.NoError(t, s.setPeers([]netip.AddrPort{peerAt}))
@@ -125,6 +127,7 @@ func TestSteer_FloodCannotCrowdPeersOut(t *testing.T) {
 	require.NoError(t, err)
 	require.Positive(t, n)
 	require.Equal(t, stranger.LocalAddr().String(), ms[0].Addr.String(), "then the strangers'")
+	require.Zero(t, socketDrops(s.peer), "nothing dropped at the peers' socket")
 }
 
 // readsFromAll drains c and returns want if a datagram from want was among

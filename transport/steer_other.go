@@ -19,3 +19,6 @@ type steeredConn struct {
 func listenSteered(*net.UDPAddr) (*steeredConn, error) { return nil, errors.ErrUnsupported }
 
 func (*steeredConn) setPeers([]netip.AddrPort) error { return nil }
+
+// socketDrops is not known here.
+func socketDrops(*net.UDPConn) uint64 { return 0 }

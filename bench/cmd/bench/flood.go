@@ -48,7 +48,11 @@ type FloodWindow struct {
 	Goroutines   int `json:"goroutines_at_end"`
 	// Datagrams the kernel dropped at the leader's UDP socket over the
 	// window (its receive buffer was full): strangers' and peers' alike.
-	Drops      int64  `json:"udp_drops"`
+	Drops int64 `json:"udp_drops"`
+	// Of them, at the peers' own socket (the node program's STATS; the
+	// port is two sockets since issue 18's steering, docs/transport.md;
+	// zero before).
+	PeerDrops  int64  `json:"udp_drops_peers_socket"`
 	Handshakes uint64 `json:"handshake_failed_counted"`
 	// Changes seen by any node from the window's start to the RSS reading
 	// after it: EVENT lines naming another leader (or none), another term.
@@ -269,6 +273,7 @@ func floodWindow(c *cluster.Cluster, leader string, term uint64, pid, port int, 
 	w.Goroutines = int(num(st1, "goroutines"))
 	w.Handshakes = uint64(num(st1, "handshake_failed") - num(st0, "handshake_failed"))
 	w.Drops = udpDrops(port) - drops0
+	w.PeerDrops = int64(num(st1, "sock_drops_peers") - num(st0, "sock_drops_peers"))
 	time.Sleep(after) // the RSS after the flood: pacing, the window is the measurement
 	w.RSSAfterKiB, _ = cluster.RSSKiB(pid)
 	for _, id := range c.IDs() {
@@ -286,8 +291,8 @@ func floodWindow(c *cluster.Cluster, leader string, term uint64, pid, port int, 
 }
 
 func (w FloodWindow) line() string {
-	return fmt.Sprintf("%s: heartbeat delay p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d); leader CPU %.0f%%, %d UDP drops, RSS %.1f -> peak %.1f -> %.1f MiB %.0f s after; %d leader, %d term changes",
-		w.Name, w.HbP50, w.HbP99, w.HbMax, w.HbN, w.CPUPct, w.Drops, kib(w.RSSBeforeKiB), kib(w.RSSPeakKiB), kib(w.RSSAfterKiB), floodAfter.Seconds(), w.LeaderChanges, w.TermChanges)
+	return fmt.Sprintf("%s: heartbeat delay p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d); leader CPU %.0f%%, %d UDP drops (%d at the peers' socket), RSS %.1f -> peak %.1f -> %.1f MiB %.0f s after; %d leader, %d term changes",
+		w.Name, w.HbP50, w.HbP99, w.HbMax, w.HbN, w.CPUPct, w.Drops, w.PeerDrops, kib(w.RSSBeforeKiB), kib(w.RSSPeakKiB), kib(w.RSSAfterKiB), floodAfter.Seconds(), w.LeaderChanges, w.TermChanges)
 }
 
 func kib(k int) float64 { return float64(k) / 1024 }

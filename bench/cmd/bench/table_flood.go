@@ -26,7 +26,7 @@ func floodTable(b *strings.Builder, f *Flood) {
 	p("")
 	p("### Under a flood from a stranger with no certificate (issue 18)")
 	p("")
-	p("Three graft nodes as processes on loopback (transport/internal/testnode, %s); the flooder of `make flood` (transport/internal/flooder) floods the leader's UDP port at %s for %d s per mode, one mode after the other. Heartbeat delay: at the leader, how late each follower's answer came after the previous one, less the heartbeat interval (a lost answer counts as an interval late), over the flood. UDP drops: datagrams the kernel discarded at the leader's socket, its receive buffer full (/proc/net/udp), the peers' among them: each lost answer counts as an interval (50 ms) late. RSS: the leader's VmRSS sampled every 50 ms; _after_ is read %.0f s after the flood ended. Baseline: the leader before the first flood. Goals: no leader or term change, heartbeat p99 ≤ %.0f ms, RSS growth ≤ %.0f MiB, back to baseline (here: within %.0f %%) %.0f s after.",
+	p("Three graft nodes as processes on loopback (transport/internal/testnode, %s); the flooder of `make flood` (transport/internal/flooder) floods the leader's UDP port at %s for %d s per mode, one mode after the other. Heartbeat delay: at the leader, how late each follower's answer came after the previous one, less the heartbeat interval (a lost answer counts as an interval late), over the flood. UDP drops: datagrams the kernel discarded at the leader's port, a receive buffer full (/proc/net/udp), the peers' among them unless the peers have a socket of their own (docs/transport.md, \"Floods\"; in brackets: at that socket): each lost answer counts as an interval (50 ms) late. RSS: the leader's VmRSS sampled every 50 ms; _after_ is read %.0f s after the flood ended. Baseline: the leader before the first flood. Goals: no leader or term change, heartbeat p99 ≤ %.0f ms, RSS growth ≤ %.0f MiB, back to baseline (here: within %.0f %%) %.0f s after.",
 		f.Timing, rateName(f.Rate), f.Secs, f.AfterSec, floodHbP99Goal, floodRSSGoalMiB, floodBackTolFrac*100, f.AfterSec)
 	if f.Err != "" {
 		p("")
@@ -55,7 +55,7 @@ func floodRows(b *strings.Builder, r FloodRun, goals bool) {
 	if len(r.Modes) == 0 && r.Base.HbN == 0 {
 		return
 	}
-	p("| %s: flood | sent | heartbeat p50 ms | p99 ms | max ms | answers | leader CPU | UDP drops at the leader | RSS growth MiB (peak) | RSS after MiB | leader / term changes | goals |", r.Tree)
+	p("| %s: flood | sent | heartbeat p50 ms | p99 ms | max ms | answers | leader CPU | UDP drops at the leader (peers' socket) | RSS growth MiB (peak) | RSS after MiB | leader / term changes | goals |", r.Tree)
 	p("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	base := r.Base.RSSBeforeKiB
 	for _, w := range append([]FloodWindow{r.Base}, r.Modes...) {
@@ -86,8 +86,8 @@ func floodRows(b *strings.Builder, r FloodRun, goals bool) {
 		if w.Sent > 0 {
 			sent = fmt.Sprintf("%d in %.1f s", w.Sent, w.Secs)
 		}
-		p("| %s | %s | %.1f | %.1f | %.1f | %d | %.0f %% | %d | %+.1f | %.1f | %d / %d | %s |", w.Name, sent, w.HbP50, w.HbP99, w.HbMax, w.HbN,
-			w.CPUPct, w.Drops, growth, kib(w.RSSAfterKiB), w.LeaderChanges, w.TermChanges, goal)
+		p("| %s | %s | %.1f | %.1f | %.1f | %d | %.0f %% | %d (%d) | %+.1f | %.1f | %d / %d | %s |", w.Name, sent, w.HbP50, w.HbP99, w.HbMax, w.HbN,
+			w.CPUPct, w.Drops, w.PeerDrops, growth, kib(w.RSSAfterKiB), w.LeaderChanges, w.TermChanges, goal)
 	}
 }
 

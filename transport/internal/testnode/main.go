@@ -6,6 +6,7 @@
 //	EVENT  ms=<t> id=<id> state=<state> term=<n> leader=<id or -> lead=<0|1>
 //	STATS  ms=<t> id=<id> cpu_us=<n> bytes_sent=<n> bytes_recv=<n> msgs_sent=<n> msgs_recv=<n> dropped=<n>
 //	       handshake_failed=<n> rss_kb=<n> goroutines=<n> hb_n=<n> hb_p50_us=<n> hb_p99_us=<n> hb_max_us=<n>
+//	       sock_drops_peers=<n> sock_drops_strangers=<n>
 //	ERROR  ms=<t> id=<id> msg=<quoted>
 //	LOG    ms=<t> id=<id> msg=<quoted>      (with -log: the transport's Logf lines)
 //	CLOSED ms=<t> id=<id> term=<n>
@@ -31,6 +32,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -165,10 +167,13 @@ func main() {
 				cpu := int64(ru.Utime.Sec)*1e6 + int64(ru.Utime.Usec) + int64(ru.Stime.Sec)*1e6 + int64(ru.Stime.Usec)
 				st := tr.Stats()
 				n, p50, p99, worst := tr.take()
+				peerDrops, strangerDrops := socketDrops(st)
 				say("STATS", *id, "cpu_us=%d bytes_sent=%d bytes_recv=%d msgs_sent=%d msgs_recv=%d dropped=%d "+
-					"handshake_failed=%d rss_kb=%d goroutines=%d hb_n=%d hb_p50_us=%d hb_p99_us=%d hb_max_us=%d",
+					"handshake_failed=%d rss_kb=%d goroutines=%d hb_n=%d hb_p50_us=%d hb_p99_us=%d hb_max_us=%d "+
+					"sock_drops_peers=%d sock_drops_strangers=%d",
 					cpu, st.BytesSent, st.BytesReceived, st.MessagesSent, st.MessagesReceived, st.Dropped.Total(),
-					st.Dropped.HandshakeFailed, rssKB(), runtime.NumGoroutine(), n, p50, p99, worst)
+					st.Dropped.HandshakeFailed, rssKB(), runtime.NumGoroutine(), n, p50, p99, worst,
+					peerDrops, strangerDrops)
 				continue
 			}
 			if err := node.Close(); err != nil {
@@ -178,4 +183,16 @@ func main() {
 			return
 		}
 	}
+}
+
+// socketDrops returns Stats.SocketDrops (peers', strangers'), read by name:
+// the bench builds this program on the transport of a commit before the
+// field existed too (bench/cmd/bench/flood.go, buildBefore), which reports
+// zeros.
+func socketDrops(st any) (peers, strangers uint64) {
+	v := reflect.ValueOf(st).FieldByName("SocketDrops")
+	if !v.IsValid() {
+		return 0, 0
+	}
+	return v.FieldByName("Peers").Uint(), v.FieldByName("Strangers").Uint()
 }
