@@ -178,3 +178,39 @@ func TestSteer_ReadBatchDeadlineAndClose(t *testing.T) {
 		t.Fatal("ReadBatch did not return at Close")
 	}
 }
+
+// The node reads strangers' datagrams no faster than strangerBudget (the
+// kernel drops the rest): within any time, at most the burst, the budget
+// for that time and what the goroutine read ahead. A loaded machine reads
+// fewer, never more.
+func TestSteer_StrangersWithinBudget(t *testing.T) {
+	began := time.Now()
+	s, err := listenSteered(net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.SetReadBuffer(8<<20))
+	to := s.LocalAddr().(*net.UDPAddr).AddrPort()
+	stranger := udpFrom(t, "127.0.0.1")
+	junk := make([]byte, 100)
+	for range 3 * strangerBurst {
+		stranger.WriteToUDPAddrPort(junk, to)
+	}
+	ms := make([]ipv4.Message, 8)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, 1500)}
+		ms[i].OOB = make([]byte, 128)
+	}
+	read := 0
+	require.NoError(t, s.SetReadDeadline(time.Now().Add(100*time.Millisecond)))
+	for {
+		n, err := s.ReadBatch(ms, 0)
+		if err != nil {
+			require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+			break
+		}
+		read += n
+	}
+	bound := strangerBurst + int(time.Since(began).Seconds()*strangerBudget) + (steerQueue+1)*steerBatch
+	require.Positive(t, read)
+	require.LessOrEqual(t, read, bound, "strangers' datagrams read beyond the budget")
+}
