@@ -9,26 +9,27 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Memory is returned once, reliefQuiet after the last sign of load, at
-// most once per reliefInterval in the process, and never after stop.
+// Memory is returned once, quiet after the last sign of load, at most
+// once per interval in the process, and never after stop.
 func TestRelief_OnceAfterTheLoad(t *testing.T) {
 	var n atomic.Int32
-	r := &relief{free: func() { n.Add(1) }, last: &reliefClock{}}
+	const quiet, interval = 200 * time.Millisecond, 10 * time.Second
+	r := &relief{free: func() { n.Add(1) }, last: &reliefClock{}, quiet: quiet, interval: interval}
 	for range 3 {
 		r.loaded()
 	}
 	require.Zero(t, n.Load(), "not while the load goes on")
-	require.Eventually(t, func() bool { return n.Load() == 1 }, 10*reliefQuiet, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return n.Load() == 1 }, 10*quiet, 10*time.Millisecond)
 
-	r.loaded()                  // a second flood at once: not again within reliefInterval
-	time.Sleep(2 * reliefQuiet) // an absence: a slow machine only delays more
+	r.loaded()                      // a second flood at once: not again within the interval
+	time.Sleep(quiet + time.Second) // an absence: a slow machine only delays more
 	require.EqualValues(t, 1, n.Load())
 	r.stop()
 
-	stopped := &relief{free: func() { n.Add(1) }, last: &reliefClock{}}
+	stopped := &relief{free: func() { n.Add(1) }, last: &reliefClock{}, quiet: quiet, interval: interval}
 	stopped.loaded()
 	stopped.stop()
-	time.Sleep(2 * reliefQuiet)
+	time.Sleep(2 * quiet)
 	require.EqualValues(t, 1, n.Load(), "nothing after stop")
 }
 
