@@ -40,6 +40,10 @@ type xReport struct {
 	violation   string // what broke, "" when nothing did
 	start       *xWorld
 	path        []choice // the counterexample, from start
+	// cutStart and cutPath are one path cut at the depth bound (nil when
+	// none was): what -explore.showcut prints.
+	cutStart *xWorld
+	cutPath  []choice
 }
 
 // explore searches from each start state in turn within b and stops at
@@ -56,6 +60,9 @@ func explore(starts []*xWorld, b xBounds, maxStates int) xReport {
 		rep.cut += r.cut
 		rep.depth, rep.cost = max(rep.depth, r.depth), max(rep.cost, r.cost)
 		rep.complete = rep.complete && r.complete
+		if rep.cutPath == nil && r.cutPath != nil {
+			rep.cutStart, rep.cutPath = s, r.cutPath
+		}
 		if r.violation != "" {
 			rep.violation, rep.start, rep.path = r.violation, r.start, r.path
 			break
@@ -138,6 +145,9 @@ func iteration(start *xWorld, b xBounds, limit, maxStates int) xReport {
 		rep.cut += s.rep.cut
 		rep.depth, rep.cost = max(rep.depth, s.rep.depth), max(rep.cost, s.rep.cost)
 		rep.complete = rep.complete && s.rep.complete
+		if rep.cutPath == nil && s.rep.cutPath != nil {
+			rep.cutPath = s.rep.cutPath
+		}
 		if s.rep.violation != "" && (rep.violation == "" || len(s.rep.path) < len(rep.path)) {
 			rep.violation, rep.path = s.rep.violation, s.rep.path
 		}
@@ -324,6 +334,9 @@ func (s *searcher) walk(w *xWorld, path *xPath, cost, depth int) bool {
 		s.rep.depth, s.rep.cost = max(s.rep.depth, depth), max(s.rep.cost, cost)
 		if depth >= b.depth {
 			s.rep.cut++
+			if s.rep.cutPath == nil {
+				s.rep.cutPath = path.choices()
+			}
 			return true
 		}
 		if !s.more() {

@@ -88,6 +88,7 @@ var (
 	exploreLeadOnce   = flag.Bool("explore.leadonce", true, "TestExplore: check that a node leads each term once (off: see where a re-election leads)")
 	exploreMaxStates  = flag.Int("explore.states", 0, "TestExplore: stop after this many states (0: no limit)")
 	explorePriorities = flag.String("explore.priorities", "", "TestExplore: the nodes' priorities, comma-separated, 0 for a witness (empty: every node the default)")
+	exploreShowCut    = flag.Bool("explore.showcut", false, "TestExplore: print the transcript of one path cut at the depth bound (to see why a search is not complete)")
 	exploreStable     = flag.Duration("explore.stable", 0, "TestExplore: PriorityStablePeriod (0: the default, 5 × ElectionMax)")
 )
 
@@ -239,6 +240,9 @@ func TestExplore(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(4 << 30))
 	b := flagBounds()
 	rep := runExplore(t, b, nil)
+	if *exploreShowCut && rep.cutPath != nil {
+		t.Logf("a path cut at the depth bound (%d choices):\n%s", len(rep.cutPath), transcript(rep.cutStart, rep.cutPath, b))
+	}
 	if rep.violation != "" {
 		t.Fatalf("violation after %d choices: %s\n%s", len(rep.path), rep.violation, transcript(rep.start, rep.path, b))
 	}
