@@ -365,14 +365,20 @@ func (e *encoder) node(b []byte, n *xNode) []byte {
 		pivot = r.quorumStamp()
 	}
 	if e.self >= 0 {
-		for _, s := range slices.Sorted(maps.Values(r.acked)) {
-			b = e.ack(b, s, pivot, local, r.cfg.Heartbeat)
+		var acks [][]byte // a multiset: sorted
+		for p := range r.acked {
+			acks = append(acks, e.ack(nil, r, p, pivot, local))
+		}
+		slices.SortFunc(acks, bytes.Compare)
+		for _, a := range acks {
+			b = append(b, a...)
 		}
 		return b
 	}
 	for name := range w.nodes {
-		if s, ok := r.acked[w.nodes[e.inverse(name)].id]; ok {
-			b = e.ack(append(b, byte(name+1)), s, pivot, local, r.cfg.Heartbeat)
+		p := w.nodes[e.inverse(name)].id
+		if _, ok := r.acked[p]; ok {
+			b = e.ack(append(b, byte(name+1)), r, p, pivot, local)
 		}
 	}
 	return b
@@ -383,9 +389,9 @@ func (e *encoder) node(b []byte, n *xNode) []byte {
 // pre-votes it holds and when they fall due, the priorities it learnt (on
 // a leader: cleared at each election), and on a leader the
 // instant each peer's run of acknowledgements becomes stable, clamped once
-// it has, for the peers whose priority exceeds the leader's (for the others
-// it never matters; encoded, it made every round of a steady leader a new
-// state for PriorityStablePeriod).
+// it has, for the peers that may be handed leadership for their priority
+// (mayPrefer). For the others it never matters (encoded, it made every
+// round of a steady leader a new state for PriorityStablePeriod).
 func (e *encoder) succession(b []byte, r *raft, local time.Duration) []byte {
 	if r.priority() > DefaultPriority {
 		// The pause after a lost handover election (backoff.go) changes
@@ -414,7 +420,7 @@ func (e *encoder) succession(b []byte, r *raft, local time.Duration) []byte {
 		b = append(b, 0xfb)
 		var due []time.Duration
 		for p, s := range r.streak {
-			if r.prio[p] > r.priority() {
+			if e.mayPrefer(r, p) {
 				due = append(due, s)
 			}
 		}
@@ -428,7 +434,7 @@ func (e *encoder) succession(b []byte, r *raft, local time.Duration) []byte {
 		v, ok := r.prio[id]
 		b = e.bool(b, ok)
 		b = e.uint(b, uint64(v))
-		if s, ok := r.streak[id]; ok && v > r.priority() {
+		if s, ok := r.streak[id]; ok && e.mayPrefer(r, id) {
 			b = e.rel(append(b, 1), s+r.cfg.PriorityStablePeriod, local, true)
 		} else {
 			b = append(b, 0)
@@ -437,16 +443,49 @@ func (e *encoder) succession(b []byte, r *raft, local time.Duration) []byte {
 	return b
 }
 
-// ack encodes a leader's latest acknowledgement from a peer, stamped s.
-// Below the quorum stamp only the succession still reads it
-// (succession.go: the peer is fresh, and its run of acknowledgements goes
-// on, while s is within 2 × Heartbeat of now): that instant, clamped once
-// passed.
-func (e *encoder) ack(b []byte, s, pivot, local, hb time.Duration) []byte {
-	if s < pivot {
-		return e.rel(append(b, 0), s+2*hb, local, true)
+// mayPrefer reports whether leader r may ever hand leadership to peer p
+// for its priority, so that p's run of acknowledgements matters: p's own
+// priority exceeds r's. What p's acknowledgements say (r.prio) is not
+// enough: during the pause after a lost handover election (backoff.go) p
+// acknowledges with priority 1, and when the pause ends the run that began
+// during it decides when r hands over (merged, two states with handovers a
+// round apart counted as one: TestExplore_EncodingKeepsAStreakThatMayCount).
+func (e *encoder) mayPrefer(r *raft, p string) bool {
+	i := e.w.index(p)
+	return i >= 0 && e.w.nodes[i].priority() > r.priority()
+}
+
+// ack encodes leader r's latest acknowledgement from peer p. Below the
+// quorum stamp only the succession still reads it (succession.go): while
+// it is within 2 × Heartbeat of now the peer is fresh, so that instant is
+// encoded, clamped once passed; and for a peer that may be handed
+// leadership for its priority (mayPrefer), whether an acknowledgement of
+// a stamp still in flight continues its run (noteAck: less than
+// 2 × Heartbeat after this one), so while such a stamp is in flight it is
+// encoded exactly.
+func (e *encoder) ack(b []byte, r *raft, p string, pivot, local time.Duration) []byte {
+	s, hb := r.acked[p], r.cfg.Heartbeat
+	switch {
+	case s >= pivot:
+		return e.rel(append(b, 1), s, local, false)
+	case e.mayPrefer(r, p) && e.stampInFlight(r.id, p, s, s+2*hb):
+		return e.rel(append(b, 2), s, local, false)
 	}
-	return e.rel(append(b, 1), s, local, false)
+	return e.rel(append(b, 0), s+2*hb, local, true)
+}
+
+// stampInFlight reports whether a heartbeat of leader to peer, or peer's
+// acknowledgement of one, stamped in (from, to), is in flight.
+func (e *encoder) stampInFlight(leader, peer string, from, to time.Duration) bool {
+	for _, x := range e.w.net {
+		m := x.m
+		hb := m.Kind == MsgHeartbeat && m.From == leader && m.To == peer
+		resp := m.Kind == MsgHeartbeatResp && m.From == peer && m.To == leader
+		if (hb || resp) && time.Duration(m.Stamp) > from && time.Duration(m.Stamp) < to {
+			return true
+		}
+	}
+	return false
 }
 
 // inverse returns the node that gets name j.

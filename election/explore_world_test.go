@@ -70,6 +70,16 @@ type xNode struct {
 	facts nodeFacts
 }
 
+// priority is the node's configured priority as its acknowledgements
+// show it outside a pause (ackPriority): 0 for a witness.
+func (n *xNode) priority() uint32 {
+	c := n.cfg.withDefaults()
+	if c.Witness {
+		return 0
+	}
+	return c.Priority
+}
+
 // local returns the node's clock at real time t.
 func (n *xNode) local(t time.Duration) time.Duration {
 	return time.Duration(float64(t-n.start) * n.rate)
