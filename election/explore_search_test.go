@@ -279,7 +279,11 @@ func (s *seenSet) len() int { return int(s.n.Load()) }
 type reached [maxCost + 1]uint8
 
 // maxCost is the highest cost whose depths reached keeps; higher costs
-// count as maxCost, and depths above 254 as 254.
+// count as maxCost, and depths above 254 as 254. Merging the depths above
+// 254 can only skip a state whose subtree an earlier visit explored with
+// less depth to spare: it matters only where a path reaches the depth
+// bound, which leaves the search incomplete anyway (TestExplore fails a
+// deviation search with such paths).
 const maxCost = 7
 
 // visit records that state k was reached at cost and depth; false if an

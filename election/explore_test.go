@@ -89,6 +89,7 @@ var (
 	exploreMaxStates  = flag.Int("explore.states", 0, "TestExplore: stop after this many states (0: no limit)")
 	explorePriorities = flag.String("explore.priorities", "", "TestExplore: the nodes' priorities, comma-separated, 0 for a witness (empty: every node the default)")
 	exploreShowCut    = flag.Bool("explore.showcut", false, "TestExplore: print the transcript of one path cut at the depth bound (to see why a search is not complete)")
+	exploreBehind     = flag.String("explore.behind", "", "TestExplore: nodes whose data is behind, comma-separated names (a, b, ...): the others' GrantVote refuses them")
 	exploreStable     = flag.Duration("explore.stable", 0, "TestExplore: PriorityStablePeriod (0: the default, 5 × ElectionMax)")
 )
 
@@ -112,6 +113,22 @@ func parsePriorities(s string, nodes int) ([]uint32, error) {
 	return out, nil
 }
 
+// parseBehind reads -explore.behind for a cluster of nodes named a, b, ...
+func parseBehind(s string, nodes int) ([]bool, error) {
+	if s == "" {
+		return nil, nil
+	}
+	out := make([]bool, nodes)
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if len(name) != 1 || name[0] < 'a' || int(name[0]-'a') >= nodes {
+			return nil, fmt.Errorf("explore: -explore.behind=%q: %q is not one of the %d nodes a, b, ...", s, name, nodes)
+		}
+		out[name[0]-'a'] = true
+	}
+	return out, nil
+}
+
 // flagBounds returns the bounds the flags set.
 func flagBounds() xBounds {
 	return xBounds{
@@ -131,6 +148,9 @@ type startOptions struct {
 	// priorities are the nodes' priorities, 0 for a witness (nil: the
 	// default for every node).
 	priorities []uint32
+	// behind marks the nodes whose data is behind: the others' GrantVote
+	// refuses them (nil: nobody's).
+	behind []bool
 }
 
 // startWorlds returns the start states: a cluster for every assignment of
@@ -159,7 +179,7 @@ func startWorlds(o startOptions) ([]*xWorld, error) {
 				rates[i] = 1 - o.drift
 			}
 		}
-		w := newWorld(cfg, rates, o.priorities)
+		w := newWorld(cfg, rates, o.priorities, o.behind)
 		w.leadAgainOK = !o.leadOnce
 		switch o.start {
 		case "fresh":
@@ -199,9 +219,11 @@ func (w *xWorld) settle() (*xWorld, error) {
 func runExplore(t *testing.T, b xBounds, tweak func(*Config)) xReport {
 	prios, err := parsePriorities(*explorePriorities, *exploreNodes)
 	require.NoError(t, err)
+	behind, err := parseBehind(*exploreBehind, *exploreNodes)
+	require.NoError(t, err)
 	stable := *exploreStable
 	starts, err := startWorlds(startOptions{nodes: *exploreNodes, drift: *exploreDrift, start: *exploreStart,
-		leadOnce: *exploreLeadOnce, symmetry: b.symmetry, priorities: prios, tweak: func(c *Config) {
+		leadOnce: *exploreLeadOnce, symmetry: b.symmetry, priorities: prios, behind: behind, tweak: func(c *Config) {
 			c.PriorityStablePeriod = stable
 			if tweak != nil {
 				tweak(c)
@@ -209,8 +231,8 @@ func runExplore(t *testing.T, b xBounds, tweak func(*Config)) xReport {
 		}})
 	require.NoError(t, err)
 	rep := explore(starts, b, *exploreMaxStates)
-	t.Logf("explored %d states (%d choices tried; %d states beyond a bound, %d paths at the depth bound) from %d start states (%s): deepest path %d, deviations %d, in %s; bounds: %s; priorities %q, stable period %s",
-		rep.states, rep.transitions, rep.bounded, rep.cut, len(starts), *exploreStart, rep.depth, rep.cost, rep.elapsed.Round(time.Millisecond), b, *explorePriorities, stable)
+	t.Logf("explored %d states (%d choices tried; %d states beyond a bound, %d paths at the depth bound) from %d start states (%s): deepest path %d, deviations %d, in %s; bounds: %s; priorities %q, stable period %s, behind %q",
+		rep.states, rep.transitions, rep.bounded, rep.cut, len(starts), *exploreStart, rep.depth, rep.cost, rep.elapsed.Round(time.Millisecond), b, *explorePriorities, stable, *exploreBehind)
 	if !rep.complete && rep.violation == "" {
 		t.Logf("stopped early at -explore.states=%d: not every state within the bounds was explored", *exploreMaxStates)
 	}
@@ -242,6 +264,13 @@ func TestExplore(t *testing.T) {
 	rep := runExplore(t, b, nil)
 	if *exploreShowCut && rep.cutPath != nil {
 		t.Logf("a path cut at the depth bound (%d choices):\n%s", len(rep.cutPath), transcript(rep.cutStart, rep.cutPath, b))
+	}
+	if b.deviations > 0 && rep.cut > 0 && rep.violation == "" {
+		// A deviation search is bounded by its deviations: the depth bound
+		// is a guard against a state that never repeats, so a path that
+		// reaches it left the search incomplete.
+		t.Errorf("%d paths reached -explore.depth=%d: the search is not complete within %d deviations (raise the depth; -explore.showcut prints one such path)",
+			rep.cut, b.depth, b.deviations)
 	}
 	if rep.violation != "" {
 		t.Fatalf("violation after %d choices: %s\n%s", len(rep.path), rep.violation, transcript(rep.start, rep.path, b))

@@ -63,6 +63,7 @@ type xNode struct {
 	cfg   Config
 	r     *raft
 	store *xStore
+	hooks hooks // its vote hooks (exploreHooks)
 	// The process clock reads 0 at real instant start and runs at rate:
 	// like SystemClock, a new process counts from zero again.
 	start time.Duration
@@ -135,10 +136,33 @@ type xWorld struct {
 	crashes, handovers, dups, cuts, pauses int
 }
 
+// behindPosition is what CurrentPosition says on a node whose data is
+// behind (-explore.behind); every other node's GrantVote refuses a
+// candidate there, as an application's hooks refuse one that would lose
+// data.
+const behindPosition = "behind"
+
+// exploreHooks are node i's vote hooks: a node whose data is behind gives
+// behindPosition, the others an empty position; every node grants only
+// an empty position.
+func exploreHooks(behind bool) hooks {
+	if !behind {
+		return hooks{
+			position: simHooks.position,
+			grant:    func(pos []byte) bool { return len(pos) == 0 },
+		}
+	}
+	return hooks{
+		position: func() ([]byte, error) { return []byte(behindPosition), nil },
+		grant:    func(pos []byte) bool { return len(pos) == 0 },
+	}
+}
+
 // newWorld builds the start state: fresh nodes a, b, c ... whose clocks
 // run at rates (one per node), all reading 0 at real time 0, with
-// priorities prios (by node, 0 for a witness; nil: every node the default).
-func newWorld(cfg Config, rates []float64, prios []uint32) *xWorld {
+// priorities prios (by node, 0 for a witness; nil: every node the default)
+// and whose data is behind where behind says so (nil: nobody's).
+func newWorld(cfg Config, rates []float64, prios []uint32, behind []bool) *xWorld {
 	w := &xWorld{leaders: map[uint64]string{}}
 	ids := make([]string, len(rates))
 	for i := range ids {
@@ -152,7 +176,8 @@ func newWorld(cfg Config, rates []float64, prios []uint32) *xWorld {
 		if i < len(prios) {
 			c.Priority, c.Witness = prios[i], prios[i] == 0
 		}
-		n := &xNode{id: id, cfg: c, rate: rates[i], store: &xStore{id: id, votes: map[uint64]string{}}}
+		n := &xNode{id: id, cfg: c, rate: rates[i], store: &xStore{id: id, votes: map[uint64]string{}},
+			hooks: exploreHooks(i < len(behind) && behind[i])}
 		w.nodes = append(w.nodes, n)
 		if err := w.startProcess(n); err != nil {
 			panic(err)
@@ -166,7 +191,7 @@ func (w *xWorld) startProcess(n *xNode) error {
 	n.start = w.now
 	c := n.cfg
 	c.Storage = n.store
-	r, err := newRaft(c, n.store, simHooks, 0, 0)
+	r, err := newRaft(c, n.store, n.hooks, 0, 0)
 	if err != nil {
 		return fmt.Errorf("explore: node %s could not start: %w", n.id, err)
 	}
