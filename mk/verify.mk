@@ -14,7 +14,13 @@
 
 GO ?= go
 
-EXPLORE = $(GO) test -count=1 -timeout 60m -run '^TestExplore$$' ./election/ -v -explore.depth=200
+# -explore.depth is only a guard in a deviation search: its paths end when
+# their states repeat, and one that reaches the depth fails the test (the
+# search would not be complete). The priority searches need more than 200:
+# a run of acknowledgements takes PriorityStablePeriod to count, 9 heartbeat
+# rounds of 6 choices each at 450 ms, and a deviation can restart it
+# (deepest path 268 at 3 deviations).
+EXPLORE = $(GO) test -count=1 -timeout 60m -run '^TestExplore$$' ./election/ -v -explore.depth=1000
 
 # Every search: 3 nodes, terms up to 3, every assignment of slow (1-1%)
 # and fast (1+1%) clocks. -explore.deviations=K: every schedule that
