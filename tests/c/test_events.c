@@ -4,8 +4,8 @@
  * graft_node_event_fd and graft_node_next_event.
  *
  * Every bad input of the four functions; a single node (the callbacks and
- * the queue carry one sequence, the descriptor is readable exactly while
- * events are queued, a larger graft_event); waiting with and without a
+ * the queue carry one sequence, the descriptor is readable while events
+ * are queued and until a call returned 0, a larger graft_event); waiting with and without a
  * limit, and close waking every waiter; three nodes (step-down reports the
  * loss before the state change, the loss of a leader cut off from its
  * followers arrives at its deadline); fork(); threads that keep popping
@@ -268,7 +268,8 @@ static void single_node(void) {
         CHECK_EQ(j->ev[acq].ev.term, term);
         CHECK(j->ev[acq].ev.deadline_ns <= dl); /* a renewal may have moved it since */
     }
-    /* The queue holds the same events, in order; readable until drained. */
+    /* The queue holds the same events, in order; readable until drained
+     * (drain_matches calls until graft_node_next_event returns 0). */
     CHECK(readable(fd));
     int next = 0;
     drain_matches(&c, 0, &next);
@@ -699,7 +700,7 @@ int main(void) {
         return 2;
     }
     RUN(events_misuse, "NULL, made-up, config, closed, bad sizes and timeouts: right codes");
-    RUN(single_node, "wait_lease, callbacks and queue agree; fd readable exactly while queued");
+    RUN(single_node, "wait_lease, callbacks and queue agree; fd readable while queued, until a call returns 0");
     RUN(waiting, "timeouts of 0 and 150 ms; close wakes every waiter with ECLOSED");
     RUN(three_nodes, "step-down: loss before state change; cut off: loss at the deadline");
     RUN(fork_child, "a forked child gets GRAFT_EFORK from the four functions");
