@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"strconv"
@@ -91,26 +90,19 @@ func (p *priority) threadCount() (n int, ok bool) {
 	return statThreads(p.buf[:m])
 }
 
-// statThreads parses num_threads from the text of /proc/PID/stat. The
-// command name (field 2) is in parentheses and may hold spaces and ')':
-// the fields after it start after the last ')'.
+// statThreads parses num_threads (field 20) from the text of
+// /proc/PID/stat.
 func statThreads(b []byte) (int, bool) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
+	f, ok := statField(b, 20)
+	if !ok || len(f) == 0 {
 		return 0, false
 	}
-	// Each space after the ')' that ends field 2 begins the next field.
-	field, n, digits := 2, 0, false
-	for _, c := range b[i+1:] {
-		switch {
-		case c == ' ':
-			if field == 20 && digits {
-				return n, true
-			}
-			field++
-		case field == 20 && c >= '0' && c <= '9':
-			n, digits = n*10+int(c-'0'), true
+	n := 0
+	for _, c := range f {
+		if c < '0' || c > '9' {
+			return 0, false
 		}
+		n = n*10 + int(c-'0')
 	}
-	return 0, false
+	return n, true
 }

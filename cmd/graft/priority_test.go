@@ -44,3 +44,17 @@ func TestPriority_ThreadCountMatchesTheTaskList(t *testing.T) {
 	}
 	t.Fatal("num_threads never matched /proc/self/task")
 }
+
+func TestStatField(t *testing.T) {
+	stat := []byte("7 (a) b) Z 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 3 0 99\n")
+	for _, c := range []struct {
+		n    int
+		want string
+		ok   bool
+	}{{3, "Z", true}, {4, "1", true}, {20, "3", true}, {22, "99", true}, {23, "", false}} {
+		f, ok := statField(stat, c.n)
+		if string(f) != c.want || ok != c.ok {
+			t.Errorf("field %d: %q %v, want %q %v", c.n, f, ok, c.want, c.ok)
+		}
+	}
+}

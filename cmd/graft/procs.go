@@ -1,9 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/graftlib/graft/internal/monotime"
@@ -17,6 +17,29 @@ func monoNow() int64 { return monotime.Now() }
 // monoNS converts an instant of election.SystemClock to CLOCK_MONOTONIC ns
 // (early, never late: see monotime.FromSystemClock).
 func monoNS(d time.Duration) int64 { return monotime.FromSystemClock(d) }
+
+// statField returns field n (numbered from 1, as in proc(5); n >= 3) of
+// the text of /proc/PID/stat, without allocating. Field 2, the command
+// name, is in parentheses and may hold spaces and ')': the fields after it
+// begin after the last ')', one space apart.
+func statField(b []byte, n int) ([]byte, bool) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, false
+	}
+	for field, rest := 2, b[i+1:]; len(rest) > 0 && rest[0] == ' '; field++ {
+		rest = rest[1:]
+		end := bytes.IndexByte(rest, ' ')
+		if end < 0 {
+			end = len(rest)
+		}
+		if field+1 == n {
+			return bytes.TrimRight(rest[:end], "\n"), true
+		}
+		rest = rest[end:]
+	}
+	return nil, false
+}
 
 // descendants returns the live (not zombie) processes below pid, read from
 // /proc: every process whose chain of parents reaches pid.
@@ -35,17 +58,12 @@ func descendants(pid int) []int {
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
+		state, ok1 := statField(b, 3)
+		ppid, ok2 := statField(b, 4)
+		if !ok1 || !ok2 || string(state) == "Z" || string(state) == "X" {
 			continue
 		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 || f[0] == "Z" || f[0] == "X" {
-			continue
-		}
-		pp, _ := strconv.Atoi(f[1])
+		pp, _ := strconv.Atoi(string(ppid))
 		parent[p] = pp
 	}
 	var out []int
