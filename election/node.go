@@ -158,7 +158,7 @@ func (n *Node) loop() {
 				stopTimer()
 			}
 			armed = d
-			stopTimer = n.clock.AfterFunc(max(d-n.clock.Now(), 0), func() {
+			stopTimer = afterFunc(n.clock, n.r.leaseEndsAt(d), max(d-n.clock.Now(), 0), func() {
 				select {
 				case n.wake <- struct{}{}:
 				default:

@@ -283,6 +283,11 @@ func (r *raft) nextDeadline() time.Duration {
 	return d
 }
 
+// leaseEndsAt reports whether d, the next deadline, is the end of the
+// lease this node holds: the instant at which "lost" is due, which the
+// driver must not miss by a timer's lateness (clock_precise.go).
+func (r *raft) leaseEndsAt(d time.Duration) bool { return r.leaseHeld && d == r.leaseDeadline }
+
 // tick lets time pass to now.
 func (r *raft) tick(now time.Duration) {
 	r.tickRole(now)
