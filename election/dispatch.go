@@ -48,6 +48,7 @@ type dispatcher struct {
 	// Written only by the dispatcher goroutine, read by anyone.
 	delayLast atomic.Int64 // of the callback running now, or last run
 	delayMax  atomic.Int64
+	atLast    atomic.Int64 // the event.at of the callback running now, or last run
 }
 
 // queued is an event for a callback and the instant (of the node's Clock)
@@ -74,9 +75,14 @@ func newDispatcher(now func() time.Duration, deliver func(event), onPanic func(a
 }
 
 // push queues e, stamped with the current time, coalescing the queue when
-// it is full; after stop it is discarded.
+// it is full; after stop it is discarded. An event the core did not stamp
+// (an error or log line from outside the loop: at zero) takes the instant
+// it was queued as the instant it happened.
 func (d *dispatcher) push(e event) {
 	at := d.now()
+	if e.at == 0 {
+		e.at = at
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closing {
@@ -88,6 +94,22 @@ func (d *dispatcher) push(e event) {
 	d.queue = append(d.queue, queued{e: e, at: at})
 	d.cond.Signal()
 }
+
+// eventAt returns the instant the core emitted the event of the callback
+// running now (or of the last one run); zero before the first callback.
+func (d *dispatcher) eventAt() time.Duration { return time.Duration(d.atLast.Load()) }
+
+// EventAt returns the instant of the node's Clock at which the node's core
+// emitted the event whose callback (OnStateChange, OnLeaderChange,
+// OnLease, OnError or OnLog) runs now: the instant of the step or timer
+// tick that produced it, before it waited in the callback queue. With
+// SystemClock, MonotonicAt(EventAt()) is that instant as a time.Time, on
+// the clock of Lease.Deadline. Called from a callback of this node, it
+// concerns that callback; from elsewhere, the callback running now or the
+// last one run (zero before the first). The events of Close (the final
+// loss of a lease and the change to StateClosed) carry the instant Close
+// stopped the node.
+func (n *Node) EventAt() time.Duration { return n.disp.eventAt() }
 
 // delays returns the delay of the callback running now (or of the last one
 // run) and the largest delay so far; zero before the first callback.
@@ -122,6 +144,7 @@ func (d *dispatcher) run() {
 		d.queue = d.queue[1:]
 		d.tell(q.e)
 		d.mu.Unlock()
+		d.atLast.Store(int64(q.e.at))
 		d.record(max(d.now()-q.at, 0))
 		d.call(q.e)
 	}
@@ -169,6 +192,9 @@ func (d *dispatcher) stop(final ...event) {
 	}
 	d.closing = true
 	at := d.now()
+	for i := range final { // made by the close, now (the core's loss included)
+		final[i].at = at
+	}
 	kept := d.finalEvents(d.queue, final)
 	d.dropped.Add(uint64(len(d.queue) + len(final) - len(kept)))
 	d.queue = d.queue[:0:0]

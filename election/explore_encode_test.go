@@ -47,8 +47,8 @@ var raftFields = map[string]string{
 	"heartbeatDue": "encoded", "electedAt": "encoded", "acked": "encoded",
 	"reportedLeader": "events only", "reportedTerm": "events only",
 	"msgs": "empty between steps", "events": "empty between steps", "stats": "statistics",
-	"leaseGains": "events only",
-	"streak":     "encoded", "prio": "encoded", "rank": "encoded", "deferred": "encoded", "deferUntil": "encoded",
+	"leaseGains": "events only", "now": "events only",
+	"streak": "encoded", "prio": "encoded", "rank": "encoded", "deferred": "encoded", "deferUntil": "encoded",
 	"backoffUntil": "encoded", "backoff": "encoded",
 }
 

@@ -102,3 +102,74 @@ func TestNode_WaitLease(t *testing.T) {
 		require.ErrorIs(t, err, ErrClosed)
 	})
 }
+
+func TestNode_EventAtIsTheInstantTheCoreEmittedTheEvent(t *testing.T) {
+	// Issue 13: a callback learns when its event happened (EventAt), not
+	// only when it runs: after a pause the loss and the new lease carry the
+	// instant of the tick that found them, and Close's events the instant
+	// of the close, however late their callbacks run.
+	clk := &fakeClock{}
+	ready := make(chan struct{})
+	var n *Node
+	type stamped struct {
+		kind     eventKind
+		held     bool
+		at, read time.Duration
+	}
+	var mu sync.Mutex
+	var got []stamped
+	note := func(kind eventKind, held bool) {
+		<-ready // n is set
+		s := stamped{kind: kind, held: held, at: n.EventAt(), read: clk.Now()}
+		mu.Lock()
+		got = append(got, s)
+		mu.Unlock()
+	}
+	leases := func() []stamped {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []stamped
+		for _, s := range got {
+			if s.kind == evLease {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	n, _ = singleNode(t, func(c *Config) {
+		c.Clock = clk
+		c.OnLease = func(held bool, _ Lease) { note(evLease, held) }
+		c.OnStateChange = func(State, State, uint64) { note(evState, false) }
+		c.OnLeaderChange = func(string, uint64) { note(evLeader, false) }
+	})
+	close(ready)
+	lease, err := n.WaitLease(context.Background())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(leases()) == 1 }, 5*time.Second, time.Millisecond)
+
+	clk.Advance(lease.Deadline+time.Millisecond, false) // paused past the deadline
+	resumed := clk.Now()
+	clk.Advance(0, true)
+	require.Eventually(t, func() bool { return len(leases()) == 3 }, 5*time.Second, time.Millisecond)
+	ls := leases()
+	require.False(t, ls[1].held)
+	require.True(t, ls[2].held)
+	require.Equal(t, resumed, ls[1].at, "the loss: the instant of the tick that found the deadline passed")
+	require.Equal(t, resumed, ls[2].at, "the new lease: the same tick")
+
+	clk.Advance(time.Second, false) // the close comes a second later
+	closing := clk.Now()
+	require.NoError(t, n.Close())
+	mu.Lock()
+	defer mu.Unlock()
+	last := time.Duration(0)
+	for _, s := range got {
+		require.LessOrEqual(t, s.at, s.read, "an event happened before its callback read it: %+v", s)
+		require.GreaterOrEqual(t, s.at, last, "instants never go back: %+v", got)
+		last = s.at
+	}
+	end := got[len(got)-2:]
+	require.Equal(t, stamped{kind: evLease, held: false, at: closing, read: closing}, end[0], "Close's loss")
+	require.Equal(t, evState, end[1].kind)
+	require.Equal(t, closing, end[1].at, "Close's change to StateClosed")
+}

@@ -64,6 +64,10 @@ type event struct {
 	// the node's clock (for a loss, the deadline it had).
 	held     bool
 	deadline time.Duration
+	// at is the instant of the node's clock at which the core emitted the
+	// event: the now of the step, tick or command that produced it (see
+	// raft.emit; Node.EventAt hands it to the callbacks).
+	at time.Duration
 }
 
 // raft is the election as a pure, deterministic state machine: it reacts
@@ -166,6 +170,10 @@ type raft struct {
 	msgs   []Message
 	events []event
 	stats  Stats
+
+	// now is the instant given to the step, tick or command being handled
+	// (the last one, between them): what emit stamps the events with.
+	now time.Duration
 }
 
 // leaseMargin is taken off the lease so that the bound of doc.go has
@@ -203,6 +211,7 @@ func newRaft(cfg Config, store Storage, h hooks, seed uint64, now time.Duration)
 		acked:  map[string]time.Duration{},
 		streak: map[string]time.Duration{},
 		prio:   map[string]uint32{},
+		now:    now,
 	}
 	if hs.Term > 0 || hs.VotedFor != "" {
 		// A restarted node may have acknowledged a leader's heartbeat just
@@ -290,6 +299,7 @@ func (r *raft) leaseEndsAt(d time.Duration) bool { return r.leaseHeld && d == r.
 
 // tick lets time pass to now.
 func (r *raft) tick(now time.Duration) {
+	r.now = now
 	r.tickRole(now)
 	r.updateLease(now)
 }
@@ -559,7 +569,7 @@ func (r *raft) updateLease(now time.Duration) {
 	case held && !r.leaseHeld:
 		r.leaseHeld, r.leaseTerm, r.leaseDeadline = true, r.term, lu
 		r.leaseGains++
-		r.events = append(r.events, event{kind: evLease, held: true, term: r.term, deadline: lu})
+		r.emit(event{kind: evLease, held: true, term: r.term, deadline: lu})
 		r.logf(LogInfo, "node %s holds the lease at term %d", r.id, r.term)
 	case held:
 		r.leaseDeadline = lu
@@ -577,13 +587,14 @@ func (r *raft) stop() {
 // loseLease reports the end of the held lease, with the deadline it had.
 func (r *raft) loseLease() {
 	r.leaseHeld = false
-	r.events = append(r.events, event{kind: evLease, held: false, term: r.leaseTerm, deadline: r.leaseDeadline})
+	r.emit(event{kind: evLease, held: false, term: r.leaseTerm, deadline: r.leaseDeadline})
 	r.logf(LogInfo, "node %s lost its lease at term %d", r.id, r.leaseTerm)
 }
 
 // transferLeadership steps down and tells the most recently heard peer
 // that can lead (not a witness) to campaign at once (thesis 3.10).
 func (r *raft) transferLeadership(now time.Duration) error {
+	r.now = now
 	if r.role != roleLeader {
 		return ErrNotLeader
 	}
@@ -617,6 +628,7 @@ func (r *raft) isPeer(id string) bool { return slices.Contains(r.peers, id) }
 
 // step handles one incoming message at instant now.
 func (r *raft) step(now time.Duration, m Message) {
+	r.now = now
 	r.stepMsg(now, m)
 	r.updateLease(now)
 }
@@ -883,18 +895,18 @@ func (r *raft) setLeader(leader string) {
 	if leader != "" {
 		r.stats.LeaderChanges++
 	}
-	r.events = append(r.events, event{kind: evLeader, leader: leader, term: r.term})
+	r.emit(event{kind: evLeader, leader: leader, term: r.term})
 }
 
 // changed emits a state change if the public state moved from `from`.
 func (r *raft) changed(from State) {
 	if to := r.role.state(); to != from {
-		r.events = append(r.events, event{kind: evState, from: from, to: to, term: r.term})
+		r.emit(event{kind: evState, from: from, to: to, term: r.term})
 	}
 }
 
 func (r *raft) report(err error) {
-	r.events = append(r.events, event{kind: evError, err: err})
+	r.emit(event{kind: evError, err: err})
 	r.logf(LogError, "node %s: %v", r.id, err)
 }
 
@@ -902,7 +914,17 @@ func (r *raft) logf(level LogLevel, format string, args ...any) {
 	if r.cfg.OnLog == nil || level < r.cfg.LogLevel {
 		return // the simulator and most tests: skip the formatting
 	}
-	r.events = append(r.events, event{kind: evLog, level: level, msg: fmt.Sprintf(format, args...)})
+	r.emit(event{kind: evLog, level: level, msg: fmt.Sprintf(format, args...)})
+}
+
+// emit queues e for the application, stamped with the instant of the step,
+// tick or command that produced it: the instant it happened as far as the
+// core knows, which a host compares with the instant it learnt of it (the
+// wake-up of WaitLease, a callback's start) without the callback queue's
+// delays in between.
+func (r *raft) emit(e event) {
+	e.at = r.now
+	r.events = append(r.events, e)
 }
 
 // takeMsgs returns and clears the outbox.

@@ -844,3 +844,34 @@ func TestRaft_LeaseLostBeforeTheStateChange(t *testing.T) {
 		require.Equal(t, 1, n, name)
 	}
 }
+
+func TestRaft_EventsCarryTheInstantOfTheirStep(t *testing.T) {
+	// Issue 13: each event carries the instant of the step, tick or
+	// command that produced it (the `now` given to the core), not that of
+	// a later step nor the instant the callback queue took it.
+	a := newTestRaft(t, "a", abc, nil)
+	a.elect(0) // leader at tMax, its events taken
+	beat := tMax + tHB
+	a.tick(beat)
+	hb := a.sent(MsgHeartbeat)
+	require.NotEmpty(t, hb)
+	acked := beat + 3*time.Millisecond
+	a.step(acked, Message{Kind: MsgHeartbeatResp, From: "b", To: "a", Term: 1, Stamp: hb[0].Stamp, Granted: true})
+	evs := a.takeEvents()
+	require.Len(t, evs, 1)
+	require.Equal(t, evLease, evs[0].kind)
+	require.True(t, evs[0].held)
+	require.Equal(t, acked, evs[0].at, "acquired: the instant of the acknowledgement that won the lease")
+
+	a.tick(acked + time.Millisecond) // no event: the stamp stays that of its step
+	require.Empty(t, a.takeEvents())
+	handover := acked + 7*time.Millisecond
+	require.NoError(t, a.transferLeadership(handover))
+	evs = a.takeEvents()
+	require.Len(t, evs, 3, "lost, state, leader")
+	for _, e := range evs {
+		require.Equal(t, handover, e.at, "event %+v", e)
+	}
+	require.Equal(t, evLease, evs[0].kind)
+	require.False(t, evs[0].held)
+}
