@@ -2,6 +2,7 @@ package main
 
 /*
 #include <stdlib.h>
+#include <string.h>
 #include "capi.h"
 #include "evq.h"
 */
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/graftlib/graft/election"
@@ -36,10 +38,22 @@ type eventQueue struct {
 	c     *C.graft__evq
 	shut  bool // closed with the node: c is gone
 	limit int
+	// eventAt gives each pushed event the instant its core emitted it
+	// (election.Node.EventAt, read on the callback goroutine that pushes).
+	// Set by attach before the handle exists, so before any push.
+	eventAt func() time.Duration
 }
 
 // newEventQueue returns an empty queue of at most limit (>= 2) events.
 func newEventQueue(limit int) *eventQueue { return &eventQueue{limit: max(limit, 2)} }
+
+// attach names the node whose callbacks push, for the events' at_ns
+// (before the node's handle is handed out: no push can run before).
+func (e *eventQueue) attach(n *election.Node) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.eventAt = n.EventAt
+}
 
 // descriptor returns the eventfd of the queue registered under the node's
 // handle id, creating both on the first call; from then on events are
@@ -72,10 +86,14 @@ func (e *eventQueue) push(kind C.graft_event_kind, from, to election.State, term
 	if e.shut || e.c == nil {
 		return
 	}
+	var at uint64
+	if e.eventAt != nil { // push runs on the node's callback goroutine: EventAt is this event's
+		at = monotonicNS(e.eventAt())
+	}
 	// The leader's bytes are read by C during the call only (cgo rules:
 	// Go memory without Go pointers, not kept).
 	C.graft__evq_push(e.c, C.int(kind), C.int(from), C.int(to), C.uint64_t(term), C.uint64_t(deadline),
-		(*C.char)(unsafe.Pointer(unsafe.StringData(leader))), C.size_t(len(leader)))
+		C.uint64_t(at), (*C.char)(unsafe.Pointer(unsafe.StringData(leader))), C.size_t(len(leader)))
 }
 
 // pop pops the oldest event of the queue registered under id into out, for
@@ -173,10 +191,10 @@ func graft__go_node_next_event(h *C.graft_node, out *C.graft_event) (rc C.int) {
 
 // poppedEvent is what next returns: the fields of one graft_event.
 type poppedEvent struct {
-	kind, from, to int
-	term, deadline uint64
-	leader         string
-	size           uint32 // the bytes filled
+	kind, from, to     int
+	term, deadline, at uint64
+	leader             string
+	size               uint32 // the bytes filled
 }
 
 // next pops one event of the queue registered under id through the C fast
@@ -184,13 +202,17 @@ type poppedEvent struct {
 // bytes (the Go tests' view of evq.c: _test.go files cannot use cgo). rc is
 // graft__evq_pop's result.
 func (e *eventQueue) next(id uintptr, size uint32) (ev poppedEvent, rc int) {
-	out := (*C.graft_event)(C.calloc(1, C.size_t(unsafe.Sizeof(C.graft_event{}))+64))
+	full := C.size_t(unsafe.Sizeof(C.graft_event{}))
+	out := (*C.graft_event)(C.malloc(full + 64))
 	defer C.free(unsafe.Pointer(out))
+	// Bytes the caller's size does not cover hold a mark, so that a write
+	// past it shows (as at_ns: all bytes 0xa5) instead of hiding as 0.
+	C.memset(unsafe.Pointer(out), 0xa5, full+64)
 	out.size = C.uint32_t(size)
 	rc = int(C.graft__evq_pop(C.uintptr_t(id), out))
 	if rc == 1 {
 		ev = poppedEvent{kind: int(out.kind), from: int(out.from), to: int(out.to),
-			term: uint64(out.term), deadline: uint64(out.deadline_ns),
+			term: uint64(out.term), deadline: uint64(out.deadline_ns), at: uint64(out.at_ns),
 			leader: C.GoString(&out.leader[0]), size: uint32(out.size)}
 	}
 	return ev, rc

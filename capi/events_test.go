@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/graftlib/graft/election"
 )
@@ -14,12 +15,14 @@ import (
 // Codes of evq.h and graft.h the tests compare with (_test.go files cannot
 // use cgo).
 const (
-	evqAbsent     = -1000 // GRAFT__EVQ_ABSENT
-	codeEinval    = -1    // GRAFT_EINVAL
-	kindState     = 1
-	kindLeader    = 2
-	kindOverflow  = 5
-	fullEventSize = 4 + 4 + 4 + 4 + 8 + 8 + 256 // sizeof(graft_event) in 0.1
+	evqAbsent      = -1000 // GRAFT__EVQ_ABSENT
+	codeEinval     = -1    // GRAFT_EINVAL
+	kindState      = 1
+	kindLeader     = 2
+	kindOverflow   = 5
+	firstEventSize = 4 + 4 + 4 + 4 + 8 + 8 + 256 // the first graft_event: up to leader
+	fullEventSize  = firstEventSize + 8          // sizeof(graft_event) since at_ns
+	unwritten      = uint64(0xa5a5a5a5a5a5a5a5)  // next's mark: bytes the library did not write
 )
 
 // testQueueIDs hands each test queue an id no node handle ever has (the
@@ -142,7 +145,7 @@ func TestEventQueue_FieldsAndTheCallersSize(t *testing.T) {
 	q.push(kindLeader, 0, 0, 10, 0, long)
 	q.push(kindState, 3, 1, 11, 0, "")
 
-	if ev, rc := q.next(id, fullEventSize); rc != 1 || ev != (poppedEvent{kind: kindState, from: 1, to: 3, term: 7, size: fullEventSize}) {
+	if ev, rc := q.next(id, fullEventSize); rc != 1 || ev != (poppedEvent{kind: kindState, from: 1, to: 3, term: 7, at: 0, size: fullEventSize}) {
 		t.Fatalf("state event: %+v rc %d", ev, rc)
 	}
 	if ev, _ := q.next(id, fullEventSize); ev.kind != 3 || ev.term != 8 || ev.deadline != 123456789 || ev.leader != "" {
@@ -157,11 +160,49 @@ func TestEventQueue_FieldsAndTheCallersSize(t *testing.T) {
 	// A caller's struct larger than the library's gets what the library
 	// knows, and is told how much; a smaller one than the first
 	// graft_event is refused and loses nothing.
-	if _, rc := q.next(id, fullEventSize-1); rc != codeEinval {
-		t.Fatalf("a struct one byte short: %d, want GRAFT_EINVAL", rc)
+	if _, rc := q.next(id, firstEventSize-1); rc != codeEinval {
+		t.Fatalf("a struct one byte short of the first graft_event: %d, want GRAFT_EINVAL", rc)
 	}
 	if ev, rc := q.next(id, fullEventSize+64); rc != 1 || ev.size != fullEventSize || ev.term != 11 {
 		t.Fatalf("a larger struct: %+v rc %d", ev, rc)
+	}
+}
+
+func TestEventQueue_AtNsAndACallerOfTheFirstSize(t *testing.T) {
+	// Issue 13: at_ns is the instant the node's core emitted the event, on
+	// CLOCK_MONOTONIC; a caller built against the first graft_event (its
+	// size ends at leader) gets every field it knows, is told it got
+	// exactly those bytes, and not one byte past them is written.
+	q, id, _ := testQueue(t, 8)
+	emitted := 1500 * time.Millisecond // of the node's clock (election.SystemClock)
+	q.eventAt = func() time.Duration { return emitted }
+	want := monotonicNS(emitted)
+	for term := uint64(1); term <= 4; term++ {
+		q.push(3, 0, 0, term, 99, "")
+	}
+	if ev, rc := q.next(id, fullEventSize); rc != 1 || ev.at != want || ev.size != fullEventSize || ev.deadline != 99 {
+		t.Fatalf("full size: %+v rc %d, want at %d", ev, rc, want)
+	}
+	for _, size := range []uint32{firstEventSize, fullEventSize - 1} {
+		ev, rc := q.next(id, size)
+		if rc != 1 || ev.size != firstEventSize || ev.at != unwritten || ev.deadline != 99 || ev.kind != 3 {
+			t.Fatalf("size %d: %+v rc %d: want the first graft_event's fields, %d bytes, at_ns untouched", size, ev, rc, firstEventSize)
+		}
+	}
+	if ev, _ := q.next(id, fullEventSize+64); ev.at != want || ev.size != fullEventSize {
+		t.Fatalf("a larger struct: %+v", ev)
+	}
+	// The OVERFLOW marker is no event of the core's: at_ns 0.
+	small, sid, _ := testQueue(t, 2)
+	small.eventAt = q.eventAt
+	for term := uint64(1); term <= 3; term++ {
+		small.push(kindState, 0, 0, term, 0, "")
+	}
+	if ev, _ := small.next(sid, fullEventSize); ev.kind != kindOverflow || ev.at != 0 {
+		t.Fatalf("marker: %+v", ev)
+	}
+	if ev, _ := small.next(sid, fullEventSize); ev.at != want {
+		t.Fatalf("after the marker: %+v", ev)
 	}
 }
 

@@ -196,10 +196,11 @@ static void make_room(graft__evq *q) {
     memset(m, 0, offsetof(graft_event, leader) + 1);
     m->kind = GRAFT_EVENT_OVERFLOW;
     m->term = term;
+    m->at_ns = 0; /* the marker is no event of the core's */
 }
 
 void graft__evq_push(graft__evq *q, int kind, int from, int to, uint64_t term, uint64_t deadline_ns,
-                     const char *leader, size_t leader_len) {
+                     uint64_t at_ns, const char *leader, size_t leader_len) {
     pthread_mutex_lock(&q->mu);
     if (q->len == q->cap && (q->cap == q->limit || !grow(q))) make_room(q); /* cap >= 2 always */
     /* Only the fields and the leader's bytes with their NUL are written
@@ -216,6 +217,7 @@ void graft__evq_push(graft__evq *q, int kind, int from, int to, uint64_t term, u
     if (leader_len > GRAFT_ID_MAX - 1) leader_len = GRAFT_ID_MAX - 1;
     if (leader_len > 0) memcpy(ev->leader, leader, leader_len);
     ev->leader[leader_len] = 0;
+    ev->at_ns = at_ns;
     int was_empty = q->len++ == 0;
     int fd = q->fd; /* q outlives the push: Go never frees it during one (eventQueue.mu) */
     pthread_mutex_unlock(&q->mu);
@@ -230,8 +232,9 @@ static graft__evq *find(uintptr_t id) {
 
 /* copy_out fills the caller's event (out->size >= GRAFT__EVENT_SIZE_MIN):
  * the fields before leader, then the leader's bytes up to its NUL, the rest
- * of the caller's leader zeroed, then fields appended after leader in
- * later versions (none yet). */
+ * of the caller's leader zeroed, then the fields appended after leader
+ * (at_ns) that the caller's size holds whole: a caller built against the
+ * first graft_event gets none, and no byte past its size is written. */
 static void copy_out(graft_event *out, const graft_event *ev) {
     size_t n = out->size < sizeof *ev ? out->size : sizeof *ev;
     /* Constant sizes and a loop: inlined, no call into libc (whose code is
@@ -239,6 +242,10 @@ static void copy_out(graft_event *out, const graft_event *ev) {
     memcpy(out, ev, offsetof(graft_event, leader));
     memset(out->leader, 0, GRAFT_ID_MAX);
     for (size_t i = 0; i < GRAFT_ID_MAX - 1 && ev->leader[i] != 0; i++) out->leader[i] = ev->leader[i];
+    if (n >= offsetof(graft_event, at_ns) + sizeof ev->at_ns)
+        out->at_ns = ev->at_ns;
+    else
+        n = GRAFT__EVENT_SIZE_MIN; /* what was filled: the first graft_event */
     out->size = (uint32_t)n;
 }
 

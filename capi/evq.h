@@ -29,11 +29,11 @@ graft__evq *graft__evq_new(uintptr_t id, int limit, int *err);
  * and until a pop has found the queue empty (evq.c says why). */
 int graft__evq_fd(graft__evq *q);
 
-/* graft__evq_push appends one event (leader: leader_len bytes, not
+/* graft__evq_push appends one event (at_ns: when the core emitted it; leader: leader_len bytes, not
  * terminated, cut to GRAFT_ID_MAX-1). A full queue keeps its newest limit-2
  * events behind one GRAFT_EVENT_OVERFLOW, then appends. */
 void graft__evq_push(graft__evq *q, int kind, int from, int to, uint64_t term, uint64_t deadline_ns,
-                     const char *leader, size_t leader_len);
+                     uint64_t at_ns, const char *leader, size_t leader_len);
 
 /* graft__evq_pop pops the oldest event of the queue registered under id into
  * *out (at most out->size bytes): 1, or 0 when it is empty; GRAFT_EINVAL

@@ -219,6 +219,7 @@ func graft__go_node_new(h *C.graft_config, out **C.graft_node, errbuf *C.char, e
 		return failf(errbuf, errlen, code, "%v", err)
 	}
 	rl.attach(en)
+	q.attach(en)
 	nd := &node{n: en, tr: tr, cb: c.cb, pid: os.Getpid(), events: q}
 	*out = C.graft__node_handle(C.uintptr_t(handles.add(nd)))
 	return C.int(codeOK)

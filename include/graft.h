@@ -344,6 +344,16 @@ typedef struct graft_event {
                                       CLOCK_MONOTONIC deadline; otherwise 0 */
     char leader[GRAFT_ID_MAX];     /* GRAFT_EVENT_LEADER: the leader's id, "" when
                                       none; otherwise "" */
+    uint64_t at_ns;                /* every kind but OVERFLOW (0): the
+                                      CLOCK_MONOTONIC instant the node's core
+                                      emitted the event (the step or timer that
+                                      produced it; for the events of
+                                      graft_node_close, the close), on the
+                                      clock of deadline_ns. The instant it was
+                                      popped less at_ns is how late the host
+                                      learnt of it. Since 0.1 (appended: a
+                                      caller whose size ends before it is not
+                                      filled) */
 } graft_event;
 
 /* The library's own build declares the functions itself. */
