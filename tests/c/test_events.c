@@ -150,10 +150,21 @@ static int same_event(const graft_event *a, const graft_event *b) {
  * and callbacks carry one sequence). It advances *next. On the first call
  * (*next 0) callbacks that ran before graft_node_event_fd switched the
  * queue on are skipped. */
+static uint64_t last_acquired_at; /* drain_matches: at_ns of the last LEASE_ACQUIRED popped */
+
 static void drain_matches(cluster *c, int i, int *next) {
     graft_event ev = {.size = sizeof ev};
     int rc;
+    uint64_t prev_at = 0;
     while ((rc = graft_node_next_event(c->nodes[i], &ev)) == 1) {
+        uint64_t popped = now_ns();
+        /* at_ns: when the core emitted it, before it was popped, in order */
+        CHECKF(ev.at_ns > 0 && ev.at_ns <= popped && ev.at_ns >= prev_at,
+               "node %s: at_ns %llu (popped %llu, previous %llu)", c->ids[i], (unsigned long long)ev.at_ns,
+               (unsigned long long)popped, (unsigned long long)prev_at);
+        prev_at = ev.at_ns;
+        if (ev.kind == GRAFT_EVENT_LEASE_ACQUIRED)
+            last_acquired_at = ev.at_ns;
         int at = *next;
         CHECKF(WAIT_UNTIL(journal_len(&c->j[i]) > at, DEADLINE_MS), "node %s: event %d has no callback",
                c->ids[i], at);
@@ -271,9 +282,29 @@ static void single_node(void) {
     /* The queue holds the same events, in order; readable until drained
      * (drain_matches calls until graft_node_next_event returns 0). */
     CHECK(readable(fd));
+    /* A caller built against the first graft_event (its size ends at
+     * leader, 288 bytes) gets those fields, is told 288, and nothing past
+     * them is written. */
+    graft_event old_ev; /* only its first 288 bytes are the caller's */
+    const uint32_t first_size = (uint32_t)(offsetof(graft_event, leader) + GRAFT_ID_MAX);
+    memset(&old_ev, 0xCD, sizeof old_ev);
+    old_ev.size = first_size;
+    CHECK_EQ(graft_node_next_event(n, &old_ev), 1);
+    CHECK_EQ(old_ev.size, first_size);
+    CHECK(old_ev.at_ns == 0xCDCDCDCDCDCDCDCDull); /* past the caller's size: untouched */
     int next = 0;
+    while (next < journal_len(j) && !same_event(&old_ev, &j->ev[next].ev))
+        next++;
+    CHECKF(next < journal_len(j), "the first queued event (kind %d) has no callback", old_ev.kind);
+    next++;
+    last_acquired_at = 0;
     drain_matches(&c, 0, &next);
     CHECK(next > acq); /* the queue was on before the lease */
+    /* The lease was acquired (at_ns) before the waiter woke, after start. */
+    CHECKF(last_acquired_at > t0 && last_acquired_at <= woke, "acquired at %llu, start %llu, wait_lease back %llu",
+           (unsigned long long)last_acquired_at, (unsigned long long)t0, (unsigned long long)woke);
+    printf("     wait_lease back %llu us after the core emitted LEASE_ACQUIRED\n",
+           (unsigned long long)(woke - last_acquired_at) / 1000);
     CHECK(!readable(fd));
     graft_event none = {.size = sizeof none, .kind = 99};
     CHECK_EQ(graft_node_next_event(n, &none), 0);
