@@ -46,6 +46,12 @@ class Event:
     deadline: Optional[float] = None
     """LEASE_ACQUIRED and LEASE_LOST: the lease's deadline in
     :func:`time.monotonic` seconds; None for other kinds."""
+    at: Optional[float] = None
+    """The instant the node's core emitted the event (the step or timer of
+    the election that produced it; for the events of :meth:`Node.close`,
+    the close), in :func:`time.monotonic` seconds like ``deadline``: the
+    instant it was read less ``at`` is how late the program learnt of it.
+    None for OVERFLOW."""
 
     @property
     def lease(self) -> Optional[Lease]:
@@ -67,10 +73,11 @@ def event_from(ev: "_lib.graft_event") -> Event:
     """The Event of a filled graft_event. A kind this binding does not know
     (a newer library) reads as OVERFLOW: re-read the state."""
     kind = _kind(ev.kind) or EventKind.OVERFLOW
+    at = ev.at_ns / 1e9 if ev.at_ns else None
     if kind is EventKind.STATE:
-        return Event(kind, ev.term, old=_STATES[ev.from_], new=_STATES[ev.to])
+        return Event(kind, ev.term, old=_STATES[ev.from_], new=_STATES[ev.to], at=at)
     if kind is EventKind.LEADER:
-        return Event(kind, ev.term, leader=_lib.decode(ev.leader) or None)
+        return Event(kind, ev.term, leader=_lib.decode(ev.leader) or None, at=at)
     if kind in (EventKind.LEASE_ACQUIRED, EventKind.LEASE_LOST):
-        return Event(kind, ev.term, deadline=ev.deadline_ns / 1e9)
+        return Event(kind, ev.term, deadline=ev.deadline_ns / 1e9, at=at)
     return Event(kind, ev.term)

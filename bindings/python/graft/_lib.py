@@ -120,6 +120,7 @@ class graft_event(Structure):
         ("term", c_uint64),
         ("deadline_ns", c_uint64),
         ("leader", c_char * ID_MAX),
+        ("at_ns", c_uint64),
     ]
 
 

@@ -37,9 +37,10 @@ def drain(node):
 
 def test_event_layout_and_kinds_match_graft_h():
     # graft.h: uint32 size, enum kind, enum from, to, uint64 term, deadline_ns,
-    # char leader[GRAFT_ID_MAX]
-    assert ctypes.sizeof(_lib.graft_event) == 4 * 4 + 8 * 2 + _lib.ID_MAX
+    # char leader[GRAFT_ID_MAX], uint64 at_ns (appended)
+    assert ctypes.sizeof(_lib.graft_event) == 4 * 4 + 8 * 2 + _lib.ID_MAX + 8
     assert _lib.graft_event.term.offset == 16 and _lib.graft_event.leader.offset == 32
+    assert _lib.graft_event.at_ns.offset == 32 + _lib.ID_MAX
     assert [int(k) for k in graft.EventKind] == [1, 2, 3, 4, 5]
 
 
@@ -56,9 +57,16 @@ def test_events_follow_the_callbacks_and_the_descriptor(cluster):
     sel = selectors.DefaultSelector()
     sel.register(node, selectors.EVENT_READ)  # fileno() makes the node selectable
     assert node.wait_lease(10) is not None
+    woke = time.monotonic()
     wait_until(lambda: j.leases(), 5, "the acquired callback")
     assert sel.select(timeout=5), "not readable with events queued"
     evs = drain(node)
+    read = time.monotonic()
+    # Event.at: when the core emitted each one, in order, before it was read;
+    # the lease was acquired before wait_lease returned.
+    ats = [e.at for e in evs]
+    assert all(a is not None and 0 < a <= read for a in ats), ats
+    assert ats == sorted(ats), ats
     assert not sel.select(timeout=0), "readable with nothing queued"
     assert node.next_event() is None
     cbs = [e[:3] if e[0] == "lease" else e for e in j.snapshot()]
@@ -68,6 +76,7 @@ def test_events_follow_the_callbacks_and_the_descriptor(cluster):
     assert graft.EventKind.LEASE_ACQUIRED in kinds and graft.EventKind.LEADER in kinds
     acq = evs[kinds.index(graft.EventKind.LEASE_ACQUIRED)]
     assert acq.old is None and acq.leader is None and acq.deadline > time.monotonic() - 1
+    assert acq.at is not None and acq.at <= woke
     state = [e for e in evs if e.kind is graft.EventKind.STATE][-1]
     assert state.new is graft.State.LEADER and state.deadline is None
     sel.unregister(node)  # before close: the node closes its descriptor
