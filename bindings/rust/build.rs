@@ -273,7 +273,7 @@ const STATS_FIELDS: &[&str] = &[
 ];
 
 /// Every field of graft_event (checked against `ffi::graft_event`).
-const EVENT_FIELDS: &[&str] = &["size", "kind", "from", "to", "term", "deadline_ns", "leader"];
+const EVENT_FIELDS: &[&str] = &["size", "kind", "from", "to", "term", "deadline_ns", "leader", "at_ns"];
 
 /// Every constant of the header the binding mirrors.
 const CONSTS: &[&str] = &[

@@ -75,6 +75,30 @@ impl Event {
     }
 }
 
+/// An [`Event`] with the instant the node's core emitted it, from
+/// [`Node::next_stamped_event`]. A separate type rather than a field of each
+/// [`Event`] variant or of [`Lease`]: matches that name every field of a
+/// variant, and `Lease { term, deadline_ns }` literals, keep compiling.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct StampedEvent {
+    /// The event.
+    pub event: Event,
+    /// The `CLOCK_MONOTONIC` instant, in nanoseconds, at which the node's
+    /// core emitted the event: the step or timer of the election that
+    /// produced it (for the events of closing, the close). On the clock
+    /// of [`Lease::deadline_ns`] and [`monotonic_ns`](crate::monotonic_ns):
+    /// the instant it was read less `at_ns` is how late the program learnt
+    /// of it. 0 for [`Event::Overflow`].
+    pub at_ns: u64,
+}
+
+impl StampedEvent {
+    pub(crate) fn from_raw(e: &ffi::graft_event) -> StampedEvent {
+        StampedEvent { event: Event::from_raw(e), at_ns: e.at_ns }
+    }
+}
+
 /// The blocking iterator of [`Node::events`]: each `next` waits (with
 /// poll(2) on the node's descriptor) for the next event. It yields an error
 /// once, then ends, if the descriptor cannot be made or read (a forked

@@ -135,6 +135,7 @@ pub struct graft_event {
     pub term: u64,
     pub deadline_ns: u64,
     pub leader: [c_char; GRAFT_ID_MAX],
+    pub at_ns: u64,
 }
 
 impl graft_event {

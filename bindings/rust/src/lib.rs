@@ -91,7 +91,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub use error::{Error, ErrorKind};
-pub use events::{Event, Events};
+pub use events::{Event, Events, StampedEvent};
 pub use node::{Builder, Node};
 pub use types::{monotonic_ns, Lease, LogLevel, MsgKind, State, Stats, MSG_KIND_SLOTS};
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::callbacks::{self, Callbacks};
 use crate::error::{check, Error};
-use crate::events::{Event, Events};
+use crate::events::{Event, Events, StampedEvent};
 use crate::{ffi, Lease, LogLevel, Result, State, Stats};
 
 /// Configures and starts a [`Node`]; made by [`Node::builder`].
@@ -594,11 +594,22 @@ impl Node {
     /// # Errors
     /// [`ErrorKind::Fork`](crate::ErrorKind::Fork) in a forked child.
     pub fn next_event(&self) -> Result<Option<Event>> {
+        Ok(self.next_stamped_event()?.map(|s| s.event))
+    }
+
+    /// As [`next_event`](Node::next_event), with the instant the node's
+    /// core emitted the event ([`StampedEvent::at_ns`]): a program that
+    /// times how late it learns of its lease compares it with
+    /// [`monotonic_ns`](crate::monotonic_ns).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Fork`](crate::ErrorKind::Fork) in a forked child.
+    pub fn next_stamped_event(&self) -> Result<Option<StampedEvent>> {
         let mut ev = ffi::graft_event::new();
         // SAFETY: raw is a live handle; ev is a graft_event whose size field
         // says how many bytes the library may fill.
         let rc = check(unsafe { ffi::graft_node_next_event(self.raw, &mut ev) })?;
-        Ok((rc == 1).then(|| Event::from_raw(&ev)))
+        Ok((rc == 1).then(|| StampedEvent::from_raw(&ev)))
     }
 
     /// The node's events from now on, blocking: each `next` waits for the

@@ -86,6 +86,7 @@ fn ffi_matches_header() {
         ("term", offset_of!(ffi::graft_event, term)),
         ("deadline_ns", offset_of!(ffi::graft_event, deadline_ns)),
         ("leader", offset_of!(ffi::graft_event, leader)),
+        ("at_ns", offset_of!(ffi::graft_event, at_ns)),
     ];
     let measured = header::FACTS.unwrap().iter().filter(|(n, _)| n.starts_with("event_offset.")).count();
     assert_eq!(measured, event_offs.len(), "every field of graft_event is checked");

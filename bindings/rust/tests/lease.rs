@@ -105,12 +105,22 @@ fn lease_callbacks_events_and_wait_agree() {
     let refs: Vec<&Node> = nodes.iter().collect();
     let l = wait_for_leader(&refs, T);
     let lease = nodes[l].wait_lease(Some(T)).unwrap().expect("the leader's lease");
+    let woke = graft::monotonic_ns();
     assert!(lease.holds() && lease.term == nodes[l].term());
     assert_eq!(nodes[l].wait_lease(Some(Duration::ZERO)).unwrap().map(|x| x.term), Some(lease.term));
     let j = &journals[l];
     wait_until("the acquired callback", T, || j.find(|e| matches!(e, Event::LeaseAcquired(_))).is_some());
     assert!(readable(nodes[l].as_raw_fd(), 1000));
-    let queued = drain(&nodes[l]);
+    let stamped: Vec<graft::StampedEvent> = std::iter::from_fn(|| nodes[l].next_stamped_event().unwrap()).collect();
+    let read = graft::monotonic_ns();
+    // at_ns: when the core emitted each event, in order, before it was read;
+    // the lease was acquired before wait_lease returned.
+    let ats: Vec<u64> = stamped.iter().map(|s| s.at_ns).collect();
+    assert!(ats.iter().all(|&a| a > 0 && a <= read), "{ats:?}, read at {read}");
+    assert!(ats.windows(2).all(|w| w[0] <= w[1]), "{ats:?}");
+    let acq = stamped.iter().find(|s| matches!(s.event, Event::LeaseAcquired(_))).expect("acquired queued");
+    assert!(acq.at_ns <= woke, "acquired at {} after wait_lease returned at {woke}", acq.at_ns);
+    let queued: Vec<Event> = stamped.into_iter().map(|s| s.event).collect();
     assert!(!readable(nodes[l].as_raw_fd(), 0), "readable with nothing queued");
     assert_eq!(queued, j.events(), "the queue and the callbacks carry one sequence");
     assert!(queued.iter().any(|e| matches!(e, Event::LeaseAcquired(x) if x.term == lease.term)));
