@@ -7,7 +7,8 @@
  * lease, one way per process so that they do not wait for one another:
  *
  *   cb   the callbacks (state, leader, lease), and a thread blocked in
- *        graft_node_wait_lease
+ *        graft_node_wait_lease that, once it returns, reads the event
+ *        queue (graft_node_event_fd) for the instant the lease was acquired
  *   fd   no callback: a thread in an epoll loop on graft_node_event_fd,
  *        popping with graft_node_next_event
  *
@@ -15,12 +16,12 @@
  *
  *   EVENT t=<ms> id=ID kind=state from=S state=S term=N leader=L   (as leader_worker)
  *   EVENT t=<ms> id=ID kind=leader state=S term=N leader=L
- *   ACQ   id=ID term=N deadline_ns=D ns=T [acq_ns=A]
- *         the lease reached the program at T; cb: A = T less the library's
- *         own delay of this callback (graft_node_stats), the instant the
- *         library queued it: when the lease was acquired, as it knows it
- *   WAKE  id=ID term=N ns=W enter_ns=E   (cb) graft_node_wait_lease entered
- *                                        at E returned at W
+ *   ACQ   id=ID term=N deadline_ns=D ns=T   the lease reached the program at T
+ *   WAKE  id=ID term=N ns=W enter_ns=E [at_ns=A]   (cb) graft_node_wait_lease
+ *         entered at E returned at W; A: the at_ns of the LEASE_ACQUIRED
+ *         event of that term emitted after E (the instant the node's core
+ *         acquired the lease), absent when none came within 2 s (the lease
+ *         was held before the call)
  *   LOST  id=ID term=N deadline_ns=D ns=T   the loss reached the program at T
  *   NEXT  id=ID ns=X    (fd) epoll_wait returned, then the first
  *                       graft_node_next_event returned X ns later
@@ -34,6 +35,7 @@
 #endif
 #include <graft.h>
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -105,11 +107,8 @@ static void on_lease(void *ctx, int held, uint64_t term, uint64_t deadline_ns) {
     (void)ctx;
     uint64_t t = now_ns();
     if (held) {
-        graft_stats st = {.size = sizeof st};
-        /* Called from this node's own callback, the delay is this one's. */
-        uint64_t delay = graft_node_stats(node, &st) == GRAFT_OK ? st.callback_delay_last_ns : 0;
-        say("ACQ id=%s term=%llu deadline_ns=%llu ns=%llu acq_ns=%llu", self_id, (unsigned long long)term,
-            (unsigned long long)deadline_ns, (unsigned long long)t, (unsigned long long)(t - delay));
+        say("ACQ id=%s term=%llu deadline_ns=%llu ns=%llu", self_id, (unsigned long long)term,
+            (unsigned long long)deadline_ns, (unsigned long long)t);
         return;
     }
     say("LOST id=%s term=%llu deadline_ns=%llu ns=%llu", self_id, (unsigned long long)term,
@@ -120,10 +119,33 @@ static void on_lease(void *ctx, int held, uint64_t term, uint64_t deadline_ns) {
     pthread_mutex_unlock(&lost_mu);
 }
 
-/* waiter: wait for the lease, note when the call returned, wait for its
- * loss, again. */
+/* acquired_at returns the at_ns of the first LEASE_ACQUIRED of term
+ * emitted at or after since, popped from the event queue (fd) within 2 s,
+ * or 0. The events before it are dropped: the callbacks report them. The
+ * event may be queued after the waiter woke (the callback goroutine queues
+ * it after the loop published the lease), hence the wait. */
+static uint64_t acquired_at(int fd, uint64_t term, uint64_t since) {
+    uint64_t end = now_ns() + 2000000000ull;
+    for (;;) {
+        graft_event ev = {.size = sizeof ev};
+        int rc;
+        while ((rc = graft_node_next_event(node, &ev)) == 1) {
+            if (ev.kind == GRAFT_EVENT_LEASE_ACQUIRED && ev.term == term && ev.at_ns >= since)
+                return ev.at_ns;
+            ev.size = sizeof ev;
+        }
+        uint64_t now = now_ns();
+        if (rc != 0 || now >= end)
+            return 0;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        poll(&p, 1, (int)((end - now) / 1000000u) + 1);
+    }
+}
+
+/* waiter: wait for the lease, note when the call returned and when the
+ * core acquired the lease, wait for its loss, again. */
 static void *waiter(void *arg) {
-    (void)arg;
+    int fd = (int)(intptr_t)arg;
     for (;;) {
         pthread_mutex_lock(&lost_mu);
         uint64_t seen = losses;
@@ -135,8 +157,13 @@ static void *waiter(void *arg) {
             fprintf(stderr, "lease_probe: graft_node_wait_lease: %s\n", graft_strerror(rc));
             return NULL;
         }
-        say("WAKE id=%s term=%llu ns=%llu enter_ns=%llu", self_id, (unsigned long long)term, (unsigned long long)t,
-            (unsigned long long)enter);
+        uint64_t at = acquired_at(fd, term, enter);
+        if (at)
+            say("WAKE id=%s term=%llu ns=%llu enter_ns=%llu at_ns=%llu", self_id, (unsigned long long)term,
+                (unsigned long long)t, (unsigned long long)enter, (unsigned long long)at);
+        else
+            say("WAKE id=%s term=%llu ns=%llu enter_ns=%llu", self_id, (unsigned long long)term, (unsigned long long)t,
+                (unsigned long long)enter);
         pthread_mutex_lock(&lost_mu);
         while (losses == seen)
             pthread_cond_wait(&lost_cv, &lost_mu);
@@ -229,16 +256,12 @@ int main(int argc, char **argv) {
         return 1;
     }
     pthread_t t;
-    if (fd_mode) {
-        int fd = graft_node_event_fd(node);
-        if (fd < 0) {
-            fprintf(stderr, "lease_probe: graft_node_event_fd: %s\n", graft_strerror(fd));
-            return 1;
-        }
-        pthread_create(&t, NULL, poller, (void *)(intptr_t)fd);
-    } else {
-        pthread_create(&t, NULL, waiter, NULL);
+    int fd = graft_node_event_fd(node); /* cb: the waiter reads the acquisitions' at_ns */
+    if (fd < 0) {
+        fprintf(stderr, "lease_probe: graft_node_event_fd: %s\n", graft_strerror(fd));
+        return 1;
     }
+    pthread_create(&t, NULL, fd_mode ? poller : waiter, (void *)(intptr_t)fd);
     say("READY id=%s pid=%d", self_id, (int)getpid());
     for (;;)
         pause();

@@ -6,7 +6,10 @@ of lease_probe.c, printing the same lines (CLOCK_MONOTONIC ns, which is
 lease, one way per process, so that they do not queue for the GIL behind
 one another:
 
-* ``cb``: the callbacks (``on_lease`` and the state and leader ones);
+* ``cb``: the callbacks (``on_lease`` and the state and leader ones), and
+  a thread blocked in ``node.wait_lease()`` that, once it returns, reads the
+  event queue (``node.fileno()``, ``node.next_event()``) for the instant the
+  node's core acquired the lease (``Event.at`` of its LEASE_ACQUIRED);
 * ``aio``: no callback; an asyncio task reading ``graft.aio.events(node)``.
 
 Lines::
@@ -14,11 +17,13 @@ Lines::
     EVENT t=<ms> id=ID kind=state|leader ...       (as leader_worker)
     ACQ   id=ID term=N deadline_ns=D ns=T   the lease reached the program at T
     LOST  id=ID term=N deadline_ns=D ns=T  the loss reached the program at T
+    WAKE  id=ID term=N ns=W enter_ns=E [at_ns=A]   (cb) wait_lease entered at
+          E returned at W; A: Event.at of the LEASE_ACQUIRED of that term
+          emitted after E, absent when none came within 2 s
 
-No thread here waits in ``node.wait_lease()``: the harness could not time its
-wake-up (the lease callback starts only once its thread has the GIL, which
-the woken waiter may hold, so no instant read in Python marks the
-acquisition).
+The instant the lease callback starts marks nothing here: it starts only once
+its thread holds the GIL, which the woken waiter may hold; Event.at is the
+core's own instant.
 
 The main thread runs the asyncio loop (aio) or sleeps (cb); SIGKILL ends the
 probe.
@@ -29,6 +34,7 @@ probe.
 from __future__ import annotations
 
 import asyncio
+import selectors
 import sys
 import threading
 import time
@@ -71,12 +77,50 @@ def main() -> int:
             f"term={term} leader={view['leader']}")
 
     kw: Dict[str, Any] = {}
+    losses = [0]  # the waiter waits for one after each lease it got
+    lost = threading.Condition()
+
     def on_lease(held: bool, lease: graft.Lease) -> None:
         t = time.monotonic_ns()
         if held:
             say(f"ACQ id={me} term={lease.term} deadline_ns={ns(lease.deadline)} ns={t}")
             return
         say(f"LOST id={me} term={lease.term} deadline_ns={ns(lease.deadline)} ns={t}")
+        with lost:
+            losses[0] += 1
+            lost.notify_all()
+
+    def acquired_at(sel: selectors.BaseSelector, term: int, since: int) -> Optional[int]:
+        # The at of the first LEASE_ACQUIRED of term emitted at or after
+        # since (ns), from the queue, within 2 s; the events before it are
+        # dropped (the callbacks report them). It may be queued after the
+        # waiter woke, hence the wait.
+        end = time.monotonic() + 2
+        while True:
+            while (ev := node.next_event()) is not None:
+                if ev.kind is graft.EventKind.LEASE_ACQUIRED and ev.term == term and ev.at is not None:
+                    at = ns(ev.at)
+                    if at >= since:
+                        return at
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            sel.select(left)
+
+    def waiter() -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(node, selectors.EVENT_READ)
+        while True:
+            with lost:
+                seen = losses[0]
+            enter = time.monotonic_ns()
+            lease = node.wait_lease()
+            t = time.monotonic_ns()
+            assert lease is not None
+            at = acquired_at(sel, lease.term, enter)
+            say(f"WAKE id={me} term={lease.term} ns={t} enter_ns={enter}" + (f" at_ns={at}" if at else ""))
+            with lost:
+                lost.wait_for(lambda: losses[0] != seen)
 
     if mode == "cb":
         kw = dict(on_state_change=on_state, on_leader_change=on_leader, on_lease=on_lease)
@@ -96,9 +140,12 @@ def main() -> int:
             elif ev.kind == graft.EventKind.LEASE_LOST:
                 say(f"LOST id={me} term={ev.term} deadline_ns={ns(ev.deadline or 0)} ns={t}")
 
+    if mode == "cb":
+        node.fileno()  # the queue is on before the first election
+        threading.Thread(target=waiter, daemon=True).start()
     say(f"READY id={me}")
     if mode == "cb":
-        threading.Event().wait()  # the callbacks do the work
+        threading.Event().wait()  # the callbacks and the waiter do the work
     else:
         asyncio.run(watch())
     return 0

@@ -36,7 +36,7 @@ type EventsRun struct {
 	// graft.aio.events getting it (aio).
 	Lost []float64 `json:"lost_after_deadline_us"`
 	// cb: graft_node_wait_lease (Node.wait_lease) returning, after the
-	// library queued the lease's "acquired".
+	// node's core emitted the lease's "acquired" (its at_ns, Event.at).
 	Wake []float64 `json:"wait_lease_wake_us,omitempty"`
 	// fd: epoll_wait on the event descriptor returned → the first
 	// graft_node_next_event returned.
@@ -74,7 +74,7 @@ func eventsSection(env *testbed.Env, root, python string, trials int) Events {
 	}{
 		{"C", "cb", "C, lease callback; a thread in graft_node_wait_lease", c, cErr},
 		{"C", "fd", "C, epoll loop on graft_node_event_fd", c, cErr},
-		{"Python", "cb", "Python, on_lease callback", py, ""},
+		{"Python", "cb", "Python, on_lease callback; a thread in node.wait_lease()", py, ""},
 		{"Python", "aio", "Python, an asyncio task on graft.aio.events", py, ""},
 	}
 	for _, w := range ways {
@@ -165,21 +165,14 @@ func eventsTrials(env *testbed.Env, cmd func([]string) (string, []string), trial
 		e.Lost = append(e.Lost, (num(lost, "ns")-num(lost, "deadline_ns"))/1e3)
 	}
 	// Every wake-up of wait_lease that was waiting before its lease was
-	// acquired, against that acquisition (same node and term, the nearest).
+	// acquired: the call's return less the at_ns of the LEASE_ACQUIRED of
+	// its term that the core emitted after the call began (the probe reads
+	// it from the event queue after the return; no at_ns: none came, the
+	// lease was held before the call).
 	for _, id := range ids {
-		acqs := linesOf(c, id, "ACQ") // with acq_ns: the C probe's
 		for _, w := range linesOf(c, id, "WAKE") {
-			best := math.Inf(1)
-			for _, a := range acqs {
-				if a["acq_ns"] == "" || a["term"] != w["term"] || num(w, "enter_ns") >= num(a, "acq_ns") {
-					continue
-				}
-				if d := num(w, "ns") - num(a, "acq_ns"); math.Abs(d) < math.Abs(best) {
-					best = d
-				}
-			}
-			if !math.IsInf(best, 1) {
-				e.Wake = append(e.Wake, best/1e3)
+			if w["at_ns"] != "" {
+				e.Wake = append(e.Wake, (num(w, "ns")-num(w, "at_ns"))/1e3)
 			}
 		}
 		for _, n := range linesOf(c, id, "NEXT") {
