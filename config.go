@@ -127,6 +127,11 @@ func (l Lease) Remaining() time.Duration { return time.Until(l.Deadline) }
 type LeaseChange struct {
 	Held  bool
 	Lease Lease
+	// At is the instant the node's core emitted the event (the step or
+	// timer of the election that acquired or lost the lease; for the loss
+	// at Close, the close), on the monotonic clock like Lease.Deadline:
+	// time.Since(At) when it is read is how late the reader learnt of it.
+	At time.Time
 }
 
 // electionConfig is the election's part of c, with the lease events sent to

@@ -129,7 +129,7 @@ func TestStart_LeaseChangesCarryTheSameSequenceAsOnLease(t *testing.T) {
 	cfg := cfgs["a"]
 	cfg.OnLease = func(held bool, l Lease) {
 		mu.Lock()
-		viaCallback = append(viaCallback, LeaseChange{held, l})
+		viaCallback = append(viaCallback, LeaseChange{Held: held, Lease: l})
 		mu.Unlock()
 	}
 	// a alone first: it can only lead once a peer is up, so the channel
@@ -144,6 +144,8 @@ func TestStart_LeaseChangesCarryTheSameSequenceAsOnLease(t *testing.T) {
 	for len(viaChannel) < 2 { // acquired, then lost by a handover
 		select {
 		case c := <-changes:
+			require.False(t, c.At.IsZero())
+			require.False(t, c.At.After(time.Now()), "At %v: the event happened before it was read", c.At)
 			viaChannel = append(viaChannel, c)
 			if c.Held {
 				require.NoError(t, a.StepDown())
@@ -159,12 +161,16 @@ func TestStart_LeaseChangesCarryTheSameSequenceAsOnLease(t *testing.T) {
 	require.True(t, viaChannel[0].Held)
 	require.False(t, viaChannel[1].Held)
 	require.Equal(t, viaChannel[0].Lease.Term, viaChannel[1].Lease.Term, "the loss is of the term acquired")
+	require.False(t, viaChannel[1].At.Before(viaChannel[0].At), "lost at %v, acquired at %v", viaChannel[1].At, viaChannel[0].At)
 	require.NoError(t, a.Close())
 	for c := range changes { // closed at Close; what is left is paired
 		viaChannel = append(viaChannel, c)
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	for i := range viaChannel { // the callback gets no At
+		viaChannel[i].At = time.Time{}
+	}
 	require.Equal(t, viaCallback, viaChannel, "the callback and the channel see the same events")
 	require.ErrorIs(t, a.Close(), election.ErrClosed)
 	_, more := <-a.LeaseChanges()

@@ -130,6 +130,9 @@ func (nd *Node) sendChange(c LeaseChange) {
 	nd.sends.Add(1)
 	nd.mu.Unlock()
 	defer nd.sends.Done()
+	// On the callback goroutine, EventAt is this event's instant; nd.n was
+	// set before LeaseChanges could make ch (Start returned first).
+	c.At = election.MonotonicAt(nd.n.EventAt())
 	select {
 	case ch <- c:
 	case <-closing:
