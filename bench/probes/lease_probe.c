@@ -19,9 +19,9 @@
  *   ACQ   id=ID term=N deadline_ns=D ns=T   the lease reached the program at T
  *   WAKE  id=ID term=N ns=W enter_ns=E [at_ns=A]   (cb) graft_node_wait_lease
  *         entered at E returned at W; A: the at_ns of the LEASE_ACQUIRED
- *         event of that term emitted after E (the instant the node's core
- *         acquired the lease), absent when none came within 2 s (the lease
- *         was held before the call)
+ *         event of that term emitted between E and W (the instant the
+ *         node's core acquired the lease), absent when there is none (the
+ *         lease was held before the call)
  *   LOST  id=ID term=N deadline_ns=D ns=T   the loss reached the program at T
  *   NEXT  id=ID ns=X    (fd) epoll_wait returned, then the first
  *                       graft_node_next_event returned X ns later
@@ -119,17 +119,21 @@ static void on_lease(void *ctx, int held, uint64_t term, uint64_t deadline_ns) {
     pthread_mutex_unlock(&lost_mu);
 }
 
-/* acquired_at returns the at_ns of the first LEASE_ACQUIRED of term
- * emitted at or after since, popped from the event queue (fd) within 2 s,
- * or 0. The events before it are dropped: the callbacks report them. The
+/* acquired_at returns the at_ns of the LEASE_ACQUIRED of term that the
+ * core emitted between since (the call's start) and until (its return),
+ * popped from the event queue (fd) within 2 s, or 0: the call found the
+ * lease held (an event later than until is another lease's, of a later
+ * wait). The events before it are dropped: the callbacks report them. The
  * event may be queued after the waiter woke (the callback goroutine queues
  * it after the loop published the lease), hence the wait. */
-static uint64_t acquired_at(int fd, uint64_t term, uint64_t since) {
+static uint64_t acquired_at(int fd, uint64_t term, uint64_t since, uint64_t until) {
     uint64_t end = now_ns() + 2000000000ull;
     for (;;) {
         graft_event ev = {.size = sizeof ev};
         int rc;
         while ((rc = graft_node_next_event(node, &ev)) == 1) {
+            if (ev.at_ns > until)
+                return 0;
             if (ev.kind == GRAFT_EVENT_LEASE_ACQUIRED && ev.term == term && ev.at_ns >= since)
                 return ev.at_ns;
             ev.size = sizeof ev;
@@ -157,7 +161,7 @@ static void *waiter(void *arg) {
             fprintf(stderr, "lease_probe: graft_node_wait_lease: %s\n", graft_strerror(rc));
             return NULL;
         }
-        uint64_t at = acquired_at(fd, term, enter);
+        uint64_t at = acquired_at(fd, term, enter, t);
         if (at)
             say("WAKE id=%s term=%llu ns=%llu enter_ns=%llu at_ns=%llu", self_id, (unsigned long long)term,
                 (unsigned long long)t, (unsigned long long)enter, (unsigned long long)at);

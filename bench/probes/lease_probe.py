@@ -19,7 +19,8 @@ Lines::
     LOST  id=ID term=N deadline_ns=D ns=T  the loss reached the program at T
     WAKE  id=ID term=N ns=W enter_ns=E [at_ns=A]   (cb) wait_lease entered at
           E returned at W; A: Event.at of the LEASE_ACQUIRED of that term
-          emitted after E, absent when none came within 2 s
+          emitted between E and W, absent when there is none (the lease was
+          held before the call)
 
 The instant the lease callback starts marks nothing here: it starts only once
 its thread holds the GIL, which the woken waiter may hold; Event.at is the
@@ -90,18 +91,21 @@ def main() -> int:
             losses[0] += 1
             lost.notify_all()
 
-    def acquired_at(sel: selectors.BaseSelector, term: int, since: int) -> Optional[int]:
-        # The at of the first LEASE_ACQUIRED of term emitted at or after
-        # since (ns), from the queue, within 2 s; the events before it are
+    def acquired_at(sel: selectors.BaseSelector, term: int, since: int, until: int) -> Optional[int]:
+        # The at (ns) of the LEASE_ACQUIRED of term that the core emitted
+        # between since (the call's start) and until (its return), from the
+        # queue, within 2 s; None: the call found the lease held (an event
+        # later than until is another lease's). The events before it are
         # dropped (the callbacks report them). It may be queued after the
         # waiter woke, hence the wait.
         end = time.monotonic() + 2
         while True:
             while (ev := node.next_event()) is not None:
-                if ev.kind is graft.EventKind.LEASE_ACQUIRED and ev.term == term and ev.at is not None:
-                    at = ns(ev.at)
-                    if at >= since:
-                        return at
+                at = ns(ev.at) if ev.at is not None else 0
+                if at > until:
+                    return None
+                if ev.kind is graft.EventKind.LEASE_ACQUIRED and ev.term == term and at >= since:
+                    return at
             left = end - time.monotonic()
             if left <= 0:
                 return None
@@ -117,7 +121,7 @@ def main() -> int:
             lease = node.wait_lease()
             t = time.monotonic_ns()
             assert lease is not None
-            at = acquired_at(sel, lease.term, enter)
+            at = acquired_at(sel, lease.term, enter, t)
             say(f"WAKE id={me} term={lease.term} ns={t} enter_ns={enter}" + (f" at_ns={at}" if at else ""))
             with lost:
                 lost.wait_for(lambda: losses[0] != seen)
