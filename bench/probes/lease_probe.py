@@ -10,14 +10,22 @@ one another:
   a thread blocked in ``node.wait_lease()`` that, once it returns, reads the
   event queue (``node.fileno()``, ``node.next_event()``) for the instant the
   node's core acquired the lease (``Event.at`` of its LEASE_ACQUIRED);
-* ``aio``: no callback; an asyncio task reading ``graft.aio.events(node)``.
+* ``aio``: no callback; an asyncio task reading ``graft.aio.events(node)``;
+* ``wait``: no callback and one thread, as a program built around
+  ``wait_lease`` is: it waits for the lease in slices of 50 ms
+  (``node.wait_lease(timeout=0.05)``), and between them, and once it holds
+  the lease until it is lost, reads the event queue (the ``EVENT``, ``ACQ``
+  and ``LOST`` lines, and the acquisition's ``Event.at``). No other Python
+  code runs when the lease is acquired, so the wake-up is the library's and
+  the interpreter's, not the GIL's queue behind callbacks (in ``cb`` three
+  callbacks start at that instant too).
 
 Lines::
 
     EVENT t=<ms> id=ID kind=state|leader ...       (as leader_worker)
     ACQ   id=ID term=N deadline_ns=D ns=T   the lease reached the program at T
     LOST  id=ID term=N deadline_ns=D ns=T  the loss reached the program at T
-    WAKE  id=ID term=N ns=W enter_ns=E [at_ns=A]   (cb) wait_lease entered at
+    WAKE  id=ID term=N ns=W enter_ns=E [at_ns=A]   (cb, wait) wait_lease entered at
           E returned at W; A: Event.at of the LEASE_ACQUIRED of that term
           emitted between E and W, absent when there is none (the lease was
           held before the call)
@@ -26,8 +34,8 @@ The instant the lease callback starts marks nothing here: it starts only once
 its thread holds the GIL, which the woken waiter may hold; Event.at is the
 core's own instant.
 
-The main thread runs the asyncio loop (aio) or sleeps (cb); SIGKILL ends the
-probe.
+The main thread runs the asyncio loop (aio), the waiting loop (wait) or
+sleeps (cb); SIGKILL ends the probe.
 
     PYTHONPATH=bindings/python python3 lease_probe.py MODE ID LISTEN STATE CERTS PEER_ID=ADDR...
 """
@@ -58,8 +66,8 @@ def ns(seconds: float) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) < 7 or sys.argv[1] not in ("cb", "aio"):
-        print("usage: lease_probe.py cb|aio ID LISTEN STATE CERTS PEER_ID=ADDR...", file=sys.stderr)
+    if len(sys.argv) < 7 or sys.argv[1] not in ("cb", "aio", "wait"):
+        print("usage: lease_probe.py cb|aio|wait ID LISTEN STATE CERTS PEER_ID=ADDR...", file=sys.stderr)
         return 2
     mode = sys.argv[1]
     me, listen, state, certs = sys.argv[2:6]
@@ -131,18 +139,52 @@ def main() -> int:
     node = graft.Node("graft-bench", me, listen, peers=peers, state_path=state,
                       tls=(c / f"{me}.pem", c / f"{me}-key.pem", c / "ca.pem"), **kw)
 
+    def report(ev: graft.Event, t: int) -> None:
+        # The lines of a queued event that reached the program at t (ns).
+        if ev.kind == graft.EventKind.STATE:
+            assert ev.old is not None and ev.new is not None
+            on_state(ev.old, ev.new, ev.term)
+        elif ev.kind == graft.EventKind.LEADER:
+            on_leader(ev.leader, ev.term)
+        elif ev.kind == graft.EventKind.LEASE_ACQUIRED:
+            say(f"ACQ id={me} term={ev.term} deadline_ns={ns(ev.deadline or 0)} ns={t}")
+        elif ev.kind == graft.EventKind.LEASE_LOST:
+            say(f"LOST id={me} term={ev.term} deadline_ns={ns(ev.deadline or 0)} ns={t}")
+
     async def watch() -> None:
         async for ev in graft.aio.events(node):
+            report(ev, time.monotonic_ns())
+
+    def wait_loop() -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(node, selectors.EVENT_READ)
+        while True:
+            enter = time.monotonic_ns()
+            lease = node.wait_lease(timeout=0.05)
             t = time.monotonic_ns()
-            if ev.kind == graft.EventKind.STATE:
-                assert ev.old is not None and ev.new is not None
-                on_state(ev.old, ev.new, ev.term)
-            elif ev.kind == graft.EventKind.LEADER:
-                on_leader(ev.leader, ev.term)
-            elif ev.kind == graft.EventKind.LEASE_ACQUIRED:
-                say(f"ACQ id={me} term={ev.term} deadline_ns={ns(ev.deadline or 0)} ns={t}")
-            elif ev.kind == graft.EventKind.LEASE_LOST:
-                say(f"LOST id={me} term={ev.term} deadline_ns={ns(ev.deadline or 0)} ns={t}")
+            if lease is None:
+                while (ev := node.next_event()) is not None:
+                    report(ev, time.monotonic_ns())
+                continue
+            # Read the queue until this lease's loss; the acquisition's
+            # event may be queued after the return (it is pushed by the
+            # callback goroutine): it reached the program at t.
+            at = None
+            while True:
+                ev = node.next_event()
+                if ev is None:
+                    sel.select()
+                    continue
+                if ev.kind is graft.EventKind.LEASE_ACQUIRED and ev.term == lease.term and at is None:
+                    a = ns(ev.at) if ev.at is not None else 0
+                    if enter <= a <= t:
+                        at = a
+                        say(f"WAKE id={me} term={lease.term} ns={t} enter_ns={enter} at_ns={at}")
+                    report(ev, t)
+                    continue
+                report(ev, time.monotonic_ns())
+                if ev.kind is graft.EventKind.LEASE_LOST and ev.term == lease.term:
+                    break
 
     if mode == "cb":
         node.fileno()  # the queue is on before the first election
@@ -150,6 +192,9 @@ def main() -> int:
     say(f"READY id={me}")
     if mode == "cb":
         threading.Event().wait()  # the callbacks and the waiter do the work
+    elif mode == "wait":
+        node.fileno()  # the queue is on before the first election
+        wait_loop()
     else:
         asyncio.run(watch())
     return 0

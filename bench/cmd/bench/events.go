@@ -27,7 +27,7 @@ import (
 // the probe), its samples in µs.
 type EventsRun struct {
 	Lang   string `json:"lang"`
-	Mode   string `json:"mode"` // cb, fd (C), aio (Python)
+	Mode   string `json:"mode"` // cb, fd (C), aio, wait (Python)
 	Name   string `json:"name"`
 	Trials int    `json:"trials"`
 	Missed int    `json:"trials_without_loss"` // no fresh lease, or its loss unreported
@@ -76,6 +76,7 @@ func eventsSection(env *testbed.Env, root, python string, trials int) Events {
 		{"C", "fd", "C, epoll loop on graft_node_event_fd", c, cErr},
 		{"Python", "cb", "Python, on_lease callback; a thread in node.wait_lease()", py, ""},
 		{"Python", "aio", "Python, an asyncio task on graft.aio.events", py, ""},
+		{"Python", "wait", "Python, one thread in node.wait_lease(), no callback", py, ""},
 	}
 	for _, w := range ways {
 		e := EventsRun{Lang: w.lang, Mode: w.mode, Name: w.name, Err: w.err}
