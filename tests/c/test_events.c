@@ -621,6 +621,45 @@ static void cancelled_poller(void) {
     CHECK_EQ(cl.rc, GRAFT_OK);
 }
 
+/* close_cancelled: graft_node_close on a thread whose cancellation
+ * (pthread_cancel, deferred) is already pending, as when a host cancels a
+ * worker that is shutting its node down. c->rc stays 99 if the call never
+ * returned (the thread was unwound inside it). */
+static void *close_cancelled(void *arg) {
+    call *c = arg;
+    pthread_cancel(pthread_self());
+    c->rc = graft_node_close(c->n);
+    pthread_testcancel(); /* the cancellation acts here, after the call */
+    return NULL;
+}
+
+/* A thread with a cancellation pending that calls graft_node_close: close
+ * runs to the end and returns; the cancellation acts at the thread's next
+ * cancellation point. Closing the node's eventfd (close(2), a cancellation
+ * point, under the node's queue lock in Go) used to unwind the thread out
+ * of the library there: close never returned, and every later
+ * graft_node_next_event or graft_node_close of the node waited forever. */
+static void cancelled_closer(void) {
+    cluster c;
+    cluster_init(&c, 1, "evcancelclose");
+    if (start(&c, 0) != GRAFT_OK) /* with its descriptor: close frees the queue */
+        return;
+    graft_node *n = c.nodes[0];
+    call cl = {n, 99};
+    pthread_t t;
+    pthread_create(&t, NULL, close_cancelled, &cl);
+    void *res = NULL;
+    pthread_join(t, &res);
+    CHECK(res == PTHREAD_CANCELED);
+    CHECKF(cl.rc == GRAFT_OK, "graft_node_close under a pending cancellation: rc %d (99: it never returned)", cl.rc);
+    call p = {n, 99};
+    CHECKF(returns_in(pop_once, &p, 3000), "graft_node_next_event stuck after a cancelled close");
+    CHECK_EQ(p.rc, GRAFT_ECLOSED);
+    call again = {n, 99};
+    CHECKF(returns_in(close_once, &again, 3000), "graft_node_close stuck after a cancelled close");
+    CHECK_EQ(again.rc, GRAFT_ECLOSED);
+}
+
 /* ---- epoll_worker processes ---------------------------------------------- */
 
 /* lease_term: the term of the latest "LEASE ... held=1" line if no
@@ -737,6 +776,7 @@ int main(void) {
     RUN(fork_child, "a forked child gets GRAFT_EFORK from the four functions");
     RUN(pollers_do_not_starve_close, "threads popping one node's queue do not hold off another's start and close");
     RUN(cancelled_poller, "a thread cancelled while it pops leaves no lock held");
+    RUN(cancelled_closer, "graft_node_close with a cancellation pending returns and leaves no lock held");
     RUN(epoll_workers, "3 epoll_worker processes, leader paused: loss first on resume, no overlap");
     return t_summary("test_events");
 }
