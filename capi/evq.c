@@ -46,7 +46,11 @@
  * The read(2) of a pop is a cancellation point: it runs with cancellation
  * off, so that a host thread cancelled (pthread_cancel) while it pops does
  * not leave with the locks (every later push, pop and close would wait
- * for them forever). A pop is thus no cancellation point at all.
+ * for them forever). A pop is thus no cancellation point at all. The
+ * close(2) of the eventfd too: new and free run inside Go on the host
+ * thread of graft_node_event_fd and graft_node_close, under the node's
+ * queue mutex in Go, and a thread unwound there left that mutex held
+ * (tests/c/test_events.c, cancelled_closer).
  */
 #include "evq.h"
 
@@ -124,6 +128,15 @@ static void fd_clear(int fd) {
     pthread_setcancelstate(cancel, NULL);
 }
 
+/* fd_close closes an eventfd with cancellation off: it runs inside Go
+ * (see the top of this file). */
+static void fd_close(int fd) {
+    int cancel;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+    close(fd);
+    pthread_setcancelstate(cancel, NULL);
+}
+
 static graft_event *slot(graft__evq *q, size_t i) { return &q->ring[(q->head + i) % q->cap]; }
 
 /* grow doubles the ring (up to limit), keeping the events in order at the
@@ -161,7 +174,7 @@ graft__evq *graft__evq_new(uintptr_t id, int limit, int *err) {
      * marker instead of losing an event unannounced. */
     if (!grow(q)) {
         *err = ENOMEM;
-        close(q->fd);
+        fd_close(q->fd);
         free(q);
         return NULL;
     }
@@ -289,7 +302,7 @@ void graft__evq_free(graft__evq *q) {
     while (*p != NULL && *p != q) p = &(*p)->next;
     if (*p == q) *p = q->next;
     registry_write_unlock();
-    close(q->fd);
+    fd_close(q->fd);
     pthread_mutex_destroy(&q->mu);
     free(q->ring);
     free(q);
