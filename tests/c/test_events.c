@@ -24,6 +24,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #define HB 20
@@ -108,9 +109,9 @@ static void cluster_init(cluster *c, int n, const char *tag) {
     }
 }
 
-/* start: node i with every peer of c (started or not) and the recording
- * callbacks; its event queue is switched on at once. */
-static int start(cluster *c, int i) {
+/* node_new: node i with every peer of c (started or not) and the recording
+ * callbacks, its event queue off (no descriptor asked for). */
+static int node_new(cluster *c, int i) {
     graft_config *cfg = graft_config_new("events", c->ids[i], c->addrs[i]);
     for (int k = 0; k < c->n; k++)
         if (k != i)
@@ -129,6 +130,12 @@ static int start(cluster *c, int i) {
     int rc = graft_node_new(cfg, &c->nodes[i], err, sizeof err);
     CHECKF(rc == GRAFT_OK, "node %s: %s", c->ids[i], err);
     graft_config_free(cfg);
+    return rc;
+}
+
+/* start: node_new, then its event queue is switched on at once. */
+static int start(cluster *c, int i) {
+    int rc = node_new(c, i);
     if (rc == GRAFT_OK)
         CHECK(graft_node_event_fd(c->nodes[i]) >= 0);
     return rc;
@@ -660,6 +667,82 @@ static void cancelled_closer(void) {
     CHECK_EQ(again.rc, GRAFT_ECLOSED);
 }
 
+/* A pop held inside the registry: its graft_event is on a page that
+ * faults, and the SIGSEGV handler holds the thread there for HELD_MS
+ * before it lets the access through (as a major fault on a swapped-out or
+ * file-backed page holds a real caller). */
+#define HELD_MS 1000
+static char *held_page;
+static volatile sig_atomic_t held_inside;
+static struct sigaction held_old;
+
+static void held_fault(int sig, siginfo_t *si, void *uc) {
+    (void)sig, (void)uc;
+    char *a = si->si_addr;
+    if (a < held_page || a >= held_page + 4096) {
+        sigaction(SIGSEGV, &held_old, NULL); /* not ours: the fault repeats under the old handler */
+        return;
+    }
+    held_inside = 1;
+    struct timespec d = {HELD_MS / 1000, (HELD_MS % 1000) * 1000000L};
+    while (nanosleep(&d, &d) != 0) {
+    }
+    mprotect(held_page, 4096, PROT_READ | PROT_WRITE);
+}
+
+static void *pop_held(void *arg) {
+    call *c = arg;
+    c->rc = graft_node_next_event(c->n, (graft_event *)held_page);
+    return NULL;
+}
+
+static uint64_t thread_cpu_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* graft_node_event_fd of another node, while a pop is held inside the
+ * registry, waits for it (a queue is never registered or freed under a
+ * pop) asleep: the writer used to yield in a loop, burning a core for as
+ * long as the pop was held (~HELD_MS of CPU). */
+static void writer_sleeps_while_pop_held(void) {
+    cluster a, b;
+    cluster_init(&a, 1, "evheldA");
+    cluster_init(&b, 1, "evheldB");
+    if (start(&a, 0) != GRAFT_OK)
+        return;
+    if (node_new(&b, 0) != GRAFT_OK) { /* its descriptor is asked for below */
+        graft_node_close(a.nodes[0]);
+        return;
+    }
+    held_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(held_page != MAP_FAILED);
+    ((graft_event *)held_page)->size = sizeof(graft_event);
+    mprotect(held_page, 4096, PROT_NONE);
+    held_inside = 0;
+    struct sigaction sa = {.sa_sigaction = held_fault, .sa_flags = SA_SIGINFO | SA_ONSTACK};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &held_old);
+    call p = {a.nodes[0], 99};
+    pthread_t t;
+    pthread_create(&t, NULL, pop_held, &p);
+    CHECK(WAIT_UNTIL(held_inside, DEADLINE_MS));
+    uint64_t cpu = thread_cpu_ns(), wall = now_ns();
+    CHECK(graft_node_event_fd(b.nodes[0]) >= 0);
+    cpu = thread_cpu_ns() - cpu;
+    wall = now_ns() - wall;
+    pthread_join(t, NULL);
+    sigaction(SIGSEGV, &held_old, NULL);
+    CHECK(p.rc == 0 || p.rc == 1);
+    printf("     graft_node_event_fd with a pop held %d ms: %.1f ms, %.1f ms of CPU\n", HELD_MS, wall / 1e6,
+           cpu / 1e6);
+    CHECKF(cpu < 200000000u, "graft_node_event_fd burnt %.1f ms of CPU waiting for a held pop", cpu / 1e6);
+    munmap(held_page, 4096);
+    CHECK_EQ(graft_node_close(b.nodes[0]), GRAFT_OK);
+    CHECK_EQ(graft_node_close(a.nodes[0]), GRAFT_OK);
+}
+
 /* ---- epoll_worker processes ---------------------------------------------- */
 
 /* lease_term: the term of the latest "LEASE ... held=1" line if no
@@ -777,6 +860,7 @@ int main(void) {
     RUN(pollers_do_not_starve_close, "threads popping one node's queue do not hold off another's start and close");
     RUN(cancelled_poller, "a thread cancelled while it pops leaves no lock held");
     RUN(cancelled_closer, "graft_node_close with a cancellation pending returns and leaves no lock held");
+    RUN(writer_sleeps_while_pop_held, "graft_node_event_fd waits for a pop held inside the registry asleep");
     RUN(epoll_workers, "3 epoll_worker processes, leader paused: loss first on resume, no overlap");
     return t_summary("test_events");
 }
