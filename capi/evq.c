@@ -32,16 +32,20 @@
  * memcpy/strnlen/memset, 0.5-0.7 us with the atomics and inlined copies).
  * A reader counts itself in, then looks for a writer (Dekker: both
  * sequentially consistent, so a reader and a writer that arrive together
- * cannot both miss each other); a writer flags itself, then yields until
- * the readers left. It prefers writers, as it must: pops from several host
- * threads that overlap without a break (threads that poll instead of
- * waiting for the descriptor) would otherwise keep graft__evq_new and
+ * cannot both miss each other); a writer flags itself, then sleeps on a
+ * futex until the last reader out wakes it (it used to yield in a loop,
+ * which burnt a core for as long as a pop stayed inside: a page fault on
+ * the caller's struct, a preempted or signalled thread;
+ * writer_sleeps_while_pop_held in tests/c/test_events.c). It prefers
+ * writers, as it must: pops from several host threads that overlap
+ * without a break (threads that poll instead of waiting for the
+ * descriptor) would otherwise keep graft__evq_new and
  * graft__evq_free - graft_node_event_fd and graft_node_close of any node -
  * waiting for as long as they go on (seconds were seen with glibc's
  * default rwlock). A reader holds it for a copy and at most one read(2)
  * of an eventfd that never blocks, and never waits under it for a lock
  * whose holder could be waiting for it (a push takes only the queue's
- * mutex), so a writer's yield loop ends.
+ * mutex), so a writer's wait ends.
  *
  * The read(2) of a pop is a cancellation point: it runs with cancellation
  * off, so that a host thread cancelled (pthread_cancel) while it pops does
@@ -52,15 +56,19 @@
  * queue mutex in Go, and a thread unwound there left that mutex held
  * (tests/c/test_events.c, cancelled_closer).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* syscall */
+#endif
 #include "evq.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 struct graft__evq {
@@ -85,22 +93,32 @@ static struct {
 } registry_lock;
 static pthread_mutex_t registry_writers = PTHREAD_MUTEX_INITIALIZER; /* one writer at a time */
 
+/* registry_read_unlock: the last reader out wakes the writer that waits
+ * for it (Dekker again: the writer flags itself, then reads the count). */
+static void registry_read_unlock(void) {
+    if (atomic_fetch_sub(&registry_lock.readers, 1) == 1 && atomic_load(&registry_lock.writing))
+        syscall(SYS_futex, &registry_lock.readers, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
 static void registry_read_lock(void) {
     for (;;) {
         atomic_fetch_add(&registry_lock.readers, 1);
         if (!atomic_load(&registry_lock.writing)) return;
-        atomic_fetch_sub(&registry_lock.readers, 1);
+        registry_read_unlock();
         pthread_mutex_lock(&registry_writers); /* sleep until the writer is done */
         pthread_mutex_unlock(&registry_writers);
     }
 }
 
-static void registry_read_unlock(void) { atomic_fetch_sub(&registry_lock.readers, 1); }
-
+/* registry_write_lock sleeps until the readers left: a futex on the count,
+ * which the kernel compares with what was read before it sleeps, so the
+ * last reader's wake-up is never missed. */
 static void registry_write_lock(void) {
     pthread_mutex_lock(&registry_writers);
     atomic_store(&registry_lock.writing, 1);
-    while (atomic_load(&registry_lock.readers) != 0) sched_yield();
+    unsigned n;
+    while ((n = atomic_load(&registry_lock.readers)) != 0)
+        syscall(SYS_futex, &registry_lock.readers, FUTEX_WAIT_PRIVATE, n, NULL, NULL, 0);
 }
 
 static void registry_write_unlock(void) {
