@@ -9,8 +9,10 @@
  * limit, and close waking every waiter; three nodes (step-down reports the
  * loss before the state change, the loss of a leader cut off from its
  * followers arrives at its deadline); fork(); threads that keep popping
- * one node (they hold off no other node's start or close) and a popping
- * thread that is cancelled (it takes no lock with it); and three epoll_worker
+ * one node (they hold off no other node's start or close), a popping
+ * thread that is cancelled and a close with a cancellation pending (they
+ * take no lock with them), a pop held inside the registry (another node's
+ * descriptor waits for it asleep, not spinning); and three epoll_worker
  * processes ($GRAFT_EPOLL_WORKER), the leader paused with SIGSTOP: on
  * SIGCONT it reports its loss before any work, and no two processes work
  * at overlapping times. Run by `make test-c`.
