@@ -6,7 +6,7 @@
 //	EVENT  ms=<t> id=<id> state=<state> term=<n> leader=<id or -> lead=<0|1>
 //	STATS  ms=<t> id=<id> cpu_us=<n> bytes_sent=<n> bytes_recv=<n> msgs_sent=<n> msgs_recv=<n> dropped=<n>
 //	       handshake_failed=<n> rss_kb=<n> goroutines=<n> hb_n=<n> hb_p50_us=<n> hb_p99_us=<n> hb_max_us=<n>
-//	       sock_drops_peers=<n> sock_drops_strangers=<n>
+//	       sock_drops_peers=<n> sock_drops_strangers=<n> gc_cycles=<n> mem_<class>=<KiB>...
 //	ERROR  ms=<t> id=<id> msg=<quoted>
 //	LOG    ms=<t> id=<id> msg=<quoted>      (with -log: the transport's Logf lines)
 //	CLOSED ms=<t> id=<id> term=<n>
@@ -17,7 +17,8 @@
 // after a state or leader change, so that an idle node is not woken up).
 // SIGUSR1 prints a STATS line (cpu_us: user+system CPU of the process;
 // hb_*: how late heartbeats and their answers came since the previous
-// STATS line, see watched);
+// STATS line, see watched; gc_cycles and mem_*: the Go runtime's view
+// of its memory, see runtimeFields);
 // SIGTERM or SIGINT closes the node (a leader hands over) and exits 0.
 //
 // Run:
@@ -170,10 +171,10 @@ func main() {
 				peerDrops, strangerDrops := socketDrops(st)
 				say("STATS", *id, "cpu_us=%d bytes_sent=%d bytes_recv=%d msgs_sent=%d msgs_recv=%d dropped=%d "+
 					"handshake_failed=%d rss_kb=%d goroutines=%d hb_n=%d hb_p50_us=%d hb_p99_us=%d hb_max_us=%d "+
-					"sock_drops_peers=%d sock_drops_strangers=%d",
+					"sock_drops_peers=%d sock_drops_strangers=%d %s",
 					cpu, st.BytesSent, st.BytesReceived, st.MessagesSent, st.MessagesReceived, st.Dropped.Total(),
 					st.Dropped.HandshakeFailed, rssKB(), runtime.NumGoroutine(), n, p50, p99, worst,
-					peerDrops, strangerDrops)
+					peerDrops, strangerDrops, runtimeFields())
 				continue
 			}
 			if err := node.Close(); err != nil {
