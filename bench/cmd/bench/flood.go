@@ -45,7 +45,13 @@ type FloodWindow struct {
 	RSSBeforeKiB int `json:"rss_before_kib"`
 	RSSPeakKiB   int `json:"rss_peak_kib"`
 	RSSAfterKiB  int `json:"rss_after_kib"`
-	Goroutines   int `json:"goroutines_at_end"`
+	// The Go runtime's metadata (runtime/metrics /memory/classes/metadata/:
+	// span sets, GC bitmaps, mspans, mcaches), before the window and at the
+	// RSS reading after it: the runtime never returns it to the OS, so what
+	// a flood adds to it stays (docs/transport.md, "Floods").
+	MetaBeforeKiB int `json:"runtime_metadata_before_kib"`
+	MetaAfterKiB  int `json:"runtime_metadata_after_kib"`
+	Goroutines    int `json:"goroutines_at_end"`
 	// Datagrams the kernel dropped at the leader's UDP socket over the
 	// window (its receive buffer was full): strangers' and peers' alike.
 	Drops int64 `json:"udp_drops"`
@@ -62,22 +68,29 @@ type FloodWindow struct {
 
 // FloodRun is the windows measured on one tree's node program.
 type FloodRun struct {
-	Tree   string        `json:"tree"` // "this tree", or the commit measured before the fix
-	Leader string        `json:"leader"`
-	Term   uint64        `json:"term"`
-	Base   FloodWindow   `json:"baseline"`
-	Modes  []FloodWindow `json:"modes"`
-	Err    string        `json:"error,omitempty"`
+	Tree   string `json:"tree"` // "this tree", or the commit measured before the fix
+	Leader string `json:"leader"`
+	Term   uint64 `json:"term"`
+	// How long after the election the baseline began, and the collections
+	// the leader had completed by then (floodSettleGCs, or the settle cap).
+	SettleSecs float64       `json:"settle_s"`
+	GCCycles   int           `json:"gc_cycles_at_baseline"`
+	Base       FloodWindow   `json:"baseline"`
+	Modes      []FloodWindow `json:"modes"`
+	Err        string        `json:"error,omitempty"`
 }
 
 // Flood is the flood section's result.
 type Flood struct {
-	Nodes    int      `json:"nodes"`
-	Timing   string   `json:"timing"`
-	Secs     int      `json:"secs_per_mode"`
-	Rate     int      `json:"rate"` // 0: full speed
-	AfterSec float64  `json:"rss_after_s"`
-	After    FloodRun `json:"after"`
+	Nodes    int     `json:"nodes"`
+	Timing   string  `json:"timing"`
+	Secs     int     `json:"secs_per_mode"`
+	Rate     int     `json:"rate"` // 0: full speed
+	AfterSec float64 `json:"rss_after_s"`
+	// Settle is the longest wait for the leader to settle before the
+	// baseline (-flood-settle).
+	Settle float64  `json:"settle_cap_s"`
+	After  FloodRun `json:"after"`
 	// Before: the same windows with the node program built on the tree
 	// before issue 18's first fix (the flooder is this tree's).
 	Before *FloodRun `json:"before,omitempty"`
@@ -93,14 +106,14 @@ var floodModes = []struct{ mode, name string }{
 // flood runs the flood section on this tree and, if before names a
 // commit, on that tree's node program too. Errors end a part early and are
 // recorded.
-func flood(env *testbed.Env, root, goTool, before string, secs, rate int, after time.Duration) Flood {
-	r := Flood{Nodes: 3, Timing: "default timings: heartbeat 50 ms, election 300–450 ms", Secs: secs, Rate: rate, AfterSec: after.Seconds()}
+func flood(env *testbed.Env, root, goTool, before string, secs, rate int, after, settle time.Duration) Flood {
+	r := Flood{Nodes: 3, Timing: "default timings: heartbeat 50 ms, election 300–450 ms", Secs: secs, Rate: rate, AfterSec: after.Seconds(), Settle: settle.Seconds()}
 	if err := env.BuildRoot(goTool, root, "./transport/internal/testnode", "./transport/internal/flooder"); err != nil {
 		r.Err = err.Error()
 		return r
 	}
 	r.After.Tree = "this tree"
-	if err := floodRun(env, filepath.Join(env.Bin, "testnode"), secs, rate, after, &r.After); err != nil {
+	if err := floodRun(env, filepath.Join(env.Bin, "testnode"), secs, rate, after, settle, &r.After); err != nil {
 		r.After.Err = err.Error()
 		log.Printf("flood: %v", err)
 	}
@@ -110,7 +123,7 @@ func flood(env *testbed.Env, root, goTool, before string, secs, rate int, after 
 		log.Printf("flood: the same on the node program of %s (before the fix)", before)
 		bin, err := buildBefore(env, root, goTool, before)
 		if err == nil {
-			err = floodRun(env, bin, secs, rate, after, b)
+			err = floodRun(env, bin, secs, rate, after, settle, b)
 		}
 		if err != nil {
 			b.Err = err.Error()
@@ -154,7 +167,7 @@ func buildBefore(env *testbed.Env, root, goTool, ref string) (string, error) {
 	return bin, nil
 }
 
-func floodRun(env *testbed.Env, testnode string, secs, rate int, after time.Duration, r *FloodRun) error {
+func floodRun(env *testbed.Env, testnode string, secs, rate int, after, settle time.Duration, r *FloodRun) error {
 	dir, err := env.Dir("flood")
 	if err != nil {
 		return err
@@ -185,7 +198,13 @@ func floodRun(env *testbed.Env, testnode string, secs, rate int, after time.Dura
 	pid := c.Pids()[leader]
 	_, ps, _ := strings.Cut(listen[leader], ":")
 	port, _ := strconv.Atoi(ps)
-	time.Sleep(time.Second) // settle after the election: pacing, not synchronisation
+	elected := time.Now()
+	r.GCCycles, err = testnodeSettle(c, leader, settle)
+	r.SettleSecs = time.Since(elected).Seconds()
+	if err != nil {
+		return err
+	}
+	log.Printf("  baseline %.0f s after the election, %d collections done", r.SettleSecs, r.GCCycles)
 
 	// The baseline: a window of the same length without flood.
 	w, err := floodWindow(c, leader, term, pid, port, after, func() (string, error) {
@@ -236,6 +255,7 @@ func floodWindow(c *cluster.Cluster, leader string, term uint64, pid, port int, 
 	drops0 := udpDrops(port)
 	rss0, _ := cluster.RSSKiB(pid)
 	w.RSSBeforeKiB, w.RSSPeakKiB = rss0, rss0
+	w.MetaBeforeKiB = runtimeMetaKiB(st0)
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
@@ -276,6 +296,11 @@ func floodWindow(c *cluster.Cluster, leader string, term uint64, pid, port int, 
 	w.PeerDrops = int64(num(st1, "sock_drops_peers") - num(st0, "sock_drops_peers"))
 	time.Sleep(after) // the RSS after the flood: pacing, the window is the measurement
 	w.RSSAfterKiB, _ = cluster.RSSKiB(pid)
+	st2, err := testnodeStats(c, leader)
+	if err != nil {
+		return w, err
+	}
+	w.MetaAfterKiB = runtimeMetaKiB(st2)
 	for _, id := range c.IDs() {
 		evs := linesOf(c, id, "EVENT")
 		for _, e := range evs[min(events[id], len(evs)):] {
@@ -291,8 +316,8 @@ func floodWindow(c *cluster.Cluster, leader string, term uint64, pid, port int, 
 }
 
 func (w FloodWindow) line() string {
-	return fmt.Sprintf("%s: heartbeat delay p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d); leader CPU %.0f%%, %d UDP drops (%d at the peers' socket), RSS %.1f -> peak %.1f -> %.1f MiB %.0f s after; %d leader, %d term changes",
-		w.Name, w.HbP50, w.HbP99, w.HbMax, w.HbN, w.CPUPct, w.Drops, w.PeerDrops, kib(w.RSSBeforeKiB), kib(w.RSSPeakKiB), kib(w.RSSAfterKiB), floodAfter.Seconds(), w.LeaderChanges, w.TermChanges)
+	return fmt.Sprintf("%s: heartbeat delay p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d); leader CPU %.0f%%, %d UDP drops (%d at the peers' socket), RSS %.1f -> peak %.1f -> %.1f MiB %.0f s after (runtime metadata %.1f -> %.1f MiB); %d leader, %d term changes",
+		w.Name, w.HbP50, w.HbP99, w.HbMax, w.HbN, w.CPUPct, w.Drops, w.PeerDrops, kib(w.RSSBeforeKiB), kib(w.RSSPeakKiB), kib(w.RSSAfterKiB), floodAfter.Seconds(), kib(w.MetaBeforeKiB), kib(w.MetaAfterKiB), w.LeaderChanges, w.TermChanges)
 }
 
 func kib(k int) float64 { return float64(k) / 1024 }
@@ -308,6 +333,44 @@ func testnodeStats(c *cluster.Cluster, id string) (map[string]string, error) {
 		return nil, err
 	}
 	return ls[n], nil
+}
+
+// floodSettleGCs is how many collections the leader completes at rest
+// before the baseline. A leader's RSS grows for its first minute or two
+// whether flooded or not: its Go heap fills up to the first collection's
+// goal (4 MiB; the first came about 30 s after the election), and the first
+// collections allocate the runtime's sweep metadata (span sets, GC
+// bitmaps: 1.5 -> 2.2 MiB at the first). A leader read 1 s after its
+// election held 11.2-11.4 MiB, then without any flood 12.6-13.6 MiB at
+// 21 s, 14.0-14.4 at 41 s and 15.2-15.5 at 96 s, 15.6 at 156 s: against
+// a baseline read at 1 s, even a leader never flooded was not "back".
+const floodSettleGCs = 2
+
+// testnodeSettle waits until node id has completed floodSettleGCs
+// collections, at most limit, and returns how many it has.
+func testnodeSettle(c *cluster.Cluster, id string, limit time.Duration) (int, error) {
+	end := time.Now().Add(limit)
+	for {
+		st, err := testnodeStats(c, id)
+		if err != nil {
+			return 0, err
+		}
+		n := int(num(st, "gc_cycles"))
+		if n >= floodSettleGCs || time.Now().After(end) {
+			return n, nil
+		}
+		time.Sleep(time.Second) // polling period
+	}
+}
+
+// runtimeMetaKiB is the Go runtime's metadata in a testnode STATS line, in
+// KiB (0 from a testnode without the fields).
+func runtimeMetaKiB(st map[string]string) int {
+	var n float64
+	for _, k := range []string{"mem_metadata_mcache_free", "mem_metadata_mcache_inuse", "mem_metadata_mspan_free", "mem_metadata_mspan_inuse", "mem_metadata_other"} {
+		n += num(st, k)
+	}
+	return int(n)
 }
 
 // testnodeLeader waits until one testnode leads (lead=1) and the others

@@ -67,6 +67,7 @@ var (
 	floodRate     = flag.Int("flood-rate", 0, "packets (or handshakes) per second of the flooder; 0: full speed")
 	floodBefore   = flag.String("flood-before", "201f123", "the commit before issue 18's first fix, whose node program the flood section measures too (\"\": not)")
 	floodAfter    = flag.Duration("flood-after", 5*time.Second, "when after each flood the leader's RSS is read again")
+	floodSettle   = flag.Duration("flood-settle", 150*time.Second, "the longest wait, after the election, for the leader to complete its first collections at rest before the baseline")
 	render        = flag.Bool("render", false, "only redraw results.md and the charts from -out/results.json")
 	keep          = flag.Bool("keep", false, "keep the work folder (node logs: nodes.log)")
 )
@@ -336,7 +337,7 @@ func run(env *testbed.Env, res *Results) {
 
 	if want("flood") {
 		log.Printf("flood: a stranger floods the leader of 3 testnode processes, %d s per mode", *floodSecs)
-		f := flood(env, *root, *goTool, *floodBefore, *floodSecs, *floodRate, *floodAfter)
+		f := flood(env, *root, *goTool, *floodBefore, *floodSecs, *floodRate, *floodAfter, *floodSettle)
 		res.Flood = &f
 	}
 
