@@ -1,6 +1,7 @@
 package election
 
 import (
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -96,5 +97,42 @@ func BenchmarkTimerLateness(b *testing.B) {
 			b.ReportMetric(float64(late[len(late)/2].Microseconds()), "us-late-p50")
 			b.ReportMetric(float64(late[len(late)*99/100].Microseconds()), "us-late-p99")
 		})
+	}
+}
+
+// A precise timer waits without holding a Go processor: with GOMAXPROCS=1
+// (Go's default on a one-CPU machine or in a container limited to one CPU,
+// where graft run and Go programs get it; a C host may set it) a wait that
+// held the only processor stalled every other goroutine of the process
+// until the instant: the transport, the callbacks, and the loop itself, so a
+// renewal that arrived within the last 2 ms of the lease was handled after
+// its end (a spurious "lost" and a new "acquired"). The timer is 1.9 ms
+// away, inside its kernel-sleep phase from the start; the test goroutine
+// yields a few times, which lets the timer's goroutine start its wait, and
+// must get the processor back long before the instant. Before the fix this
+// failed in the first rounds (the wait held the processor 1.9 ms at p50).
+func TestPreciseTimer_WaitLeavesTheProcessorFree(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	c := SystemClock().(systemClock)
+	for round := range 20 {
+		// Idle first, as a node is between two heartbeats: the runtime's
+		// monitor thread, which can take a processor back from a thread
+		// blocked in a system call, then checks only every 10 ms.
+		<-time.After(15 * time.Millisecond)
+		fired := make(chan struct{})
+		c.afterFuncPrecise(1900*time.Microsecond, func() { close(fired) })
+		for range 10 {
+			runtime.Gosched()
+		}
+		select {
+		case <-fired:
+			t.Fatalf("round %d: the goroutine that armed the timer ran again only after the timer called: its wait held the only processor", round)
+		default:
+		}
+		select {
+		case <-fired:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: never called", round)
+		}
 	}
 }
