@@ -1,8 +1,11 @@
 package election
 
 import (
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,17 +31,17 @@ func TestPreciseTimer_NeverEarly(t *testing.T) {
 	}
 }
 
-// stop prevents the call in each phase: before the Go timer fires, and
-// while the timer sleeps towards its instant; once called, stop says so.
+// stop prevents the call at once and while the timer waits for its
+// instant; once called, stop says so.
 func TestPreciseTimer_Stop(t *testing.T) {
 	c := SystemClock().(systemClock)
 	var calls atomic.Int32
 	f := func() { calls.Add(1) }
 
 	early := c.afterFuncPrecise(time.Hour, f)
-	assert.True(t, early(), "stopped before its Go timer fired")
+	assert.True(t, early(), "stopped at once")
 
-	d := preciseLead + 20*time.Millisecond
+	d := 22 * time.Millisecond
 	target := c.Now() + d
 	late := c.afterFuncPrecise(d, f)
 	require.Eventually(t, func() bool { return c.Now() >= target-10*time.Millisecond }, 10*time.Second, time.Millisecond)
@@ -135,4 +138,48 @@ func TestPreciseTimer_WaitLeavesTheProcessorFree(t *testing.T) {
 			t.Fatalf("round %d: never called", round)
 		}
 	}
+}
+
+// A precise timer re-armed many times within its last 2 ms (a lease renewed
+// by every acknowledgement close to its end) leaves no thread behind: the
+// first version's stopped timers slept on in nanosleep(2), one thread each,
+// and the Go runtime keeps every thread it made (5 threads grew to 46
+// after 5,000 re-arms 20 µs apart).
+func TestPreciseTimer_ReArmedHoldsNoThreads(t *testing.T) {
+	before, ok := threadCount()
+	if !ok {
+		t.Skip("no /proc/self/status")
+	}
+	c := SystemClock().(systemClock)
+	deadline := c.Now() + 1900*time.Microsecond
+	stop := func() bool { return false }
+	for i := range 5000 {
+		stop()
+		if i%50 == 0 { // a new lease end, 1.9 ms away
+			deadline = c.Now() + 1900*time.Microsecond
+		}
+		deadline += 200 * time.Nanosecond // renewed by a few hundred ns
+		stop = c.afterFuncPrecise(max(deadline-c.Now(), 0), func() {})
+		for t0 := c.Now(); c.Now()-t0 < 20*time.Microsecond; {
+			runtime.Gosched()
+		}
+	}
+	stop()
+	after, _ := threadCount()
+	assert.LessOrEqual(t, after, before+8, "threads before %d, after %d", before, after)
+}
+
+// threadCount reads the process's number of threads from /proc/self/status.
+func threadCount() (int, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
