@@ -2,8 +2,13 @@
 
 package election
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
-// sleepInKernel sleeps about d. Outside Linux it is Go's timer: the
-// precise timer of clock_precise.go is then as late as a Go timer.
-func sleepInKernel(d time.Duration) { time.Sleep(d) }
+// kernelTimer is Linux only: elsewhere the precise timer of
+// clock_precise.go falls back to Go's timer, and is as late as it.
+func kernelTimer(time.Duration) (wait func(), cancel func(), err error) {
+	return nil, nil, errors.New("election: no kernel timer on this system")
+}
