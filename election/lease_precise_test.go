@@ -121,3 +121,95 @@ func leaseLostOnTime(t *testing.T, rates [3]float64) {
 		t.Logf("losses at or after the deadline: %d, told late by p50 %v, max %v (node clock)", n, lc.late[n/2], lc.late[n-1])
 	}
 }
+
+// blockingSends holds the sender of heartbeats inside Send while blocked:
+// the node's loop stops there, as a paused process's would.
+type blockingSends struct {
+	*MemTransport
+	mu      sync.Mutex
+	release chan struct{} // nil: not blocked
+	stuck   chan struct{} // closed once a Send waits on release
+}
+
+func (b *blockingSends) block() {
+	b.mu.Lock()
+	b.release, b.stuck = make(chan struct{}), make(chan struct{})
+	b.mu.Unlock()
+}
+
+func (b *blockingSends) unblock() {
+	b.mu.Lock()
+	close(b.release)
+	b.release = nil
+	b.mu.Unlock()
+}
+
+func (b *blockingSends) Send(m Message) bool {
+	b.mu.Lock()
+	release, stuck := b.release, b.stuck
+	if release != nil && m.Kind == MsgHeartbeat {
+		select {
+		case <-stuck:
+		default:
+			close(stuck)
+		}
+	}
+	b.mu.Unlock()
+	if release != nil && m.Kind == MsgHeartbeat {
+		<-release
+	}
+	return b.MemTransport.Send(m)
+}
+
+// Issue 13: a leader whose loop is held past its lease's deadline (a paused
+// process: its timer of the lease's end fires meanwhile, precise or not) is
+// told "lost" with that deadline as soon as the loop runs again, before any
+// new "acquired", on the system clock.
+func TestNode_LeaseLostAtOnceWhenTheLoopResumes(t *testing.T) {
+	for round := range 3 { // a new cluster each: after the pause a follower may lead
+		t.Run(fmt.Sprint(round), leaseLostOnResume)
+	}
+}
+
+func leaseLostOnResume(t *testing.T) {
+	net := NewMemNetwork(3)
+	ids := []string{"n1", "n2", "n3"}
+	var log leaseLog
+	var n1 *Node
+	var tr1 *blockingSends
+	for _, id := range ids {
+		var peers []string
+		for _, p := range ids {
+			if p != id {
+				peers = append(peers, p)
+			}
+		}
+		cfg := fastConfig(id, peers)
+		if id == "n1" {
+			log.hook(&cfg)
+		} else {
+			cfg.ElectionMin, cfg.ElectionMax = 10*cfg.ElectionMin, 10*cfg.ElectionMax // n1 leads
+		}
+		tr := &blockingSends{MemTransport: net.Endpoint(id)}
+		n, err := New(cfg, tr)
+		require.NoError(t, err)
+		t.Cleanup(func() { n.Close() })
+		if id == "n1" {
+			n1, tr1 = n, tr
+		}
+	}
+	clk := SystemClock()
+	require.Eventually(t, n1.IsLeader, 5*time.Second, time.Millisecond)
+	told := len(log.get())
+	tr1.block()
+	<-tr1.stuck
+	_, deadline, ok := n1.Lease()
+	require.True(t, ok, "a renewal between the block and the query")
+	require.Eventually(t, func() bool { return clk.Now() > deadline+5*time.Millisecond }, 5*time.Second, time.Millisecond)
+	require.False(t, n1.IsLeader(), "the query checks the clock")
+	tr1.unblock()
+	require.Eventually(t, func() bool { return len(log.get()) > told }, 5*time.Second, time.Millisecond)
+	evs := log.get()
+	require.False(t, evs[told].held, "the first event after the pause: %+v", evs[told])
+	require.Equal(t, deadline, evs[told].deadline)
+}
