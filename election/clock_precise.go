@@ -44,13 +44,15 @@ const (
 )
 
 // spinWindow is how long before its instant a precise timer wakes, to spin
-// the rest: a woken thread runs 50-450 µs after its kernel timer on this
-// kind of machine (a VM whose idle CPU must be woken; go test -run '^$'
-// -bench TimerLateness ./election/ without the spin: 82 µs late at p50,
-// 451 at p99, with the machine loaded), while a running one reads the clock
-// every few tens of ns. The spin holds a Go processor for at most this
-// long, and only at a lease's end.
-const spinWindow = 200 * time.Microsecond
+// the rest: the poller runs the woken goroutine 70 µs after its kernel
+// timer at p50, 110 at p90 and 250-310 at p99 on this kind of machine (a
+// VM whose idle CPU must be woken; load 0.7), while a running goroutine
+// reads the clock every few tens of ns. The spin holds a Go processor for
+// at most this long (about 230 µs at p50), and only at a lease's end:
+// go test -run '^$' -bench TimerLateness/precise ./election/ at load 0.7,
+// 3-4 µs late at p50 and 89-219 at p99 (nanosleep's version: 1-5 and
+// 64-139; with a window of 200 µs, 190-377 at p99).
+const spinWindow = 300 * time.Microsecond
 
 // preciseAfter calls f once Now has reached now+d (never before), unless
 // the returned stop runs first; stop reports whether it prevented the call.
