@@ -71,10 +71,20 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* qmutex is the queue's mutex: Drepper's futex mutex ("Futexes Are
+ * Tricky", mutex3), inlined, instead of a pthread_mutex_t, whose code in
+ * libc is one more cold page on a pop's path (a standalone harness of this
+ * file on an idle machine: pop 2.8-3.1 us at p50 with pthread_mutex_lock,
+ * 1.9-2.1 us with this one). 0: free; 1: held; 2: held, and a thread may
+ * sleep on it. An uncontended lock and unlock are one atomic each and no
+ * system call; a contended one sleeps in the kernel, as a pthread mutex
+ * does. It is no cancellation point (a raw futex call). */
+typedef _Atomic int qmutex;
+
 struct graft__evq {
     uintptr_t id;
     graft__evq *next; /* the next queue of the same bucket */
-    pthread_mutex_t mu;
+    qmutex mu;
     int fd;
     graft_event *ring; /* cap slots; the events are head .. head+len-1 mod cap */
     size_t cap, head, len, limit;
@@ -85,6 +95,23 @@ struct graft__evq {
 /* The slots a ring starts with, and shrinks back to once a backlog was
  * read (cut to the limit when that is smaller). */
 #define FIRST_SLOTS 8
+
+static void qmutex_lock(qmutex *m) {
+    int c = 0;
+    if (atomic_compare_exchange_strong(m, &c, 1)) return;
+    if (c != 2) c = atomic_exchange(m, 2);
+    while (c != 0) {
+        syscall(SYS_futex, m, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+        c = atomic_exchange(m, 2);
+    }
+}
+
+static void qmutex_unlock(qmutex *m) {
+    if (atomic_fetch_sub(m, 1) != 1) { /* it was 2: someone may sleep */
+        atomic_store(m, 0);
+        syscall(SYS_futex, m, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    }
+}
 
 /* The registry's lock (see the top of this file). */
 static struct {
@@ -196,7 +223,7 @@ graft__evq *graft__evq_new(uintptr_t id, int limit, int *err) {
         free(q);
         return NULL;
     }
-    pthread_mutex_init(&q->mu, NULL);
+    atomic_init(&q->mu, 0);
     registry_write_lock();
     q->next = registry[bucket_of(id)];
     registry[bucket_of(id)] = q;
@@ -232,7 +259,7 @@ static void make_room(graft__evq *q) {
 
 void graft__evq_push(graft__evq *q, int kind, int from, int to, uint64_t term, uint64_t deadline_ns,
                      uint64_t at_ns, const char *leader, size_t leader_len) {
-    pthread_mutex_lock(&q->mu);
+    qmutex_lock(&q->mu);
     if (q->len == q->cap && (q->cap == q->limit || !grow(q))) make_room(q); /* cap >= 2 always */
     /* Only the fields and the leader's bytes with their NUL are written
      * (and read by the pop): the rest of the slot's leader is never used,
@@ -251,7 +278,7 @@ void graft__evq_push(graft__evq *q, int kind, int from, int to, uint64_t term, u
     ev->at_ns = at_ns;
     int was_empty = q->len++ == 0;
     int fd = q->fd; /* q outlives the push: Go never frees it during one (eventQueue.mu) */
-    pthread_mutex_unlock(&q->mu);
+    qmutex_unlock(&q->mu);
     if (was_empty) fd_raise(fd);
 }
 
@@ -291,7 +318,7 @@ int graft__evq_pop(uintptr_t id, graft_event *out) {
         registry_read_unlock();
         return GRAFT_EINVAL;
     }
-    pthread_mutex_lock(&q->mu);
+    qmutex_lock(&q->mu);
     int rc = 0;
     if (q->len > 0) {
         copy_out(out, slot(q, 0));
@@ -309,7 +336,7 @@ int graft__evq_pop(uintptr_t id, graft_event *out) {
     } else {
         fd_clear(q->fd);
     }
-    pthread_mutex_unlock(&q->mu);
+    qmutex_unlock(&q->mu);
     registry_read_unlock();
     return rc;
 }
@@ -321,7 +348,6 @@ void graft__evq_free(graft__evq *q) {
     if (*p == q) *p = q->next;
     registry_write_unlock();
     fd_close(q->fd);
-    pthread_mutex_destroy(&q->mu);
     free(q->ring);
     free(q);
 }
