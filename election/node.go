@@ -37,7 +37,10 @@ type Node struct {
 	// reader never pairs a lease with the term before it.
 	view      atomic.Pointer[view]
 	leaseWake atomic.Pointer[leaseSignal] // closed when a lease starts to hold
-	inDropped [NumMsgKinds]atomic.Uint64
+	// leaseGained: a published view holds a lease gained since the waiters
+	// were last woken (the loop's; wakeLeaseWaiters).
+	leaseGained bool
+	inDropped   [NumMsgKinds]atomic.Uint64
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -183,6 +186,7 @@ func (n *Node) loop() {
 			// goroutine first made the scheduler run it second, behind
 			// the caller's hand-off back to its C thread (~60 µs).
 			n.queueEvents()
+			n.wakeLeaseWaiters()
 			continue
 		case <-n.quit:
 			if stopTimer != nil {
@@ -229,16 +233,18 @@ func (n *Node) publish() {
 		default:
 		}
 	}
-	n.signalLease(old, v)
+	n.noteLeaseGain(old, v)
 	n.statsMu.Lock()
 	n.stats = r.stats
 	n.statsMu.Unlock()
 }
 
-// flush sends the core's messages and queues its events for the callbacks.
+// flush sends the core's messages and queues its events for the
+// callbacks, then wakes the lease's waiters.
 func (n *Node) flush() {
 	n.sendMessages()
 	n.queueEvents()
+	n.wakeLeaseWaiters()
 }
 
 // sendMessages hands the core's messages to the transport.
