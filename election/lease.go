@@ -26,11 +26,18 @@ type leaseSignal chan struct{}
 func (n *Node) WaitLease(ctx context.Context) (Lease, error) {
 	for {
 		ch := *n.leaseWake.Load()
-		if term, deadline, ok := n.Lease(); ok {
+		v := n.view.Load()
+		if term, deadline, ok := n.leaseOf(v); ok {
 			return Lease{Term: term, Deadline: deadline}, nil
 		}
 		if n.closed.Load() {
 			return Lease{}, ErrClosed
+		}
+		if n.view.Load() != v {
+			// Published since: the loop may have read the clock before
+			// this goroutine did, and then it does not wake us for a
+			// lease that looked lapsed only here (noteLeaseGain).
+			continue
 		}
 		select {
 		case <-ch:
@@ -48,9 +55,21 @@ func (n *Node) WaitLease(ctx context.Context) (Lease, error) {
 // same term. Comparing the views' leases instead missed that one: the
 // lapsed lease still had a deadline, so a waiter that found it lapsed slept
 // on while its node held the renewed lease.
+//
+// A renewal counts too when the previous view's lease had lapsed by the
+// clock read after it was replaced: the core renewed it at the instant the
+// loop read before (no loss, no gain), but a waiter that read the previous
+// view after its deadline slept. Such a waiter read the clock before this
+// reading (WaitLease checks that the view it read is still the current
+// one after its reading), so this reading is past the deadline too.
 func (n *Node) noteLeaseGain(old, v *view) {
-	if v.leaseGains > 0 && (old == nil || old.leaseGains != v.leaseGains) {
+	switch {
+	case v.leaseGains > 0 && (old == nil || old.leaseGains != v.leaseGains):
 		n.leaseGained = true
+	case old != nil && v.state == StateLeader && v.leaseUntil > old.leaseUntil:
+		if now := n.clock.Now(); now >= old.leaseUntil && now < v.leaseUntil {
+			n.leaseGained = true
+		}
 	}
 }
 

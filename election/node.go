@@ -431,7 +431,11 @@ func (n *Node) IsLeader() bool {
 // Clock by which the leader must stop acting, if it leads now; ok is false
 // otherwise. With SystemClock, MonotonicAt(deadline) is that instant.
 func (n *Node) Lease() (term uint64, deadline time.Duration, ok bool) {
-	v := n.view.Load()
+	return n.leaseOf(n.view.Load())
+}
+
+// leaseOf is Lease for the published view v.
+func (n *Node) leaseOf(v *view) (term uint64, deadline time.Duration, ok bool) {
 	if n.closed.Load() || v.state != StateLeader || n.clock.Now() >= v.leaseUntil {
 		return 0, 0, false
 	}
