@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -174,9 +175,32 @@ func TestNode_LeaseLostAtOnceWhenTheLoopResumes(t *testing.T) {
 func leaseLostOnResume(t *testing.T) {
 	net := NewMemNetwork(3)
 	ids := []string{"n1", "n2", "n3"}
-	var log leaseLog
-	var n1 *Node
-	var tr1 *blockingSends
+	// n1's lease events with the instant its core emitted each: the
+	// events emitted before the pause may still be on their way to the
+	// callback when it starts, so "the first after the pause" is the first
+	// emitted after it, not the first delivered after it.
+	type stamped struct {
+		held              bool
+		deadline, emitted time.Duration
+	}
+	var (
+		mu   sync.Mutex
+		got  []stamped
+		self atomic.Pointer[Node]
+		n1   *Node
+		tr1  *blockingSends
+	)
+	since := func(t time.Duration) []stamped {
+		mu.Lock()
+		defer mu.Unlock()
+		var after []stamped
+		for _, e := range got {
+			if e.emitted >= t {
+				after = append(after, e)
+			}
+		}
+		return after
+	}
 	for _, id := range ids {
 		var peers []string
 		for _, p := range ids {
@@ -186,7 +210,15 @@ func leaseLostOnResume(t *testing.T) {
 		}
 		cfg := fastConfig(id, peers)
 		if id == "n1" {
-			log.hook(&cfg)
+			cfg.OnLease = func(held bool, l Lease) {
+				emitted := time.Duration(-1) // before New returned: long before the pause
+				if n := self.Load(); n != nil {
+					emitted = n.EventAt()
+				}
+				mu.Lock()
+				got = append(got, stamped{held, l.Deadline, emitted})
+				mu.Unlock()
+			}
 		} else {
 			cfg.ElectionMin, cfg.ElectionMax = 10*cfg.ElectionMin, 10*cfg.ElectionMax // n1 leads
 		}
@@ -196,20 +228,21 @@ func leaseLostOnResume(t *testing.T) {
 		t.Cleanup(func() { n.Close() })
 		if id == "n1" {
 			n1, tr1 = n, tr
+			self.Store(n)
 		}
 	}
 	clk := SystemClock()
 	require.Eventually(t, n1.IsLeader, 5*time.Second, time.Millisecond)
-	told := len(log.get())
 	tr1.block()
 	<-tr1.stuck
+	paused := clk.Now() // the loop is stuck in a Send: it emits nothing until unblocked
 	_, deadline, ok := n1.Lease()
 	require.True(t, ok, "a renewal between the block and the query")
 	require.Eventually(t, func() bool { return clk.Now() > deadline+5*time.Millisecond }, 5*time.Second, time.Millisecond)
 	require.False(t, n1.IsLeader(), "the query checks the clock")
 	tr1.unblock()
-	require.Eventually(t, func() bool { return len(log.get()) > told }, 5*time.Second, time.Millisecond)
-	evs := log.get()
-	require.False(t, evs[told].held, "the first event after the pause: %+v", evs[told])
-	require.Equal(t, deadline, evs[told].deadline)
+	require.Eventually(t, func() bool { return len(since(paused)) > 0 }, 5*time.Second, time.Millisecond)
+	first := since(paused)[0]
+	require.False(t, first.held, "the first event after the pause: %+v", first)
+	require.Equal(t, deadline, first.deadline)
 }
