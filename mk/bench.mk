@@ -11,7 +11,7 @@
 #                         13 (events: lease loss and wake-up as C
 #                         and Python programs get them), 14 (run: graft run's
 #                         leader faults, start delay, cost at rest) and 18
-#                         (flood: a stranger floods the leader); about 12
+#                         (flood: a stranger floods the leader); about 20
 #                         minutes on 2 cores. Writes docs/bench/results.json,
 #                         results.md and *.png, prints the Markdown table.
 #                         BENCH_FLAGS passes flags (see go run ./cmd/bench -h),
