@@ -54,5 +54,10 @@ func (c *skewedClock) Now() time.Duration {
 }
 
 func (c *skewedClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return c.base.AfterFunc(time.Duration(float64(d)/c.rate), f)
+	return c.base.AfterFunc(c.onBase(d), f)
+}
+
+// onBase is how long the base clock takes while this one advances by d.
+func (c *skewedClock) onBase(d time.Duration) time.Duration {
+	return time.Duration(float64(d) / c.rate)
 }

@@ -100,9 +100,7 @@ func (c systemClock) afterFuncPrecise(d time.Duration, f func()) func() bool {
 	return preciseAfter(c.Now, d, f)
 }
 
-// A skewed clock is precise when its base is: the instant is converted
-// the way AfterFunc converts it.
+// A skewed clock is precise when its base is.
 func (c *skewedClock) afterFuncPrecise(d time.Duration, f func()) func() bool {
-	base := time.Duration(float64(d) / c.rate)
-	return afterFunc(c.base, true, base, f)
+	return afterFunc(c.base, true, c.onBase(d), f)
 }

@@ -185,8 +185,7 @@ func (n *Node) loop() {
 			// Events after the caller is released: waking the callback
 			// goroutine first made the scheduler run it second, behind
 			// the caller's hand-off back to its C thread (~60 µs).
-			n.queueEvents()
-			n.wakeLeaseWaiters()
+			n.endTurn()
 			continue
 		case <-n.quit:
 			if stopTimer != nil {
@@ -239,10 +238,16 @@ func (n *Node) publish() {
 	n.statsMu.Unlock()
 }
 
-// flush sends the core's messages and queues its events for the
-// callbacks, then wakes the lease's waiters.
+// flush sends the core's messages, then delivers the turn's events.
 func (n *Node) flush() {
 	n.sendMessages()
+	n.endTurn()
+}
+
+// endTurn ends every turn of the loop once the messages are out: the
+// core's events to the callbacks, then the lease's waiters (last, see
+// wakeLeaseWaiters).
+func (n *Node) endTurn() {
 	n.queueEvents()
 	n.wakeLeaseWaiters()
 }
