@@ -137,6 +137,13 @@
 // window ends answers when it ends instead of refusing (the successor's
 // heartbeat may have come a little earlier than the voter's, its clock may
 // run a little fast): a refusal would cost the candidate a retry pause.
+// A pre-vote grant is a promise (promise.go): for 2·SuccessionDelay (less
+// than the shortest retry pause) a node gives its pre-vote for a term to
+// one node only, itself included when it stands, and puts off its own
+// campaign while it has promised another. Two majorities share a voter,
+// so of two successors whose campaigns overlap (the second's slot came
+// while the first saved its term, a busy host woke both at once) one
+// passes its pre-vote, not both: no split vote.
 //
 // A leader whose follower of strictly higher priority has acknowledged
 // every heartbeat round for PriorityStablePeriod (consecutive rounds,
@@ -164,7 +171,9 @@
 // the safety argument never relied on when candidates start; (2) a pre-vote
 // held to the window's end is answered exactly as if the request had
 // arrived then, which a slower network could do anyway, and a pre-vote
-// grant changes nothing in the voter (no term, no vote); (3) a witness only
+// grant changes nothing in the voter (no term, no vote) but its promise,
+// which only refuses other pre-votes and puts off its own campaign, both
+// of which a slower network or a later timer could do anyway; (3) a witness only
 // does less (it never campaigns or accepts a handover); (4) a priority
 // handover is StepDown at a moment the leader chooses: the lease ends
 // before the TimeoutNow leaves, the transfer vote is the existing one,

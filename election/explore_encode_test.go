@@ -50,6 +50,7 @@ var raftFields = map[string]string{
 	"leaseGains": "events only", "now": "events only",
 	"streak": "encoded", "prio": "encoded", "rank": "encoded", "deferred": "encoded", "deferUntil": "encoded",
 	"backoffUntil": "encoded", "backoff": "encoded",
+	"promisedTo": "encoded", "promisedTerm": "encoded", "promisedUntil": "encoded",
 }
 
 // raftExtras are fields that some versions of the core have and others
@@ -408,6 +409,15 @@ func (e *encoder) succession(b []byte, r *raft, local time.Duration) []byte {
 	}
 	if len(r.deferred) > 0 {
 		b = e.timer(b, r.deferUntil, local)
+	}
+	// A pre-vote promise (promise.go) matters only while it binds, for a
+	// term above the node's own: dead otherwise.
+	if r.promiseBinds(local, r.promisedTerm) {
+		b = e.id(append(b, 1), r.promisedTo)
+		b = e.uint(b, r.promisedTerm-r.term)
+		b = e.rel(b, r.promisedUntil, local, false)
+	} else {
+		b = append(b, 0)
 	}
 	if r.role != roleLeader {
 		return b // prio and streak are a leader's, cleared when it is elected

@@ -143,6 +143,11 @@ type raft struct {
 	// refusal window ends (deferPreVote).
 	deferred   []Message
 	deferUntil time.Duration
+	// promisedTo is the node this one granted a pre-vote for promisedTerm,
+	// binding until promisedUntil (promise.go); "" when none was granted.
+	promisedTo    string
+	promisedTerm  uint64
+	promisedUntil time.Duration
 	// backoffUntil is when this node, whose election on a handover a
 	// majority refused, may be handed leadership for its priority again;
 	// backoff is the length of that pause (backoff.go).
@@ -338,6 +343,12 @@ func (r *raft) tickRole(now time.Duration) {
 		r.requestVotes()
 		return
 	}
+	if r.bound(now) {
+		// Its pre-vote for the next term is promised to another node,
+		// whose campaign is under way: its own would split the voters.
+		r.electionDeadline = r.promisedUntil
+		return
+	}
 	r.campaign(now, false)
 }
 
@@ -384,6 +395,7 @@ func (r *raft) campaign(now time.Duration, transfer bool) {
 	r.stats.PreVotesStarted++
 	r.granted = map[string]bool{r.id: true}
 	r.rejected = map[string]bool{}
+	r.promise(now, r.id, r.term+1)
 	r.electionDeadline = now + r.retryTimeout()
 	r.logf(LogDebug, "node %s started a pre-vote for term %d", r.id, r.term+1)
 	for _, p := range r.peers {
@@ -808,9 +820,10 @@ func (r *raft) handlePreVote(now time.Duration, m Message) {
 	if r.deferPreVote(now, m) {
 		return
 	}
-	grant := m.Term > r.term && !r.inLease(now) && r.role != roleLeader && r.hooks.grant(m.Position)
+	grant := m.Term > r.term && !r.inLease(now) && r.role != roleLeader && !r.promisedElsewhere(now, m) && r.hooks.grant(m.Position)
 	resp := Message{Kind: MsgPreVoteResp, To: m.From, Term: r.term, Granted: grant}
 	if grant {
+		r.promise(now, m.From, m.Term)
 		resp.Term = m.Term
 	}
 	r.send(resp)

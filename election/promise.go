@@ -1,0 +1,70 @@
+package election
+
+import "time"
+
+// A pre-vote grant is a promise (issue 16: contested elections). Without
+// it a voter granted every pre-vote it was asked for, so two successors
+// whose campaigns overlapped (the second's timer fired while the first was
+// saving its new term, or a busy host held both until they fired together)
+// both passed their pre-votes, both raised the term and split the real
+// votes: a retry pause lost, and a failover well past ElectionMin. Now a
+// node gives its pre-vote for a term to one node at a time, as it does its
+// vote, but only for promiseSpan and without saving it:
+//
+//   - it refuses a pre-vote for that term to any other node while the
+//     promise binds;
+//   - starting its own pre-vote is a promise to itself (campaign);
+//   - it does not start its own campaign for that term while it has
+//     promised it to another node: it waits for the promise's end
+//     (tickRole).
+//
+// Two majorities share a voter, so at most one of two overlapping
+// pre-votes can pass; which one is the order in which the voters heard
+// them, the ranked one first in a failover. A grant again to the node
+// promised does not extend the promise, and a promise ends before the
+// shortest retry pause: two pre-candidates that refused each other (a
+// 3-node cluster with one node down) find their promises ended when one
+// of them tries again, so it passes, as a split vote's retry does; a node
+// that keeps asking and losing cannot hold its voters for good. Safety is
+// untouched: a promise only adds refusals of pre-votes and puts off
+// campaigns, and neither a pre-vote nor the time a campaign starts was
+// ever part of the safety argument (doc.go).
+
+// promiseSpan is how long a pre-vote promise binds: twice the
+// SuccessionDelay, the time a granted successor needs to turn the grant
+// into vote requests (a round trip and the save of its term) with room
+// for a busy host, but less than the shortest retry pause (retryTimeout:
+// Heartbeat/2), so that a retry never finds the promise of its own last
+// try binding. A grant to a node that dies within it costs the others at
+// most this much.
+func (r *raft) promiseSpan() time.Duration {
+	return min(2*r.cfg.SuccessionDelay, r.cfg.Heartbeat/2-1)
+}
+
+// promiseBinds reports whether a pre-vote promise for term binds at now.
+func (r *raft) promiseBinds(now time.Duration, term uint64) bool {
+	return r.promisedTo != "" && term == r.promisedTerm && term > r.term && now < r.promisedUntil
+}
+
+// promisedElsewhere reports whether this node must refuse the pre-vote
+// request m because it promised its pre-vote for m's term to another
+// node, itself included.
+func (r *raft) promisedElsewhere(now time.Duration, m Message) bool {
+	return r.promiseBinds(now, m.Term) && r.promisedTo != m.From
+}
+
+// promise records that this node gives its pre-vote for term to node,
+// unless a promise for that term already binds (then to the same node:
+// it is not extended).
+func (r *raft) promise(now time.Duration, node string, term uint64) {
+	if r.promiseBinds(now, term) {
+		return
+	}
+	r.promisedTo, r.promisedTerm, r.promisedUntil = node, term, now+r.promiseSpan()
+}
+
+// bound reports whether this node's pre-vote for the next term is
+// promised to another node at now: its own campaign must wait.
+func (r *raft) bound(now time.Duration) bool {
+	return r.promiseBinds(now, r.term+1) && r.promisedTo != r.id
+}

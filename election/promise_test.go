@@ -1,0 +1,152 @@
+package election
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Unit tests of the pre-vote promise (promise.go): a node gives its
+// pre-vote for a term to one node at a time, for promiseSpan.
+
+const tSpan = 2 * DefaultSuccessionDelay
+
+// preVote delivers a pre-vote request for term from `from` to r at now
+// and returns whether r granted it (it must answer at once).
+func (r *testRaft) preVote(now time.Duration, from string, term uint64) bool {
+	r.t.Helper()
+	r.step(now, Message{Kind: MsgPreVote, From: from, To: r.id, Term: term})
+	resp := r.sent(MsgPreVoteResp)
+	require.Len(r.t, resp, 1)
+	return resp[0].Granted
+}
+
+func TestPromise_OneNodeAtATimePerTerm(t *testing.T) {
+	r := newTestRaft(t, "a", abcde, nil)
+	r.follow(0, "b", 1)
+	t0 := tMin + time.Millisecond // the refusal window has ended
+	require.Equal(t, tSpan, r.promiseSpan())
+	require.True(t, r.preVote(t0, "c", 2))
+	require.False(t, r.preVote(t0+time.Millisecond, "d", 2), "promised to c")
+	require.True(t, r.preVote(t0+2*time.Millisecond, "c", 2), "c again: the same promise")
+	require.True(t, r.preVote(t0+time.Millisecond, "d", 3), "another term: not promised")
+	require.True(t, r.preVote(t0+tSpan, "d", 2), "the promise has ended")
+	require.False(t, r.preVote(t0+tSpan+time.Millisecond, "c", 2), "now promised to d")
+	require.EqualValues(t, 1, r.term, "a pre-vote never changes the voter's term")
+}
+
+func TestPromise_NotExtendedByAGrantAgain(t *testing.T) {
+	// A node that keeps asking cannot hold its voter for good.
+	r := newTestRaft(t, "a", abcde, nil)
+	r.follow(0, "b", 1)
+	t0 := tMin + time.Millisecond
+	require.True(t, r.preVote(t0, "c", 2))
+	require.True(t, r.preVote(t0+tSpan-time.Millisecond, "c", 2))
+	require.True(t, r.preVote(t0+tSpan, "d", 2), "bound from the first grant only")
+}
+
+func TestPromise_OwnPreVoteIsAPromiseToItself(t *testing.T) {
+	r := newTestRaft(t, "a", abcde, nil)
+	r.tick(tMax) // no leader known: a random timeout, a pre-vote by now
+	require.Equal(t, rolePreCandidate, r.role)
+	start := r.promisedUntil - tSpan
+	r.takeMsgs()
+	next := r.term + 1
+	require.False(t, r.preVote(start+time.Millisecond, "c", next), "it stands for the next term itself")
+	require.True(t, r.preVote(start+tSpan, "c", next), "its promise to itself has ended")
+	require.Equal(t, rolePreCandidate, r.role, "a pre-vote grant does not end its own")
+}
+
+func TestPromise_RetryFindsItsOwnPromiseEnded(t *testing.T) {
+	// The span stays below the shortest retry pause, so that two
+	// pre-candidates that refused each other (one node of 3 down) do not
+	// refuse each other for good (found by
+	// TestAdversary_TermsPushedApartByAPeerReunite with an unbounded
+	// promise to itself).
+	for _, tweak := range []func(*Config, *hooks){
+		nil,
+		func(c *Config, _ *hooks) { c.SuccessionDelay = 40 * time.Millisecond },
+	} {
+		r := newTestRaft(t, "a", abc, tweak)
+		require.Less(t, r.promiseSpan(), r.cfg.Heartbeat/2)
+		r.tick(tMax)
+		require.Equal(t, rolePreCandidate, r.role)
+		r.takeMsgs()
+		next := r.term + 1
+		require.False(t, r.preVote(r.promisedUntil-1, "b", next))
+		r.tick(r.electionDeadline) // no answer: it tries again
+		require.Equal(t, rolePreCandidate, r.role)
+		require.NotEmpty(t, r.sent(MsgPreVote))
+		require.False(t, r.preVote(r.now+1, "b", next), "its new try is a new promise")
+		require.True(t, r.preVote(r.now+r.promiseSpan(), "b", next))
+	}
+}
+
+func TestPromise_PromisedNodeWaitsBeforeItsOwnCampaign(t *testing.T) {
+	// A follower whose timer fires while its pre-vote is promised to
+	// another node waits until the promise ends, then campaigns.
+	r := newTestRaft(t, "a", abcde, nil)
+	r.step(0, Message{Kind: MsgHeartbeat, From: "b", To: "a", Term: 1, Stamp: 1, Rank: 2})
+	r.takeMsgs()
+	slot := tMin + tDelta
+	require.Equal(t, slot, r.electionDeadline)
+	granted := slot - time.Millisecond // rank 1, c, asked a little late
+	require.True(t, r.preVote(granted, "c", 2))
+	r.tick(slot)
+	require.Equal(t, roleFollower, r.role)
+	require.Empty(t, r.sent(MsgPreVote))
+	require.Equal(t, granted+tSpan, r.nextDeadline())
+	r.tick(granted + tSpan)
+	require.Equal(t, rolePreCandidate, r.role)
+	require.Len(t, r.sent(MsgPreVote), 4)
+}
+
+func TestPromise_HeldPreVotesGoToTheFirst(t *testing.T) {
+	// Pre-votes held to the end of the refusal window (deferPreVote) are
+	// answered in the order they came: the first gets the promise.
+	r := newTestRaft(t, "a", abcde, nil)
+	r.follow(0, "b", 1)
+	r.step(tMin-2*time.Millisecond, Message{Kind: MsgPreVote, From: "c", To: "a", Term: 2})
+	r.step(tMin-time.Millisecond, Message{Kind: MsgPreVote, From: "d", To: "a", Term: 2})
+	require.Empty(t, r.sent(MsgPreVoteResp))
+	r.tick(tMin)
+	resp := r.sent(MsgPreVoteResp)
+	require.Len(t, resp, 2)
+	require.Equal(t, "c", resp[0].To)
+	require.True(t, resp[0].Granted)
+	require.Equal(t, "d", resp[1].To)
+	require.False(t, resp[1].Granted)
+}
+
+func TestPromise_OverlappingSuccessorsOneCandidate(t *testing.T) {
+	// Five nodes, the leader e dead. a (rank 1) starts its pre-vote at its
+	// slot; b (rank 2) fires before a's vote requests arrive (a is slow to
+	// save its term). Before promises, the voters granted both pre-votes
+	// and both raised the term: a split. Now only a passes.
+	ids := abcde
+	nodes := map[string]*testRaft{}
+	for i, id := range ids[:4] {
+		nodes[id] = newTestRaft(t, id, ids, nil)
+		nodes[id].step(0, Message{Kind: MsgHeartbeat, From: "e", To: id, Term: 1, Stamp: 1, Rank: uint32(i + 1)})
+		nodes[id].takeMsgs()
+	}
+	a, b := nodes["a"], nodes["b"]
+	a.tick(tMin)
+	require.Equal(t, rolePreCandidate, a.role)
+	for _, m := range a.sent(MsgPreVote) {
+		if n := nodes[m.To]; n != nil {
+			n.step(tMin+time.Millisecond, m)
+			for _, resp := range n.sent(MsgPreVoteResp) {
+				require.True(t, resp.Granted)
+			}
+		}
+	}
+	// b's slot comes while a saves its term.
+	b.tick(tMin + tDelta)
+	require.Equal(t, roleFollower, b.role, "b promised its pre-vote to a")
+	require.Empty(t, b.sent(MsgPreVote))
+	for _, id := range []string{"c", "d"} {
+		require.False(t, nodes[id].preVote(tMin+tDelta, "b", 2), "%s promised to a", id)
+	}
+}
