@@ -175,7 +175,7 @@ func (w *xWorld) next() choice {
 // nextInstant returns the first real instant after now at which a timing
 // condition of some node changes: a timer falls due, a refusal window
 // (leaderContact + ElectionMin) ends or comes within SuccessionDelay of
-// its end, a lease, a cut or a pause ends, a leader's latest
+// its end, a pre-vote promise ends, a lease, a cut or a pause ends, a leader's latest
 // acknowledgement gets too old for a handover or for the peer to rank as
 // fresh, or a stamp
 // in flight to a leader stops lying in its future. Between such instants nothing the
@@ -203,6 +203,9 @@ func (w *xWorld) nextInstant() (time.Duration, bool) {
 		}
 		at(r.nextDeadline())
 		at(r.backoffUntil) // its acknowledgements show its priority again (backoff.go)
+		if r.promiseBinds(local, r.promisedTerm) {
+			at(r.promisedUntil) // its pre-vote is free again (promise.go)
+		}
 		if r.hasContact {
 			at(r.leaderContact + r.cfg.ElectionMin)
 			// From here a pre-vote is held to the window's end instead of

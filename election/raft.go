@@ -847,8 +847,12 @@ func (r *raft) handleVote(now time.Duration, m Message) {
 	r.send(Message{Kind: MsgVoteResp, To: m.From, Term: r.term, Granted: grant})
 }
 
-// tally counts a (pre-)vote response, one per distinct voter.
+// tally counts a (pre-)vote response, one per distinct voter: an answer
+// again (a duplicate, an answer to a request sent again) changes nothing.
 func (r *raft) tally(now time.Duration, m Message) {
+	if r.granted[m.From] || r.rejected[m.From] {
+		return
+	}
 	if m.Granted {
 		r.granted[m.From] = true
 	} else {
@@ -865,10 +869,19 @@ func (r *raft) checkTally(now time.Duration) {
 		r.becomeCandidate(now, false)
 	case votes >= r.quorum && r.role == roleCandidate:
 		r.becomeLeader(now)
-	case lost && r.role == rolePreCandidate:
+	case lost && r.role == rolePreCandidate && len(r.rejected) == len(r.peers)+2-r.quorum:
+		// Lost (counted once, at the refusal that decided it). It stays a
+		// pre-candidate until its retry pause ends, as after a split:
+		// the refusals may be promises to other pre-candidates (promise.go),
+		// successors that woke together on a busy host and refused one
+		// another, whose retries at random pauses separate them. Going back
+		// to a whole election timeout put such a failover at 2 ElectionMin
+		// (TestSim_BusyHostFailover). Voters that refused because they hear
+		// from a leader cost it nothing: the leader's heartbeat makes it a
+		// follower again, and a node cut off from that leader only asks
+		// again at pauses that double up to ElectionMax.
 		r.stats.PreVotesLost++
 		r.logf(LogDebug, "node %s lost its pre-vote for term %d", r.id, r.term+1)
-		r.becomeFollower(now, r.term, r.leader)
 	case lost && r.role == roleCandidate:
 		r.logf(LogInfo, "node %s lost the election at term %d", r.id, r.term)
 		if r.voteRequest.Transfer {
