@@ -139,11 +139,11 @@
 // run a little fast): a refusal would cost the candidate a retry pause.
 // A pre-vote grant is a promise (promise.go): for 2·SuccessionDelay (less
 // than the shortest retry pause) a node gives its pre-vote for a term to
-// one node only, itself included when it stands, and puts off its own
-// campaign while it has promised another. Two majorities share a voter,
-// so of two successors whose campaigns overlap (the second's slot came
-// while the first saved its term, a busy host woke both at once) one
-// passes its pre-vote, not both: no split vote.
+// one node only, itself included when it stands (until a peer refuses
+// it), and puts off its own campaign while it has promised another. Two
+// majorities share a voter, so of two successors whose campaigns overlap
+// (the second's slot came while the first saved its term, a busy host
+// woke both at once) one passes its pre-vote, not both: no split vote.
 //
 // A leader whose follower of strictly higher priority has acknowledged
 // every heartbeat round for PriorityStablePeriod (consecutive rounds,

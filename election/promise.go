@@ -13,7 +13,8 @@ import "time"
 //
 //   - it refuses a pre-vote for that term to any other node while the
 //     promise binds;
-//   - starting its own pre-vote is a promise to itself (campaign);
+//   - starting its own pre-vote is a promise to itself (campaign), which
+//     the first refusal of that pre-vote ends (release);
 //   - it does not start its own campaign for that term while it has
 //     promised it to another node: it waits for the promise's end
 //     (tickRole).
@@ -67,4 +68,21 @@ func (r *raft) promise(now time.Duration, node string, term uint64) {
 // promised to another node at now: its own campaign must wait.
 func (r *raft) bound(now time.Duration) bool {
 	return r.promiseBinds(now, r.term+1) && r.promisedTo != r.id
+}
+
+// release ends this node's promise of its pre-vote to itself: a peer
+// refused that pre-vote. The node cannot tell why (the peer stands too,
+// heard from a leader, or its GrantVote refuses this node), and in the
+// last case this node's pre-vote never passes: kept, its promise refused
+// the one peer that could win the pre-vote this node's grant was needed
+// for (3 nodes, one down, this one behind), at the failover when it was
+// ranked first and, once both retry pauses had grown to ElectionMax, at
+// every retry for good (TestAdversary_BehindNodeDoesNotHoldItsOwnPreVote).
+// Two pre-candidates that start within a network delay of each other
+// still refuse each other: each one's request arrives before the other's
+// refusal.
+func (r *raft) release() {
+	if r.promisedTo == r.id {
+		r.promisedTo = ""
+	}
 }

@@ -150,3 +150,19 @@ func TestPromise_OverlappingSuccessorsOneCandidate(t *testing.T) {
 		require.False(t, nodes[id].preVote(tMin+tDelta, "b", 2), "%s promised to a", id)
 	}
 }
+
+func TestPromise_ARefusalReleasesTheOwnPreVote(t *testing.T) {
+	// A peer refused this node's pre-vote (it may be behind, which it
+	// cannot tell): its promise to itself ends, so that it grants the
+	// peer that can win (TestAdversary_BehindNodeDoesNotHoldItsOwnPreVote).
+	r := newTestRaft(t, "a", abc, nil)
+	r.tick(tMax)
+	require.Equal(t, rolePreCandidate, r.role)
+	r.takeMsgs()
+	start, next := r.promisedUntil-r.promiseSpan(), r.term+1
+	require.False(t, r.preVote(start+time.Millisecond, "c", next), "it stands for the next term itself")
+	r.step(start+2*time.Millisecond, Message{Kind: MsgPreVoteResp, From: "b", To: "a", Term: r.term})
+	require.True(t, r.preVote(start+3*time.Millisecond, "b", next), "b refused it: its promise to itself has ended")
+	require.False(t, r.preVote(start+4*time.Millisecond, "c", next), "now promised to b")
+	require.Equal(t, rolePreCandidate, r.role, "its own pre-vote still stands")
+}

@@ -668,6 +668,9 @@ func (r *raft) stepMsg(now time.Duration, m Message) {
 		case !m.Granted && m.Term > r.term:
 			r.becomeFollower(now, m.Term, "")
 		case r.role == rolePreCandidate && (m.Granted && m.Term == r.term+1 || !m.Granted && m.Term == r.term):
+			if !m.Granted {
+				r.release()
+			}
 			r.tally(now, m)
 		}
 		return
