@@ -14,7 +14,8 @@ import "time"
 //   - it refuses a pre-vote for that term to any other node while the
 //     promise binds;
 //   - starting its own pre-vote is a promise to itself (campaign), which
-//     the first refusal of that pre-vote ends (release);
+//     the first refusal of that pre-vote ends (release); granting another
+//     node afterwards takes its pre-vote for itself back (withdraw);
 //   - it does not start its own campaign for that term while it has
 //     promised it to another node: it waits for the promise's end
 //     (tickRole).
@@ -84,5 +85,16 @@ func (r *raft) bound(now time.Duration) bool {
 func (r *raft) release() {
 	if r.promisedTo == r.id {
 		r.promisedTo = ""
+	}
+}
+
+// withdraw takes back this node's pre-vote for itself when it grants its
+// pre-vote for term to another node while it stands for that term (its
+// promise to itself ended or was released): a node gives its pre-vote to
+// one node, so that two majorities of pre-votes still share a voter. Its
+// own pre-vote can then pass only on the grants of others.
+func (r *raft) withdraw(term uint64) {
+	if r.role == rolePreCandidate && term == r.term+1 {
+		delete(r.granted, r.id)
 	}
 }

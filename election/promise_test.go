@@ -166,3 +166,44 @@ func TestPromise_ARefusalReleasesTheOwnPreVote(t *testing.T) {
 	require.False(t, r.preVote(start+4*time.Millisecond, "c", next), "now promised to b")
 	require.Equal(t, rolePreCandidate, r.role, "its own pre-vote still stands")
 }
+
+func TestPromise_GrantingAnotherWithdrawsTheOwnPreVote(t *testing.T) {
+	// A pre-candidate whose promise to itself has ended and that grants
+	// another node no longer counts its own pre-vote: otherwise both it
+	// and the node it granted could pass (found by the review of the
+	// promise).
+	r := newTestRaft(t, "a", abcde, nil)
+	r.tick(tMax)
+	require.Equal(t, rolePreCandidate, r.role)
+	r.takeMsgs()
+	next := r.term + 1
+	require.True(t, r.preVote(r.promisedUntil, "c", next))
+	require.NotContains(t, r.granted, "a")
+	for _, p := range []string{"b", "d"} {
+		r.step(r.now, Message{Kind: MsgPreVoteResp, From: p, To: "a", Term: next, Granted: true})
+	}
+	require.Equal(t, rolePreCandidate, r.role, "b and d alone are not a majority of 5")
+	r.step(r.now, Message{Kind: MsgPreVoteResp, From: "e", To: "a", Term: next, Granted: true})
+	require.Equal(t, roleCandidate, r.role, "b, d and e are")
+}
+
+func TestPromise_RetryPauseAtItsCapIsRandom(t *testing.T) {
+	// A retry pause that would double past ElectionMax is a random
+	// election timeout: capped, it was ElectionMax every time, and two
+	// nodes whose retries had met stayed in step for good.
+	r := newTestRaft(t, "a", abc, nil)
+	seen := map[time.Duration]bool{}
+	for retries := range uint(12) {
+		r.retries = retries
+		for range 50 {
+			d := r.retryTimeout()
+			require.Positive(t, d)
+			require.LessOrEqual(t, d, tMax)
+			if retries >= 4 {
+				require.GreaterOrEqual(t, d, tMin)
+				seen[d] = true
+			}
+		}
+	}
+	require.Greater(t, len(seen), 100)
+}

@@ -263,14 +263,22 @@ func (r *raft) resetElectionTimer(now time.Duration) {
 // the heartbeat. (A retry of a full election timeout, as before, put split
 // votes at up to 2 ElectionMin of failover: the p99 target is 1.6.) Each
 // further campaign in a row that ends without an outcome doubles the
-// pause, up to ElectionMax, so that on a slow network (a round trip longer
-// than the first pause) the votes get time to arrive instead of being
-// overtaken by the next round; a lost election or pre-vote resets it
-// (campaign counts retries only from a (pre-)candidate).
+// pause, so that on a slow network (a round trip longer than the first
+// pause) the votes get time to arrive instead of being overtaken by the
+// next round; a lost election resets it (campaign counts retries only from
+// a (pre-)candidate, and a lost pre-vote stays one: checkTally). A pause
+// that would grow past ElectionMax is a random election timeout instead,
+// in [ElectionMin, ElectionMax]: capped at ElectionMax it was no longer
+// random, and two nodes whose retries had met stayed in step for good
+// (the review of the pre-vote promise: two pre-candidates 18 ms apart
+// every 450 ms, one refusing the other within its promise).
 func (r *raft) retryTimeout() time.Duration {
 	lo := r.cfg.Heartbeat / 2
-	d := r.randomBetween(lo, lo+(r.cfg.ElectionMax-r.cfg.ElectionMin)/2)
-	return min(d<<min(r.retries, 6), r.cfg.ElectionMax)
+	d := r.randomBetween(lo, lo+(r.cfg.ElectionMax-r.cfg.ElectionMin)/2) << min(r.retries, 6)
+	if d > r.cfg.ElectionMax {
+		return r.randomBetween(r.cfg.ElectionMin, r.cfg.ElectionMax)
+	}
+	return d
 }
 
 // inLease reports whether this node must refuse votes now: it leads, or it
@@ -827,6 +835,7 @@ func (r *raft) handlePreVote(now time.Duration, m Message) {
 	resp := Message{Kind: MsgPreVoteResp, To: m.From, Term: r.term, Granted: grant}
 	if grant {
 		r.promise(now, m.From, m.Term)
+		r.withdraw(m.Term)
 		resp.Term = m.Term
 	}
 	r.send(resp)

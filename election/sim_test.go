@@ -365,40 +365,15 @@ func TestSim_FailoverTime(t *testing.T) {
 		trials = 500 // ten times slower under -race
 	}
 	delta := float64(DefaultSuccessionDelay) / float64(DefaultElectionMin)
-	for _, nodes := range []int{3, 5, 7} {
-		for _, successor := range []bool{false, true} {
-			if successor && nodes == 3 {
-				continue // two of three down: no majority
-			}
-			name := fmt.Sprintf("%d nodes", nodes)
-			if successor {
-				name += ", leader and successor"
-			}
-			t.Run(name, func(t *testing.T) {
-				var got []float64
-				contested := 0
-				for seed := uint64(1); seed <= uint64(trials); seed++ {
-					f, err := failoverTrial(seed, nodes, successor)
-					require.NoError(t, err, "seed %d", seed)
-					got = append(got, f.ratio)
-					if f.elections > 1 {
-						contested++
-					}
-				}
-				slices.Sort(got)
-				med, p99 := got[len(got)/2], got[len(got)*99/100]
-				t.Logf("failover over %d crashes: median %.3f, p99 %.3f, max %.3f × ElectionMin; %d contested elections",
-					trials, med, p99, got[len(got)-1], contested)
-				extra := 0.0
-				if successor {
-					extra = delta
-				}
-				require.LessOrEqual(t, med, 0.95+extra, "median failover")
-				require.LessOrEqual(t, p99, 1.05+extra, "p99 failover")
-				require.Zero(t, contested, "contested elections")
-			})
+	failoverRows(t, []int{3, 5, 7}, trials, 0, func(t *testing.T, successor bool, r failoverRow) {
+		extra := 0.0
+		if successor {
+			extra = delta
 		}
-	}
+		require.LessOrEqual(t, r.median, 0.95+extra, "median failover")
+		require.LessOrEqual(t, r.p99, 1.05+extra, "p99 failover")
+		require.Zero(t, r.contested, "contested elections")
+	})
 }
 
 // TestSim_BusyHostFailover measures contested elections when the whole
@@ -415,8 +390,27 @@ func TestSim_BusyHostFailover(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		trials = 250
 	}
-	for _, nodes := range []int{5, 7} {
+	failoverRows(t, []int{5, 7}, trials, 70*time.Millisecond, func(t *testing.T, _ bool, r failoverRow) {
+		require.LessOrEqual(t, r.contested, trials/100, "contested elections")
+		require.LessOrEqual(t, r.p99, 1.5, "p99 failover")
+	})
+}
+
+// failoverRow is what the trials of one row measured, in ElectionMin.
+type failoverRow struct {
+	median, p99, max float64
+	contested        int
+}
+
+// failoverRows runs busyFailoverTrial over seeds 1 to trials for each
+// cluster size of sizes, the leader alone and (from 5 nodes) with its
+// first successor, logs each row and hands it to check.
+func failoverRows(t *testing.T, sizes []int, trials int, stall time.Duration, check func(t *testing.T, successor bool, r failoverRow)) {
+	for _, nodes := range sizes {
 		for _, successor := range []bool{false, true} {
+			if successor && nodes == 3 {
+				continue // two of three down: no majority
+			}
 			name := fmt.Sprintf("%d nodes", nodes)
 			if successor {
 				name += ", leader and successor"
@@ -425,7 +419,7 @@ func TestSim_BusyHostFailover(t *testing.T) {
 				var got []float64
 				contested := 0
 				for seed := uint64(1); seed <= uint64(trials); seed++ {
-					f, err := busyFailoverTrial(seed, nodes, successor, 70*time.Millisecond)
+					f, err := busyFailoverTrial(seed, nodes, successor, stall)
 					require.NoError(t, err, "seed %d", seed)
 					got = append(got, f.ratio)
 					if f.elections > 1 {
@@ -433,10 +427,10 @@ func TestSim_BusyHostFailover(t *testing.T) {
 					}
 				}
 				slices.Sort(got)
-				t.Logf("failover on a busy host over %d crashes: median %.3f, p99 %.3f, max %.3f × ElectionMin; %d contested elections (%.1f %%)",
-					trials, got[len(got)/2], got[len(got)*99/100], got[len(got)-1], contested, 100*float64(contested)/float64(trials))
-				require.LessOrEqual(t, contested, trials/100, "contested elections")
-				require.LessOrEqual(t, got[len(got)*99/100], 1.5, "p99 failover")
+				r := failoverRow{median: got[len(got)/2], p99: got[len(got)*99/100], max: got[len(got)-1], contested: contested}
+				t.Logf("failover over %d crashes (host stalls up to %s): median %.3f, p99 %.3f, max %.3f × ElectionMin; %d contested elections",
+					trials, stall, r.median, r.p99, r.max, contested)
+				check(t, successor, r)
 			})
 		}
 	}
