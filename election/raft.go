@@ -265,13 +265,13 @@ func (r *raft) resetElectionTimer(now time.Duration) {
 // further campaign in a row that ends without an outcome doubles the
 // pause, so that on a slow network (a round trip longer than the first
 // pause) the votes get time to arrive instead of being overtaken by the
-// next round; a lost election resets it (campaign counts retries only from
-// a (pre-)candidate, and a lost pre-vote stays one: checkTally). A pause
-// that would grow past ElectionMax is a random election timeout instead,
-// in [ElectionMin, ElectionMax]: capped at ElectionMax it was no longer
-// random, and two nodes whose retries had met stayed in step for good
-// (the review of the pre-vote promise: two pre-candidates 18 ms apart
-// every 450 ms, one refusing the other within its promise).
+// next round; a lost election or pre-vote resets it (campaign counts
+// retries only from a (pre-)candidate). A pause that would grow past
+// ElectionMax is a random election timeout instead, in [ElectionMin,
+// ElectionMax]: capped at ElectionMax it was no longer random, and two
+// nodes whose retries had met stayed in step for good (the review of the
+// pre-vote promise: two pre-candidates 18 ms apart every 450 ms, one
+// refusing the other within its promise).
 func (r *raft) retryTimeout() time.Duration {
 	lo := r.cfg.Heartbeat / 2
 	d := r.randomBetween(lo, lo+(r.cfg.ElectionMax-r.cfg.ElectionMin)/2) << min(r.retries, 6)
@@ -881,19 +881,10 @@ func (r *raft) checkTally(now time.Duration) {
 		r.becomeCandidate(now, false)
 	case votes >= r.quorum && r.role == roleCandidate:
 		r.becomeLeader(now)
-	case lost && r.role == rolePreCandidate && len(r.rejected) == len(r.peers)+2-r.quorum:
-		// Lost (counted once, at the refusal that decided it). It stays a
-		// pre-candidate until its retry pause ends, as after a split:
-		// the refusals may be promises to other pre-candidates (promise.go),
-		// successors that woke together on a busy host and refused one
-		// another, whose retries at random pauses separate them. Going back
-		// to a whole election timeout put such a failover at 2 ElectionMin
-		// (TestSim_BusyHostFailover). Voters that refused because they hear
-		// from a leader cost it nothing: the leader's heartbeat makes it a
-		// follower again, and a node cut off from that leader only asks
-		// again at pauses that double up to ElectionMax.
+	case lost && r.role == rolePreCandidate:
 		r.stats.PreVotesLost++
 		r.logf(LogDebug, "node %s lost its pre-vote for term %d", r.id, r.term+1)
+		r.becomeFollower(now, r.term, r.leader)
 	case lost && r.role == roleCandidate:
 		r.logf(LogInfo, "node %s lost the election at term %d", r.id, r.term)
 		if r.voteRequest.Transfer {
