@@ -203,8 +203,9 @@ func (w *xWorld) nextInstant() (time.Duration, bool) {
 		}
 		at(r.nextDeadline())
 		at(r.backoffUntil) // its acknowledgements show its priority again (backoff.go)
-		if r.promiseBinds(local, r.promisedTerm) {
-			at(r.promisedUntil) // its pre-vote is free again (promise.go)
+		if r.promiseMatters(local) {
+			at(r.promisedAt + r.promiseSpan()) // its pre-vote is free again (promise.go)
+			at(r.boundUntil())                 // it may campaign again
 		}
 		if r.hasContact {
 			at(r.leaderContact + r.cfg.ElectionMin)

@@ -50,7 +50,7 @@ var raftFields = map[string]string{
 	"leaseGains": "events only", "now": "events only",
 	"streak": "encoded", "prio": "encoded", "rank": "encoded", "deferred": "encoded", "deferUntil": "encoded",
 	"backoffUntil": "encoded", "backoff": "encoded",
-	"promisedTo": "encoded", "promisedTerm": "encoded", "promisedUntil": "encoded",
+	"promisedTo": "encoded", "promisedTerm": "encoded", "promisedAt": "encoded",
 }
 
 // raftExtras are fields that some versions of the core have and others
@@ -410,12 +410,12 @@ func (e *encoder) succession(b []byte, r *raft, local time.Duration) []byte {
 	if len(r.deferred) > 0 {
 		b = e.timer(b, r.deferUntil, local)
 	}
-	// A pre-vote promise (promise.go) matters only while it binds, for a
-	// term above the node's own: dead otherwise.
-	if r.promiseBinds(local, r.promisedTerm) {
+	// A pre-vote promise (promise.go) matters only while it binds or
+	// holds back the node's campaign: dead otherwise.
+	if r.promiseMatters(local) {
 		b = e.id(append(b, 1), r.promisedTo)
 		b = e.uint(b, r.promisedTerm-r.term)
-		b = e.rel(b, r.promisedUntil, local, false)
+		b = e.rel(b, r.promisedAt, local, false)
 	} else {
 		b = append(b, 0)
 	}

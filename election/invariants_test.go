@@ -302,6 +302,7 @@ type simStorage struct {
 	MemStorage
 	votes map[uint64]string
 	fail  func(prev, next HardState, votes map[uint64]string)
+	saves int // successful saves, for the simulator's save time
 }
 
 func (s *simStorage) Save(hs HardState) error {
@@ -309,6 +310,7 @@ func (s *simStorage) Save(hs HardState) error {
 	if err := s.MemStorage.Save(hs); err != nil {
 		return err
 	}
+	s.saves++
 	s.fail(prev, hs, s.votes)
 	if hs.VotedFor != "" {
 		s.votes[hs.Term] = hs.VotedFor

@@ -16,9 +16,8 @@ import "time"
 //   - starting its own pre-vote is a promise to itself (campaign), which
 //     the first refusal of that pre-vote ends (release); granting another
 //     node afterwards takes its pre-vote for itself back (withdraw);
-//   - it does not start its own campaign for that term while it has
-//     promised it to another node: it waits for the promise's end
-//     (tickRole).
+//   - it does not start its own campaign for that term for a while
+//     (restraint) after it promised it to another node (tickRole).
 //
 // Two majorities share a voter, so at most one of two overlapping
 // pre-votes can pass; which one is the order in which the voters heard
@@ -32,20 +31,35 @@ import "time"
 // campaigns, and neither a pre-vote nor the time a campaign starts was
 // ever part of the safety argument (doc.go).
 
-// promiseSpan is how long a pre-vote promise binds: twice the
+// promiseSpan is how long a pre-vote promise binds its voter: twice the
 // SuccessionDelay, the time a granted successor needs to turn the grant
-// into vote requests (a round trip and the save of its term) with room
-// for a busy host, but less than the shortest retry pause (retryTimeout:
-// Heartbeat/2), so that a retry never finds the promise of its own last
-// try binding. A grant to a node that dies within it costs the others at
-// most this much.
+// into vote requests (a round trip and the save of its term), but less
+// than the shortest retry pause (retryTimeout: Heartbeat/2), so that a
+// retry never finds the promise of its own last try binding. Kept short,
+// because a voter that promised refuses everyone else meanwhile: a peer
+// that can send but not receive, whose pre-votes never pass, holds the
+// voters it asks that long each time.
 func (r *raft) promiseSpan() time.Duration {
 	return min(2*r.cfg.SuccessionDelay, r.cfg.Heartbeat/2-1)
 }
 
+// restraint is how long a node that promised its pre-vote to another puts
+// off its own campaign: a quarter of ElectionMin (75 ms at the defaults),
+// at least promiseSpan. Longer than the voters' promise, because the
+// granted successor may take that long to save its term on a busy disk
+// before it sends its vote requests (the simulator's saves of up to 40
+// ms: TestSim_BusyHostFailover); meanwhile every node that granted it
+// waits instead of standing itself. It holds back only this node's own
+// campaign, never a peer's, and ends as soon as the successor's vote
+// request arrives (the node then votes, at the new term). A successor
+// that died after its pre-vote costs the others at most this much.
+func (r *raft) restraint() time.Duration {
+	return max(r.cfg.ElectionMin/4, r.promiseSpan())
+}
+
 // promiseBinds reports whether a pre-vote promise for term binds at now.
 func (r *raft) promiseBinds(now time.Duration, term uint64) bool {
-	return r.promisedTo != "" && term == r.promisedTerm && term > r.term && now < r.promisedUntil
+	return r.promisedTo != "" && term == r.promisedTerm && term > r.term && now < r.promisedAt+r.promiseSpan()
 }
 
 // promisedElsewhere reports whether this node must refuse the pre-vote
@@ -62,13 +76,30 @@ func (r *raft) promise(now time.Duration, node string, term uint64) {
 	if r.promiseBinds(now, term) {
 		return
 	}
-	r.promisedTo, r.promisedTerm, r.promisedUntil = node, term, now+r.promiseSpan()
+	r.promisedTo, r.promisedTerm, r.promisedAt = node, term, now
 }
 
-// bound reports whether this node's pre-vote for the next term is
-// promised to another node at now: its own campaign must wait.
-func (r *raft) bound(now time.Duration) bool {
-	return r.promiseBinds(now, r.term+1) && r.promisedTo != r.id
+// boundUntil is when this node may campaign again for the next term: the
+// end of its restraint if it promised that term's pre-vote to another
+// node, 0 (no wait) otherwise.
+func (r *raft) boundUntil() time.Duration {
+	if r.promisedTo == "" || r.promisedTo == r.id || r.promisedTerm != r.term+1 {
+		return 0
+	}
+	return r.promisedAt + r.restraint()
+}
+
+// bound reports whether this node's own campaign must wait at now: it
+// promised its pre-vote for the next term to another node
+// (boundUntil).
+func (r *raft) bound(now time.Duration) bool { return now < r.boundUntil() }
+
+// promiseMatters reports whether the promise can still change what this
+// node does from now on: it binds, or holds back its campaign. Once it
+// does not, it never does again (terms and clocks only grow, and a new
+// grant overwrites it): the explorer encodes it only while it matters.
+func (r *raft) promiseMatters(now time.Duration) bool {
+	return r.promiseBinds(now, r.promisedTerm) || r.bound(now)
 }
 
 // release ends this node's promise of its pre-vote to itself: a peer

@@ -50,7 +50,7 @@ func TestPromise_OwnPreVoteIsAPromiseToItself(t *testing.T) {
 	r := newTestRaft(t, "a", abcde, nil)
 	r.tick(tMax) // no leader known: a random timeout, a pre-vote by now
 	require.Equal(t, rolePreCandidate, r.role)
-	start := r.promisedUntil - tSpan
+	start := r.promisedAt
 	r.takeMsgs()
 	next := r.term + 1
 	require.False(t, r.preVote(start+time.Millisecond, "c", next), "it stands for the next term itself")
@@ -74,7 +74,7 @@ func TestPromise_RetryFindsItsOwnPromiseEnded(t *testing.T) {
 		require.Equal(t, rolePreCandidate, r.role)
 		r.takeMsgs()
 		next := r.term + 1
-		require.False(t, r.preVote(r.promisedUntil-1, "b", next))
+		require.False(t, r.preVote(r.promisedAt+tSpan-1, "b", next))
 		r.tick(r.electionDeadline) // no answer: it tries again
 		require.Equal(t, rolePreCandidate, r.role)
 		require.NotEmpty(t, r.sent(MsgPreVote))
@@ -84,8 +84,9 @@ func TestPromise_RetryFindsItsOwnPromiseEnded(t *testing.T) {
 }
 
 func TestPromise_PromisedNodeWaitsBeforeItsOwnCampaign(t *testing.T) {
-	// A follower whose timer fires while its pre-vote is promised to
-	// another node waits until the promise ends, then campaigns.
+	// A follower whose timer fires after it promised its pre-vote to
+	// another node waits a quarter of ElectionMin from the grant (the
+	// successor may be saving its term), then campaigns.
 	r := newTestRaft(t, "a", abcde, nil)
 	r.step(0, Message{Kind: MsgHeartbeat, From: "b", To: "a", Term: 1, Stamp: 1, Rank: 2})
 	r.takeMsgs()
@@ -96,8 +97,12 @@ func TestPromise_PromisedNodeWaitsBeforeItsOwnCampaign(t *testing.T) {
 	r.tick(slot)
 	require.Equal(t, roleFollower, r.role)
 	require.Empty(t, r.sent(MsgPreVote))
-	require.Equal(t, granted+tSpan, r.nextDeadline())
-	r.tick(granted + tSpan)
+	require.Equal(t, granted+tMin/4, r.nextDeadline(), "restrained a quarter of ElectionMin")
+	require.True(t, r.preVote(granted+tSpan, "d", 2), "its promise to c no longer binds")
+	r.tick(granted + tMin/4)
+	require.Equal(t, roleFollower, r.role)
+	require.Equal(t, granted+tSpan+tMin/4, r.nextDeadline(), "restrained again by the grant to d")
+	r.tick(granted + tSpan + tMin/4)
 	require.Equal(t, rolePreCandidate, r.role)
 	require.Len(t, r.sent(MsgPreVote), 4)
 }
@@ -159,7 +164,7 @@ func TestPromise_ARefusalReleasesTheOwnPreVote(t *testing.T) {
 	r.tick(tMax)
 	require.Equal(t, rolePreCandidate, r.role)
 	r.takeMsgs()
-	start, next := r.promisedUntil-r.promiseSpan(), r.term+1
+	start, next := r.promisedAt, r.term+1
 	require.False(t, r.preVote(start+time.Millisecond, "c", next), "it stands for the next term itself")
 	r.step(start+2*time.Millisecond, Message{Kind: MsgPreVoteResp, From: "b", To: "a", Term: r.term})
 	require.True(t, r.preVote(start+3*time.Millisecond, "b", next), "b refused it: its promise to itself has ended")
@@ -177,7 +182,7 @@ func TestPromise_GrantingAnotherWithdrawsTheOwnPreVote(t *testing.T) {
 	require.Equal(t, rolePreCandidate, r.role)
 	r.takeMsgs()
 	next := r.term + 1
-	require.True(t, r.preVote(r.promisedUntil, "c", next))
+	require.True(t, r.preVote(r.promisedAt+tSpan, "c", next))
 	require.NotContains(t, r.granted, "a")
 	for _, p := range []string{"b", "d"} {
 		r.step(r.now, Message{Kind: MsgPreVoteResp, From: p, To: "a", Term: next, Granted: true})
@@ -206,4 +211,20 @@ func TestPromise_RetryPauseAtItsCapIsRandom(t *testing.T) {
 		}
 	}
 	require.Greater(t, len(seen), 100)
+}
+
+func TestPromise_RestraintEndsWithTheVoteRequest(t *testing.T) {
+	// The successor's vote request, once its term is saved, ends the
+	// restraint: the node votes at the new term and waits for a leader
+	// as any follower does.
+	r := newTestRaft(t, "a", abcde, nil)
+	r.follow(0, "b", 1)
+	require.True(t, r.preVote(tMin, "c", 2))
+	require.True(t, r.bound(tMin+time.Millisecond))
+	r.step(tMin+30*time.Millisecond, Message{Kind: MsgVote, From: "c", To: "a", Term: 2})
+	resp := r.sent(MsgVoteResp)
+	require.Len(t, resp, 1)
+	require.True(t, resp[0].Granted)
+	require.False(t, r.bound(tMin+31*time.Millisecond))
+	require.False(t, r.promiseMatters(tMin+31*time.Millisecond))
 }

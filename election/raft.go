@@ -143,11 +143,11 @@ type raft struct {
 	// refusal window ends (deferPreVote).
 	deferred   []Message
 	deferUntil time.Duration
-	// promisedTo is the node this one granted a pre-vote for promisedTerm,
-	// binding until promisedUntil (promise.go); "" when none was granted.
-	promisedTo    string
-	promisedTerm  uint64
-	promisedUntil time.Duration
+	// promisedTo is the node this one granted its pre-vote for
+	// promisedTerm at promisedAt (promise.go); "" when none was granted.
+	promisedTo   string
+	promisedTerm uint64
+	promisedAt   time.Duration
 	// backoffUntil is when this node, whose election on a handover a
 	// majority refused, may be handed leadership for its priority again;
 	// backoff is the length of that pause (backoff.go).
@@ -354,7 +354,7 @@ func (r *raft) tickRole(now time.Duration) {
 	if r.bound(now) {
 		// Its pre-vote for the next term is promised to another node,
 		// whose campaign is under way: its own would split the voters.
-		r.electionDeadline = r.promisedUntil
+		r.electionDeadline = r.boundUntil()
 		return
 	}
 	r.campaign(now, false)

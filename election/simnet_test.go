@@ -87,6 +87,7 @@ type simNode struct {
 	evTerm     uint64
 	evDeadline time.Duration // on the node's clock
 	resumedAt  time.Duration // real instant of the last resume from a pause
+	savesSeen  int           // store.saves after its last activation (saveTime)
 	takeovers  uint64        // Stats.PriorityTakeovers after its last step (invariants.check)
 	hooks      hooks         // its vote hooks
 }
@@ -174,6 +175,13 @@ type sim struct {
 	// is when the last message sent before the heal arrives.
 	healed bool
 	quiet  time.Duration
+
+	// saveTime, if set, is how long a save of the term and vote takes: a
+	// node that saved while handling something stops for that long (its
+	// loop waits for the fsync) and what it sent then leaves that much
+	// later. Zero otherwise.
+	saveTime func() time.Duration
+	hold     time.Duration // added to the delay of the messages being sent
 
 	inv   invariants
 	trace []string
@@ -403,9 +411,17 @@ func (s *sim) activated(n *simNode) {
 	if lu := n.r.leaseUntil(); (lu > now) != n.evHeld || (n.evHeld && n.evDeadline > lu) {
 		s.inv.fail("node %s: its lease events say held %v (term %d, deadline %s), its core's lease ends at %s, now %s", n.id, n.evHeld, n.evTerm, n.evDeadline, lu, now)
 	}
+	if n.store.saves != n.savesSeen {
+		n.savesSeen = n.store.saves
+		if s.saveTime != nil {
+			s.hold = s.saveTime()
+			s.pause(n, s.hold)
+		}
+	}
 	for _, m := range msgs {
 		s.send(n, m)
 	}
+	s.hold = 0
 	s.inv.check(n, msgs)
 	if s.onStep != nil {
 		s.onStep(n)
@@ -491,7 +507,7 @@ func (s *sim) send(from *simNode, m Message) {
 		if s.delayMax > s.delayMin {
 			d += time.Duration(s.rng.Int64N(int64(s.delayMax - s.delayMin)))
 		}
-		s.push(&simEvent{at: s.now + d, kind: simDeliver, node: to, msg: m})
+		s.push(&simEvent{at: s.now + s.hold + d, kind: simDeliver, node: to, msg: m})
 	}
 }
 
