@@ -228,3 +228,30 @@ func TestPromise_RestraintEndsWithTheVoteRequest(t *testing.T) {
 	require.False(t, r.bound(tMin+31*time.Millisecond))
 	require.False(t, r.promiseMatters(tMin+31*time.Millisecond))
 }
+
+func TestPromise_WithdrawingDoesNotClimb(t *testing.T) {
+	// A node that knows a peer beyond the term window climbs after it
+	// only when fewer than a majority, itself included, answered its
+	// campaign at its own height (climb). Withdrawing its pre-vote for
+	// itself (it granted a peer's) took it out of that count: of 3, b
+	// refused a, then a granted b, and a's retry moved it TermWindow up
+	// although b and a, a majority, stood at its height (found by the
+	// second review of the promise). b's vote request then met a's new
+	// term: both climbed after c and elected an election timeout later.
+	r := newTestRaft(t, "a", abc, nil)
+	r.tick(tMax)
+	require.Equal(t, rolePreCandidate, r.role)
+	r.takeMsgs()
+	next := r.term + 1
+	at := r.now + time.Millisecond
+	// c, pushed beyond the window, refuses with its term: dropped, noted.
+	r.step(at, Message{Kind: MsgPreVoteResp, From: "c", To: "a", Term: next + TermWindow + 1})
+	require.Greater(t, r.ahead, r.term)
+	// b stands too and refused a; then a grants b's pre-vote.
+	r.step(at, Message{Kind: MsgPreVoteResp, From: "b", To: "a", Term: r.term})
+	require.True(t, r.preVote(at, "b", next))
+	require.NotContains(t, r.granted, "a", "withdrawn")
+	r.tick(r.electionDeadline) // its retry
+	require.Equal(t, next-1, r.term, "a and b, a majority, are at a's height: no climb")
+	require.NotEmpty(t, r.sent(MsgPreVote), "a tries again at its height")
+}
