@@ -129,3 +129,17 @@ func (r *raft) withdraw(term uint64) {
 		delete(r.granted, r.id)
 	}
 }
+
+// answered counts the nodes that answered this node's campaign at its
+// height, itself always included: what climb is decided on (campaign). A
+// pre-candidate that withdrew its pre-vote for itself still stands at its
+// height; counted out, its retry climbed after a peer beyond the term
+// window although it and the peer it granted were a majority of 3 there
+// (TestPromise_WithdrawingDoesNotClimb).
+func (r *raft) answered() int {
+	n := len(r.granted) + len(r.rejected)
+	if !r.granted[r.id] {
+		n++
+	}
+	return n
+}

@@ -364,7 +364,7 @@ func (r *raft) tickRole(now time.Duration) {
 // real election.
 func (r *raft) campaign(now time.Duration, transfer bool) {
 	retry := r.role == rolePreCandidate || r.role == roleCandidate
-	if retry && r.ahead > r.term && len(r.granted)+len(r.rejected) < r.quorum {
+	if retry && r.ahead > r.term && r.answered() < r.quorum {
 		r.climb(now) // too few answered at this height to ever win here
 	}
 	if r.cfg.Witness {
