@@ -288,6 +288,25 @@ func TestExplore_KnowsEveryField(t *testing.T) {
 	}
 }
 
+func TestExplore_LowRandDrawsTheShortestRetryPause(t *testing.T) {
+	// The explorer draws every random wait at its lowest and lets the
+	// timer fire at any instant after it is due: that covers every draw
+	// only if none is shorter. A retry pause that would double past
+	// ElectionMax is a random election timeout, which can be shorter than
+	// the lowest doubled pause: at 4 retries the lowest draw was 400 ms,
+	// the pauses of a real core reach down to ElectionMin (found by the
+	// second review of the promise).
+	low, rnd := newTestRaft(t, "a", abc, nil), newTestRaft(t, "a", abc, nil)
+	low.rng = lowRand
+	for retries := range uint(10) {
+		low.retries, rnd.retries = retries, retries
+		shortest := low.retryTimeout()
+		for range 2000 {
+			require.GreaterOrEqual(t, rnd.retryTimeout(), shortest, "%d retries", retries)
+		}
+	}
+}
+
 // TestExplore_FindsDualLeaseWithoutCheckQuorum shows that the explorer can
 // fail: without check-quorum and the lease refusal (thesis 6.2, 4.2.3) a
 // leader cut off keeps its lease while the others elect another.
