@@ -74,10 +74,11 @@
 // A campaign that neither wins nor loses in time is retried after a short
 // random pause, in [Heartbeat/2, Heartbeat/2 + (ElectionMax-ElectionMin)/2]:
 // no leader is alive then, so there is no lease to wait out, and a split
-// vote costs a pause, not an election timeout. The pause doubles, up to
-// ElectionMax, for each campaign in a row that again ends without an
-// outcome; a lost election or pre-vote, or a campaign started by an
-// ordinary election timeout, starts again from the first pause. A
+// vote costs a pause, not an election timeout. The pause doubles for
+// each campaign in a row that again ends without an outcome, until it
+// would reach past ElectionMax: then it is a random election timeout. A
+// lost election or pre-vote, or a campaign started by an ordinary
+// election timeout, starts again from the first pause. A
 // candidate that no voter has refused yet (its votes may still be on their
 // way) first asks once more at the same term, and one that a majority
 // refused retries after such a pause too.

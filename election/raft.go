@@ -266,19 +266,24 @@ func (r *raft) resetElectionTimer(now time.Duration) {
 // pause, so that on a slow network (a round trip longer than the first
 // pause) the votes get time to arrive instead of being overtaken by the
 // next round; a lost election or pre-vote resets it (campaign counts
-// retries only from a (pre-)candidate). A pause that would grow past
-// ElectionMax is a random election timeout instead, in [ElectionMin,
-// ElectionMax]: capped at ElectionMax it was no longer random, and two
-// nodes whose retries had met stayed in step for good (the review of the
+// retries only from a (pre-)candidate). Once the doubled range reaches
+// past ElectionMax the pause is a random election timeout instead, in
+// [ElectionMin, ElectionMax] (from the doubled range's low end if that is
+// lower): capped at ElectionMax it was no longer random, and two nodes
+// whose retries had met stayed in step for good (the review of the
 // pre-vote promise: two pre-candidates 18 ms apart every 450 ms, one
-// refusing the other within its promise).
+// refusing the other within its promise). It is one draw over the whole
+// range, so that the lowest draw is the shortest pause, the one the
+// explorer draws: a doubled draw past ElectionMax drawn again fell below
+// the lowest doubled one (TestExplore_LowRandDrawsTheShortestRetryPause).
 func (r *raft) retryTimeout() time.Duration {
+	k := min(r.retries, 6)
 	lo := r.cfg.Heartbeat / 2
-	d := r.randomBetween(lo, lo+(r.cfg.ElectionMax-r.cfg.ElectionMin)/2) << min(r.retries, 6)
-	if d > r.cfg.ElectionMax {
-		return r.randomBetween(r.cfg.ElectionMin, r.cfg.ElectionMax)
+	hi := lo + (r.cfg.ElectionMax-r.cfg.ElectionMin)/2
+	if hi<<k > r.cfg.ElectionMax {
+		return r.randomBetween(min(lo<<k, r.cfg.ElectionMin), r.cfg.ElectionMax)
 	}
-	return d
+	return r.randomBetween(lo, hi) << k
 }
 
 // inLease reports whether this node must refuse votes now: it leads, or it
