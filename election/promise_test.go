@@ -251,7 +251,10 @@ func TestPromise_WithdrawingDoesNotClimb(t *testing.T) {
 	r.step(at, Message{Kind: MsgPreVoteResp, From: "b", To: "a", Term: r.term})
 	require.True(t, r.preVote(at, "b", next))
 	require.NotContains(t, r.granted, "a", "withdrawn")
-	r.tick(r.electionDeadline) // its retry
+	r.tick(r.electionDeadline) // its retry: restrained, it granted b
 	require.Equal(t, next-1, r.term, "a and b, a majority, are at a's height: no climb")
+	require.Empty(t, r.sent(MsgPreVote))
+	r.tick(r.boundUntil()) // b's vote request never came
+	require.Equal(t, next-1, r.term, "no climb")
 	require.NotEmpty(t, r.sent(MsgPreVote), "a tries again at its height")
 }
