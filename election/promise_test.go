@@ -258,3 +258,37 @@ func TestPromise_WithdrawingDoesNotClimb(t *testing.T) {
 	require.Equal(t, next-1, r.term, "no climb")
 	require.NotEmpty(t, r.sent(MsgPreVote), "a tries again at its height")
 }
+
+func TestPromise_AnEndedGrantStillMattersWhileItMayRestrain(t *testing.T) {
+	// a, at term 1, grants c's pre-vote for term 3 (c is at 2 after a
+	// failed campaign). Once that promise no longer binds it restrained
+	// nothing (3 is not a's next term), and promiseMatters said it never
+	// would again: the explorer dropped it from the state. But a
+	// TimeoutNow from a's leader, held in the network, makes a a
+	// candidate at 2, and the grant then puts off its retry: two states
+	// merged that differ in what a does next. ElectionMin is 1 s, so
+	// that the restraint (250 ms) outlasts any first retry pause.
+	tweak := func(c *Config, _ *hooks) { c.ElectionMin, c.ElectionMax = time.Second, 1200*time.Millisecond }
+	granted, other := newTestRaft(t, "a", abcde, tweak), newTestRaft(t, "a", abcde, tweak)
+	t0 := time.Second + time.Millisecond // a's lease has ended
+	for _, r := range []*testRaft{granted, other} {
+		r.follow(0, "b", 1)
+	}
+	require.True(t, granted.preVote(t0, "c", 3))
+	t1 := t0 + tSpan
+	require.True(t, granted.promiseMatters(t1), "the grant to c may still restrain a")
+	for _, r := range []*testRaft{granted, other} {
+		r.step(t1, Message{Kind: MsgTimeoutNow, From: "b", To: "a", Term: 1})
+		require.Equal(t, roleCandidate, r.role)
+		require.EqualValues(t, 2, r.term)
+		r.step(t1, Message{Kind: MsgVoteResp, From: "c", To: "a", Term: 2}) // c voted for itself
+		r.takeMsgs()
+	}
+	require.Equal(t, other.electionDeadline, granted.electionDeadline)
+	require.Less(t, granted.electionDeadline, t0+granted.restraint())
+	for _, r := range []*testRaft{granted, other} {
+		r.tick(r.electionDeadline)
+	}
+	require.Equal(t, rolePreCandidate, other.role, "a retries")
+	require.Equal(t, roleCandidate, granted.role, "a waits: it granted c's pre-vote for its next term")
+}
