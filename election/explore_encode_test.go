@@ -411,7 +411,7 @@ func (e *encoder) succession(b []byte, r *raft, local time.Duration) []byte {
 		b = e.timer(b, r.deferUntil, local)
 	}
 	// A pre-vote promise (promise.go) matters only while it binds or
-	// holds back the node's campaign: dead otherwise.
+	// may hold back the node's campaign: dead otherwise.
 	if r.promiseMatters(local) {
 		b = e.id(append(b, 1), r.promisedTo)
 		b = e.uint(b, r.promisedTerm-r.term)

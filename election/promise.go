@@ -95,11 +95,18 @@ func (r *raft) boundUntil() time.Duration {
 func (r *raft) bound(now time.Duration) bool { return now < r.boundUntil() }
 
 // promiseMatters reports whether the promise can still change what this
-// node does from now on: it binds, or holds back its campaign. Once it
-// does not, it never does again (terms and clocks only grow, and a new
-// grant overwrites it): the explorer encodes it only while it matters.
+// node does from now on: it binds, or its restraint has not ended, for a
+// term above the node's own. Not only for the next term (bound): a grant
+// for a term further up restrains the node once its term rises to the one
+// below, without a new timeout (a TimeoutNow makes it a candidate there),
+// and dropped, it merged states whose candidates retry at different
+// instants (TestPromise_AnEndedGrantStillMattersWhileItMayRestrain). Once
+// it does not matter, it never does again (terms and clocks only grow,
+// and a new grant overwrites it): the explorer encodes it only while it
+// matters.
 func (r *raft) promiseMatters(now time.Duration) bool {
-	return r.promiseBinds(now, r.promisedTerm) || r.bound(now)
+	restrains := r.promisedTo != "" && r.promisedTo != r.id && r.promisedTerm > r.term && now < r.promisedAt+r.restraint()
+	return r.promiseBinds(now, r.promisedTerm) || restrains
 }
 
 // release ends this node's promise of its pre-vote to itself: a peer
