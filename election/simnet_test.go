@@ -363,9 +363,16 @@ func (s *sim) resume(n *simNode) {
 	if tickFirst {
 		s.tickIfDue(n)
 	}
-	for _, m := range pend {
+	for i, m := range pend {
 		if !n.up {
 			return
+		}
+		if n.paused(s.now) {
+			// A save paused it again (saveTime): the rest waits for the
+			// save to end, as the loop waits for the fsync, and is handled
+			// at the next resume, before what arrives meanwhile.
+			n.pending = append(pend[i:], n.pending...)
+			break
 		}
 		n.r.step(n.local(s.now), m)
 		s.activated(n)
@@ -376,8 +383,10 @@ func (s *sim) resume(n *simNode) {
 	s.rearm(n)
 }
 
+// tickIfDue ticks n if its deadline has come and it runs (not paused
+// by a save, say).
 func (s *sim) tickIfDue(n *simNode) {
-	if n.up && n.local(s.now) >= n.r.nextDeadline() {
+	if n.up && !n.paused(s.now) && n.local(s.now) >= n.r.nextDeadline() {
 		n.r.tick(n.local(s.now))
 		s.activated(n)
 	}
