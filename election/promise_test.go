@@ -292,3 +292,27 @@ func TestPromise_AnEndedGrantStillMattersWhileItMayRestrain(t *testing.T) {
 	require.Equal(t, rolePreCandidate, other.role, "a retries")
 	require.Equal(t, roleCandidate, granted.role, "a waits: it granted c's pre-vote for its next term")
 }
+
+func TestPromise_RestrainedSuccessorsKeepTheirOrder(t *testing.T) {
+	// The successors ranked 2 and 3 both grant the pre-vote of the one
+	// ranked 1 (c) at its slot, and c's campaign goes no further (it
+	// died, or cannot hear the grants). Their slots pass while they are
+	// restrained; they must then campaign in their ranks' order,
+	// SuccessionDelay apart, not both at the restraint's end: there
+	// they refused each other's pre-votes, and a peer that could send
+	// but not receive, asking again and again, brought them together at
+	// every retry (5 nodes, the successor cut off from what it is sent:
+	// p99 failover 2.31 ElectionMin, 1.53 with the 20 ms wait).
+	second, third := newTestRaft(t, "a", abcde, nil), newTestRaft(t, "d", abcde, nil)
+	granted := tMin + time.Millisecond // c asks at its slot
+	for i, r := range []*testRaft{second, third} {
+		r.step(0, Message{Kind: MsgHeartbeat, From: "b", To: r.id, Term: 1, Stamp: 1, Rank: uint32(i + 2)})
+		r.takeMsgs()
+		require.True(t, r.preVote(granted, "c", 2))
+		r.tick(r.electionDeadline) // its slot: restrained
+		require.Equal(t, roleFollower, r.role)
+	}
+	require.Equal(t, tDelta, third.nextDeadline()-second.nextDeadline(), "the third a SuccessionDelay after the second")
+	second.tick(second.nextDeadline())
+	require.Equal(t, rolePreCandidate, second.role)
+}
