@@ -52,9 +52,19 @@ func (r *raft) promiseSpan() time.Duration {
 // waits instead of standing itself. It holds back only this node's own
 // campaign, never a peer's, and ends as soon as the successor's vote
 // request arrives (the node then votes, at the new term). A successor
-// that died after its pre-vote costs the others at most this much.
+// that died after its pre-vote costs the others at most this much. A
+// ranked follower waits (rank-1)·SuccessionDelay more, as its slot does
+// after the first's: the successors restrained by one grant whose slots
+// passed meanwhile then campaign in their ranks' order, not all at its
+// end, where they refused each other's pre-votes; a peer that could send
+// but not receive, asking again, brought them together at every retry
+// (TestPromise_RestrainedSuccessorsKeepTheirOrder).
 func (r *raft) restraint() time.Duration {
-	return max(r.cfg.ElectionMin/4, r.promiseSpan())
+	d := max(r.cfg.ElectionMin/4, r.promiseSpan())
+	if r.rank > 1 {
+		d += time.Duration(r.rank-1) * r.cfg.SuccessionDelay
+	}
+	return d
 }
 
 // promiseBinds reports whether a pre-vote promise for term binds at now.

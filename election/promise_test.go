@@ -86,7 +86,8 @@ func TestPromise_RetryFindsItsOwnPromiseEnded(t *testing.T) {
 func TestPromise_PromisedNodeWaitsBeforeItsOwnCampaign(t *testing.T) {
 	// A follower whose timer fires after it promised its pre-vote to
 	// another node waits a quarter of ElectionMin from the grant (the
-	// successor may be saving its term), then campaigns.
+	// successor may be saving its term), and as it is ranked 2 a
+	// SuccessionDelay more, then campaigns.
 	r := newTestRaft(t, "a", abcde, nil)
 	r.step(0, Message{Kind: MsgHeartbeat, From: "b", To: "a", Term: 1, Stamp: 1, Rank: 2})
 	r.takeMsgs()
@@ -97,12 +98,12 @@ func TestPromise_PromisedNodeWaitsBeforeItsOwnCampaign(t *testing.T) {
 	r.tick(slot)
 	require.Equal(t, roleFollower, r.role)
 	require.Empty(t, r.sent(MsgPreVote))
-	require.Equal(t, granted+tMin/4, r.nextDeadline(), "restrained a quarter of ElectionMin")
+	require.Equal(t, granted+tMin/4+tDelta, r.nextDeadline(), "restrained a quarter of ElectionMin and its rank's delay")
 	require.True(t, r.preVote(granted+tSpan, "d", 2), "its promise to c no longer binds")
-	r.tick(granted + tMin/4)
+	r.tick(granted + tMin/4 + tDelta)
 	require.Equal(t, roleFollower, r.role)
-	require.Equal(t, granted+tSpan+tMin/4, r.nextDeadline(), "restrained again by the grant to d")
-	r.tick(granted + tSpan + tMin/4)
+	require.Equal(t, granted+tSpan+tMin/4+tDelta, r.nextDeadline(), "restrained again by the grant to d")
+	r.tick(granted + tSpan + tMin/4 + tDelta)
 	require.Equal(t, rolePreCandidate, r.role)
 	require.Len(t, r.sent(MsgPreVote), 4)
 }
