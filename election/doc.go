@@ -141,8 +141,8 @@
 // A pre-vote grant is a promise (promise.go): for 2·SuccessionDelay (less
 // than the shortest retry pause) a node gives its pre-vote for a term to
 // one node only, itself included when it stands (until a peer refuses
-// it), and after it granted another it puts off its own campaign for a
-// quarter of ElectionMin (a ranked one its rank's delay more, to keep
+// it), and after it granted another it puts off its own campaign for an
+// eighth of ElectionMin (a ranked one its rank's delay more, to keep
 // the succession's order), or until that node's vote request comes. Two
 // majorities share a voter, so of two successors whose campaigns overlap
 // (the second's slot came while the first saved its term, a busy host

@@ -410,13 +410,20 @@ func (e *encoder) succession(b []byte, r *raft, local time.Duration) []byte {
 	if len(r.deferred) > 0 {
 		b = e.timer(b, r.deferUntil, local)
 	}
-	// A pre-vote promise (promise.go) matters only while it binds or
-	// may hold back the node's campaign: dead otherwise.
-	if r.promiseMatters(local) {
+	// A pre-vote promise (promise.go): its instant matters while it binds
+	// or may hold back the node's campaign; after that, a promise to a
+	// peer for a term above the node's own is still remembered, because a
+	// grant again to that peer does not restart it (promisedAgain); dead
+	// otherwise.
+	switch {
+	case r.promiseMatters(local):
 		b = e.id(append(b, 1), r.promisedTo)
 		b = e.uint(b, r.promisedTerm-r.term)
 		b = e.rel(b, r.promisedAt, local, false)
-	} else {
+	case r.promisedAgain(r.promisedTo, r.promisedTerm):
+		b = e.id(append(b, 2), r.promisedTo)
+		b = e.uint(b, r.promisedTerm-r.term)
+	default:
 		b = append(b, 0)
 	}
 	if r.role != roleLeader {

@@ -85,7 +85,7 @@ func TestPromise_RetryFindsItsOwnPromiseEnded(t *testing.T) {
 
 func TestPromise_PromisedNodeWaitsBeforeItsOwnCampaign(t *testing.T) {
 	// A follower whose timer fires after it promised its pre-vote to
-	// another node waits a quarter of ElectionMin from the grant (the
+	// another node waits an eighth of ElectionMin from the grant (the
 	// successor may be saving its term), and as it is ranked 2 a
 	// SuccessionDelay more, then campaigns.
 	r := newTestRaft(t, "a", abcde, nil)
@@ -98,12 +98,12 @@ func TestPromise_PromisedNodeWaitsBeforeItsOwnCampaign(t *testing.T) {
 	r.tick(slot)
 	require.Equal(t, roleFollower, r.role)
 	require.Empty(t, r.sent(MsgPreVote))
-	require.Equal(t, granted+tMin/4+tDelta, r.nextDeadline(), "restrained a quarter of ElectionMin and its rank's delay")
+	require.Equal(t, granted+tMin/8+tDelta, r.nextDeadline(), "restrained an eighth of ElectionMin and its rank's delay")
 	require.True(t, r.preVote(granted+tSpan, "d", 2), "its promise to c no longer binds")
-	r.tick(granted + tMin/4 + tDelta)
+	r.tick(granted + tMin/8 + tDelta)
 	require.Equal(t, roleFollower, r.role)
-	require.Equal(t, granted+tSpan+tMin/4+tDelta, r.nextDeadline(), "restrained again by the grant to d")
-	r.tick(granted + tSpan + tMin/4 + tDelta)
+	require.Equal(t, granted+tSpan+tMin/8+tDelta, r.nextDeadline(), "restrained again by the grant to d")
+	r.tick(granted + tSpan + tMin/8 + tDelta)
 	require.Equal(t, rolePreCandidate, r.role)
 	require.Len(t, r.sent(MsgPreVote), 4)
 }
@@ -316,4 +316,24 @@ func TestPromise_RestrainedSuccessorsKeepTheirOrder(t *testing.T) {
 	require.Equal(t, tDelta, third.nextDeadline()-second.nextDeadline(), "the third a SuccessionDelay after the second")
 	second.tick(second.nextDeadline())
 	require.Equal(t, rolePreCandidate, second.role)
+}
+
+func TestPromise_AGrantAgainDoesNotRestart(t *testing.T) {
+	// A grant again to the peer last promised, for the same term, starts
+	// neither the promise nor the restraint again: a peer that can send
+	// but not receive asks again at every retry, and held its voters back
+	// each time (found by the review of the restraint).
+	r := newTestRaft(t, "a", abcde, nil)
+	r.follow(0, "b", 1)
+	require.True(t, r.preVote(tMin, "c", 2))
+	until := r.boundUntil()
+	require.Equal(t, tMin+tMin/8, until)
+	again := until + time.Millisecond
+	require.True(t, r.preVote(again, "c", 2), "c again: granted")
+	require.Equal(t, until, r.boundUntil(), "not restrained again")
+	require.False(t, r.bound(again))
+	require.True(t, r.preVote(again, "d", 2), "nor bound to c again")
+	require.Equal(t, again+tMin/8, r.boundUntil(), "a new peer: a new promise")
+	require.True(t, r.preVote(again+tSpan, "c", 2), "c after d: a new promise")
+	require.Equal(t, again+tSpan+tMin/8, r.boundUntil())
 }
