@@ -50,7 +50,7 @@ var raftFields = map[string]string{
 	"leaseGains": "events only", "now": "events only",
 	"streak": "encoded", "prio": "encoded", "rank": "encoded", "deferred": "encoded", "deferUntil": "encoded",
 	"backoffUntil": "encoded", "backoff": "encoded",
-	"promisedTo": "encoded", "promisedTerm": "encoded", "promisedAt": "encoded",
+	"promisedTo": "encoded", "promisedTerm": "encoded", "promisedAt": "encoded", "restrainedAt": "encoded",
 }
 
 // raftExtras are fields that some versions of the core have and others
@@ -410,16 +410,17 @@ func (e *encoder) succession(b []byte, r *raft, local time.Duration) []byte {
 	if len(r.deferred) > 0 {
 		b = e.timer(b, r.deferUntil, local)
 	}
-	// A pre-vote promise (promise.go): its instant matters while it binds
-	// or may hold back the node's campaign; after that, a promise to a
-	// peer for a term above the node's own is still remembered, because a
-	// grant again to that peer does not restart it (promisedAgain); dead
-	// otherwise.
+	// A pre-vote promise (promise.go): its instants (the promise's and
+	// its restraint's starts) matter while it binds or may hold back the
+	// node's campaign; after that, a promise to a peer for a term above
+	// the node's own is still remembered, because a grant again to that
+	// peer does not restart its restraint (promisedAgain); dead otherwise.
 	switch {
 	case r.promiseMatters(local):
 		b = e.id(append(b, 1), r.promisedTo)
 		b = e.uint(b, r.promisedTerm-r.term)
 		b = e.rel(b, r.promisedAt, local, false)
+		b = e.rel(b, r.restrainedAt, local, false)
 	case r.promisedAgain(r.promisedTo, r.promisedTerm):
 		b = e.id(append(b, 2), r.promisedTo)
 		b = e.uint(b, r.promisedTerm-r.term)

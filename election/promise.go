@@ -87,36 +87,46 @@ func (r *raft) promisedElsewhere(now time.Duration, m Message) bool {
 
 // promise records that this node gives its pre-vote for term to node,
 // unless a promise for that term already binds (then to the same node:
-// it is not extended), or it is a grant again to the peer it last
-// promised that term: neither the promise nor the restraint starts
-// again. A peer that can send but not receive, whose pre-votes never
-// pass, asks again at every retry; each ask restarted the restraint of
-// every node that granted it, and held the failover at 1.8-2.9
-// ElectionMin at p99 (TestPromise_AGrantAgainDoesNotRestart). Its own
-// pre-vote, at each new try, is a new promise to itself.
+// it is not extended). A grant again to the peer it last promised that
+// term, once that promise ended, binds again (promiseSpan) but does not
+// restart the restraint: a peer that can send but not receive, whose
+// pre-votes never pass, asks again at every retry; each ask restarted the
+// restraint of every node that granted it, and held the failover at
+// 1.8-2.9 ElectionMin at p99 (TestPromise_AGrantAgainDoesNotRestart).
+// Binding nobody, the grant again let another pre-candidate whose retry
+// overlapped pass on the same voters, and both raised the term
+// (TestPromise_OverlappingRetriesOneCandidate). Its own pre-vote, at
+// each new try, is a new promise to itself.
 func (r *raft) promise(now time.Duration, node string, term uint64) {
-	if r.promiseBinds(now, term) || r.promisedAgain(node, term) {
-		return
+	switch {
+	case r.promiseBinds(now, term):
+	case r.promisedAgain(node, term):
+		r.promisedAt = now
+	default:
+		r.promisedTo, r.promisedTerm, r.promisedAt, r.restrainedAt = node, term, now, now
 	}
-	r.promisedTo, r.promisedTerm, r.promisedAt = node, term, now
 }
 
 // promisedAgain reports whether a grant of this node's pre-vote for term
 // to node repeats the last promise it made to a peer, for a term above
 // its own: it is remembered (the explorer encodes it) until the term is
-// reached or another promise replaces it.
+// reached or another promise replaces it, and a grant again restarts the
+// promise but not the restraint.
 func (r *raft) promisedAgain(node string, term uint64) bool {
 	return node != r.id && r.promisedTo == node && r.promisedTerm == term && term > r.term
 }
 
 // boundUntil is when this node may campaign again for the next term: the
 // end of its restraint if it promised that term's pre-vote to another
-// node, 0 (no wait) otherwise.
+// node, and not before that promise ends (a grant again binds anew, the
+// restraint runs from the first grant): standing while bound, it would
+// count its own pre-vote as well as the one it gave. 0 (no wait) if it
+// promised nobody else.
 func (r *raft) boundUntil() time.Duration {
 	if r.promisedTo == "" || r.promisedTo == r.id || r.promisedTerm != r.term+1 {
 		return 0
 	}
-	return r.promisedAt + r.restraint()
+	return max(r.restrainedAt+r.restraint(), r.promisedAt+r.promiseSpan())
 }
 
 // bound reports whether this node's own campaign must wait at now: it
@@ -135,7 +145,7 @@ func (r *raft) bound(now time.Duration) bool { return now < r.boundUntil() }
 // and a new grant overwrites it): the explorer encodes it only while it
 // matters.
 func (r *raft) promiseMatters(now time.Duration) bool {
-	restrains := r.promisedTo != "" && r.promisedTo != r.id && r.promisedTerm > r.term && now < r.promisedAt+r.restraint()
+	restrains := r.promisedTo != "" && r.promisedTo != r.id && r.promisedTerm > r.term && now < r.restrainedAt+r.restraint()
 	return r.promiseBinds(now, r.promisedTerm) || restrains
 }
 

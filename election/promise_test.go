@@ -319,8 +319,8 @@ func TestPromise_RestrainedSuccessorsKeepTheirOrder(t *testing.T) {
 }
 
 func TestPromise_AGrantAgainDoesNotRestart(t *testing.T) {
-	// A grant again to the peer last promised, for the same term, starts
-	// neither the promise nor the restraint again: a peer that can send
+	// A grant again to the peer last promised, for the same term, binds
+	// again but does not start the restraint again: a peer that can send
 	// but not receive asks again at every retry, and held its voters back
 	// each time (found by the review of the restraint).
 	r := newTestRaft(t, "a", abcde, nil)
@@ -330,10 +330,12 @@ func TestPromise_AGrantAgainDoesNotRestart(t *testing.T) {
 	require.Equal(t, tMin+tMin/8, until)
 	again := until + time.Millisecond
 	require.True(t, r.preVote(again, "c", 2), "c again: granted")
-	require.Equal(t, until, r.boundUntil(), "not restrained again")
-	require.False(t, r.bound(again))
-	require.True(t, r.preVote(again, "d", 2), "nor bound to c again")
-	require.Equal(t, again+tMin/8, r.boundUntil(), "a new peer: a new promise")
-	require.True(t, r.preVote(again+tSpan, "c", 2), "c after d: a new promise")
-	require.Equal(t, again+tSpan+tMin/8, r.boundUntil())
+	require.Equal(t, again+tSpan, r.boundUntil(), "not restrained again, only while bound")
+	require.False(t, r.preVote(again+tSpan-1, "d", 2), "bound to c again (TestPromise_OverlappingRetriesOneCandidate)")
+	later := again + tSpan
+	require.False(t, r.bound(later))
+	require.True(t, r.preVote(later, "d", 2), "the promise to c again has ended")
+	require.Equal(t, later+tMin/8, r.boundUntil(), "a new peer: a new promise")
+	require.True(t, r.preVote(later+tSpan, "c", 2), "c after d: a new promise")
+	require.Equal(t, later+tSpan+tMin/8, r.boundUntil())
 }

@@ -145,9 +145,13 @@ type raft struct {
 	deferUntil time.Duration
 	// promisedTo is the node this one granted its pre-vote for
 	// promisedTerm at promisedAt (promise.go); "" when none was granted.
+	// restrainedAt is when the restraint that grant put on this node's
+	// own campaign started: the first grant to that node for that term,
+	// as a grant again binds anew but does not restrain anew.
 	promisedTo   string
 	promisedTerm uint64
 	promisedAt   time.Duration
+	restrainedAt time.Duration
 	// backoffUntil is when this node, whose election on a handover a
 	// majority refused, may be handed leadership for its priority again;
 	// backoff is the length of that pause (backoff.go).
