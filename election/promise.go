@@ -54,11 +54,12 @@ func (r *raft) promiseSpan() time.Duration {
 // that can send but not receive, whose pre-votes never pass, holds the
 // others back this long each time it asks (a quarter of ElectionMin put
 // the failover at 1.31 and 2.27 ElectionMin at p99 with 1 of 5 and 2 of 7
-// such peers, an eighth at 1.18 and 1.67, with slow saves contested
-// alike; before promises, 1.06 and 1.09: TestSim_DeafSuccessors). It holds back only this node's own
-// campaign, never a peer's, and ends as soon as the successor's vote
-// request arrives (the node then votes, at the new term). A successor
-// that died after its pre-vote costs the others at most this much. A
+// such peers, an eighth at 1.49 and 1.69, with slow saves contested
+// alike; before promises, 1.06 and 1.09: TestSim_DeafSuccessors). It
+// holds back only this node's own campaign, never a peer's, and ends as
+// soon as the successor's vote request arrives (the node then votes, at
+// the new term). A successor that died after its pre-vote costs the
+// others at most this much. A
 // ranked follower waits (rank-1)·SuccessionDelay more, as its slot does
 // after the first's: the successors restrained by one grant whose slots
 // passed meanwhile then campaign in their ranks' order, not all at its
