@@ -175,10 +175,10 @@ func (w *xWorld) next() choice {
 // nextInstant returns the first real instant after now at which a timing
 // condition of some node changes: a timer falls due, a refusal window
 // (leaderContact + ElectionMin) ends or comes within SuccessionDelay of
-// its end, a pre-vote promise ends, a lease, a cut or a pause ends, a leader's latest
-// acknowledgement gets too old for a handover or for the peer to rank as
-// fresh, or a stamp
-// in flight to a leader stops lying in its future. Between such instants nothing the
+// its end, a pre-vote promise or its restraint ends, a lease, a cut or a
+// pause ends, a leader's latest acknowledgement gets too old for a
+// handover or for the peer to rank as fresh, or a stamp in flight to a
+// leader stops lying in its future. Between such instants nothing the
 // cores decide depends on time; the explorer only stops at them.
 func (w *xWorld) nextInstant() (time.Duration, bool) {
 	best := time.Duration(math.MaxInt64)

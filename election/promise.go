@@ -59,12 +59,12 @@ func (r *raft) promiseSpan() time.Duration {
 // holds back only this node's own campaign, never a peer's, and ends as
 // soon as the successor's vote request arrives (the node then votes, at
 // the new term). A successor that died after its pre-vote costs the
-// others at most this much. A
-// ranked follower waits (rank-1)·SuccessionDelay more, as its slot does
-// after the first's: the successors restrained by one grant whose slots
-// passed meanwhile then campaign in their ranks' order, not all at its
-// end, where they refused each other's pre-votes; a peer that could send
-// but not receive, asking again, brought them together at every retry
+// others at most this much. A ranked follower waits (rank-1)·
+// SuccessionDelay more, as its slot does after the first's: the
+// successors restrained by one grant whose slots passed meanwhile then
+// campaign in their ranks' order, not all at its end, where they refused
+// each other's pre-votes; a peer that could send but not receive, asking
+// again, brought them together at every retry
 // (TestPromise_RestrainedSuccessorsKeepTheirOrder).
 func (r *raft) restraint() time.Duration {
 	d := max(r.cfg.ElectionMin/8, r.promiseSpan())
@@ -114,8 +114,12 @@ func (r *raft) promise(now time.Duration, node string, term uint64) {
 // reached or another promise replaces it, and a grant again restarts the
 // promise but not the restraint.
 func (r *raft) promisedAgain(node string, term uint64) bool {
-	return node != r.id && r.promisedTo == node && r.promisedTerm == term && term > r.term
+	return r.promisedPeer() && r.promisedTo == node && r.promisedTerm == term && term > r.term
 }
+
+// promisedPeer reports whether this node's last promise went to a peer,
+// not to itself: only such a promise restrains it.
+func (r *raft) promisedPeer() bool { return r.promisedTo != "" && r.promisedTo != r.id }
 
 // boundUntil is when this node may campaign again for the next term: the
 // end of its restraint if it promised that term's pre-vote to another
@@ -124,7 +128,7 @@ func (r *raft) promisedAgain(node string, term uint64) bool {
 // count its own pre-vote as well as the one it gave. 0 (no wait) if it
 // promised nobody else.
 func (r *raft) boundUntil() time.Duration {
-	if r.promisedTo == "" || r.promisedTo == r.id || r.promisedTerm != r.term+1 {
+	if !r.promisedPeer() || r.promisedTerm != r.term+1 {
 		return 0
 	}
 	return max(r.restrainedAt+r.restraint(), r.promisedAt+r.promiseSpan())
@@ -146,7 +150,7 @@ func (r *raft) bound(now time.Duration) bool { return now < r.boundUntil() }
 // and a new grant overwrites it): the explorer encodes it only while it
 // matters.
 func (r *raft) promiseMatters(now time.Duration) bool {
-	restrains := r.promisedTo != "" && r.promisedTo != r.id && r.promisedTerm > r.term && now < r.restrainedAt+r.restraint()
+	restrains := r.promisedPeer() && r.promisedTerm > r.term && now < r.restrainedAt+r.restraint()
 	return r.promiseBinds(now, r.promisedTerm) || restrains
 }
 

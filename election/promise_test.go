@@ -22,6 +22,16 @@ func (r *testRaft) preVote(now time.Duration, from string, term uint64) bool {
 	return resp[0].Granted
 }
 
+// standing makes r, which knows no leader, time out and start its
+// pre-vote, and returns the term it stands for (its outbox emptied).
+func (r *testRaft) standing() uint64 {
+	r.t.Helper()
+	r.tick(tMax) // no leader known: a random timeout, a pre-vote by now
+	require.Equal(r.t, rolePreCandidate, r.role)
+	r.takeMsgs()
+	return r.term + 1
+}
+
 func TestPromise_OneNodeAtATimePerTerm(t *testing.T) {
 	r := newTestRaft(t, "a", abcde, nil)
 	r.follow(0, "b", 1)
@@ -48,11 +58,8 @@ func TestPromise_NotExtendedByAGrantAgain(t *testing.T) {
 
 func TestPromise_OwnPreVoteIsAPromiseToItself(t *testing.T) {
 	r := newTestRaft(t, "a", abcde, nil)
-	r.tick(tMax) // no leader known: a random timeout, a pre-vote by now
-	require.Equal(t, rolePreCandidate, r.role)
+	next := r.standing()
 	start := r.promisedAt
-	r.takeMsgs()
-	next := r.term + 1
 	require.False(t, r.preVote(start+time.Millisecond, "c", next), "it stands for the next term itself")
 	require.True(t, r.preVote(start+tSpan, "c", next), "its promise to itself has ended")
 	require.Equal(t, rolePreCandidate, r.role, "a pre-vote grant does not end its own")
@@ -70,10 +77,7 @@ func TestPromise_RetryFindsItsOwnPromiseEnded(t *testing.T) {
 	} {
 		r := newTestRaft(t, "a", abc, tweak)
 		require.Less(t, r.promiseSpan(), r.cfg.Heartbeat/2)
-		r.tick(tMax)
-		require.Equal(t, rolePreCandidate, r.role)
-		r.takeMsgs()
-		next := r.term + 1
+		next := r.standing()
 		require.False(t, r.preVote(r.promisedAt+tSpan-1, "b", next))
 		r.tick(r.electionDeadline) // no answer: it tries again
 		require.Equal(t, rolePreCandidate, r.role)
@@ -162,10 +166,8 @@ func TestPromise_ARefusalReleasesTheOwnPreVote(t *testing.T) {
 	// cannot tell): its promise to itself ends, so that it grants the
 	// peer that can win (TestAdversary_BehindNodeDoesNotHoldItsOwnPreVote).
 	r := newTestRaft(t, "a", abc, nil)
-	r.tick(tMax)
-	require.Equal(t, rolePreCandidate, r.role)
-	r.takeMsgs()
-	start, next := r.promisedAt, r.term+1
+	next := r.standing()
+	start := r.promisedAt
 	require.False(t, r.preVote(start+time.Millisecond, "c", next), "it stands for the next term itself")
 	r.step(start+2*time.Millisecond, Message{Kind: MsgPreVoteResp, From: "b", To: "a", Term: r.term})
 	require.True(t, r.preVote(start+3*time.Millisecond, "b", next), "b refused it: its promise to itself has ended")
@@ -179,10 +181,7 @@ func TestPromise_GrantingAnotherWithdrawsTheOwnPreVote(t *testing.T) {
 	// and the node it granted could pass (found by the review of the
 	// promise).
 	r := newTestRaft(t, "a", abcde, nil)
-	r.tick(tMax)
-	require.Equal(t, rolePreCandidate, r.role)
-	r.takeMsgs()
-	next := r.term + 1
+	next := r.standing()
 	require.True(t, r.preVote(r.promisedAt+tSpan, "c", next))
 	require.NotContains(t, r.granted, "a")
 	for _, p := range []string{"b", "d"} {
@@ -240,10 +239,7 @@ func TestPromise_WithdrawingDoesNotClimb(t *testing.T) {
 	// second review of the promise). b's vote request then met a's new
 	// term: both climbed after c and elected an election timeout later.
 	r := newTestRaft(t, "a", abc, nil)
-	r.tick(tMax)
-	require.Equal(t, rolePreCandidate, r.role)
-	r.takeMsgs()
-	next := r.term + 1
+	next := r.standing()
 	at := r.now + time.Millisecond
 	// c, pushed beyond the window, refuses with its term: dropped, noted.
 	r.step(at, Message{Kind: MsgPreVoteResp, From: "c", To: "a", Term: next + TermWindow + 1})

@@ -40,21 +40,11 @@ func deafTrial(seed uint64, nodes, deaf int, successorDeaf bool, cfg Config) (fl
 	}
 	crashed := s.now
 	s.crash(l)
-	got := time.Duration(-1)
-	s.onStep = func(n *simNode) {
-		if got < 0 && n.up && n.leaseEnd > s.now {
-			got = s.now - crashed
-		}
+	got, err := awaitLease(s, 30*cfg.ElectionMin)
+	if err != nil {
+		return 0, err
 	}
-	for got < 0 && s.now < crashed+30*cfg.ElectionMin {
-		if err := s.run(s.now + 10*time.Millisecond); err != nil {
-			return 0, err
-		}
-	}
-	if got < 0 {
-		return 0, errors.New("no new leader")
-	}
-	return float64(got) / float64(cfg.ElectionMin), nil
+	return float64(got-crashed) / float64(cfg.ElectionMin), nil
 }
 
 // TestSim_DeafSuccessors measures failover when the leader's first

@@ -379,25 +379,36 @@ func busyFailoverTrial(seed uint64, nodes int, successor bool, stalls hostStalls
 			began[n.idx] = n.r.stats.ElectionsStarted
 		}
 	}
-	got := time.Duration(-1)
-	s.onStep = func(n *simNode) {
-		if got < 0 && n.leaseEnd > s.now {
-			got = s.now - crashed
-		}
+	got, err := awaitLease(s, 20*cfg.ElectionMin)
+	if err != nil {
+		return failover{}, err
 	}
-	for got < 0 && s.now < crashed+20*cfg.ElectionMin {
-		if err := s.run(s.now + 10*time.Millisecond); err != nil {
-			return failover{}, err
-		}
-	}
-	if got < 0 {
-		return failover{}, errors.New("no new leader")
-	}
-	f := failover{ratio: float64(got) / float64(cfg.ElectionMin)}
+	f := failover{ratio: float64(got-crashed) / float64(cfg.ElectionMin)}
 	for i, b := range began {
 		f.elections += s.nodes[i].r.stats.ElectionsStarted - b
 	}
 	return f, nil
+}
+
+// awaitLease runs s until a live node holds a lease, for at most limit,
+// and returns that instant; an error if none did or the run failed.
+func awaitLease(s *sim, limit time.Duration) (time.Duration, error) {
+	got, end := time.Duration(-1), s.now+limit
+	s.onStep = func(n *simNode) {
+		if got < 0 && n.up && n.leaseEnd > s.now {
+			got = s.now
+		}
+	}
+	defer func() { s.onStep = nil }()
+	for got < 0 && s.now < end {
+		if err := s.run(s.now + 10*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
+	if got < 0 {
+		return 0, errors.New("no new leader")
+	}
+	return got, nil
 }
 
 // TestSim_FailoverTime measures the failover after a leader crash at 3, 5
@@ -436,9 +447,10 @@ func TestSim_FailoverTime(t *testing.T) {
 // one row): successors that ran late together, or a second one whose
 // slot came while the first saved its term, passed their pre-votes
 // together and split the votes. With them one pre-vote passes and the
-// others wait for its vote requests: 0, 0-5 and 1-3. (Before a refusal released a pre-candidate's promise to
-// itself, the successors that woke together could all refuse one another
-// and wait a whole election timeout more: p99 2.06 ElectionMin at 5 nodes.)
+// others wait for its vote requests: 0, 0-6 and 0-3. (Before a refusal
+// released a pre-candidate's promise to itself, the successors that woke
+// together could all refuse one another and wait a whole election
+// timeout more: p99 2.06 ElectionMin at 5 nodes.)
 func TestSim_BusyHostFailover(t *testing.T) {
 	trials := 1000
 	if testing.Short() || raceEnabled {

@@ -181,7 +181,6 @@ type sim struct {
 	// loop waits for the fsync) and what it sent then leaves that much
 	// later. Zero otherwise.
 	saveTime func() time.Duration
-	hold     time.Duration // added to the delay of the messages being sent
 
 	inv   invariants
 	trace []string
@@ -420,17 +419,17 @@ func (s *sim) activated(n *simNode) {
 	if lu := n.r.leaseUntil(); (lu > now) != n.evHeld || (n.evHeld && n.evDeadline > lu) {
 		s.inv.fail("node %s: its lease events say held %v (term %d, deadline %s), its core's lease ends at %s, now %s", n.id, n.evHeld, n.evTerm, n.evDeadline, lu, now)
 	}
+	var saving time.Duration // the messages leave once the save is done
 	if n.store.saves != n.savesSeen {
 		n.savesSeen = n.store.saves
 		if s.saveTime != nil {
-			s.hold = s.saveTime()
-			s.pause(n, s.hold)
+			saving = s.saveTime()
+			s.pause(n, saving)
 		}
 	}
 	for _, m := range msgs {
-		s.send(n, m)
+		s.send(n, m, saving)
 	}
-	s.hold = 0
 	s.inv.check(n, msgs)
 	if s.onStep != nil {
 		s.onStep(n)
@@ -484,8 +483,9 @@ func (s *sim) rearm(n *simNode) {
 	s.push(&simEvent{at: at, kind: simTimer, node: n.idx, gen: n.timerGen})
 }
 
-// send puts m on the network.
-func (s *sim) send(from *simNode, m Message) {
+// send puts m on the network, after a while (a save the sender waits
+// for: saveTime) plus the network's delay.
+func (s *sim) send(from *simNode, m Message, after time.Duration) {
 	to, ok := s.byID[m.To]
 	if !ok {
 		return
@@ -516,7 +516,7 @@ func (s *sim) send(from *simNode, m Message) {
 		if s.delayMax > s.delayMin {
 			d += time.Duration(s.rng.Int64N(int64(s.delayMax - s.delayMin)))
 		}
-		s.push(&simEvent{at: s.now + s.hold + d, kind: simDeliver, node: to, msg: m})
+		s.push(&simEvent{at: s.now + after + d, kind: simDeliver, node: to, msg: m})
 	}
 }
 
