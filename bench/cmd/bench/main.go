@@ -221,10 +221,18 @@ func run(env *testbed.Env, res *Results) {
 			log.Fatal(err)
 		}
 		if want("failover") {
-			log.Printf("graft failover, %d nodes, %d trials over %d clusters", n, *trials, len(beds))
-			f := failover(beds, *trials, 1)
-			res.Failover = append(res.Failover, summarizeFailover(f))
-			log.Printf("  %s", res.Failover[len(res.Failover)-1].line())
+			if n >= 5 && *pairTrials > 0 {
+				log.Printf("graft failover, %d nodes, %d trials killing the leader and %d killing it with its first successor, interleaved, over %d clusters", n, *trials, *pairTrials, len(beds))
+				single, pair := failoverWithPairs(beds, *trials, *pairTrials)
+				res.Failover = append(res.Failover, summarizeFailover(single))
+				res.FailoverPair = append(res.FailoverPair, summarizeFailover(pair))
+				log.Printf("  %s", res.Failover[len(res.Failover)-1].line())
+				log.Printf("  pair: %s", res.FailoverPair[len(res.FailoverPair)-1].line())
+			} else {
+				log.Printf("graft failover, %d nodes, %d trials over %d clusters", n, *trials, len(beds))
+				res.Failover = append(res.Failover, summarizeFailover(failover(beds, *trials, 1)))
+				log.Printf("  %s", res.Failover[len(res.Failover)-1].line())
+			}
 			if n == 3 && *freshTrials > 0 {
 				log.Printf("graft failover, 3 nodes, no settle time after restarts, %d trials on one cluster", *freshTrials)
 				s := settle
@@ -232,11 +240,6 @@ func run(env *testbed.Env, res *Results) {
 				res.FailoverFresh = append(res.FailoverFresh, summarizeFailover(failover(beds[:1], *freshTrials, 1)))
 				settle = s
 				log.Printf("  %s", res.FailoverFresh[0].line())
-			}
-			if n >= 5 && *pairTrials > 0 {
-				log.Printf("graft failover, %d nodes, the leader and its first successor killed together, %d trials over %d clusters", n, *pairTrials, len(beds))
-				res.FailoverPair = append(res.FailoverPair, summarizeFailover(failover(beds, *pairTrials, 2)))
-				log.Printf("  %s", res.FailoverPair[len(res.FailoverPair)-1].line())
 			}
 		}
 		if n == 3 && want("handover") {

@@ -74,6 +74,9 @@ type FailoverResult struct {
 	Failover
 	Summary       stat.Summary `json:"summary_ms"`
 	InElectionMin stat.Summary `json:"summary_in_election_min"`
+	// FromContact summarizes FromContactMs (empty when no node printed
+	// CONTACT lines).
+	FromContact stat.Summary `json:"summary_from_contact_ms"`
 }
 
 func summarize(xs []float64) stat.Summary { return stat.Summarize(xs) }
@@ -85,6 +88,7 @@ func summarizeFailover(f Failover) FailoverResult {
 		u[i] = x / f.ElectionMin
 	}
 	r.InElectionMin = stat.Summarize(u)
+	r.FromContact = stat.Summarize(f.FromContactMs)
 	return r
 }
 

@@ -8,6 +8,7 @@
 //	STEPDOWN t=<ms> id=<id> err=<error or ->
 //	STATS t=<ms> id=<id> msgs_sent=<n> bytes_sent=<n> msgs_recv=<n> bytes_recv=<n>
 //	RANK t=<ms> id=<id> term=<n> rank=<n> successor=<id or -> (with -rank-poll-ms)
+//	CONTACT t=<ms> id=<id> term=<n> last=<ms> (on becoming candidate: when it last heard from a leader)
 //
 // Signals: SIGUSR1 asks the node to step down (leadership transfer) and keep
 // running; SIGTERM or SIGINT closes it (a leader hands over first) and exits.
@@ -23,6 +24,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,6 +38,8 @@ var (
 	outMu sync.Mutex
 	state = election.StateFollower
 	lead  = "-"
+	// node is the running node, for the callbacks (nil until New returns).
+	node atomic.Pointer[election.Node]
 )
 
 // emit prints one line: the kind, the CLOCK_MONOTONIC time, the rest.
@@ -90,6 +94,9 @@ func main() {
 	cfg.OnStateChange = func(from, to election.State, term uint64) {
 		state = to
 		emit("EVENT", "id=%s kind=state from=%s state=%s term=%d leader=%s", *id, name(from), name(to), term, lead)
+		if to == election.StateCandidate {
+			reportContact(*id, term)
+		}
 	}
 	cfg.OnLeaderChange = func(leader string, term uint64) {
 		lead = leader
@@ -112,6 +119,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "graftnode:", err)
 		os.Exit(1)
 	}
+	node.Store(n)
 	emit("READY", "id=%s pid=%d", *id, os.Getpid())
 	if *rankPoll > 0 {
 		go reportRank(n, *id, time.Duration(*rankPoll)*time.Millisecond)
@@ -174,4 +182,22 @@ func reportRank(n *election.Node, id string, every time.Duration) {
 		}
 		emit("RANK", "id=%s term=%d rank=%d successor=%s", id, v.term, v.rank, succ)
 	}
+}
+
+// reportContact prints a CONTACT line: when this node, now a candidate for
+// term, last heard from a leader. A failover measured from there leaves
+// out where in the heartbeat period the leader died (the harness's kill
+// comes at a random point of it), which is the same for every row and
+// only adds noise to a comparison of two rows.
+func reportContact(id string, term uint64) {
+	n := node.Load()
+	if n == nil {
+		return
+	}
+	since := n.Stats().SinceLeaderContact
+	if since < 0 {
+		return
+	}
+	last := monotime.Millis() - float64(since)/float64(time.Millisecond)
+	emit("CONTACT", "id=%s term=%d last=%.3f", id, term, last)
 }

@@ -47,31 +47,45 @@ func Mean(xs []float64) float64 {
 // (1+conf)/2 quantiles of the ratios. f gets its samples sorted. With no
 // samples on either side, or f(b) = 0, every field is NaN.
 func RatioCI(a, b []float64, f func(sorted []float64) float64, conf float64) Interval {
+	return compareCI(a, b, f, conf, func(x, y float64) (float64, bool) { return x / y, y != 0 })
+}
+
+// DiffCI is RatioCI for the difference f(a) - f(b): how much two rows of
+// independent trials differ, in their unit. With no samples on either
+// side every field is NaN.
+func DiffCI(a, b []float64, f func(sorted []float64) float64, conf float64) Interval {
+	return compareCI(a, b, f, conf, func(x, y float64) (float64, bool) { return x - y, true })
+}
+
+// compareCI is the bootstrap of RatioCI and DiffCI: combine(f(a), f(b))
+// and its interval; combine's false leaves a resample out (and the
+// estimate itself undefined: all NaN).
+func compareCI(a, b []float64, f func(sorted []float64) float64, conf float64, combine func(x, y float64) (float64, bool)) Interval {
 	nan := Interval{math.NaN(), math.NaN(), math.NaN()}
 	if len(a) == 0 || len(b) == 0 || conf <= 0 || conf >= 1 {
 		return nan
 	}
-	sa, sb := sorted(a), sorted(b)
-	if f(sb) == 0 {
+	est, ok := combine(f(sorted(a)), f(sorted(b)))
+	if !ok {
 		return nan
 	}
-	out := Interval{Est: f(sa) / f(sb)}
+	out := Interval{Est: est}
 	rng := rand.New(rand.NewPCG(BootstrapSeed, BootstrapSeed))
 	ra, rb := make([]float64, len(a)), make([]float64, len(b))
-	ratios := make([]float64, 0, BootstrapReps)
+	vals := make([]float64, 0, BootstrapReps)
 	for i := 0; i < BootstrapReps; i++ {
 		resample(rng, a, ra)
 		resample(rng, b, rb)
-		if d := f(rb); d != 0 {
-			ratios = append(ratios, f(ra)/d)
+		if v, ok := combine(f(ra), f(rb)); ok {
+			vals = append(vals, v)
 		}
 	}
-	if len(ratios) == 0 {
+	if len(vals) == 0 {
 		return nan
 	}
-	sort.Float64s(ratios)
-	out.Lo = quantile(ratios, (1-conf)/2)
-	out.Hi = quantile(ratios, (1+conf)/2)
+	sort.Float64s(vals)
+	out.Lo = quantile(vals, (1-conf)/2)
+	out.Hi = quantile(vals, (1+conf)/2)
 	return out
 }
 

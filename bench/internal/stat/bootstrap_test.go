@@ -73,3 +73,22 @@ func TestRatioCI_BadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffCI_CoversTheTrueDifference: two uniform samples whose medians
+// differ by 10 (on [0, 50) and [10, 60), the kill's phase in a heartbeat
+// period plus a shift): the 95 % interval holds 10 and the estimate, and
+// no samples give NaN.
+func TestDiffCI_CoversTheTrueDifference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	a, b := make([]float64, 200), make([]float64, 200)
+	for i := range a {
+		a[i], b[i] = 10+rng.Float64()*50, rng.Float64()*50
+	}
+	ci := DiffCI(a, b, Median, 0.95)
+	if !(ci.Lo <= ci.Est && ci.Est <= ci.Hi) || !(ci.Lo <= 10 && 10 <= ci.Hi) {
+		t.Fatalf("got %+v, want an interval around 10 holding its estimate", ci)
+	}
+	if nan := DiffCI(nil, b, Median, 0.95); !math.IsNaN(nan.Est) {
+		t.Fatalf("no samples: got %+v, want NaN", nan)
+	}
+}
