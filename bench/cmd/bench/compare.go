@@ -59,7 +59,7 @@ func compare(env *testbed.Env, res *Results) {
 
 	fo := map[string]*Failover{}
 	for _, lib := range libs {
-		f := newFailover(beds[lib][0], 1)
+		f := newFailover(beds[lib][0], 1, *cmpTrials)
 		fo[lib] = &f
 	}
 	log.Printf("compare: failover, 3 nodes, %d trials per library, interleaved, over %d clusters each", *cmpTrials, *bedsFlag)
