@@ -461,12 +461,14 @@ func TestSim_BusyHostFailover(t *testing.T) {
 		{max: 70 * time.Millisecond},
 		{save: 40 * time.Millisecond},
 	} {
-		failoverRows(t, []int{5, 7}, trials, stalls, func(t *testing.T, _ bool, r failoverRow) {
-			// At most 2 %: 0-6 of 1000 per row are contested, 3 of the
-			// 250 of a -race run in one row; 46-792 of 1000 before
-			// promises.
-			require.LessOrEqual(t, r.contested, trials/50, "contested elections")
-			require.LessOrEqual(t, r.p99, 1.7, "p99 failover")
+		t.Run(stalls.String(), func(t *testing.T) {
+			failoverRows(t, []int{5, 7}, trials, stalls, func(t *testing.T, _ bool, r failoverRow) {
+				// At most 2 %: 0-6 of 1000 per row are contested, 3 of
+				// the 250 of a -race run in one row; 46-792 of 1000
+				// before promises.
+				require.LessOrEqual(t, r.contested, trials/50, "contested elections")
+				require.LessOrEqual(t, r.p99, 1.7, "p99 failover")
+			})
 		})
 	}
 }
