@@ -527,16 +527,8 @@ func TestSim_SlowNetworkElects(t *testing.T) {
 		nodes := 3 + 2*int(seed%2)
 		s := newSim(seed, simOptions{nodes: nodes, cfg: cfg, drift: DefaultMaxClockDrift})
 		s.delayMin, s.delayMax = 18*time.Millisecond, 30*time.Millisecond
-		elected := time.Duration(-1)
-		s.onStep = func(n *simNode) {
-			if elected < 0 && n.leaseEnd > s.now {
-				elected = s.now
-			}
-		}
-		for elected < 0 && s.now < 10*cfg.ElectionMax {
-			require.NoError(t, s.run(s.now+10*time.Millisecond), "seed %d", seed)
-		}
-		require.GreaterOrEqual(t, elected, time.Duration(0), "seed %d: no leader within 10 × ElectionMax with a 36-60 ms round trip", seed)
+		elected, err := awaitLease(s, 10*cfg.ElectionMax)
+		require.NoError(t, err, "seed %d: a leader within 10 × ElectionMax with a 36-60 ms round trip", seed)
 		got = append(got, float64(elected)/float64(cfg.ElectionMax))
 	}
 	slices.Sort(got)
