@@ -73,6 +73,16 @@ func failoverTable(b *strings.Builder, r *Results) {
 			p("| %d | %d | %s (%s) | %s (%s) | %s | %s | %s (%s) | %s | %s | %.1f | %d | %d | %s | %s |", f.Nodes, f.Trials, f1(f.Summary.Median), f1(s.Summary.Median), f1(f.Summary.P99), f1(s.Summary.P99),
 				signed(pr.killMedian), signed(pr.killP99), f1(f.FromContact.Median), f1(s.FromContact.Median), ciSigned(pr.contactMedian), ciSigned(pr.contactP99), d, f.Unconverged+f.NotStable, f.Contested, rankedWins(f), ok(met))
 		}
+		p("")
+		p("**What δ budgets, measured**: the winner's campaign, from its slot (ElectionMin after its last heartbeat, plus δ when the first successor is dead too) to its report of leadership: a pre-vote round trip, a save of its term, a vote round trip with the voters' saves (each save a write, fsync, rename and folder fsync), and the lateness of its timer and of the callback that prints. δ is set just above it, so that the next successor starts only once the first could have won.")
+		p("")
+		p("| nodes | nodes killed | trials | campaign median ms | p99 ms | max ms | δ ms |")
+		p("|---|---|---|---|---|---|---|")
+		for _, f := range append(append([]FailoverResult(nil), r.Failover...), r.FailoverPair...) {
+			if c := campaign(f); c.N > 0 {
+				p("| %d | %d | %d | %s | %s | %s | %.1f |", f.Nodes, f.Killed, c.N, f1(c.Median), f1(c.P99), f1(c.Max), successionDelay(f.Nodes))
+			}
+		}
 	}
 	p("")
 	p("The trials rotate over %s identical clusters; on each, the next kill comes at least %s after the previous victim was restarted (the settle time, longer than graft's 3 s QUIC idle timeout: by then every peer has dropped its old connection to the killed process and dialled the new one). The _no settle time_ row has none: the kill comes about 0.25 s after the previous victim's restart, while a follower that has sent nothing to it may still hold its connection to the dead process (the knock, transport/conn.go, makes its peers redial at once).", r.Flags["beds"], r.Flags["settle"])
@@ -86,6 +96,20 @@ func rankedWins(f FailoverResult) string {
 		return "–"
 	}
 	return fmt.Sprintf("%d/%d", f.RankedWinner, f.Ranked)
+}
+
+// campaign summarizes f's failovers from the winner's slot in the
+// succession, ms: from its last heartbeat less ElectionMin and, for each
+// successor killed with the leader, δ (the winner was ranked f.Killed;
+// the table's _won by rank_ column says how often). Empty without CONTACT
+// lines.
+func campaign(f FailoverResult) stat.Summary {
+	slot := f.ElectionMin + float64(f.Killed-1)*successionDelay(f.Nodes)
+	xs := make([]float64, len(f.FromContactMs))
+	for i, x := range f.FromContactMs {
+		xs[i] = x - slot
+	}
+	return stat.Summarize(xs)
 }
 
 // pairDiff is how a pair-kill row differs from the single-kill row of its
