@@ -59,19 +59,19 @@ func failoverTable(b *strings.Builder, r *Results) {
 	}
 	if len(r.FailoverPair) > 0 {
 		p("")
-		p("**The leader and its first successor killed together** (the follower the leader ranked first, by its RANK lines; two SIGKILLs back to back, timed from just before the first; these trials alternate with the single kills of the same size, so that the machine's load drifts over both rows alike). Goal (issue 16): the next successor takes over within one extra round trip plus an fsync of the single kill, which graft's succession delay δ budgets (election.DefaultSuccessionDelay, set just above a campaign's round trips and fsyncs: see the campaign table below): the median at most δ above the single-kill row of the same size, same run (the issue names no percentile for this row). By design the next successor starts δ after the first would have and its campaign is the first's, so the difference is δ plus what waiting for every remaining voter (not the fastest of more) adds, less what the first successor waits for the voters' refusal windows to end. The p99 difference is printed, not judged: with both campaigns alike it sits on δ, and a p99 of 100-200 trials (their second or third largest) moves it by a millisecond either way from run to run, as its interval shows.")
+		p("**The leader and its first successor killed together** (the follower the leader ranked first, by its RANK lines; two SIGKILLs back to back, timed from just before the first; these trials alternate with the single kills of the same size, so that the machine's load drifts over both rows alike). Goal (issue 16): the next successor takes over within one extra round trip plus an fsync of the single kill, which graft's succession delay δ budgets (election.DefaultSuccessionDelay, set just above a campaign's round trips and fsyncs: see the campaign table below): the median at most δ above the single-kill row of the same size, same run (the issue names no percentile for this row). By design the next successor starts δ after the first would have and its campaign is the first's, so the difference is δ plus what waiting for every remaining voter (not the fastest of more) adds, less what the first successor waits for the voters' refusal windows to end. The p99 difference is printed with where its interval lies against δ, not judged: with both campaigns alike it sits on δ, and a p99 of 100-200 trials (their second or third largest) moves it by a millisecond either way from run to run. The median's margin is small too (0.3-0.5 ms): it is what the first successor waits for the voters' refusal windows to end (its slot is their end; the second's comes δ later, when they have ended), so the second's campaign is that much shorter (see the campaign table).")
 		p("")
-		p("Measured from the kill, each trial also carries where in the 50 ms heartbeat period the kill fell, uniform and the same for both rows: noise of about ±3.5 ms on each median at 100 trials, which the difference of two medians doubles. The goal is therefore judged _from the last heartbeat_: each failover measured from the instant the new leader last heard from the old one (its CONTACT line, printed on becoming candidate), which is where the protocol's clock starts; the differences' 95 %% intervals are bootstraps of the two rows' trials (stat.DiffCI). Rows without CONTACT lines are judged from the kill.")
+		p("Measured from the kill, each trial also carries where in the 50 ms heartbeat period the kill fell, uniform and the same for both rows: noise of about ±3.5 ms on each median at 100 trials, which the difference of two medians doubles. The goal is therefore judged _from the last heartbeat_: each failover measured from the instant the new leader last heard from the old one (its CONTACT line, printed on becoming candidate), which is where the protocol's clock starts; the differences' 95 %% intervals are bootstraps of the two rows' trials (stat.DiffCI). Rows with a failover whose winner printed no CONTACT line (it had won before its candidate callback read its state) are judged from the kill.")
 		p("")
-		p("| nodes | trials | median ms (single kill) | p99 ms (single kill) | from the kill: median − single | p99 − single | from the last heartbeat: median ms (single kill) | median − single [95 %% CI] | p99 − single [95 %% CI] | δ ms | unconverged | contested | won by rank 2 | goal |")
-		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+		p("| nodes | trials | median ms (single kill) | p99 ms (single kill) | from the kill: median − single | p99 − single | from the last heartbeat: median ms (single kill) | median − single [95 %% CI] | p99 − single [95 %% CI] | p99 against δ | δ ms | unconverged | contested | won by rank 2 | goal (median) |")
+		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 		for _, f := range r.FailoverPair {
 			s := single[f.Nodes]
 			d := successionDelay(f.Nodes)
 			pr := comparePair(f, s)
 			met := f.Summary.N > 0 && pr.judged <= d && f.Contested == 0 && f.Unconverged == 0 && f.NotStable == 0
-			p("| %d | %d | %s (%s) | %s (%s) | %s | %s | %s (%s) | %s | %s | %.1f | %d | %d | %s | %s |", f.Nodes, f.Trials, f1(f.Summary.Median), f1(s.Summary.Median), f1(f.Summary.P99), f1(s.Summary.P99),
-				signed(pr.killMedian), signed(pr.killP99), f1(f.FromContact.Median), f1(s.FromContact.Median), ciSigned(pr.contactMedian), ciSigned(pr.contactP99), d, f.Unconverged+f.NotStable, f.Contested, rankedWins(f), ok(met))
+			p("| %d | %d | %s (%s) | %s (%s) | %s | %s | %s (%s) | %s | %s | %s | %.1f | %d | %d | %s | %s |", f.Nodes, f.Trials, f1(f.Summary.Median), f1(s.Summary.Median), f1(f.Summary.P99), f1(s.Summary.P99),
+				signed(pr.killMedian), signed(pr.killP99), f1(f.FromContact.Median), f1(s.FromContact.Median), ciSigned(pr.contactMedian), ciSigned(pr.contactP99), against(pr.contactP99, d), d, f.Unconverged+f.NotStable, f.Contested, rankedWins(f), ok(met))
 		}
 		p("")
 		p("**What δ budgets, measured**: the winner's campaign, from its slot (ElectionMin after its last heartbeat, plus δ when the first successor is dead too) to its report of leadership: a pre-vote round trip, a save of its term, a vote round trip with the voters' saves (each save a write, fsync, rename and folder fsync), and the lateness of its timer and of the callback that prints. δ is set just above it, so that the next successor starts only once the first could have won.")
@@ -125,7 +125,8 @@ type pairDiff struct {
 
 // comparePair computes the differences of pair from single (NaN where a
 // row has no trials); the goal is judged from the last heartbeat when
-// both rows have those samples, from the kill otherwise.
+// both rows have that sample for every failover, from the kill otherwise
+// (a row missing some could be missing its slowest).
 func comparePair(pair, single FailoverResult) pairDiff {
 	nan := math.NaN()
 	none := stat.Interval{Est: nan, Lo: nan, Hi: nan}
@@ -134,12 +135,26 @@ func comparePair(pair, single FailoverResult) pairDiff {
 		d.killMedian, d.killP99 = pair.Summary.Median-single.Summary.Median, pair.Summary.P99-single.Summary.P99
 	}
 	d.judged = d.killMedian
-	if len(pair.FromContactMs) > 0 && len(single.FromContactMs) > 0 {
+	if len(pair.FromContactMs) > 0 && len(single.FromContactMs) > 0 && pair.ContactMissing == 0 && single.ContactMissing == 0 {
 		d.contactMedian = stat.DiffCI(pair.FromContactMs, single.FromContactMs, stat.Median, 0.95)
 		d.contactP99 = stat.DiffCI(pair.FromContactMs, single.FromContactMs, stat.P99, 0.95)
 		d.judged = d.contactMedian.Est
 	}
 	return d
+}
+
+// against says where an interval lies against a bound: wholly at or
+// below it, wholly above it, or holding it (the data cannot tell).
+func against(ci stat.Interval, bound float64) string {
+	switch {
+	case math.IsNaN(ci.Est):
+		return "–"
+	case ci.Hi <= bound:
+		return "≤ δ"
+	case ci.Lo > bound:
+		return "**> δ**"
+	}
+	return "inconclusive (its interval holds δ)"
 }
 
 // ciSigned prints a difference with its interval, "+1.2 [-0.3, +2.8]".

@@ -194,10 +194,14 @@ func reportContact(id string, term uint64) {
 	if n == nil {
 		return
 	}
-	since := n.Stats().SinceLeaderContact
-	if since < 0 {
+	// Callbacks run late, on their own goroutine: by the time this one runs
+	// the node may have won (then SinceLeaderContact is 0) or moved on to a
+	// later term. Only a node still a candidate for term knows when it last
+	// heard from the old leader.
+	s := n.Stats()
+	if s.State != election.StateCandidate || s.Term != term || s.SinceLeaderContact < 0 {
 		return
 	}
-	last := monotime.Millis() - float64(since)/float64(time.Millisecond)
+	last := monotime.Millis() - float64(s.SinceLeaderContact)/float64(time.Millisecond)
 	emit("CONTACT", "id=%s term=%d last=%.3f", id, term, last)
 }
