@@ -3,8 +3,7 @@
 # Included by the top-level Makefile.
 #
 #   make test-explore   the bounds make test runs: about 2-3 minutes on 2 cores
-#   make verify         deeper bounds: about 38 minutes on 2 cores at load 1
-#                       (the sum of its searches' last times; it is
+#   make verify         deeper bounds: 45 minutes on 2 cores at load 1 (it is
 #                       CPU-heavy: flock /tmp/graft-measure.lock make verify
 #                       on a machine where others measure timings)
 #   make verify-more    a search left out of make verify for its time
@@ -48,7 +47,7 @@ test-explore: check-go ## the explorer at make test's bounds (3 nodes; 3 deviati
 	$(EXPLORE) $(EXPLORE_F3)
 
 .PHONY: verify
-verify: check-go ## the explorer at deeper bounds, about 38 min on 2 cores (4 deviations from a fresh cluster; every interleaving of 8 choices; priorities and witnesses from a leader at 3 and 4 deviations and from a fresh cluster at 3; 4 nodes at 4 deviations)
+verify: check-go ## the explorer at deeper bounds, about 45 min on 2 cores (4 deviations from a fresh cluster; every interleaving of 8 choices; priorities and witnesses from a leader at 3 and 4 deviations and from a fresh cluster at 3; 4 nodes at 4 deviations)
 	$(EXPLORE) $(VERIFY_F1)
 	$(EXPLORE) $(VERIFY_ALL)
 	$(GO) test -count=1 -timeout 60m -run '^TestExplore$$' ./election/ -v -explore.depth=8 -explore.start=leader \
