@@ -25,6 +25,18 @@ func linesOf(c *cluster.Cluster, id, kind string) []map[string]string {
 	return out
 }
 
+// lastOfTerm returns the last line of kind that node id printed with
+// term=term, if any.
+func lastOfTerm(c *cluster.Cluster, id, kind string, term uint64) (map[string]string, bool) {
+	ls := linesOf(c, id, kind)
+	for i := len(ls) - 1; i >= 0; i-- {
+		if t, _ := strconv.ParseUint(ls[i]["term"], 10, 64); t == term {
+			return ls[i], true
+		}
+	}
+	return nil, false
+}
+
 // waitLines waits until node id has printed more than n lines of kind and
 // returns them all.
 func waitLines(c *cluster.Cluster, id, kind string, n int, timeout time.Duration) ([]map[string]string, error) {

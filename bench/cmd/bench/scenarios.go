@@ -250,14 +250,12 @@ func failoverTrial(b *testbed.Bed, r *Failover, i int) {
 // lastContact returns when node id, as candidate for term, last heard
 // from a leader (its CONTACT line), if it printed that.
 func lastContact(b *testbed.Bed, id string, term uint64) (float64, bool) {
-	ls := linesOf(b.Cluster, id, "CONTACT")
-	for i := len(ls) - 1; i >= 0; i-- {
-		if t, _ := strconv.ParseUint(ls[i]["term"], 10, 64); t == term {
-			last, err := strconv.ParseFloat(ls[i]["last"], 64)
-			return last, err == nil
-		}
+	l, ok := lastOfTerm(b.Cluster, id, "CONTACT", term)
+	if !ok {
+		return 0, false
 	}
-	return 0, false
+	last, err := strconv.ParseFloat(l["last"], 64)
+	return last, err == nil
 }
 
 // candidacies counts the "became candidate" events before t.

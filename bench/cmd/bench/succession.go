@@ -24,15 +24,12 @@ const rankWait = 2 * time.Second
 // rankOf returns the rank node id last printed for term, if it printed one
 // (0, a follower without a rank, counts as none).
 func rankOf(b *testbed.Bed, id string, term uint64) (int, bool) {
-	ls := linesOf(b.Cluster, id, "RANK")
-	for i := len(ls) - 1; i >= 0; i-- {
-		if t, _ := strconv.ParseUint(ls[i]["term"], 10, 64); t != term {
-			continue
-		}
-		r, err := strconv.Atoi(ls[i]["rank"])
-		return r, err == nil && r > 0
+	l, ok := lastOfTerm(b.Cluster, id, "RANK", term)
+	if !ok {
+		return 0, false
 	}
-	return 0, false
+	r, err := strconv.Atoi(l["rank"])
+	return r, err == nil && r > 0
 }
 
 // victims returns the k nodes a failover trial kills: leader, then the

@@ -21,6 +21,10 @@ type Interval struct {
 	Hi  float64 `json:"hi"`
 }
 
+// Undefined is the Interval of a statistic that has no value (no samples,
+// a zero denominator): every field NaN.
+var Undefined = Interval{math.NaN(), math.NaN(), math.NaN()}
+
 // Median and P99 are statistics for RatioCI (nearest rank, as Summarize).
 func Median(sorted []float64) float64 { return Percentile(sorted, 50) }
 
@@ -61,13 +65,12 @@ func DiffCI(a, b []float64, f func(sorted []float64) float64, conf float64) Inte
 // and its interval; combine's false leaves a resample out (and the
 // estimate itself undefined: all NaN).
 func compareCI(a, b []float64, f func(sorted []float64) float64, conf float64, combine func(x, y float64) (float64, bool)) Interval {
-	nan := Interval{math.NaN(), math.NaN(), math.NaN()}
 	if len(a) == 0 || len(b) == 0 || conf <= 0 || conf >= 1 {
-		return nan
+		return Undefined
 	}
 	est, ok := combine(f(sorted(a)), f(sorted(b)))
 	if !ok {
-		return nan
+		return Undefined
 	}
 	out := Interval{Est: est}
 	rng := rand.New(rand.NewPCG(BootstrapSeed, BootstrapSeed))
@@ -81,7 +84,7 @@ func compareCI(a, b []float64, f func(sorted []float64) float64, conf float64, c
 		}
 	}
 	if len(vals) == 0 {
-		return nan
+		return Undefined
 	}
 	sort.Float64s(vals)
 	out.Lo = quantile(vals, (1-conf)/2)
