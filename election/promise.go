@@ -146,9 +146,12 @@ func (r *raft) bound(now time.Duration) bool { return now < r.boundUntil() }
 // below, without a new timeout (a TimeoutNow makes it a candidate there),
 // and dropped, it merged states whose candidates retry at different
 // instants (TestPromise_AnEndedGrantStillMattersWhileItMayRestrain). Once
-// it does not matter, it never does again (terms and clocks only grow,
-// and a new grant overwrites it): the explorer encodes it only while it
-// matters.
+// it does not matter, it never again changes what the node does: terms
+// and clocks only grow and a new grant overwrites it; a heartbeat that
+// raises the node's rank lengthens restraint() and can make it bound
+// again, but that heartbeat also resets its election timer past any
+// restraint, and TimeoutNow skips bound (found by a review at stop 25).
+// So the explorer encodes it only while it matters.
 func (r *raft) promiseMatters(now time.Duration) bool {
 	restrains := r.promisedPeer() && r.promisedTerm > r.term && now < r.restrainedAt+r.restraint()
 	return r.promiseBinds(now, r.promisedTerm) || restrains
